@@ -1,0 +1,25 @@
+"""memtype: what kind of memory a Linux machine is using.
+
+Library API (the CLI is a thin front end over it)::
+
+    import memtype
+    result = memtype.scan()                 # this machine, every process
+    result = memtype.scan("snap.tar.gz")    # a capture made by `memtype snapshot`
+    for p in result.processes:
+        print(p.pid, p.comm, p.categories[memtype.Kind.COW].rss)
+"""
+
+from memtype.collect.scan import scan
+from memtype.collect.system import MachineMemory, machine_memory
+from memtype.errors import AccessDenied, MemtypeError, NoSuchProcess, ParseError, ProcessGone, RootError
+from memtype.kinds import KINDS, Kind
+from memtype.model.records import HostInfo, KindUsage, Mapping, ProcessMemory, Scan, Skipped, Totals
+from memtype.source.root import Root
+
+from memtype._version import __version__
+
+__all__ = [
+    "KINDS", "AccessDenied", "HostInfo", "Kind", "KindUsage", "MachineMemory", "Mapping", "MemtypeError",
+    "NoSuchProcess", "ParseError", "ProcessGone", "ProcessMemory", "Root", "RootError", "Scan", "Skipped",
+    "Totals", "__version__", "machine_memory", "scan",
+]

@@ -1,0 +1,3 @@
+from memtype.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,56 @@
+"""The exceptions memtype raises. The library never exits; only ``memtype.cli`` maps these to exit codes."""
+
+from __future__ import annotations
+
+
+class MemtypeError(Exception):
+    """Base class of every error memtype raises on purpose."""
+
+
+class ProcessGone(MemtypeError):
+    """The process exited while it was being read (ENOENT/ESRCH on a per-PID file)."""
+
+    def __init__(self, pid: int, path: str = "") -> None:
+        super().__init__(f"process {pid} is gone" + (f" ({path})" if path else ""))
+        self.pid = pid
+        self.path = path
+
+
+class AccessDenied(MemtypeError):
+    """The kernel refused to show a file (EACCES/EPERM)."""
+
+    def __init__(self, path: str, pid: int | None = None) -> None:
+        super().__init__(f"permission denied: {path}")
+        self.path = path
+        self.pid = pid
+
+
+class ParseError(MemtypeError):
+    """A kernel file (live or captured) did not have the expected shape."""
+
+    def __init__(self, path: str, message: str, lineno: int | None = None) -> None:
+        where = f"{path}:{lineno}" if lineno is not None else path
+        super().__init__(f"{where}: {message}")
+        self.path = path
+        self.lineno = lineno
+        self.message = message
+
+
+class RootError(MemtypeError):
+    """The root to analyse is missing, empty or not a machine capture."""
+
+
+class NoSuchProcess(MemtypeError):
+    """A PID that was asked for does not exist."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(f"no process with PID {pid}")
+        self.pid = pid
+
+
+class FileMissing(MemtypeError):
+    """A file is absent: the kernel lacks the feature, or the capture did not hold it."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(f"missing: {path}")
+        self.path = path

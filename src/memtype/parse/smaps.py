@@ -1,0 +1,128 @@
+"""Parse /proc/PID/smaps (and smaps_rollup) text into raw mapping tuples.
+
+Pure: bytes in, records out (style.md rule 2). The format is in kernel-spec.md A.1/A.2 and
+Documentation/filesystems/proc.rst. A compiled fast path (``_smaps.c``) handles well-formed text;
+anything it rejects is re-read by the tolerant parser below, which keeps every intact entry and
+names the damaged lines, so a garbled capture loses only what depends on the damage.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+try:  # optional accelerator, built by setup.py when a C compiler is present
+    from memtype.parse import _smaps as _fast  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - exercised by the pure-Python test run
+    _fast = None
+
+
+class RawVma(NamedTuple):
+    """One smaps entry as the kernel printed it. ``values`` align with ``SmapsText.names`` (kB)."""
+
+    start: int
+    end: int
+    perms: str
+    offset: int
+    dev: str
+    inode: int
+    path: str
+    vmflags: str
+    values: tuple[int, ...]
+
+
+@dataclass
+class SmapsText:
+    """The parsed file: field names (kB fields, file order), entries, and any damage found."""
+
+    names: tuple[str, ...]
+    vmas: list[RawVma]
+    problems: list[str] = field(default_factory=list)
+
+
+_HEADER = re.compile(r"^([0-9a-f]+)-([0-9a-f]+) (\S{4}) ([0-9a-f]+) ([0-9a-f]+:[0-9a-f]+) (\d+) ?\s*(.*)$")
+_FIELD = re.compile(r"^(\w+):\s+(\d+) kB$")
+
+
+def parse_smaps(data: bytes, *, accelerated: bool = True) -> SmapsText:
+    """Parse smaps text.
+
+    Args:
+        data: the file's bytes.
+        accelerated: use the compiled parser when available (tests turn it off to compare).
+
+    Returns:
+        The entries; ``problems`` lists damaged lines (empty for a well-formed file).
+    """
+    if accelerated and _fast is not None:
+        try:
+            names, vmas = _fast.parse(data, RawVma)
+            return SmapsText(names, vmas)
+        except ValueError:
+            pass  # damaged: the tolerant parser says where, and keeps the rest
+    return _parse_tolerant(data.decode("utf-8", "surrogateescape"))
+
+
+def _parse_tolerant(text: str) -> SmapsText:
+    names: list[str] | None = None
+    vmas: list[RawVma] = []
+    problems: list[str] = []
+    header: tuple[int, int, str, int, str, int, str] | None = None
+    fields: dict[str, int] = {}
+    order: list[str] = []
+    damaged = False
+
+    def finish(vmflags: str) -> None:
+        nonlocal names, header, damaged
+        if header is None:
+            return
+        if names is None and not damaged:
+            names = list(order)
+        if damaged or names is None or any(n not in fields for n in names):
+            problems.append(f"mapping {header[0]:x}-{header[1]:x} {header[6]}: incomplete entry skipped")
+        else:
+            vmas.append(RawVma(*header, vmflags, tuple(fields[n] for n in names)))
+        header, damaged = None, False
+        fields.clear()
+        order.clear()
+
+    lines = text.split("\n")
+    complete = text.endswith("\n")
+    for lineno, line in enumerate(lines, 1):
+        if not line:
+            continue
+        if lineno == len(lines) and not complete:
+            problems.append(f"line {lineno}: truncated")
+            damaged = True
+            break
+        m = _HEADER.match(line)
+        if m:
+            finish("")
+            start, end, perms, off, dev, inode, path = m.groups()
+            header = (int(start, 16), int(end, 16), perms, int(off, 16), dev, int(inode), path)
+            continue
+        if header is None:
+            problems.append(f"line {lineno}: not inside a mapping: {line[:40]!r}")
+            continue
+        if line.startswith("VmFlags:"):
+            finish(line[8:].strip())
+            continue
+        f = _FIELD.match(line)
+        if f:
+            fields[f.group(1)] = int(f.group(2))
+            order.append(f.group(1))
+        elif ":" in line and not line.rstrip().endswith("kB"):
+            continue  # fields without a kB unit (THPeligible, ProtectionKey)
+        else:
+            problems.append(f"line {lineno}: unreadable: {line[:40]!r}")
+            damaged = True
+    if header is not None and (damaged or not complete):
+        damaged = True
+    finish("")
+    return SmapsText(tuple(names or ()), vmas, problems)
+
+
+def accelerated() -> bool:
+    """Whether the compiled parser is in use."""
+    return _fast is not None
