@@ -42,14 +42,20 @@ def read_process(root: Root, pid: int, classifier: Classifier, users: dict[int, 
     data = root.read_bytes(f"{base}/smaps", pid)
     if not data:
         raise KernelThread(pid)  # kernel threads and zombies have an empty smaps
-    parsed = parse_smaps(data)
-    problems = [f"{base}/smaps {p}" for p in parsed.problems]
-    if not parsed.vmas and problems:
-        raise ParseError(f"{base}/smaps", problems[0])
-    try:
-        totals, kinds, maps = classifier.split(parsed.names, parsed.vmas, mappings)
-    except ValueError as exc:
-        raise ParseError(f"{base}/smaps", str(exc)) from None
+    fast = None if mappings else classifier.summarize(data)
+    problems: list[str] = []
+    maps = None
+    if fast is not None:
+        totals, kinds = fast
+    else:
+        parsed = parse_smaps(data)
+        problems = [f"{base}/smaps {p}" for p in parsed.problems]
+        if not parsed.vmas and problems:
+            raise ParseError(f"{base}/smaps", problems[0])
+        try:
+            totals, kinds, maps = classifier.split(parsed.names, parsed.vmas, mappings)
+        except ValueError as exc:
+            raise ParseError(f"{base}/smaps", str(exc)) from None
     uid = status.uid
     if uid is not None and uid not in users:
         users[uid] = _user_name(root, uid)

@@ -13,6 +13,7 @@ from typing import Sequence
 
 from memtype.kinds import KINDS, Kind
 from memtype.model.records import KindUsage, Mapping, Totals
+from memtype.parse import smaps as _smaps
 from memtype.parse.smaps import RawVma
 
 # Shared-memory objects by path (spec A.4); "/dev/zero (deleted)" is MAP_SHARED|MAP_ANONYMOUS.
@@ -66,6 +67,8 @@ def classify_mapping(path: str, perms: str, vmflags: str, dev: str, shmem_devs: 
     return MapClass.FILE_COW_PENDING if writable else MapClass.FILE_PRIVATE
 
 
+_CLASS_NUMBER = {c: i for i, c in enumerate(MapClass)}  # the order _smaps.c's enum follows
+
 # Accumulator layout: kind index * 4 + (rss, pss, swap, swap_pss), in kB.
 _A, _S, _C, _F, _D = (KINDS.index(k) * 4 for k in (Kind.ANONYMOUS, Kind.SHARED, Kind.COW, Kind.FILE, Kind.DEVICE))
 _NAMES = ("Size", "Rss", "Pss", "Shared_Clean", "Shared_Dirty", "Private_Clean", "Private_Dirty", "Anonymous",
@@ -80,6 +83,7 @@ class Classifier:
         self.shmem_devs = shmem_devs
         self._cache: dict[tuple[str, str, str, str], MapClass] = {}
         self._layouts: dict[tuple[str, ...], tuple[tuple[int, ...], bool]] = {}
+        self._fast_classes: dict[bytes, int] = {}  # the compiled reader's cache, keyed by raw header bytes
 
     def mapclass(self, path: str, perms: str, vmflags: str, dev: str) -> MapClass:
         key = (path, perms, vmflags, dev)
@@ -87,6 +91,24 @@ class Classifier:
         if cls is None:
             cls = self._cache[key] = classify_mapping(path, perms, vmflags, dev, self.shmem_devs)
         return cls
+
+    def summarize(self, data: bytes) -> tuple[Totals, dict[Kind, KindUsage]] | None:
+        """The same split as ``split`` straight from smaps bytes, in compiled code.
+
+        Returns:
+            None where the compiled reader is absent or rejects the text (then parse and ``split``).
+        """
+        fast = _smaps._fast
+        if fast is None:
+            return None
+        try:
+            totals, kinds = fast.summarize(data, self._fast_classes, self._class_number)
+        except ValueError:
+            return None
+        return Totals(*(x * 1024 for x in totals)), _kinds(list(kinds))
+
+    def _class_number(self, path: str, perms: str, vmflags: str, dev: str) -> int:
+        return _CLASS_NUMBER[self.mapclass(path, perms, vmflags, dev)]
 
     def _layout(self, names: tuple[str, ...]) -> tuple[tuple[int, ...], bool]:
         """Positions of the fields memtype uses; a missing optional field reads as 0 (padded slot)."""

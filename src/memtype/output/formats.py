@@ -80,7 +80,7 @@ def document(scan: Scan, **sections: Any) -> str:
     doc: dict[str, Any] = {"schema": SCHEMA, "host": host_dict(scan), "summary": summary_dict(scan)}
     doc.update(sections)
     doc["warnings"] = scan.warnings
-    return json.dumps(doc, indent=1)
+    return json.dumps(doc, separators=(",", ":"))  # compact: the C encoder, ~10x faster than indent
 
 
 def csv_text(rows: Sequence[HasMemory], key_columns: Sequence[tuple[str, Any]], field_ids: Iterable[str]) -> str:

@@ -1,15 +1,22 @@
-/* Fast /proc/PID/smaps parser: one pass over the text, no regular expressions.
+/* Fast /proc/PID/smaps reader: one pass over the text, no regular expressions.
  *
  * parse(data: bytes, vma_type=tuple) -> (names, vmas)
  *   names: tuple of the "kB" field names in file order, e.g. ("Size", "KernelPageSize", ...)
- *   vmas:  list of vma_type instances (a namedtuple class works: a tuple subtype) of (start, end, perms, offset, dev, inode, path, vmflags, values)
- *          values is a tuple of ints (kB) in the order of names.
+ *   vmas:  list of vma_type instances (a namedtuple class works: it is a tuple subtype) of
+ *          (start, end, perms, offset, dev, inode, path, vmflags, values); values holds the
+ *          kB fields in the order of names.
+ *
+ * summarize(data, classes: dict, classify: callable) -> (totals, kinds)
+ *   The whole-process split of memtype.model.classify.Classifier.split, without building a
+ *   Python object per mapping: classes caches b"perms\0dev\0path\0vmflags" -> class number
+ *   (MapClass order), classify(path, perms, vmflags, dev) fills it on a miss. totals and
+ *   kinds are tuples of kB in the layout of Classifier.split; the rules are the same and
+ *   tests check that both give identical results.
  *
  * Every entry must carry the same kB fields in the same order (the kernel prints them
  * unconditionally: fs/proc/task_mmu.c __show_smap). Anything unexpected raises
- * ValueError("line N: ..."); the caller then uses the tolerant pure-Python parser,
- * which reports the damage and keeps the rest. This module only makes the common case
- * fast; memtype works without it.
+ * ValueError("line N: ..."); the caller then uses the tolerant pure-Python parser, which
+ * reports the damage and keeps the rest. memtype works without this module, only slower.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -17,125 +24,332 @@
 
 #define MAX_FIELDS 64
 
+/* Fields the split uses, in the order of memtype.model.classify._NAMES. */
+static const char *const USED[] = {"Size", "Rss", "Pss", "Shared_Clean", "Shared_Dirty", "Private_Clean",
+                                   "Private_Dirty", "Anonymous", "KSM", "Swap", "SwapPss", "Shared_Hugetlb",
+                                   "Private_Hugetlb", "Locked", "LazyFree", "AnonHugePages"};
+enum { F_SIZE, F_RSS, F_PSS, F_SC, F_SD, F_PC, F_PD, F_ANON, F_KSM, F_SWAP, F_SWAPPSS, F_SH, F_PH, F_LOCKED,
+       F_LAZY, F_AHP, N_USED };
+
+/* MapClass order (memtype.model.classify.MapClass). */
+enum { C_ANON, C_ANON_HUGETLB, C_SHMEM, C_SHMEM_HUGETLB, C_SHMEM_PRIVATE, C_FILE_SHARED, C_FILE_PRIVATE,
+       C_FILE_COW_PENDING, C_DEVICE_PFN, C_DEVICE, N_CLASSES };
+/* Kind order (memtype.kinds.KINDS), 4 slots each: rss, pss, swap, swap_pss. */
+enum { K_ANON = 0, K_SHARED = 4, K_COW = 8, K_FILE = 12, K_DEVICE = 16, N_KIND_SLOTS = 20 };
+enum { T_SIZE, T_RSS, T_PSS, T_USS, T_SWAP, T_SWAPPSS, T_HUGETLB, T_DEVMAP, T_LOCKED, T_LAZY, T_AHP, N_TOTALS };
+
+typedef struct {
+    unsigned long long start, end, offset, inode;
+    const char *perms, *dev, *path, *flags;
+    Py_ssize_t devlen, pathlen, flagslen;
+} Entry;
+
+typedef struct Reader Reader;
+typedef int (*EmitFn)(Reader *, const Entry *, const long long *values);
+
+struct Reader {
+    /* field layout, fixed by the first entry */
+    int nfields;
+    const char *name[MAX_FIELDS];
+    Py_ssize_t name_len[MAX_FIELDS];
+    int used[N_USED]; /* index into values, or -1 */
+    Py_ssize_t lineno;
+    EmitFn emit;
+    /* parse mode */
+    PyTypeObject *vma_type;
+    PyObject *vmas;
+    /* summarize mode */
+    PyObject *classes, *classify;
+    long long totals[N_TOTALS], kinds[N_KIND_SLOTS];
+};
+
 static int is_hex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
 
-static PyObject *fail(Py_ssize_t lineno, const char *msg) {
-    PyErr_Format(PyExc_ValueError, "line %zd: %s", lineno, msg);
-    return NULL;
+static int fail(Reader *r, const char *msg) {
+    PyErr_Format(PyExc_ValueError, "line %zd: %s", r->lineno, msg);
+    return -1;
 }
 
 static int parse_hex(const char **p, const char *end, unsigned long long *out) {
-    unsigned long long v = 0; const char *s = *p;
+    unsigned long long v = 0;
+    const char *s = *p;
     if (s >= end || !is_hex(*s)) return -1;
     while (s < end && is_hex(*s)) { v = v * 16 + (unsigned)(*s <= '9' ? *s - '0' : *s - 'a' + 10); s++; }
-    *p = s; *out = v; return 0;
+    *p = s;
+    *out = v;
+    return 0;
+}
+
+static PyObject *decode(const char *s, Py_ssize_t n) { return PyUnicode_DecodeUTF8(s, n, "surrogateescape"); }
+
+/* "start-end perms offset major:minor inode   path" */
+static int parse_header(Reader *r, const char *s, const char *eol, Entry *e) {
+    if (parse_hex(&s, eol, &e->start) || s >= eol || *s++ != '-' || parse_hex(&s, eol, &e->end) || s >= eol ||
+        *s++ != ' ')
+        return fail(r, "bad mapping header");
+    if (eol - s < 5 || s[4] != ' ') return fail(r, "bad permissions");
+    e->perms = s;
+    s += 5;
+    if (parse_hex(&s, eol, &e->offset) || s >= eol || *s++ != ' ') return fail(r, "bad offset");
+    e->dev = s;
+    while (s < eol && *s != ' ') s++;
+    e->devlen = s - e->dev;
+    if (s >= eol || e->devlen < 3) return fail(r, "bad device");
+    s++;
+    if (s >= eol || *s < '0' || *s > '9') return fail(r, "bad inode");
+    e->inode = 0;
+    while (s < eol && *s >= '0' && *s <= '9') { e->inode = e->inode * 10 + (unsigned)(*s - '0'); s++; }
+    while (s < eol && *s == ' ') s++;
+    e->path = s;
+    e->pathlen = eol - s;
+    e->flags = "";
+    e->flagslen = 0;
+    return 0;
+}
+
+static int finish(Reader *r, const Entry *e, const long long *values, int count) {
+    if (r->nfields < 0) {
+        r->nfields = count;
+        for (int u = 0; u < N_USED; u++) {
+            r->used[u] = -1;
+            for (int i = 0; i < count; i++)
+                if ((Py_ssize_t)strlen(USED[u]) == r->name_len[i] && memcmp(USED[u], r->name[i], r->name_len[i]) == 0)
+                    r->used[u] = i;
+        }
+        if (r->used[F_SIZE] < 0 || r->used[F_RSS] < 0 || r->used[F_PSS] < 0)
+            return fail(r, "smaps lacks Size, Rss or Pss");
+    } else if (count != r->nfields) {
+        return fail(r, "entry has a different set of fields");
+    }
+    return r->emit(r, e, values);
+}
+
+static int read_smaps(Reader *r, const char *data, Py_ssize_t len) {
+    const char *end = data + len, *p = data;
+    long long values[MAX_FIELDS];
+    int idx = 0, have = 0;
+    Entry e;
+    r->nfields = -1;
+    r->lineno = 0;
+    while (p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        r->lineno++;
+        if (!eol) return fail(r, "truncated line (no newline)");
+        const char *line = p;
+        p = eol + 1;
+        if (is_hex(line[0])) {
+            if (have && finish(r, &e, values, idx) < 0) return -1;
+            if (parse_header(r, line, eol, &e) < 0) return -1;
+            have = 1;
+            idx = 0;
+            continue;
+        }
+        if (!have) return fail(r, "field before any mapping header");
+        const char *colon = memchr(line, ':', (size_t)(eol - line));
+        if (!colon) return fail(r, "line without a colon");
+        Py_ssize_t nlen = colon - line;
+        if (nlen == 7 && memcmp(line, "VmFlags", 7) == 0) {
+            const char *s = colon + 1, *fe = eol;
+            while (s < fe && *s == ' ') s++;
+            while (fe > s && fe[-1] == ' ') fe--;
+            e.flags = s;
+            e.flagslen = fe - s;
+            if (finish(r, &e, values, idx) < 0) return -1;
+            have = 0;
+            continue;
+        }
+        /* "Name:   123 kB"; fields without a kB unit (THPeligible, ProtectionKey) are skipped */
+        if (eol - line < 3 || memcmp(eol - 3, " kB", 3) != 0) continue;
+        const char *s = colon + 1;
+        while (s < eol && *s == ' ') s++;
+        long long v = 0;
+        const char *digits = s;
+        while (s < eol && *s >= '0' && *s <= '9') { v = v * 10 + (*s - '0'); s++; }
+        if (s == digits || s != eol - 3) return fail(r, "bad number");
+        if (idx >= MAX_FIELDS) return fail(r, "too many fields");
+        if (r->nfields < 0) {
+            r->name[idx] = line;
+            r->name_len[idx] = nlen;
+        } else if (idx >= r->nfields || r->name_len[idx] != nlen || memcmp(r->name[idx], line, (size_t)nlen) != 0) {
+            return fail(r, "unexpected field (entries differ)");
+        }
+        values[idx++] = v;
+    }
+    if (have && finish(r, &e, values, idx) < 0) return -1;
+    return 0;
+}
+
+/* ---- parse(): one tuple per entry ------------------------------------------------------------ */
+
+static int emit_tuple(Reader *r, const Entry *e, const long long *values) {
+    PyObject *vals = PyTuple_New(r->nfields);
+    if (!vals) return -1;
+    for (int i = 0; i < r->nfields; i++) {
+        PyObject *n = PyLong_FromLongLong(values[i]);
+        if (!n) { Py_DECREF(vals); return -1; }
+        PyTuple_SET_ITEM(vals, i, n);
+    }
+    PyObject *items[9] = {
+        PyLong_FromUnsignedLongLong(e->start), PyLong_FromUnsignedLongLong(e->end), decode(e->perms, 4),
+        PyLong_FromUnsignedLongLong(e->offset), decode(e->dev, e->devlen), PyLong_FromUnsignedLongLong(e->inode),
+        decode(e->path, e->pathlen), decode(e->flags, e->flagslen), vals};
+    PyTypeObject *t = r->vma_type;
+    PyObject *tuple = t == &PyTuple_Type ? PyTuple_New(9) : t->tp_alloc(t, 9);
+    int ok = tuple != NULL;
+    for (int i = 0; i < 9; i++) ok = ok && items[i] != NULL;
+    if (!ok) {
+        for (int i = 0; i < 9; i++) Py_XDECREF(items[i]);
+        Py_XDECREF(tuple);
+        return -1;
+    }
+    for (int i = 0; i < 9; i++) PyTuple_SET_ITEM(tuple, i, items[i]);
+    int rc = PyList_Append(r->vmas, tuple);
+    Py_DECREF(tuple);
+    return rc;
+}
+
+static PyObject *names_tuple(Reader *r) {
+    int n = r->nfields < 0 ? 0 : r->nfields;
+    PyObject *t = PyTuple_New(n);
+    if (!t) return NULL;
+    for (int i = 0; i < n; i++) {
+        PyObject *s = PyUnicode_FromStringAndSize(r->name[i], r->name_len[i]);
+        if (!s) { Py_DECREF(t); return NULL; }
+        PyTuple_SET_ITEM(t, i, s);
+    }
+    return t;
 }
 
 static PyObject *py_parse(PyObject *self, PyObject *args) {
     Py_buffer buf;
-    PyTypeObject *vma_type = &PyTuple_Type;  /* or a namedtuple class (a tuple subtype without extra fields) */
-    if (!PyArg_ParseTuple(args, "y*|O!", &buf, &PyType_Type, &vma_type)) return NULL;
-    if (vma_type != &PyTuple_Type && !PyType_IsSubtype(vma_type, &PyTuple_Type)) {
-        PyBuffer_Release(&buf);
+    Reader r = {0};
+    r.vma_type = &PyTuple_Type;
+    if (!PyArg_ParseTuple(args, "y*|O!", &buf, &PyType_Type, &r.vma_type)) return NULL;
+    PyObject *result = NULL;
+    if (r.vma_type != &PyTuple_Type && !PyType_IsSubtype(r.vma_type, &PyTuple_Type)) {
         PyErr_SetString(PyExc_TypeError, "vma_type must be a tuple subclass");
-        return NULL;
+        goto out;
     }
-    const char *data = buf.buf, *end = data + buf.len, *p = data;
-    PyObject *names = NULL, *vmas = PyList_New(0), *pending = NULL, *result = NULL;
-    PyObject *name_list = PyList_New(0);
-    /* field-name positions of the first entry, used to check later entries cheaply */
-    const char *first_name[MAX_FIELDS]; Py_ssize_t first_len[MAX_FIELDS];
-    long long values[MAX_FIELDS];
-    int nfields = -1, idx = 0, have_vma = 0;
-    Py_ssize_t lineno = 0;
-    PyObject *hdr = NULL; /* (start, end, perms, offset, dev, inode, path) */
-    if (!vmas || !name_list) goto done;
+    r.emit = emit_tuple;
+    r.vmas = PyList_New(0);
+    if (!r.vmas || read_smaps(&r, buf.buf, buf.len) < 0) goto out;
+    PyObject *names = names_tuple(&r);
+    if (names) result = PyTuple_Pack(2, names, r.vmas);
+    Py_XDECREF(names);
+out:
+    Py_XDECREF(r.vmas);
+    PyBuffer_Release(&buf);
+    return result;
+}
 
-#define FINISH_VMA(flags_obj) do { \
-        if (nfields < 0) { nfields = idx; } \
-        else if (idx != nfields) { Py_XDECREF(flags_obj); fail(lineno, "entry has a different set of fields"); goto done; } \
-        PyObject *vals = PyTuple_New(nfields); if (!vals) { Py_XDECREF(flags_obj); goto done; } \
-        for (int i_ = 0; i_ < nfields; i_++) { PyObject *n_ = PyLong_FromLongLong(values[i_]); if (!n_) { Py_DECREF(vals); Py_XDECREF(flags_obj); goto done; } PyTuple_SET_ITEM(vals, i_, n_); } \
-        PyObject *t_ = vma_type == &PyTuple_Type ? PyTuple_New(9) : vma_type->tp_alloc(vma_type, 9); if (!t_) { Py_DECREF(vals); Py_XDECREF(flags_obj); goto done; } \
-        for (int i_ = 0; i_ < 7; i_++) { PyObject *o_ = PyTuple_GET_ITEM(hdr, i_); Py_INCREF(o_); PyTuple_SET_ITEM(t_, i_, o_); } \
-        PyTuple_SET_ITEM(t_, 7, flags_obj); PyTuple_SET_ITEM(t_, 8, vals); \
-        if (PyList_Append(vmas, t_) < 0) { Py_DECREF(t_); goto done; } \
-        Py_DECREF(t_); Py_CLEAR(hdr); have_vma = 0; idx = 0; \
-    } while (0)
+/* ---- summarize(): the per-process split ------------------------------------------------------ */
 
-    while (p < end) {
-        const char *eol = memchr(p, '\n', (size_t)(end - p));
-        if (!eol) { lineno++; fail(lineno, "truncated line (no newline)"); goto done; }
-        lineno++;
-        const char *line = p; p = eol + 1;
-        if (is_hex(line[0])) {
-            /* header: start-end perms offset major:minor inode   path */
-            if (have_vma) { PyObject *none_ = PyUnicode_FromStringAndSize("", 0); if (!none_) goto done; FINISH_VMA(none_); }
-            const char *s = line; unsigned long long start, stop, off, inode = 0;
-            if (parse_hex(&s, eol, &start) || s >= eol || *s++ != '-' || parse_hex(&s, eol, &stop) || s >= eol || *s++ != ' ')
-                { fail(lineno, "bad mapping header"); goto done; }
-            if (eol - s < 5 || s[4] != ' ') { fail(lineno, "bad permissions"); goto done; }
-            const char *perms = s; s += 5;
-            if (parse_hex(&s, eol, &off) || s >= eol || *s++ != ' ') { fail(lineno, "bad offset"); goto done; }
-            const char *dev = s; while (s < eol && *s != ' ') s++;
-            Py_ssize_t devlen = s - dev;
-            if (s >= eol || devlen < 3) { fail(lineno, "bad device"); goto done; }
-            s++;
-            if (s >= eol || *s < '0' || *s > '9') { fail(lineno, "bad inode"); goto done; }
-            while (s < eol && *s >= '0' && *s <= '9') { inode = inode * 10 + (unsigned)(*s - '0'); s++; }
-            while (s < eol && *s == ' ') s++;
-            hdr = Py_BuildValue("(KKs#Ks#KN)", start, stop, perms, (Py_ssize_t)4, off, dev, devlen, inode,
-                                PyUnicode_DecodeUTF8(s, eol - s, "surrogateescape"));
-            if (!hdr) goto done;
-            have_vma = 1; idx = 0;
-            continue;
-        }
-        if (!have_vma) { fail(lineno, "field before any mapping header"); goto done; }
-        const char *colon = memchr(line, ':', (size_t)(eol - line));
-        if (!colon) { fail(lineno, "line without a colon"); goto done; }
-        Py_ssize_t nlen = colon - line;
-        if (nlen == 7 && memcmp(line, "VmFlags", 7) == 0) {
-            const char *s = colon + 1, *e = eol;
-            while (s < e && *s == ' ') s++;
-            while (e > s && e[-1] == ' ') e--;
-            PyObject *fl = PyUnicode_FromStringAndSize(s, e - s);
-            if (!fl) goto done;
-            FINISH_VMA(fl);
-            continue;
-        }
-        /* "Name:   123 kB" (ignore fields without a kB unit: THPeligible, ProtectionKey) */
-        if (eol - line < 3 || memcmp(eol - 3, " kB", 3) != 0) continue;
-        const char *s = colon + 1;
-        while (s < eol && *s == ' ') s++;
-        long long v = 0; const char *digits = s;
-        while (s < eol && *s >= '0' && *s <= '9') { v = v * 10 + (*s - '0'); s++; }
-        if (s == digits || s != eol - 3) { fail(lineno, "bad number"); goto done; }
-        if (idx >= MAX_FIELDS) { fail(lineno, "too many fields"); goto done; }
-        if (nfields < 0) {
-            first_name[idx] = line; first_len[idx] = nlen;
-            PyObject *n = PyUnicode_FromStringAndSize(line, nlen);
-            if (!n || PyList_Append(name_list, n) < 0) { Py_XDECREF(n); goto done; }
-            Py_DECREF(n);
-        } else if (idx >= nfields || first_len[idx] != nlen || memcmp(first_name[idx], line, (size_t)nlen) != 0) {
-            fail(lineno, "unexpected field (entries differ)"); goto done;
-        }
-        values[idx++] = v;
+static long long lmin(long long a, long long b) { return a < b ? a : b; }
+static long long lmax(long long a, long long b) { return a > b ? a : b; }
+
+static int class_of(Reader *r, const Entry *e) {
+    /* key: perms \0 dev \0 path \0 flags, as bytes */
+    Py_ssize_t n = 4 + 1 + e->devlen + 1 + e->pathlen + 1 + e->flagslen;
+    PyObject *key = PyBytes_FromStringAndSize(NULL, n);
+    if (!key) return -1;
+    char *k = PyBytes_AS_STRING(key);
+    memcpy(k, e->perms, 4); k += 4; *k++ = 0;
+    memcpy(k, e->dev, e->devlen); k += e->devlen; *k++ = 0;
+    memcpy(k, e->path, e->pathlen); k += e->pathlen; *k++ = 0;
+    memcpy(k, e->flags, e->flagslen);
+    PyObject *cls = PyDict_GetItemWithError(r->classes, key);
+    if (!cls) {
+        if (PyErr_Occurred()) { Py_DECREF(key); return -1; }
+        cls = PyObject_CallFunction(r->classify, "NNNN", decode(e->path, e->pathlen), decode(e->perms, 4),
+                                    decode(e->flags, e->flagslen), decode(e->dev, e->devlen));
+        if (!cls || PyDict_SetItem(r->classes, key, cls) < 0) { Py_XDECREF(cls); Py_DECREF(key); return -1; }
+        Py_DECREF(cls); /* the dict holds it */
     }
-    if (have_vma) { PyObject *none_ = PyUnicode_FromStringAndSize("", 0); if (!none_) goto done; FINISH_VMA(none_); }
-    names = PyList_AsTuple(name_list);
-    if (!names) goto done;
-    result = PyTuple_Pack(2, names, vmas);
-done:
-    Py_XDECREF(hdr); Py_XDECREF(names); Py_XDECREF(vmas); Py_XDECREF(name_list); Py_XDECREF(pending);
+    Py_DECREF(key);
+    long c = PyLong_AsLong(cls);
+    if (c < 0 || c >= N_CLASSES) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "classify returned an unknown class");
+        return -1;
+    }
+    return (int)c;
+}
+
+static int emit_split(Reader *r, const Entry *e, const long long *values) {
+    long long f[N_USED];
+    for (int u = 0; u < N_USED; u++) f[u] = r->used[u] >= 0 ? values[r->used[u]] : 0;
+    int cls = class_of(r, e);
+    if (cls < 0) return -1;
+    long long *t = r->totals, *k = r->kinds;
+    t[T_SIZE] += f[F_SIZE];
+    if (cls == C_DEVICE_PFN) t[T_DEVMAP] += f[F_SIZE];
+    long long rss = f[F_RSS], pss = f[F_PSS], swap = f[F_SWAP], swap_pss = f[F_SWAPPSS];
+    long long hugetlb = f[F_SH] + f[F_PH];
+    if (!(rss || swap || hugetlb)) return 0;
+    t[T_RSS] += rss; t[T_PSS] += pss; t[T_USS] += f[F_PC] + f[F_PD]; t[T_SWAP] += swap; t[T_SWAPPSS] += swap_pss;
+    t[T_HUGETLB] += hugetlb; t[T_LOCKED] += f[F_LOCKED]; t[T_LAZY] += f[F_LAZY]; t[T_AHP] += f[F_AHP];
+    int base = -1;
+    switch (cls) {
+    case C_ANON:
+    case C_ANON_HUGETLB: {
+        long long cow = lmin(f[F_ANON], lmax(f[F_SC] + f[F_SD], f[F_KSM]));
+        long long own = rss - cow, own_pss = lmin(pss, own);
+        k[K_ANON] += own; k[K_ANON + 1] += own_pss; k[K_ANON + 2] += swap; k[K_ANON + 3] += swap_pss;
+        k[K_COW] += cow; k[K_COW + 1] += pss - own_pss;
+        return 0;
+    }
+    case C_SHMEM: case C_SHMEM_HUGETLB: base = K_SHARED; break;
+    case C_FILE_SHARED: base = K_FILE; break;
+    case C_DEVICE: case C_DEVICE_PFN: base = K_DEVICE; break;
+    default: {
+        long long anon = f[F_ANON], own = lmin(anon, f[F_PD]), cow_anon = anon - own, pages = rss - anon;
+        long long own_pss = lmin(pss, own), rest = pss - own_pss;
+        long long cow_pss = cow_anon + pages ? rest * cow_anon / (cow_anon + pages) : 0;
+        int cache = cls == C_FILE_PRIVATE ? K_FILE : (cls == C_FILE_COW_PENDING ? K_COW : K_SHARED);
+        int swapped = cls == C_SHMEM_PRIVATE ? K_SHARED : K_ANON;
+        k[K_ANON] += own; k[K_ANON + 1] += own_pss;
+        k[K_COW] += cow_anon; k[K_COW + 1] += cow_pss;
+        k[cache] += pages; k[cache + 1] += rest - cow_pss;
+        k[swapped + 2] += swap; k[swapped + 3] += swap_pss;
+        return 0;
+    }
+    }
+    k[base] += rss; k[base + 1] += pss; k[base + 2] += swap; k[base + 3] += swap_pss;
+    return 0;
+}
+
+static PyObject *ll_tuple(const long long *v, int n) {
+    PyObject *t = PyTuple_New(n);
+    if (!t) return NULL;
+    for (int i = 0; i < n; i++) {
+        PyObject *x = PyLong_FromLongLong(v[i]);
+        if (!x) { Py_DECREF(t); return NULL; }
+        PyTuple_SET_ITEM(t, i, x);
+    }
+    return t;
+}
+
+static PyObject *py_summarize(PyObject *self, PyObject *args) {
+    Py_buffer buf;
+    Reader r = {0};
+    if (!PyArg_ParseTuple(args, "y*O!O", &buf, &PyDict_Type, &r.classes, &r.classify)) return NULL;
+    r.emit = emit_split;
+    PyObject *result = NULL;
+    if (read_smaps(&r, buf.buf, buf.len) == 0) {
+        PyObject *tot = ll_tuple(r.totals, N_TOTALS), *kinds = ll_tuple(r.kinds, N_KIND_SLOTS);
+        if (tot && kinds) result = PyTuple_Pack(2, tot, kinds);
+        Py_XDECREF(tot);
+        Py_XDECREF(kinds);
+    }
     PyBuffer_Release(&buf);
     return result;
 }
 
 static PyMethodDef methods[] = {
-    {"parse", py_parse, METH_VARARGS, "parse(data: bytes, vma_type=tuple) -> (names, vmas); see module source."},
+    {"parse", py_parse, METH_VARARGS, "parse(data, vma_type=tuple) -> (names, vmas)"},
+    {"summarize", py_summarize, METH_VARARGS, "summarize(data, classes, classify) -> (totals, kinds) in kB"},
     {NULL, NULL, 0, NULL},
 };
 
-static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_smaps", "Fast smaps parser.", -1, methods};
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_smaps", "Fast smaps reader.", -1, methods};
 
 PyMODINIT_FUNC PyInit__smaps(void) { return PyModule_Create(&module); }

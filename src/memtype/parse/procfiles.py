@@ -26,21 +26,24 @@ class Stat(NamedTuple):
 
 
 def parse_status(text: str) -> Status:
-    name = uid = ppid = None
-    kthread = False
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        if key == "Name":
-            name = value.strip()
-        elif key == "Uid":
-            parts = value.split()
-            uid = int(parts[0]) if parts and parts[0].isdigit() else None
-        elif key == "PPid":
-            v = value.strip()
-            ppid = int(v) if v.isdigit() else None
-        elif key == "Kthread":
-            kthread = value.strip() == "1"
-    return Status(name, uid, ppid, kthread)
+    """Only the four lines memtype uses; found by key, so reordered or new lines do no harm."""
+    name = _status_value(text, "Name")
+    uid_text = _status_value(text, "Uid")
+    ppid_text = _status_value(text, "PPid")
+    uid_first = uid_text.split(None, 1)[0] if uid_text else ""
+    return Status(name, int(uid_first) if uid_first.isdigit() else None,
+                  int(ppid_text) if ppid_text and ppid_text.isdigit() else None,
+                  _status_value(text, "Kthread") == "1")
+
+
+def _status_value(text: str, key: str) -> str | None:
+    at = text.find(key + ":")
+    while at > 0 and text[at - 1] != "\n":
+        at = text.find(key + ":", at + 1)
+    if at < 0:
+        return None
+    end = text.find("\n", at)
+    return text[at + len(key) + 1: end if end >= 0 else len(text)].strip()
 
 
 def parse_stat(text: str) -> Stat:
