@@ -98,7 +98,7 @@ class Classifier:
         Returns:
             None where the compiled reader is absent or rejects the text (then parse and ``split``).
         """
-        fast = _smaps._fast
+        fast = _smaps.compiled()
         if fast is None:
             return None
         try:
@@ -209,9 +209,13 @@ class Classifier:
                 part[_C + 1] += cow_pss
                 part[base] += cache_pages
                 part[base + 1] += rest - cow_pss
-                swap_base = _S if cls is MapClass.SHMEM_PRIVATE else _A
-                part[swap_base + 2] += swap
-                part[swap_base + 3] += swap_pss
+                # Swap here is anon swap entries (COW copies), plus, in a private view of shmem, the
+                # object's own swapped pages; SwapPss counts only the anon entries (spec E.1), so
+                # anon swap is at least SwapPss (equal unless fork-shared) and the rest is shmem.
+                anon_swap = swap if cls is not MapClass.SHMEM_PRIVATE else min(swap, swap_pss)
+                part[_A + 2] += anon_swap
+                part[_A + 3] += swap_pss
+                part[_S + 2] += swap - anon_swap
             if mappings is not None:
                 for i in range(20):
                     acc[i] += part[i]

@@ -305,11 +305,13 @@ static int emit_split(Reader *r, const Entry *e, const long long *values) {
         long long own_pss = lmin(pss, own), rest = pss - own_pss;
         long long cow_pss = cow_anon + pages ? rest * cow_anon / (cow_anon + pages) : 0;
         int cache = cls == C_FILE_PRIVATE ? K_FILE : (cls == C_FILE_COW_PENDING ? K_COW : K_SHARED);
-        int swapped = cls == C_SHMEM_PRIVATE ? K_SHARED : K_ANON;
+        /* anon swap >= SwapPss (anon entries only); in a private shmem view the rest is shmem swap */
+        long long anon_swap = cls == C_SHMEM_PRIVATE ? lmin(swap, swap_pss) : swap;
         k[K_ANON] += own; k[K_ANON + 1] += own_pss;
         k[K_COW] += cow_anon; k[K_COW + 1] += cow_pss;
         k[cache] += pages; k[cache + 1] += rest - cow_pss;
-        k[swapped + 2] += swap; k[swapped + 3] += swap_pss;
+        k[K_ANON + 2] += anon_swap; k[K_ANON + 3] += swap_pss;
+        k[K_SHARED + 2] += swap - anon_swap;
         return 0;
     }
     }

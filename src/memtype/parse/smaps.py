@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 try:  # optional accelerator, built by setup.py when a C compiler is present
     from memtype.parse import _smaps as _fast  # type: ignore[attr-defined]
@@ -121,6 +121,11 @@ def _parse_tolerant(text: str) -> SmapsText:
         damaged = True
     finish("")
     return SmapsText(tuple(names or ()), vmas, problems)
+
+
+def compiled() -> Any:
+    """The compiled reader module, or None (memtype then parses in Python)."""
+    return _fast
 
 
 def accelerated() -> bool:

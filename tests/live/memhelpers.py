@@ -1,0 +1,490 @@
+"""Helpers for the live (kernel-truth) tests: memory of a known kind in a real child process.
+
+Stand-alone on purpose (standard library + ctypes only): CI copies shared/ but the tests must not
+import from it. Adapted from shared/recipes/memlib.py; the kernel facts they rely on are in
+shared/docs/kernel-spec.md (A.4-A.7, E.2-E.4).
+
+Two halves:
+
+* **Child side** (``serve`` and the ``OPS`` table): a small line-based JSON RPC loop. A test starts
+  ``python -I -c CHILD_CODE`` and asks it to map, write, read, fork, page out... The child keeps
+  every mapping alive until its stdin closes.
+* **Test side** (``Child``, ``Kid``, ``smaps_entry``, ``TempSwapfile``, ``disk_tmpdir``...): start,
+  drive, inspect and always kill/reap the children.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import mmap
+import os
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
+MiB = 1 << 20
+
+MADV_PAGEOUT = 21          # since 5.4; Python 3.11 has no constant
+MADV_NOHUGEPAGE = 15
+PROT_NONE = 0
+PROT_RW = mmap.PROT_READ | mmap.PROT_WRITE
+MAP_FIXED = 0x10
+MAP_NORESERVE = 0x4000
+IPC_PRIVATE = 0
+IPC_CREAT = 0o1000
+IPC_RMID = 0
+PR_SET_PDEATHSIG = 1
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.mmap.restype = ctypes.c_void_p
+_libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+_libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+_libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+_libc.shmget.argtypes = [ctypes.c_int, ctypes.c_size_t, ctypes.c_int]
+_libc.shmat.restype = ctypes.c_void_p
+_libc.shmat.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_int]
+_libc.shmctl.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_void_p]
+_libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+_MAP_FAILED = ctypes.c_void_p(-1).value
+
+
+def _oserror(what: str) -> OSError:
+    e = ctypes.get_errno()
+    return OSError(e, f"{what}: {os.strerror(e)}")
+
+
+# ------------------------------------------------------------------ raw memory primitives
+def mmap_isolated(length: int, prot: int = PROT_RW, flags: int = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS,
+                  fd: int = -1, offset: int = 0) -> int:
+    """mmap ``length`` bytes between two PROT_NONE guard pages, so the kernel cannot merge the new
+    VMA with a neighbour (spec A.7): smaps then shows exactly this mapping. Returns its address."""
+    span = length + 2 * PAGE
+    base = _libc.mmap(None, span, PROT_NONE, mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+    if base in (None, _MAP_FAILED):
+        raise _oserror("mmap reserve")
+    addr = _libc.mmap(base + PAGE, length, prot, flags | MAP_FIXED, fd, offset)
+    if addr in (None, _MAP_FAILED):
+        raise _oserror("mmap")
+    assert isinstance(addr, int)
+    return addr
+
+
+def madvise(addr: int, length: int, advice: int) -> None:
+    if _libc.madvise(addr, length, advice) != 0:
+        raise _oserror(f"madvise({advice})")
+
+
+def touch_write(addr: int, npages: int, first: int = 0, byte: int = 1) -> None:
+    """Write one byte into each of pages [first, first+npages)."""
+    value = bytes([byte])
+    for i in range(first, first + npages):
+        ctypes.c_char.from_address(addr + i * PAGE).value = value
+
+
+def touch_read(addr: int, npages: int, first: int = 0) -> int:
+    """Read one byte of each of pages [first, first+npages)."""
+    total = 0
+    for i in range(first, first + npages):
+        total += ctypes.c_ubyte.from_address(addr + i * PAGE).value
+    return total
+
+
+def shm_create(size: int) -> int:
+    """A new private SysV shared-memory segment; the caller must ``shm_remove`` it."""
+    shmid = _libc.shmget(IPC_PRIVATE, size, IPC_CREAT | 0o600)
+    if shmid < 0:
+        raise _oserror("shmget")
+    return int(shmid)
+
+
+def shm_remove(shmid: int) -> None:
+    """IPC_RMID; the segment goes when the last process detaches. Already removed is fine."""
+    _libc.shmctl(shmid, IPC_RMID, None)
+
+
+# ------------------------------------------------------------------ child side: the RPC server
+class _Lines:
+    """Newline-delimited reads on a raw fd, with an optional timeout."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.buf = b""
+
+    def readline(self, timeout: float | None = None) -> bytes | None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while b"\n" not in self.buf:
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0 or not select.select([self.fd], [], [], left)[0]:
+                    raise TimeoutError(f"no answer within {timeout} s")
+            chunk = os.read(self.fd, 65536)
+            if not chunk:
+                return None
+            self.buf += chunk
+        line, _, self.buf = self.buf.partition(b"\n")
+        return line
+
+
+def _send(fd: int, obj: object) -> None:
+    data = (json.dumps(obj) + "\n").encode()
+    while data:
+        data = data[os.write(fd, data):]
+
+
+class _KidLink:
+    def __init__(self, pid: int, wfd: int, rfd: int) -> None:
+        self.pid, self.wfd, self.lines = pid, wfd, _Lines(rfd)
+
+
+_KIDS: dict[int, _KidLink] = {}
+
+
+def op_pid() -> int:
+    return os.getpid()
+
+
+def op_map_anon(npages: int, shared: bool = False) -> int:
+    """Private (or MAP_SHARED) anonymous memory; THP off so the numbers do not depend on the host."""
+    flags = (mmap.MAP_SHARED if shared else mmap.MAP_PRIVATE) | mmap.MAP_ANONYMOUS
+    addr = mmap_isolated(npages * PAGE, flags=flags)
+    if not shared:
+        madvise(addr, npages * PAGE, MADV_NOHUGEPAGE)
+    return addr
+
+
+def op_open(path: str, rdwr: bool = False) -> int:
+    return os.open(path, os.O_RDWR if rdwr else os.O_RDONLY)
+
+
+def op_memfd(name: str, npages: int) -> int:
+    fd = os.memfd_create(name)
+    os.ftruncate(fd, npages * PAGE)
+    return fd
+
+
+def op_map_fd(fd: int, npages: int, shared: bool, writable: bool = True) -> int:
+    prot = PROT_RW if writable else mmap.PROT_READ
+    return mmap_isolated(npages * PAGE, prot=prot, flags=mmap.MAP_SHARED if shared else mmap.MAP_PRIVATE, fd=fd)
+
+
+def op_map_path(path: str, npages: int, shared: bool, writable: bool) -> int:
+    """Map a file: O_RDWR only when a *shared* writable map needs it (MAP_PRIVATE works on O_RDONLY)."""
+    fd = os.open(path, os.O_RDWR if shared and writable else os.O_RDONLY)
+    try:
+        return op_map_fd(fd, npages, shared, writable)
+    finally:
+        os.close(fd)  # the mapping keeps the file
+
+
+def op_shm_attach(shmid: int) -> int:
+    addr = _libc.shmat(shmid, None, 0)
+    if addr in (None, _MAP_FAILED):
+        raise _oserror("shmat")
+    assert isinstance(addr, int)
+    return addr
+
+
+def op_write(addr: int, npages: int, first: int = 0, byte: int = 1) -> None:
+    touch_write(addr, npages, first, byte)
+
+
+def op_read(addr: int, npages: int, first: int = 0) -> int:
+    return touch_read(addr, npages, first)
+
+
+def op_madvise(addr: int, npages: int, advice: int) -> None:
+    madvise(addr, npages * PAGE, advice)
+
+
+def op_pageout(addr: int, npages: int) -> None:
+    """MADV_PAGEOUT once on every CPU this process may run on. madvise drains only the *local* CPU's
+    LRU-add batch; a page faulted in on another CPU can still sit in that CPU's batch, where reclaim
+    cannot isolate it (seen: 9 of 4096 pages left resident after ten tries from one CPU)."""
+    allowed = os.sched_getaffinity(0)
+    try:
+        for cpu in sorted(allowed):
+            os.sched_setaffinity(0, {cpu})
+            madvise(addr, npages * PAGE, MADV_PAGEOUT)
+    finally:
+        os.sched_setaffinity(0, allowed)
+
+
+def op_fork() -> int:
+    """Fork this child; the kid serves the same ops on its own pipes (use ``op_kid`` to reach it)."""
+    parent = os.getpid()
+    req_r, req_w = os.pipe()
+    resp_r, resp_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(req_w)
+            os.close(resp_r)
+            _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # never outlive the parent
+            if os.getppid() != parent:
+                os._exit(1)
+            null = os.open(os.devnull, os.O_RDWR)
+            os.dup2(null, 0)  # do not hold the test's pipes open
+            os.dup2(null, 1)
+            for link in _KIDS.values():
+                os.close(link.wfd)
+                os.close(link.lines.fd)
+            _KIDS.clear()
+            serve(req_r, resp_w)
+        finally:
+            os._exit(0)
+    os.close(req_r)
+    os.close(resp_w)
+    _KIDS[pid] = _KidLink(pid, req_w, resp_r)
+    return pid
+
+
+def op_kid(pid: int, op: str, *args: Any) -> Any:
+    link = _KIDS[pid]
+    _send(link.wfd, [op, list(args)])
+    line = link.lines.readline(timeout=60)
+    if line is None:
+        raise RuntimeError(f"kid {pid} exited")
+    answer = json.loads(line)
+    if "err" in answer:
+        raise RuntimeError(f"in kid {pid}:\n{answer['err']}")
+    return answer["ok"]
+
+
+OPS: dict[str, Callable[..., Any]] = {
+    name[3:]: fn for name, fn in list(globals().items()) if name.startswith("op_") and callable(fn)
+}
+
+
+def serve(rfd: int = 0, wfd: int = 1) -> None:
+    """Answer ``[op, args]`` JSON lines with ``{"ok": result}`` or ``{"err": traceback}`` until EOF;
+    then kill and reap the kids this process forked."""
+    lines = _Lines(rfd)
+    try:
+        while (line := lines.readline()) is not None:
+            try:
+                op, args = json.loads(line)
+                answer: dict[str, Any] = {"ok": OPS[op](*args)}
+            except Exception:
+                answer = {"err": traceback.format_exc()}
+            _send(wfd, answer)
+    finally:
+        for link in _KIDS.values():
+            try:
+                os.kill(link.pid, signal.SIGKILL)
+                os.waitpid(link.pid, 0)
+            except (ChildProcessError, ProcessLookupError):
+                pass
+
+
+# ------------------------------------------------------------------ test side: driving children
+CHILD_CODE = "import sys; sys.path.insert(0, sys.argv[1]); import memhelpers; memhelpers.serve()"
+_HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+class ChildError(AssertionError):
+    """An operation failed inside a child (the message holds its traceback)."""
+
+
+class Child:
+    """A fresh interpreter (``python -I``) running ``serve``; ``close`` always kills and reaps it."""
+
+    def __init__(self) -> None:
+        self._stderr = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen([sys.executable, "-I", "-c", CHILD_CODE, _HERE], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=self._stderr)
+        self.pid = self.proc.pid
+        self.kids: list[int] = []
+        assert self.proc.stdout is not None
+        self._lines = _Lines(self.proc.stdout.fileno())
+        if self.call("pid") != self.pid:
+            raise ChildError("child answered with another pid")
+
+    def call(self, op: str, *args: Any, timeout: float = 30) -> Any:
+        assert self.proc.stdin is not None
+        try:
+            self.proc.stdin.write((json.dumps([op, list(args)]) + "\n").encode())
+            self.proc.stdin.flush()
+            line = self._lines.readline(timeout)
+        except (BrokenPipeError, TimeoutError) as exc:
+            raise ChildError(f"child {self.pid} {op}: {exc}; stderr: {self.stderr()}") from None
+        if line is None:
+            raise ChildError(f"child {self.pid} exited during {op}; stderr: {self.stderr()}")
+        answer = json.loads(line)
+        if "err" in answer:
+            raise ChildError(f"child {self.pid} {op}{tuple(args)} failed:\n{answer['err']}")
+        return answer["ok"]
+
+    def fork(self) -> Kid:
+        kid = Kid(self, int(self.call("fork")))
+        self.kids.append(kid.pid)
+        return kid
+
+    def stderr(self) -> str:
+        self._stderr.seek(0)
+        return self._stderr.read().decode(errors="replace")[-2000:]
+
+    def close(self) -> None:
+        """Ask politely (stdin EOF: the child kills and reaps its kids), then SIGKILL; always reap."""
+        if self.proc.poll() is None:
+            try:
+                assert self.proc.stdin is not None
+                self.proc.stdin.close()
+                self.proc.wait(timeout=5)
+            except (OSError, subprocess.TimeoutExpired):
+                for kid in self.kids:  # still the child's (maybe zombie) children: the pids are ours
+                    try:
+                        os.kill(kid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        self._stderr.close()
+
+
+class Kid:
+    """A forked grandchild, reached through its parent ``Child``."""
+
+    def __init__(self, parent: Child, pid: int) -> None:
+        self.parent, self.pid = parent, pid
+
+    def call(self, op: str, *args: Any) -> Any:
+        return self.parent.call("kid", self.pid, op, *args)
+
+
+# ------------------------------------------------------------------ test side: kernel truth
+def smaps_entry(pid: int, start: int) -> dict[str, Any]:
+    """The raw smaps entry that starts at ``start``: ``{"end", "path", "VmFlags", field: kB...}``."""
+    found: dict[str, Any] | None = None
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            head = line.split(None, 1)[0]
+            if "-" in head and ":" not in head:
+                if found is not None:
+                    break
+                lo, hi = (int(x, 16) for x in head.split("-"))
+                if lo == start:
+                    parts = line.split(None, 5)
+                    found = {"end": hi, "path": parts[5].strip() if len(parts) > 5 else ""}
+            elif found is not None:
+                key, _, value = line.partition(":")
+                if key == "VmFlags":
+                    found["VmFlags"] = value.split()
+                else:
+                    found[key] = int(value.split()[0])
+    if found is None:
+        raise LookupError(f"pid {pid} has no mapping at {start:#x}")
+    return found
+
+
+def swaps_active() -> list[str]:
+    with open("/proc/swaps") as f:
+        return [line.split()[0] for line in f.read().splitlines()[1:] if line.strip()]
+
+
+NON_DISK_FS = frozenset({"tmpfs", "ramfs", "devtmpfs", "proc", "sysfs", "hugetlbfs", "overlay", "squashfs"})
+
+
+def fs_type(path: str) -> str | None:
+    """Filesystem type of ``path`` from /proc/self/mountinfo (longest mount-point prefix)."""
+    path = os.path.realpath(path)
+    best, typ = "", None
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            left, _, right = line.partition(" - ")
+            mnt = left.split()[4].replace("\\040", " ")
+            if (path == mnt or path.startswith(mnt.rstrip("/") + "/")) and len(mnt) >= len(best):
+                best, typ = mnt, right.split()[0]
+    return typ
+
+
+def disk_tmpdir() -> str | None:
+    """A writable directory on a disk filesystem (so files are page cache, not shmem, and a swapfile
+    works): $MEMTYPE_DISK_DIR, the temp dir, /var/tmp, home, cwd - the first one that qualifies."""
+    for cand in (os.environ.get("MEMTYPE_DISK_DIR"), tempfile.gettempdir(), "/var/tmp", os.path.expanduser("~"),
+                 os.getcwd()):
+        if cand and os.path.isdir(cand) and os.access(cand, os.W_OK) and fs_type(cand) not in NON_DISK_FS:
+            return cand
+    return None
+
+
+@contextmanager
+def temp_file(directory: str, npages: int, prefix: str = "memtype-live-") -> Iterator[str]:
+    """A file of ``npages`` non-zero pages, written with write() (its page cache is resident)."""
+    fd, path = tempfile.mkstemp(prefix=prefix, dir=directory)
+    try:
+        try:
+            chunk = b"\x5a" * MiB
+            left = npages * PAGE
+            while left:
+                left -= os.write(fd, chunk[:min(left, len(chunk))])
+        finally:
+            os.close(fd)
+        yield path
+    finally:
+        os.unlink(path)
+
+
+class SwapSetupError(RuntimeError):
+    """fallocate/mkswap/swapon failed (the filesystem or kernel does not allow a swapfile)."""
+
+
+class TempSwapfile:
+    """A temporary swapfile: ``prepare`` (fallocate + mkswap), ``on`` (swapon), and ``close`` (swapoff +
+    unlink), which is guaranteed by ``with`` and safe to call twice. Keep the time between ``on`` and
+    the measurement short: with swap on, DAMON starts swapping out idle memory machine-wide."""
+
+    def __init__(self, directory: str, mb: int = 256) -> None:
+        self.path = os.path.join(directory, f"memtype-live-{os.getpid()}.swap")
+        self.mb = mb
+        self.active = False
+        self.created = False
+
+    @staticmethod
+    def _run(*cmd: str) -> None:
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode:
+            raise SwapSetupError(f"{' '.join(cmd)}: {r.stderr.strip() or r.stdout.strip()}")
+
+    def prepare(self) -> None:
+        if os.path.exists(self.path):
+            raise FileExistsError(self.path)
+        self.created = True
+        self._run("fallocate", "-l", f"{self.mb}M", self.path)
+        os.chmod(self.path, 0o600)
+        self._run("mkswap", self.path)
+
+    def on(self) -> None:
+        if not self.created:
+            self.prepare()
+        self._run("swapon", self.path)
+        self.active = True
+
+    def close(self) -> None:
+        if self.active:
+            subprocess.run(["swapoff", self.path], capture_output=True)
+            self.active = False
+        if self.created and os.path.exists(self.path):
+            os.unlink(self.path)
+        self.created = False
+
+    def __enter__(self) -> TempSwapfile:
+        try:
+            self.on()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
