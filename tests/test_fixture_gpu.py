@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 import memtype
 from memtype import Kind
-from memtype.model.classify import MapClass, classify_mapping
+from memtype.model.classify import Classifier, MapClass, classify_mapping
+from memtype.parse.smaps import parse_smaps
 
 from conftest import GPU_ROOT, ROOTS, SHARED_SNAPSHOT
 
@@ -29,6 +31,27 @@ def test_kinds_add_up_for_every_process(gpu_scan: memtype.Scan) -> None:
         for m in p.mappings or []:
             assert sum(u.rss for u in m.categories.values()) == m.totals.rss
             assert sum(u.pss for u in m.categories.values()) == m.totals.pss
+
+
+@pytest.mark.parametrize("path", sorted(GPU_ROOT.glob("proc/*/smaps")), ids=lambda p: p.parent.name)
+def test_compiled_split_equals_python_split(path: Path) -> None:
+    data = path.read_bytes()
+    classifier = Classifier()
+    if not data:
+        pytest.skip("empty smaps (kernel thread)")
+    if classifier.summarize(data) is None:
+        pytest.skip("compiled reader not built")
+    parsed = parse_smaps(data, accelerated=False)
+    totals, kinds, _ = classifier.split(parsed.names, parsed.vmas)
+    assert classifier.summarize(data) == (totals, kinds)
+
+
+def test_parallel_scan_equals_serial_scan() -> None:
+    serial = memtype.scan(str(GPU_ROOT), jobs=1)
+    parallel = memtype.scan(str(GPU_ROOT), jobs=3)
+    assert [(p.pid, p.totals, p.categories) for p in serial.processes] == \
+        [(p.pid, p.totals, p.categories) for p in parallel.processes]
+    assert [(s.pid, s.reason) for s in serial.skipped] == [(s.pid, s.reason) for s in parallel.skipped]
 
 
 def test_unreadable_and_kernel_threads_are_counted_not_dropped(gpu_scan: memtype.Scan) -> None:

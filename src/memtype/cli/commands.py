@@ -34,7 +34,7 @@ def overview(args: argparse.Namespace) -> int:
 
     with Root(args.root) as root:
         mm = machine_memory(root)
-        result = scan(root)
+        result = scan(root, jobs=args.jobs)
     console = make_console(args.width)
     console.print(render(result, mm, args.top))
     _notes(result)
@@ -43,7 +43,8 @@ def overview(args: argparse.Namespace) -> int:
 
 def ps(args: argparse.Namespace) -> int:
     with Root(args.root) as root:
-        result = scan(root, args.pid, exe=args.group == "program" or bool(args.name), cmdline=args.cmdline)
+        result = scan(root, args.pid, exe=args.group == "program" or bool(args.name), cmdline=args.cmdline,
+                      jobs=args.jobs)
     procs = _filter(result.processes, args.user, args.name)
     by = args.group
     if by == "process":
@@ -97,7 +98,7 @@ def maps(args: argparse.Namespace) -> int:
     if args.all and args.group != "path":
         raise UsageError("--all needs --group path (one row per file across all processes)")
     with Root(args.root) as root:
-        result = scan(root, None if args.all else [args.pid], mappings=True)
+        result = scan(root, None if args.all else [args.pid], mappings=True, jobs=args.jobs)
     if not result.processes:
         reason = result.skipped[0].reason if result.skipped else "no user memory (kernel thread?)"
         raise MemtypeError(f"cannot read the mappings of PID {args.pid}: {reason}"

@@ -21,6 +21,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--root", metavar="DIR", default="/",
                    help="analyse a captured machine: a directory standing for / or a .tar.gz from `memtype snapshot`")
     p.add_argument("--debug", action="store_true", help="show a traceback on errors")
+    p.add_argument("--jobs", type=_positive, default=None, metavar="N",
+                   help="reader threads (default: one per CPU, at most 4; 1 = least impact on a busy host)")
 
 
 def build_parser() -> argparse.ArgumentParser:
