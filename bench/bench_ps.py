@@ -403,6 +403,9 @@ def build_tools(args: argparse.Namespace) -> tuple[list[Tool], dict[str, str]]:
     mt = find_memtype(venv, args.memtype)
     if mt:
         tools.append(mt)
+        if mt.name == "memtype" and not args.memtype:
+            # memtype reads with one thread per CPU by default; also show the single-reader cost.
+            tools.append(Tool("memtype-j1", mt.argv + ["--jobs", "1"], "one reader thread"))
     else:
         skipped["memtype"] = f"neither {venv}/bin/memtype, python -m memtype nor memtype.scan() work"
 

@@ -7,8 +7,6 @@ excludes the swap cache (cached = NR_FILE_PAGES - swapcache - buffers), so file 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from memtype.errors import FileMissing, ParseError
 from memtype.parse.procfiles import parse_meminfo
 from memtype.source.root import Root
@@ -16,25 +14,25 @@ from memtype.source.root import Root
 KERNEL_FIELDS = ("Slab", "KernelStack", "PageTables", "SecPageTables", "Percpu", "VmallocUsed")
 
 
-@dataclass
 class MachineRow:
-    id: str
-    title: str
-    bytes: int
-    help: str
+    """One row of the machine table: a stable id, a title, bytes, and where the number comes from."""
+
+    __slots__ = ("id", "title", "bytes", "help")
+
+    def __init__(self, id: str, title: str, bytes: int, help: str) -> None:
+        self.id, self.title, self.bytes, self.help = id, title, bytes, help
 
 
-@dataclass
 class MachineMemory:
     """Rows that sum to ``total`` (MemTotal); ``unaccounted`` is the remainder, never dropped."""
 
-    total: int
-    rows: list[MachineRow]
-    swap_total: int
-    swap_free: int
-    swap_cached: int
-    available: int | None
-    raw: dict[str, int] = field(default_factory=dict)
+    __slots__ = ("total", "rows", "swap_total", "swap_free", "swap_cached", "available", "raw")
+
+    def __init__(self, total: int, rows: list[MachineRow], swap_total: int, swap_free: int, swap_cached: int,
+                 available: int | None, raw: dict[str, int]) -> None:
+        self.total, self.rows = total, rows
+        self.swap_total, self.swap_free, self.swap_cached, self.available = swap_total, swap_free, swap_cached, available
+        self.raw = raw
 
     @property
     def swap_used(self) -> int:

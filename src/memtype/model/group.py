@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 
 from memtype.kinds import Kind
 from memtype.model.records import KindUsage, Mapping, ProcessMemory, Totals, empty_split
 
 
-@dataclass
 class Group:
     """A sum of processes or mappings sharing a key."""
 
-    key: str
-    totals: Totals = field(default_factory=Totals)
-    categories: dict[Kind, KindUsage] = field(default_factory=empty_split)
-    pids: list[int] = field(default_factory=list)
-    count: int = 0  # members folded in (processes, or mappings)
+    __slots__ = ("key", "totals", "categories", "pids", "count")
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.totals = Totals()
+        self.categories: dict[Kind, KindUsage] = empty_split()
+        self.pids: list[int] = []
+        self.count = 0  # members folded in (processes, or mappings)
 
     def add(self, totals: Totals, categories: dict[Kind, KindUsage], pid: int | None = None) -> None:
         self.totals.add(totals)

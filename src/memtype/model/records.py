@@ -1,20 +1,22 @@
-"""Typed records every front end reads. All sizes are bytes; ``None`` means "not reported"."""
+"""Typed records every front end reads. All sizes are bytes; ``None`` means "not reported".
+
+Plain slotted classes rather than dataclasses: ``dataclasses`` pulls in ``inspect`` (about 7 ms of
+every run's start-up, measured with ``python -X importtime``), and memtype's start-up is part of
+what the benchmark compares with ``cat``.
+"""
 
 from __future__ import annotations
-
-from dataclasses import dataclass, field
 
 from memtype.kinds import KINDS, Kind
 
 
-@dataclass(slots=True)
 class KindUsage:
     """One kind's share of a process or mapping: resident, proportional, swapped (all bytes)."""
 
-    rss: int = 0
-    pss: int = 0
-    swap: int = 0
-    swap_pss: int = 0
+    __slots__ = ("rss", "pss", "swap", "swap_pss")
+
+    def __init__(self, rss: int = 0, pss: int = 0, swap: int = 0, swap_pss: int = 0) -> None:
+        self.rss, self.pss, self.swap, self.swap_pss = rss, pss, swap, swap_pss
 
     def add(self, other: KindUsage) -> None:
         self.rss += other.rss
@@ -22,65 +24,89 @@ class KindUsage:
         self.swap += other.swap
         self.swap_pss += other.swap_pss
 
+    def as_tuple(self) -> tuple[int, int, int, int]:
+        return (self.rss, self.pss, self.swap, self.swap_pss)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, KindUsage) and self.as_tuple() == other.as_tuple()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def __repr__(self) -> str:
+        return f"KindUsage(rss={self.rss}, pss={self.pss}, swap={self.swap}, swap_pss={self.swap_pss})"
+
 
 def empty_split() -> dict[Kind, KindUsage]:
     return {k: KindUsage() for k in KINDS}
 
 
-@dataclass(slots=True)
 class Totals:
     """Sums over mappings. The kinds' rss/pss/swap/swap_pss add up to rss/pss/swap/swap_pss here."""
 
-    size: int = 0
-    rss: int = 0
-    pss: int = 0
-    uss: int = 0
-    swap: int = 0
-    swap_pss: int = 0
-    hugetlb: int = 0  # hugetlb pages are outside Rss (spec A.7); reported beside the kinds
-    device_mapped: int = 0  # size of pf/io mappings (GPU BARs, [vvar]): address space, not RAM
-    locked: int = 0
-    lazyfree: int = 0
-    anon_huge: int = 0
+    __slots__ = ("size", "rss", "pss", "uss", "swap", "swap_pss", "hugetlb", "device_mapped", "locked", "lazyfree",
+                 "anon_huge")
+
+    def __init__(self, size: int = 0, rss: int = 0, pss: int = 0, uss: int = 0, swap: int = 0, swap_pss: int = 0,
+                 hugetlb: int = 0, device_mapped: int = 0, locked: int = 0, lazyfree: int = 0,
+                 anon_huge: int = 0) -> None:
+        self.size = size
+        self.rss = rss
+        self.pss = pss
+        self.uss = uss  # Private_Clean + Private_Dirty
+        self.swap = swap
+        self.swap_pss = swap_pss
+        self.hugetlb = hugetlb  # hugetlb pages are outside Rss (spec A.7); reported beside the kinds
+        self.device_mapped = device_mapped  # size of pf/io mappings (GPU BARs, [vvar]): address space, not RAM
+        self.locked = locked
+        self.lazyfree = lazyfree
+        self.anon_huge = anon_huge
 
     def add(self, o: Totals) -> None:
         for name in Totals.__slots__:
             setattr(self, name, getattr(self, name) + getattr(o, name))
 
+    def as_dict(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in Totals.__slots__}
 
-@dataclass(slots=True)
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Totals) and self.as_dict() == other.as_dict()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def __repr__(self) -> str:
+        return "Totals(" + ", ".join(f"{k}={v}" for k, v in self.as_dict().items()) + ")"
+
+
 class Mapping:
     """One mapping (VMA) with its mapping-level class and its split into kinds."""
 
-    start: int
-    end: int
-    perms: str
-    offset: int
-    dev: str
-    inode: int
-    path: str
-    vmflags: tuple[str, ...]
-    mapclass: str
-    totals: Totals
-    categories: dict[Kind, KindUsage]
+    __slots__ = ("start", "end", "perms", "offset", "dev", "inode", "path", "vmflags", "mapclass", "totals",
+                 "categories")
+
+    def __init__(self, start: int, end: int, perms: str, offset: int, dev: str, inode: int, path: str,
+                 vmflags: tuple[str, ...], mapclass: str, totals: Totals, categories: dict[Kind, KindUsage]) -> None:
+        self.start, self.end, self.perms, self.offset = start, end, perms, offset
+        self.dev, self.inode, self.path, self.vmflags = dev, inode, path, vmflags
+        self.mapclass, self.totals, self.categories = mapclass, totals, categories
+
+    def __repr__(self) -> str:
+        return f"Mapping({self.start:x}-{self.end:x} {self.perms} {self.mapclass} {self.path!r})"
 
 
-@dataclass(slots=True)
 class ProcessMemory:
     """A process's memory by kind, from its smaps."""
 
-    pid: int
-    comm: str
-    uid: int | None
-    user: str | None
-    ppid: int | None
-    starttime: int | None
-    totals: Totals
-    categories: dict[Kind, KindUsage]
-    exe: str | None = None
-    cmdline: list[str] | None = None
-    mappings: list[Mapping] | None = None
-    problems: list[str] = field(default_factory=list)
+    __slots__ = ("pid", "comm", "uid", "user", "ppid", "starttime", "totals", "categories", "exe", "cmdline",
+                 "mappings", "problems")
+
+    def __init__(self, pid: int, comm: str, uid: int | None, user: str | None, ppid: int | None,
+                 starttime: int | None, totals: Totals, categories: dict[Kind, KindUsage], exe: str | None = None,
+                 cmdline: list[str] | None = None, mappings: list[Mapping] | None = None,
+                 problems: list[str] | None = None) -> None:
+        self.pid, self.comm, self.uid, self.user, self.ppid, self.starttime = pid, comm, uid, user, ppid, starttime
+        self.totals, self.categories = totals, categories
+        self.exe, self.cmdline, self.mappings = exe, cmdline, mappings
+        self.problems: list[str] = problems if problems is not None else []
 
     @property
     def program(self) -> str:
@@ -91,35 +117,45 @@ class ProcessMemory:
             return self.cmdline[0].split()[0].rsplit("/", 1)[-1]
         return self.comm
 
+    def __repr__(self) -> str:
+        return f"ProcessMemory(pid={self.pid}, comm={self.comm!r}, rss={self.totals.rss}, pss={self.totals.pss})"
 
-@dataclass(slots=True)
+
 class Skipped:
     """A process memtype could not report, and why ("gone", "denied", "not captured", ...)."""
 
-    pid: int
-    reason: str
-    path: str = ""
+    __slots__ = ("pid", "reason", "path")
+
+    def __init__(self, pid: int, reason: str, path: str = "") -> None:
+        self.pid, self.reason, self.path = pid, reason, path
+
+    def __repr__(self) -> str:
+        return f"Skipped({self.pid}, {self.reason!r}, {self.path!r})"
 
 
-@dataclass
 class HostInfo:
-    hostname: str | None
-    kernel: str | None
-    page_size: int
-    captured_at: str | None  # ISO time of the capture; None when live
-    root: str
-    live: bool
+    """The machine a scan describes."""
+
+    __slots__ = ("hostname", "kernel", "page_size", "captured_at", "root", "live")
+
+    def __init__(self, hostname: str | None, kernel: str | None, page_size: int, captured_at: str | None,
+                 root: str, live: bool) -> None:
+        self.hostname, self.kernel, self.page_size = hostname, kernel, page_size
+        self.captured_at = captured_at  # ISO time of the capture; None when live
+        self.root, self.live = root, live
 
 
-@dataclass
 class Scan:
     """Every process of a machine, split by kind, with what could not be read."""
 
-    host: HostInfo
-    processes: list[ProcessMemory]
-    skipped: list[Skipped] = field(default_factory=list)
-    kernel_threads: int = 0
-    warnings: list[str] = field(default_factory=list)
+    __slots__ = ("host", "processes", "skipped", "kernel_threads", "warnings")
+
+    def __init__(self, host: HostInfo, processes: list[ProcessMemory]) -> None:
+        self.host = host
+        self.processes = processes
+        self.skipped: list[Skipped] = []
+        self.kernel_threads = 0
+        self.warnings: list[str] = []
 
     def count(self, reason: str) -> int:
         return sum(1 for s in self.skipped if s.reason == reason)

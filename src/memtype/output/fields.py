@@ -7,8 +7,7 @@ header and the ``--sort`` token; the title is for tables only.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from memtype.kinds import KINDS, Kind
 from memtype.model.records import KindUsage, Totals
@@ -19,8 +18,7 @@ class HasMemory(Protocol):
     categories: dict[Kind, KindUsage]
 
 
-@dataclass(frozen=True)
-class Field:
+class Field(NamedTuple):
     id: str
     title: str
     get: Callable[[HasMemory], int]

@@ -9,7 +9,6 @@ names the damaged lines, so a garbled capture loses only what depends on the dam
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 try:  # optional accelerator, built by setup.py when a C compiler is present
@@ -32,13 +31,12 @@ class RawVma(NamedTuple):
     values: tuple[int, ...]
 
 
-@dataclass
-class SmapsText:
+class SmapsText(NamedTuple):
     """The parsed file: field names (kB fields, file order), entries, and any damage found."""
 
     names: tuple[str, ...]
     vmas: list[RawVma]
-    problems: list[str] = field(default_factory=list)
+    problems: tuple[str, ...] = ()
 
 
 _HEADER = re.compile(r"^([0-9a-f]+)-([0-9a-f]+) (\S{4}) ([0-9a-f]+) ([0-9a-f]+:[0-9a-f]+) (\d+) ?\s*(.*)$")
@@ -120,7 +118,7 @@ def _parse_tolerant(text: str) -> SmapsText:
     if header is not None and (damaged or not complete):
         damaged = True
     finish("")
-    return SmapsText(tuple(names or ()), vmas, problems)
+    return SmapsText(tuple(names or ()), vmas, tuple(problems))
 
 
 def compiled() -> Any:
