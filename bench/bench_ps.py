@@ -406,6 +406,8 @@ def build_tools(args: argparse.Namespace) -> tuple[list[Tool], dict[str, str]]:
         if mt.name == "memtype" and not args.memtype:
             # memtype reads with one thread per CPU by default; also show the single-reader cost.
             tools.append(Tool("memtype-j1", mt.argv + ["--jobs", "1"], "one reader thread"))
+            tools.append(Tool("memtype-py", ["env", "MEMTYPE_PURE_PYTHON=1"] + mt.argv,
+                              "without the compiled smaps reader"))
     else:
         skipped["memtype"] = f"neither {venv}/bin/memtype, python -m memtype nor memtype.scan() work"
 

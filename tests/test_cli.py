@@ -173,6 +173,18 @@ def test_python_dash_m_and_no_traceback_on_internal_error(tmp_path: Path) -> Non
     assert r.returncode == 0 and r.stdout.count("\n") == 2
 
 
+def test_pure_python_path_gives_the_same_json() -> None:
+    """Without the compiled reader (MEMTYPE_PURE_PYTHON=1) every number is the same."""
+    def run(pure: str) -> dict[str, object]:
+        r = subprocess.run([sys.executable, "-m", "memtype", "ps", "--root", str(GPU_ROOT), "--format", "json"],
+                           capture_output=True, text=True, check=True, env={**os.environ, "MEMTYPE_PURE_PYTHON": pure})
+        doc: dict[str, object] = json.loads(r.stdout)
+        return doc
+
+    fast, pure = run("0"), run("1")
+    assert fast["processes"] == pure["processes"] and fast["summary"] == pure["summary"]
+
+
 def test_unprivileged_user_gets_own_processes_and_a_note(tmp_path: Path) -> None:
     if os.geteuid() != 0:
         pytest.skip("needs root to switch to an unprivileged uid")

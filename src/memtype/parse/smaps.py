@@ -8,13 +8,16 @@ names the damaged lines, so a garbled capture loses only what depends on the dam
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any, NamedTuple
 
-try:  # optional accelerator, built by setup.py when a C compiler is present
-    from memtype.parse import _smaps as _fast  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover - exercised by the pure-Python test run
-    _fast = None
+_fast: Any = None
+if os.environ.get("MEMTYPE_PURE_PYTHON") != "1":  # set to compare with the pure-Python path
+    try:  # optional accelerator, built by setup.py when a C compiler is present
+        from memtype.parse import _smaps as _fast  # type: ignore[attr-defined, no-redef]
+    except ImportError:  # pragma: no cover - memtype then parses in Python
+        _fast = None
 
 
 class RawVma(NamedTuple):
