@@ -107,7 +107,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:
+    except BrokenPipeError:  # `memtype ps | head`: stop quietly (Python docs, "Note on SIGPIPE")
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
     except Exception as exc:  # never a traceback for the user (style.md rule 5)
         if args.debug:
