@@ -9,7 +9,7 @@ goes to, never whether it is counted.
 from __future__ import annotations
 
 from enum import Enum
-from typing import Sequence
+from collections.abc import Sequence
 
 from memtype.kinds import KINDS, Kind
 from memtype.model.records import KindUsage, Mapping, Totals

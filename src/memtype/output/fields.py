@@ -7,22 +7,27 @@ header and the ``--sort`` token; the title is for tables only.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple, Protocol
 
 from memtype.kinds import KINDS, Kind
 from memtype.model.records import KindUsage, Totals
 
 
-class HasMemory(Protocol):
-    totals: Totals
-    categories: dict[Kind, KindUsage]
+TYPE_CHECKING = False  # typing costs ~5 ms of start-up; mypy still reads these imports
+if TYPE_CHECKING:
+    from typing import Protocol
+
+    class HasMemory(Protocol):
+        totals: Totals
+        categories: dict[Kind, KindUsage]
 
 
-class Field(NamedTuple):
-    id: str
-    title: str
-    get: Callable[[HasMemory], int]
-    help: str
+class Field:
+    """A numeric column: stable id, table title, how to read it from a record, and its help."""
+
+    __slots__ = ("id", "title", "get", "help")
+
+    def __init__(self, id: str, title: str, get: Callable[[HasMemory], int], help: str) -> None:
+        self.id, self.title, self.get, self.help = id, title, get, help
 
 
 def _total(name: str) -> Callable[[HasMemory], int]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich import box
 from rich.console import Console, Group as RichGroup, RenderableType
@@ -15,8 +15,11 @@ from memtype.collect.system import MachineMemory
 from memtype.kinds import KINDS
 from memtype.model.group import total_of
 from memtype.model.records import Scan
-from memtype.output.fields import FIELDS, HasMemory
+from memtype.output.fields import FIELDS
 from memtype.output.human import percent, size
+
+if TYPE_CHECKING:
+    from memtype.output.fields import HasMemory
 
 LEGEND = ("Anon: private anonymous (heap, stack). Shared: shmem (memfd, /dev/shm, SysV, MAP_SHARED). "
           "CoW: copy-on-write (anon still shared after fork, KSM, unwritten private file pages). "

@@ -5,24 +5,28 @@ Pure functions on text (style.md rule 2). Absent fields are ``None`` (rule 3).
 
 from __future__ import annotations
 
-from typing import NamedTuple
 
 
-class Status(NamedTuple):
+class Status:
     """What memtype uses from /proc/PID/status."""
 
-    name: str | None
-    uid: int | None
-    ppid: int | None
-    kthread: bool
+    __slots__ = ("name", "uid", "ppid", "kthread")
+
+    def __init__(self, name: str | None, uid: int | None, ppid: int | None, kthread: bool) -> None:
+        self.name, self.uid, self.ppid, self.kthread = name, uid, ppid, kthread
+
+    def __repr__(self) -> str:
+        return f"Status(name={self.name!r}, uid={self.uid}, ppid={self.ppid}, kthread={self.kthread})"
 
 
-class Stat(NamedTuple):
+class Stat:
     """What memtype uses from /proc/PID/stat."""
 
-    comm: str
-    ppid: int
-    starttime: int  # clock ticks after boot; with the PID it identifies a process
+    __slots__ = ("comm", "ppid", "starttime")
+
+    def __init__(self, comm: str, ppid: int, starttime: int) -> None:
+        self.comm, self.ppid = comm, ppid
+        self.starttime = starttime  # clock ticks after boot; with the PID it identifies a process
 
 
 def parse_status(text: str) -> Status:

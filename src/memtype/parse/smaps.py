@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any, NamedTuple
+from collections import namedtuple
 
 _fast: Any = None
 if os.environ.get("MEMTYPE_PURE_PYTHON") != "1":  # set to compare with the pure-Python path
@@ -20,30 +20,37 @@ if os.environ.get("MEMTYPE_PURE_PYTHON") != "1":  # set to compare with the pure
         _fast = None
 
 
-class RawVma(NamedTuple):
-    """One smaps entry as the kernel printed it. ``values`` align with ``SmapsText.names`` (kB)."""
+TYPE_CHECKING = False  # typing costs ~5 ms of start-up; mypy still reads these imports
+if TYPE_CHECKING:
+    from typing import Any, NamedTuple
 
-    start: int
-    end: int
-    perms: str
-    offset: int
-    dev: str
-    inode: int
-    path: str
-    vmflags: str
-    values: tuple[int, ...]
+    class RawVma(NamedTuple):
+        """One smaps entry as the kernel printed it. ``values`` align with ``SmapsText.names`` (kB)."""
+
+        start: int
+        end: int
+        perms: str
+        offset: int
+        dev: str
+        inode: int
+        path: str
+        vmflags: str
+        values: tuple[int, ...]
+else:  # the same tuple type at run time (the compiled reader fills instances of it)
+    RawVma = namedtuple("RawVma", "start end perms offset dev inode path vmflags values")
 
 
-class SmapsText(NamedTuple):
+class SmapsText:
     """The parsed file: field names (kB fields, file order), entries, and any damage found."""
 
-    names: tuple[str, ...]
-    vmas: list[RawVma]
-    problems: tuple[str, ...] = ()
+    __slots__ = ("names", "vmas", "problems")
+
+    def __init__(self, names: tuple[str, ...], vmas: list[RawVma], problems: tuple[str, ...] = ()) -> None:
+        self.names, self.vmas, self.problems = names, vmas, problems
 
 
-_HEADER = re.compile(r"^([0-9a-f]+)-([0-9a-f]+) (\S{4}) ([0-9a-f]+) ([0-9a-f]+:[0-9a-f]+) (\d+) ?\s*(.*)$")
-_FIELD = re.compile(r"^(\w+):\s+(\d+) kB$")
+_HEADER = r"^([0-9a-f]+)-([0-9a-f]+) (\S{4}) ([0-9a-f]+) ([0-9a-f]+:[0-9a-f]+) (\d+) ?\s*(.*)$"
+_FIELD = r"^(\w+):\s+(\d+) kB$"
 
 
 def parse_smaps(data: bytes, *, accelerated: bool = True) -> SmapsText:
@@ -66,6 +73,7 @@ def parse_smaps(data: bytes, *, accelerated: bool = True) -> SmapsText:
 
 
 def _parse_tolerant(text: str) -> SmapsText:
+    header_re, field_re = re.compile(_HEADER), re.compile(_FIELD)  # re caches compiled patterns
     names: list[str] | None = None
     vmas: list[RawVma] = []
     problems: list[str] = []
@@ -97,7 +105,7 @@ def _parse_tolerant(text: str) -> SmapsText:
             problems.append(f"line {lineno}: truncated")
             damaged = True
             break
-        m = _HEADER.match(line)
+        m = header_re.match(line)
         if m:
             finish("")
             start, end, perms, off, dev, inode, path = m.groups()
@@ -109,7 +117,7 @@ def _parse_tolerant(text: str) -> SmapsText:
         if line.startswith("VmFlags:"):
             finish(line[8:].strip())
             continue
-        f = _FIELD.match(line)
+        f = field_re.match(line)
         if f:
             fields[f.group(1)] = int(f.group(2))
             order.append(f.group(1))
