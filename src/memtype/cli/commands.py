@@ -158,7 +158,7 @@ def snapshot(args: argparse.Namespace) -> int:
 
     if args.root != "/":
         raise UsageError("snapshot captures this machine; --root is not supported here")
-    report = capture(args.out, pids=args.pid, redact=args.redact)
+    report = capture(args.out, pids=args.pid, redact=args.redact, exact=args.exact)
     print(f"memtype: captured {report.processes} processes ({report.files} files) into {report.out}",
           file=sys.stderr)
     for line in report.notes:

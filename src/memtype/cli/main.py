@@ -74,7 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
     snap.add_argument("out", metavar="OUT", help="new directory, or FILE.tar.gz")
     snap.add_argument("--redact", action="store_true", help="drop command lines (keep only process names)")
     snap.add_argument("--pid", type=_pid, action="append", metavar="PID", help="only this PID (repeatable)")
+    snap.add_argument("--exact", action="store_true",
+                      help="also store /proc/kpageflags and /proc/kpagecount (compressed) for `system --exact`")
     snap.set_defaults(func=commands.snapshot)
+
+    from memtype.cli import system_cmd
+
+    system_cmd.add_parser(sub, _common)
     return parser
 
 

@@ -39,7 +39,7 @@ class CaptureReport:
 
 
 def capture(out: str, *, pids: list[int] | None = None, redact: bool = False, proc: str = "/proc",
-            cgroup: str = "/sys/fs/cgroup") -> CaptureReport:
+            cgroup: str = "/sys/fs/cgroup", exact: bool = False) -> CaptureReport:
     """Capture this machine into ``out`` (a new directory, or a .tar.gz path).
 
     Raises:

@@ -16,7 +16,7 @@ from memtype.errors import AccessDenied, FileMissing, MemtypeError, ProcessGone,
 
 TYPE_CHECKING = False  # typing costs ~5 ms of start-up; mypy still reads these imports
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, BinaryIO
 
 _READ_CHUNK = 1 << 18  # one read() of 256 KiB: seq_file fills it with whole records
 MANIFEST = "manifest.json"
@@ -112,6 +112,22 @@ class Root:
         finally:
             os.close(fd)
         return b"".join(chunks)
+
+    def open_binary(self, rel: str, pid: int | None = None) -> BinaryIO:
+        """Open a binary kernel file (pagemap, kpageflags, kpagecount) for streamed or positioned reads.
+
+        In a capture, ``FILE.gz`` stands in for ``FILE`` (``snapshot --exact`` stores them compressed);
+        such a stream supports read() but has no fileno() for pread.
+        """
+        path = self.join(rel)
+        if not self.live and not os.path.exists(path) and os.path.exists(path + ".gz"):
+            import gzip
+
+            return gzip.open(path + ".gz", "rb")
+        try:
+            return open(path, "rb", buffering=0)
+        except OSError as exc:
+            raise _map_error(exc, rel, pid, self.live) from None
 
     def read_text(self, rel: str, pid: int | None = None) -> str:
         return self.read_bytes(rel, pid).decode("utf-8", "surrogateescape")
