@@ -123,7 +123,7 @@ class Root:
         if not self.live and not os.path.exists(path) and os.path.exists(path + ".gz"):
             import gzip
 
-            return gzip.open(path + ".gz", "rb")
+            return gzip.open(path + ".gz", "rb")  # type: ignore[return-value]  # a binary stream
         try:
             return open(path, "rb", buffering=0)
         except OSError as exc:
