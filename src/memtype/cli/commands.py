@@ -47,8 +47,8 @@ def overview(args: argparse.Namespace) -> int:
 
 def ps(args: argparse.Namespace) -> int:
     with Root(args.root) as root:
-        result = scan(root, args.pid, exe=args.group == "program" or bool(args.name), cmdline=args.cmdline,
-                      jobs=args.jobs)
+        result = _scanner(args)(root, args.pid, exe=args.group == "program" or bool(args.name),
+                                cmdline=args.cmdline, jobs=args.jobs)
     procs = _filter(result.processes, args.user, args.name)
     by = args.group
     if by == "process":
@@ -102,7 +102,7 @@ def maps(args: argparse.Namespace) -> int:
     if args.all and args.group != "path":
         raise UsageError("--all needs --group path (one row per file across all processes)")
     with Root(args.root) as root:
-        result = scan(root, None if args.all else [args.pid], mappings=True, jobs=args.jobs)
+        result = _scanner(args)(root, None if args.all else [args.pid], mappings=True, jobs=args.jobs)
     if not result.processes:
         reason = result.skipped[0].reason if result.skipped else "no user memory (kernel thread?)"
         raise MemtypeError(f"cannot read the mappings of PID {args.pid}: {reason}"
@@ -167,6 +167,15 @@ def snapshot(args: argparse.Namespace) -> int:
 
 
 # -- helpers ---------------------------------------------------------------------------------------
+
+def _scanner(args: argparse.Namespace) -> Callable[..., Scan]:
+    """Mapping level, or every page with --exact (numpy imported only then)."""
+    if getattr(args, "exact", False):
+        from memtype.pages.process import scan_exact
+
+        return scan_exact
+    return scan
+
 
 def _user_label(p: ProcessMemory) -> str:
     return p.user or (str(p.uid) if p.uid is not None else "?")

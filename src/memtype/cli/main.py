@@ -51,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="one row per process (default), per program (same executable, like ps_mem) or per user")
     ps.add_argument("--format", choices=("table", "json", "csv"), default="table")
     ps.add_argument("--cmdline", action="store_true", help="include command lines (JSON/CSV; sensitive)")
+    ps.add_argument("--exact", action="store_true", help="classify every page (pagemap + kpageflags; root)")
     ps.add_argument("--width", type=_positive, default=None, help=argparse.SUPPRESS)
     ps.set_defaults(func=commands.ps)
 
@@ -64,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     maps.add_argument("--sort", default=None, metavar="COLUMN", help="sort by this column, descending")
     maps.add_argument("--top", type=_positive, metavar="N", help="only the first N rows")
     maps.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    maps.add_argument("--exact", action="store_true", help="classify every page (pagemap + kpageflags; root)")
     maps.add_argument("--width", type=_positive, default=None, help=argparse.SUPPRESS)
     maps.set_defaults(func=commands.maps)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from memtype.errors import AccessDenied, FileMissing, ParseError, ProcessGone
 from memtype.model.classify import Classifier
 from memtype.model.records import ProcessMemory
@@ -14,9 +16,16 @@ class KernelThread(Exception):
     """The process has no user memory (kernel thread or zombie: empty smaps)."""
 
 
+SmapsVisitor = Callable[[ProcessMemory, bytes], None]
+
+
 def read_process(root: Root, pid: int, classifier: Classifier, users: dict[int, str | None], *,
-                 mappings: bool = False, cmdline: bool = False, exe: bool = False) -> ProcessMemory:
+                 mappings: bool = False, cmdline: bool = False, exe: bool = False,
+                 visit: SmapsVisitor | None = None) -> ProcessMemory:
     """One process's memory by kind.
+
+    ``visit(process, smaps_bytes)`` runs right after the smaps read (``--exact`` reads pagemap there,
+    while the mappings are still the ones smaps showed); its errors are this process's errors.
 
     Raises:
         ProcessGone: it exited while being read.
@@ -63,6 +72,8 @@ def read_process(root: Root, pid: int, classifier: Classifier, users: dict[int, 
     proc = ProcessMemory(pid=pid, comm=comm, uid=uid, user=users.get(uid) if uid is not None else None,
                          ppid=stat.ppid if stat else status.ppid, starttime=stat.starttime if stat else None,
                          totals=totals, categories=kinds, mappings=maps, problems=problems)
+    if visit is not None:
+        visit(proc, data)
     if cmdline or exe:
         _add_identity(root, proc, cmdline, exe)
     return proc

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 
-from memtype.collect.process import KernelThread, read_process
+from memtype.collect.process import KernelThread, SmapsVisitor, read_process
 from memtype.errors import AccessDenied, FileMissing, MemtypeError, NoSuchProcess, ParseError, ProcessGone
 from memtype.model.classify import Classifier
 from memtype.model.records import HostInfo, ProcessMemory, Scan, Skipped
@@ -25,7 +25,8 @@ def open_root(root: str | Root) -> Root:
 
 
 def scan(root: str | Root = "/", pids: Iterable[int] | None = None, *, mappings: bool = False,
-         cmdline: bool = False, exe: bool = False, jobs: int | None = None) -> Scan:
+         cmdline: bool = False, exe: bool = False, jobs: int | None = None,
+         visit: SmapsVisitor | None = None) -> Scan:
     """Every process's memory split into the five kinds.
 
     Args:
@@ -34,6 +35,7 @@ def scan(root: str | Root = "/", pids: Iterable[int] | None = None, *, mappings:
         mappings: keep each process's mappings (``memtype maps``).
         cmdline: read command lines. exe: resolve executables (``--group program``).
         jobs: reader threads (default: up to 4, one per CPU we may run on).
+        visit: called with each process and its smaps bytes, in the reader thread (``--exact``).
 
     Returns:
         The processes that could be read; the others are in ``Scan.skipped`` with the reason.
@@ -54,7 +56,7 @@ def scan(root: str | Root = "/", pids: Iterable[int] | None = None, *, mappings:
         for pid in pids_part:
             try:
                 done.append((pid, read_process(r, pid, classifier, users, mappings=mappings, cmdline=cmdline,
-                                               exe=exe)))
+                                               exe=exe, visit=visit)))
             except (KernelThread, MemtypeError) as exc:
                 done.append((pid, exc))
         return done

@@ -97,7 +97,7 @@ class ProcessMemory:
     """A process's memory by kind, from its smaps."""
 
     __slots__ = ("pid", "comm", "uid", "user", "ppid", "starttime", "totals", "categories", "exe", "cmdline",
-                 "mappings", "problems")
+                 "mappings", "problems", "exact", "pages")
 
     def __init__(self, pid: int, comm: str, uid: int | None, user: str | None, ppid: int | None,
                  starttime: int | None, totals: Totals, categories: dict[Kind, KindUsage], exe: str | None = None,
@@ -107,6 +107,8 @@ class ProcessMemory:
         self.totals, self.categories = totals, categories
         self.exe, self.cmdline, self.mappings = exe, cmdline, mappings
         self.problems: list[str] = problems if problems is not None else []
+        self.exact = False  # True once every page was classified (``--exact``)
+        self.pages: dict[str, int | None] | None = None  # page-only detail of an exact scan (bytes)
 
     @property
     def program(self) -> str:

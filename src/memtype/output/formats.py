@@ -44,6 +44,9 @@ def process_dict(p: ProcessMemory, *, cmdline: bool = False) -> dict[str, Any]:
     d.update(_totals(p.totals))
     d["categories"] = _categories(p.categories)
     d["incomplete"] = bool(p.problems)
+    d["exact"] = p.exact
+    if p.pages is not None:
+        d["pages"] = p.pages
     return d
 
 
@@ -82,7 +85,8 @@ def machine_dict(mm: MachineMemory) -> dict[str, Any]:
 
 
 def document(scan: Scan, **sections: Any) -> str:
-    doc: dict[str, Any] = {"schema": SCHEMA, "host": host_dict(scan), "summary": summary_dict(scan)}
+    doc: dict[str, Any] = {"schema": SCHEMA, "host": host_dict(scan), "summary": summary_dict(scan),
+                           "exact": bool(scan.processes) and all(p.exact for p in scan.processes)}
     doc.update(sections)
     doc["warnings"] = scan.warnings
     return json.dumps(doc, separators=(",", ":"))  # compact: the C encoder, ~10x faster than indent
