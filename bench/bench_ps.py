@@ -408,6 +408,7 @@ def build_tools(args: argparse.Namespace) -> tuple[list[Tool], dict[str, str]]:
             tools.append(Tool("memtype-j1", mt.argv + ["--jobs", "1"], "one reader thread"))
             tools.append(Tool("memtype-py", ["env", "MEMTYPE_PURE_PYTHON=1"] + mt.argv,
                               "without the compiled smaps reader"))
+            tools.append(Tool("memtype-exact", mt.argv + ["--exact"], "every page (issue 3: <= 2x memtype)"))
     else:
         skipped["memtype"] = f"neither {venv}/bin/memtype, python -m memtype nor memtype.scan() work"
 
@@ -808,6 +809,10 @@ def main(argv: list[str] | None = None) -> int:
         ratio = "?" if mt["ratio_to_cat"] is None else f"{mt['ratio_to_cat']:.2f}"
         print(f"  N={res['procs_requested']}: memtype {ratio}x cat, "
               f"peak RSS {mt['peak_rss_mib']:.1f} MiB  {verdict}")
+        ex = res["tools"].get("memtype-exact")
+        if ex and mt["median_s"]:
+            print(f"  N={res['procs_requested']}: memtype --exact {ex['median_s'] / mt['median_s']:.2f}x memtype "
+                  f"(target <= 2x), peak RSS {ex['peak_rss_mib']:.1f} MiB")
 
     if args.json:
         doc = {
