@@ -34,6 +34,7 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 MiB = 1 << 20
 
 MADV_PAGEOUT = 21          # since 5.4; Python 3.11 has no constant
+MADV_HUGEPAGE = 14
 MADV_NOHUGEPAGE = 15
 PROT_NONE = 0
 PROT_RW = mmap.PROT_READ | mmap.PROT_WRITE
@@ -49,6 +50,7 @@ _libc.mmap.restype = ctypes.c_void_p
 _libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
 _libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
 _libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+_libc.mlock.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
 _libc.shmget.argtypes = [ctypes.c_int, ctypes.c_size_t, ctypes.c_int]
 _libc.shmat.restype = ctypes.c_void_p
 _libc.shmat.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_int]
@@ -64,14 +66,16 @@ def _oserror(what: str) -> OSError:
 
 # ------------------------------------------------------------------ raw memory primitives
 def mmap_isolated(length: int, prot: int = PROT_RW, flags: int = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS,
-                  fd: int = -1, offset: int = 0) -> int:
+                  fd: int = -1, offset: int = 0, align: int = PAGE) -> int:
     """mmap ``length`` bytes between two PROT_NONE guard pages, so the kernel cannot merge the new
-    VMA with a neighbour (spec A.7): smaps then shows exactly this mapping. Returns its address."""
-    span = length + 2 * PAGE
+    VMA with a neighbour (spec A.7): smaps then shows exactly this mapping. Returns its address,
+    a multiple of ``align`` (a power of two: 2 MiB for THP)."""
+    span = length + 2 * PAGE + (align - PAGE)
     base = _libc.mmap(None, span, PROT_NONE, mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
     if base in (None, _MAP_FAILED):
         raise _oserror("mmap reserve")
-    addr = _libc.mmap(base + PAGE, length, prot, flags | MAP_FIXED, fd, offset)
+    start = (base + PAGE + align - 1) & ~(align - 1)
+    addr = _libc.mmap(start, length, prot, flags | MAP_FIXED, fd, offset)
     if addr in (None, _MAP_FAILED):
         raise _oserror("mmap")
     assert isinstance(addr, int)
@@ -161,6 +165,14 @@ def op_map_anon(npages: int, shared: bool = False) -> int:
     return addr
 
 
+def op_map_thp(npages: int) -> int:
+    """Private anonymous memory, 2 MiB-aligned, with MADV_HUGEPAGE (spec B.4: THP on write faults
+    where THP ``enabled`` is ``madvise`` or ``always``)."""
+    addr = mmap_isolated(npages * PAGE, align=2 * MiB)
+    madvise(addr, npages * PAGE, MADV_HUGEPAGE)
+    return addr
+
+
 def op_open(path: str, rdwr: bool = False) -> int:
     return os.open(path, os.O_RDWR if rdwr else os.O_RDONLY)
 
@@ -203,6 +215,11 @@ def op_read(addr: int, npages: int, first: int = 0) -> int:
 
 def op_madvise(addr: int, npages: int, advice: int) -> None:
     madvise(addr, npages * PAGE, advice)
+
+
+def op_mlock(addr: int, npages: int) -> None:
+    if _libc.mlock(addr, npages * PAGE) != 0:
+        raise _oserror("mlock")
 
 
 def op_pageout(addr: int, npages: int) -> None:

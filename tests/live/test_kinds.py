@@ -29,7 +29,10 @@ import pytest
 import memhelpers
 import memtype
 from memhelpers import PAGE, Child, SwapSetupError, TempSwapfile
-from memtype import Kind, Mapping, ProcessMemory
+from memtype import Kind, Mapping, ProcessMemory, Root
+from memtype.collect.scan import shmem_devs
+from memtype.model.classify import Classifier
+from memtype.parse.smaps import parse_smaps
 
 if not sys.platform.startswith("linux"):
     pytest.skip("live tests read Linux /proc", allow_module_level=True)
@@ -112,20 +115,19 @@ def swapfile(root: None, disk_dir: str) -> Iterator[TempSwapfile]:
 
 
 # ------------------------------------------------------------------ reading memtype's view
-def scan(pid: int, tries: int = 3) -> ProcessMemory:
+def scan(pid: int) -> ProcessMemory:
     """memtype's view of one live process, after checking that its numbers add up and that the
-    per-mapping path (``mappings=True``) and the whole-process path (``mappings=False``, which may
-    take a compiled shortcut) agree to the byte. The two scans are two reads of smaps: if a page
-    moved in between (reclaim), both are read again."""
-    proc = plain = None
-    for _ in range(tries):
-        proc = _scan_one(pid, mappings=True)
-        plain = _scan_one(pid, mappings=False)
-        if plain.totals == proc.totals and plain.categories == proc.categories:
-            return proc
-    assert plain is not None and proc is not None
-    assert plain.totals == proc.totals, "scan(mappings=False) totals differ from scan(mappings=True)"
-    assert plain.categories == proc.categories, "scan(mappings=False) kinds differ from scan(mappings=True)"
+    per-mapping path (``mappings=True``) and the compiled whole-process path (``mappings=False``)
+    agree to the byte on the same smaps bytes (two separate reads could differ: other processes
+    come and go and change the PSS of shared pages)."""
+    proc = _scan_one(pid, mappings=True)
+    data = open(f"/proc/{pid}/smaps", "rb").read()
+    classifier = Classifier(shmem_devs(Root("/")))
+    fast = classifier.summarize(data)
+    if fast is not None:
+        parsed = parse_smaps(data, accelerated=False)
+        totals, kinds, _ = classifier.split(parsed.names, parsed.vmas)
+        assert fast == (totals, kinds), "compiled split differs from the Python split"
     return proc
 
 

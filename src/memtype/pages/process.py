@@ -41,6 +41,10 @@ _NOT_WALKED = {MapClass.DEVICE_PFN, MapClass.ANON_HUGETLB, MapClass.SHMEM_HUGETL
 _KIND_CODES = ((Kind.ANONYMOUS, pc.ANON), (Kind.SHARED, pc.SHARED), (Kind.COW, pc.COW), (Kind.FILE, pc.FILE),
                (Kind.DEVICE, pc.DEVICE))
 NCAT = len(pc.CATEGORY_NAMES)
+# A private anon map with Rss 0 may still map the zero page (read faults: spec surprise 2). Such maps
+# are walked up to this size, so their zero pages are counted without reading the pagemap of huge
+# reservations (a 20 GiB CUDA reservation would be 40 MiB of pagemap).
+ZERO_ONLY_WALK_LIMIT = 64 << 20
 # The page detail only pages can give (JSON "pages"): bytes of classified resident pages.
 DETAIL = ("zero", "ksm", "lazyfree", "dirty", "writeback", "mlocked", "unevictable", "thp", "swapcache")
 UNPRIVILEGED_NOTE = ("page frame numbers are hidden without CAP_SYS_ADMIN: --exact used the pagemap bits "
@@ -104,11 +108,14 @@ class _PagemapReader:
         try:
             for n, v in enumerate(parsed.vmas):
                 vals = v.values
-                if not (vals[i_rss] or (i_swap >= 0 and vals[i_swap])) or v.path == "[vsyscall]":
+                if v.path == "[vsyscall]":
                     continue
                 cls = mapclass(v.path, v.perms, v.vmflags, v.dev)
                 if cls in _NOT_WALKED:
                     continue
+                if not (vals[i_rss] or (i_swap >= 0 and vals[i_swap])) and not (
+                        cls is MapClass.ANON and v.end - v.start <= ZERO_ONLY_WALK_LIMIT):
+                    continue  # nothing resident; small anon maps are still walked for zero-page reads
                 npages = (v.end - v.start) // page
                 chunks.append(pread_exact(fd, npages * 8, v.start // page * 8, proc.pid))
                 lengths.append(npages)
@@ -240,10 +247,12 @@ def _account(proc: ProcessMemory, g: _Pages, on: npt.NDArray[np.bool_], idx: npt
     pages = np.bincount(key, minlength=nmaps * NCAT).reshape(nmaps, NCAT)
     pss = np.bincount(key, weights=weight, minlength=nmaps * NCAT).reshape(nmaps, NCAT).astype(np.float64)
     level = proc.categories  # mapping level: the source of shmem swap and of every swap_pss (smaps only)
-    per_kind_pages, per_kind_pss = pages.sum(axis=0), pss.sum(axis=0)
+    # PSS bytes are rounded per mapping, and the process sums those: its kinds then equal the sum of
+    # its mappings' kinds to the byte (maps --exact), as the mapping level does with smaps' kB.
+    pss_bytes = np.rint(pss * page).astype(np.int64)
+    per_kind_pages, per_kind_pss = pages.sum(axis=0), pss_bytes.sum(axis=0)
     swap_bytes = int(per_kind_pages[pc.SWAP]) * page
-    kinds = {k: KindUsage(int(per_kind_pages[code]) * page, int(round(float(per_kind_pss[code]) * page)))
-             for k, code in _KIND_CODES}
+    kinds = {k: KindUsage(int(per_kind_pages[code]) * page, int(per_kind_pss[code])) for k, code in _KIND_CODES}
     kinds[Kind.ANONYMOUS].swap = swap_bytes
     kinds[Kind.ANONYMOUS].swap_pss = min(level[Kind.ANONYMOUS].swap_pss + level[Kind.COW].swap_pss, swap_bytes)
     kinds[Kind.SHARED].swap = level[Kind.SHARED].swap
@@ -258,10 +267,10 @@ def _account(proc: ProcessMemory, g: _Pages, on: npt.NDArray[np.bool_], idx: npt
     proc.pages = _detail(resident, detail, page, int(per_kind_pages[pc.ZERO]))
     proc.exact = True
     if mappings and proc.mappings is not None:
-        _account_mappings(proc, g, pages, pss, page)
+        _account_mappings(proc, g, pages, pss_bytes, page)
 
 
-def _account_mappings(proc: ProcessMemory, g: _Pages, pages: npt.NDArray[np.intp], pss: npt.NDArray[np.float64],
+def _account_mappings(proc: ProcessMemory, g: _Pages, pages: npt.NDArray[np.intp], pss: npt.NDArray[np.int64],
                       page: int) -> None:
     maps = proc.mappings or []
     row_of = {n: row for row, n in enumerate(g.walked)}
@@ -270,7 +279,7 @@ def _account_mappings(proc: ProcessMemory, g: _Pages, pages: npt.NDArray[np.intp
         kinds = {k: KindUsage() for k in KINDS}
         if row is not None:  # mappings not walked have no resident pages in the kinds (pf/io, hugetlb)
             for k, code in _KIND_CODES:
-                kinds[k] = KindUsage(int(pages[row, code]) * page, int(round(float(pss[row, code]) * page)))
+                kinds[k] = KindUsage(int(pages[row, code]) * page, int(pss[row, code]))
             kinds[Kind.ANONYMOUS].swap = int(pages[row, pc.SWAP]) * page
             kinds[Kind.ANONYMOUS].swap_pss = min(m.categories[Kind.ANONYMOUS].swap_pss, kinds[Kind.ANONYMOUS].swap)
             kinds[Kind.SHARED].swap = m.categories[Kind.SHARED].swap
