@@ -9,7 +9,7 @@ goes to, never whether it is counted.
 from __future__ import annotations
 
 from enum import Enum
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from memtype.kinds import KINDS, Kind
 from memtype.model.records import KindUsage, Mapping, Totals
@@ -106,6 +106,10 @@ class Classifier:
         except ValueError:
             return None
         return Totals(*(x * 1024 for x in totals)), _kinds(list(kinds))
+
+    def compiled_cache(self) -> tuple[dict[bytes, int], Callable[[str, str, str, str], int]]:
+        """The class cache and the classify callback the compiled reader takes."""
+        return self._fast_classes, self._class_number
 
     def _class_number(self, path: str, perms: str, vmflags: str, dev: str) -> int:
         return _CLASS_NUMBER[self.mapclass(path, perms, vmflags, dev)]

@@ -26,9 +26,9 @@ from memtype.model.classify import Classifier, MapClass
 from memtype.model.records import KindUsage, ProcessMemory, Scan, Totals
 from memtype.pages import classify as pc
 from memtype.pages.numpy_import import numpy
-from memtype.pages.reader import gather, pread_exact
+from memtype.pages.reader import gather, pread_ranges
 from memtype.parse.pagebits import PM_EXCLUSIVE, PM_PFN_MASK, PM_PRESENT, kpf_mask
-from memtype.parse.smaps import parse_smaps
+from memtype.parse.smaps import compiled, parse_smaps
 from memtype.source.root import Root
 
 if TYPE_CHECKING:
@@ -77,28 +77,31 @@ class _Pages:
         self.vkinds, self.rss_pages, self.pss_pages = vkinds, rss_pages, pss_pages
 
 
+# Columns of a walk record (the compiled reader returns the same layout).
+W_INDEX, W_FIRST, W_PAGES, W_VKIND, W_RSS, W_PSS = range(6)
+W_FIELDS = 6
+
+
+def _pagemap_error(exc: OSError, pid: int) -> MemtypeError:
+    import errno
+
+    if exc.errno in (errno.ESRCH, errno.ENOENT):
+        return ProcessGone(pid, "pagemap")
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return AccessDenied(f"proc/{pid}/pagemap", pid)
+    return MemtypeError(f"proc/{pid}/pagemap: {exc.strerror}")
+
+
 class _PagemapReader:
     """The ``visit`` hook of ``scan``: reads a process's pagemap right after its smaps."""
 
     def __init__(self, classifier: Classifier, page: int) -> None:
         self.classifier, self.page = classifier, page
         self.pages: dict[int, _Pages] = {}
-        self.vkinds: dict[tuple[MapClass, str], int] = {}
 
     def __call__(self, proc: ProcessMemory, smaps: bytes) -> None:
         import numpy as np
 
-        parsed = parse_smaps(smaps)
-        names = parsed.names
-        i_rss, i_pss, i_swap = names.index("Rss"), names.index("Pss"), names.index("Swap") if "Swap" in names else -1
-        page, kb_pages = self.page, self.page // 1024
-        walked: list[int] = []
-        vk: list[int] = []
-        rss: list[float] = []
-        pss: list[float] = []
-        lengths: list[int] = []
-        chunks: list[bytes] = []
-        mapclass, vkinds = self.classifier.mapclass, self.vkinds
         try:
             fd = os.open(f"/proc/{proc.pid}/pagemap", os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:
@@ -106,35 +109,63 @@ class _PagemapReader:
         except PermissionError:
             raise AccessDenied(f"proc/{proc.pid}/pagemap", proc.pid) from None
         try:
-            for n, v in enumerate(parsed.vmas):
-                vals = v.values
-                if v.path == "[vsyscall]":
-                    continue
-                cls = mapclass(v.path, v.perms, v.vmflags, v.dev)
-                if cls in _NOT_WALKED:
-                    continue
-                if not (vals[i_rss] or (i_swap >= 0 and vals[i_swap])) and not (
-                        cls is MapClass.ANON and v.end - v.start <= ZERO_ONLY_WALK_LIMIT):
-                    continue  # nothing resident; small anon maps are still walked for zero-page reads
-                npages = (v.end - v.start) // page
-                chunks.append(pread_exact(fd, npages * 8, v.start // page * 8, proc.pid))
-                lengths.append(npages)
-                walked.append(n)
-                key = (cls, v.path)
-                kind = vkinds.get(key)
-                if kind is None:
-                    kind = vkinds[key] = vkind_of(cls, v.path)
-                vk.append(kind)
-                rss.append(vals[i_rss] / kb_pages)
-                pss.append(vals[i_pss] / kb_pages)
+            walked = self._walk_compiled(fd, proc.pid, smaps)
+            if walked is None:
+                walked = self._walk(fd, proc.pid, smaps)
         finally:
             os.close(fd)
+        data, records = walked
         # one array and one filter per process, not per mapping: keep present or swapped entries only
-        pm = np.frombuffer(b"".join(chunks), dtype=np.uint64)
-        vidx = np.repeat(np.arange(len(walked), dtype=np.int32), lengths)
+        pm = np.frombuffer(data, dtype=np.uint64)
+        vidx = np.repeat(np.arange(len(records), dtype=np.int32), records[:, W_PAGES])
         keep = (pm >> np.uint64(62)) != np.uint64(0)
-        self.pages[proc.pid] = _Pages(pm[keep], vidx[keep], walked, np.array(vk, dtype=np.int8), np.array(rss),
-                                      np.array(pss))
+        kb_pages = self.page / 1024
+        self.pages[proc.pid] = _Pages(pm[keep], vidx[keep], records[:, W_INDEX].tolist(),
+                                      records[:, W_VKIND].astype(np.int8), records[:, W_RSS] / kb_pages,
+                                      records[:, W_PSS] / kb_pages)
+
+    def _walk_compiled(self, fd: int, pid: int, smaps: bytes) -> tuple[bytes, npt.NDArray[np.int64]] | None:
+        """The compiled reader picks the mappings and reads their pagemap (same rules as ``_walk``)."""
+        import numpy as np
+
+        fast = compiled()
+        if fast is None:
+            return None
+        classes, classify = self.classifier.compiled_cache()
+        try:
+            data, records = fast.walk_pagemap(smaps, classes, classify, fd, self.page, ZERO_ONLY_WALK_LIMIT)
+        except ValueError:
+            return None  # damaged smaps: the tolerant parser below
+        except EOFError:
+            raise ProcessGone(pid, "pagemap") from None
+        except OSError as exc:
+            raise _pagemap_error(exc, pid) from None
+        return data, np.frombuffer(records, dtype=np.int64).reshape(-1, W_FIELDS)
+
+    def _walk(self, fd: int, pid: int, smaps: bytes) -> tuple[bytes, npt.NDArray[np.int64]]:
+        import numpy as np
+
+        parsed = parse_smaps(smaps)
+        names = parsed.names
+        i_rss, i_pss = names.index("Rss"), names.index("Pss")
+        i_swap = names.index("Swap") if "Swap" in names else -1
+        page = self.page
+        rows: list[list[int]] = []
+        for n, v in enumerate(parsed.vmas):
+            if v.path == "[vsyscall]":
+                continue
+            cls = self.classifier.mapclass(v.path, v.perms, v.vmflags, v.dev)
+            if cls in _NOT_WALKED:
+                continue
+            vals = v.values
+            if not (vals[i_rss] or (i_swap >= 0 and vals[i_swap])) and not (
+                    cls is MapClass.ANON and v.end - v.start <= ZERO_ONLY_WALK_LIMIT):
+                continue  # nothing resident; small anon maps are still walked for zero-page reads
+            rows.append([n, v.start // page, (v.end - v.start) // page, vkind_of(cls, v.path), vals[i_rss],
+                         vals[i_pss]])
+        records = np.array(rows, dtype=np.int64).reshape(-1, W_FIELDS)
+        data = pread_ranges(fd, (records[:, W_FIRST] * 8).tolist(), (records[:, W_PAGES] * 8).tolist(), pid)
+        return data, records
 
 
 def scan_exact(root: str | Root = "/", pids: Iterable[int] | None = None, *, mappings: bool = False,

@@ -39,6 +39,27 @@ def pread_exact(fd: int, length: int, offset: int, pid: int) -> bytes:
     return data
 
 
+def pread_ranges(fd: int, offsets: list[int], lengths: list[int], pid: int) -> bytes:
+    """Many ranges of /proc/PID/pagemap, concatenated: one call into the compiled reader (adjacent
+    ranges merged, GIL released), or a loop of preads without it."""
+    from memtype.parse.smaps import compiled
+
+    fast = compiled()
+    if fast is None or not hasattr(fast, "pread_ranges"):
+        return b"".join(pread_exact(fd, n, off, pid) for off, n in zip(offsets, lengths))
+    try:
+        data: bytes = fast.pread_ranges(fd, offsets, lengths)
+    except EOFError:
+        raise ProcessGone(pid, "pagemap") from None
+    except OSError as exc:
+        if exc.errno in (errno.ESRCH, errno.ENOENT):
+            raise ProcessGone(pid, "pagemap") from None
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            raise AccessDenied(f"proc/{pid}/pagemap", pid) from None
+        raise MemtypeError(f"proc/{pid}/pagemap: {exc.strerror}") from None
+    return data
+
+
 def read_pagemap(fd: int, first_page: int, npages: int, pid: int) -> U64:
     """The pagemap entries of ``npages`` virtual pages from ``first_page`` (an address / page size)."""
     import numpy as np

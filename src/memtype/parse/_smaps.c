@@ -6,6 +6,15 @@
  *          (start, end, perms, offset, dev, inode, path, vmflags, values); values holds the
  *          kB fields in the order of names.
  *
+ * walk_pagemap(data, classes, classify, fd, page, zero_walk_limit) -> (entries, records)
+ *   For --exact: from the smaps text, the mappings whose pages are walked (the rules of
+ *   memtype.pages.process) and their pagemap entries, read from fd in one pass with the GIL
+ *   released. records: int64 rows (vma index, first page, pages, vkind, rss kB, pss kB).
+ *
+ * pread_ranges(fd, offsets: list, lengths: list) -> bytes
+ *   Reads many ranges of one file (pagemap for --exact) in one call with the GIL released,
+ *   merging adjacent ranges into one pread. OSError on errors, EOFError on a short read.
+ *
  * summarize(data, classes: dict, classify: callable) -> (totals, kinds)
  *   The whole-process split of memtype.model.classify.Classifier.split, without building a
  *   Python object per mapping: classes caches b"perms\0dev\0path\0vmflags" -> class number
@@ -21,6 +30,8 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <string.h>
+#include <errno.h>
+#include <unistd.h>
 
 #define MAX_FIELDS 64
 
@@ -61,7 +72,16 @@ struct Reader {
     /* summarize mode */
     PyObject *classes, *classify;
     long long totals[N_TOTALS], kinds[N_KIND_SLOTS];
+    /* walk mode: one record per mapping whose pagemap --exact reads */
+    long long page, zero_walk_limit, index;
+    long long *walk; /* WALK_FIELDS per record */
+    Py_ssize_t nwalk, cap;
 };
+
+/* walk record: vma index, first page, pages, vkind, rss kB, pss kB */
+enum { W_INDEX, W_FIRST, W_PAGES, W_VKIND, W_RSS, W_PSS, WALK_FIELDS };
+/* memtype.pages.classify V_* (what a page's mapping tells the decision table) */
+enum { V_PLAIN, V_DEVICE, V_COW_PENDING, V_SECRETMEM, V_SHMEM };
 
 static int is_hex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
 
@@ -319,6 +339,35 @@ static int emit_split(Reader *r, const Entry *e, const long long *values) {
     return 0;
 }
 
+/* Which mappings --exact walks (memtype.pages.process._PagemapReader does the same in Python). */
+static int emit_walk(Reader *r, const Entry *e, const long long *values) {
+    long long idx = r->index++;
+    int cls = class_of(r, e);
+    if (cls < 0) return -1;
+    if (e->pathlen == 10 && memcmp(e->path, "[vsyscall]", 10) == 0) return 0;
+    if (cls == C_DEVICE_PFN || cls == C_ANON_HUGETLB || cls == C_SHMEM_HUGETLB) return 0;
+    long long rss = values[r->used[F_RSS]], pss = values[r->used[F_PSS]];
+    long long swap = r->used[F_SWAP] >= 0 ? values[r->used[F_SWAP]] : 0;
+    long long bytes = (long long)(e->end - e->start);
+    if (!(rss || swap) && !(cls == C_ANON && bytes <= r->zero_walk_limit)) return 0;
+    int vk = V_PLAIN;
+    if (cls == C_DEVICE) vk = V_DEVICE;
+    else if (e->pathlen >= 10 && memcmp(e->path, "/secretmem", 10) == 0) vk = V_SECRETMEM;
+    else if (cls == C_FILE_COW_PENDING) vk = V_COW_PENDING;
+    else if (cls == C_SHMEM || cls == C_SHMEM_PRIVATE) vk = V_SHMEM;
+    if (r->nwalk == r->cap) {
+        Py_ssize_t cap = r->cap ? r->cap * 2 : 64;
+        long long *grown = PyMem_Realloc(r->walk, sizeof(long long) * WALK_FIELDS * (size_t)cap);
+        if (!grown) { PyErr_NoMemory(); return -1; }
+        r->walk = grown;
+        r->cap = cap;
+    }
+    long long *w = r->walk + WALK_FIELDS * r->nwalk++;
+    w[W_INDEX] = idx; w[W_FIRST] = (long long)e->start / r->page; w[W_PAGES] = bytes / r->page;
+    w[W_VKIND] = vk; w[W_RSS] = rss; w[W_PSS] = pss;
+    return 0;
+}
+
 static PyObject *ll_tuple(const long long *v, int n) {
     PyObject *t = PyTuple_New(n);
     if (!t) return NULL;
@@ -346,9 +395,116 @@ static PyObject *py_summarize(PyObject *self, PyObject *args) {
     return result;
 }
 
+/* Read the ranges (offset, length) of fd into dst; adjacent ranges in one pread. 0, errno, or -1 (short). */
+static int read_ranges(int fd, const long long *off, const long long *len, Py_ssize_t n, char *dst,
+                       long long *got_total) {
+    int err = 0;
+    *got_total = 0;
+    for (Py_ssize_t i = 0; i < n && !err;) {
+        long long start = off[i], want = len[i];
+        Py_ssize_t j = i + 1;
+        while (j < n && off[j] == start + want) { want += len[j]; j++; }
+        long long done = 0;
+        while (done < want) {
+            ssize_t r = pread(fd, dst + *got_total + done, (size_t)(want - done), (off_t)(start + done));
+            if (r < 0) { if (errno == EINTR) continue; err = errno; break; }
+            if (r == 0) { err = -1; break; } /* short: the address space shrank under us */
+            done += r;
+        }
+        *got_total += done;
+        i = j;
+    }
+    return err;
+}
+
+static PyObject *read_error(int err, long long got, long long total) {
+    if (err > 0) { errno = err; return PyErr_SetFromErrno(PyExc_OSError); }
+    PyErr_Format(PyExc_EOFError, "short read: %lld of %lld bytes", got, total);
+    return NULL;
+}
+
+/* ---- walk_pagemap(): the mappings --exact reads, and their pagemap entries ----------------------- */
+
+static PyObject *py_walk_pagemap(PyObject *self, PyObject *args) {
+    Py_buffer buf;
+    Reader r = {0};
+    int fd;
+    if (!PyArg_ParseTuple(args, "y*O!OiLL", &buf, &PyDict_Type, &r.classes, &r.classify, &fd, &r.page,
+                          &r.zero_walk_limit))
+        return NULL;
+    r.emit = emit_walk;
+    PyObject *result = NULL, *records = NULL, *data = NULL;
+    long long *off = NULL, *len = NULL;
+    if (r.page <= 0) { PyErr_SetString(PyExc_ValueError, "page size"); goto out; }
+    if (read_smaps(&r, buf.buf, buf.len) < 0) goto out;
+    off = PyMem_Malloc(sizeof(long long) * (size_t)(r.nwalk + 1));
+    len = PyMem_Malloc(sizeof(long long) * (size_t)(r.nwalk + 1));
+    if (!off || !len) { PyErr_NoMemory(); goto out; }
+    long long total = 0;
+    for (Py_ssize_t i = 0; i < r.nwalk; i++) {
+        off[i] = r.walk[WALK_FIELDS * i + W_FIRST] * 8;
+        len[i] = r.walk[WALK_FIELDS * i + W_PAGES] * 8;
+        total += len[i];
+    }
+    data = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)total);
+    if (!data) goto out;
+    int err;
+    long long got;
+    Py_BEGIN_ALLOW_THREADS
+    err = read_ranges(fd, off, len, r.nwalk, PyBytes_AS_STRING(data), &got);
+    Py_END_ALLOW_THREADS
+    if (err) { read_error(err, got, total); goto out; }
+    records = PyBytes_FromStringAndSize((const char *)r.walk, (Py_ssize_t)(sizeof(long long) * WALK_FIELDS * r.nwalk));
+    if (records) result = PyTuple_Pack(2, data, records);
+out:
+    Py_XDECREF(records);
+    Py_XDECREF(data);
+    PyMem_Free(off);
+    PyMem_Free(len);
+    PyMem_Free(r.walk);
+    PyBuffer_Release(&buf);
+    return result;
+}
+
+/* ---- pread_ranges(): many positioned reads of one file, GIL released ---------------------------- */
+
+static PyObject *py_pread_ranges(PyObject *self, PyObject *args) {
+    int fd;
+    PyObject *offsets, *lengths;
+    if (!PyArg_ParseTuple(args, "iO!O!", &fd, &PyList_Type, &offsets, &PyList_Type, &lengths)) return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(offsets);
+    if (PyList_GET_SIZE(lengths) != n) { PyErr_SetString(PyExc_ValueError, "offsets and lengths differ"); return NULL; }
+    long long *off = PyMem_Malloc(sizeof(long long) * (size_t)(n ? n : 1));
+    long long *len = PyMem_Malloc(sizeof(long long) * (size_t)(n ? n : 1));
+    if (!off || !len) { PyMem_Free(off); PyMem_Free(len); return PyErr_NoMemory(); }
+    long long total = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        off[i] = PyLong_AsLongLong(PyList_GET_ITEM(offsets, i));
+        len[i] = PyLong_AsLongLong(PyList_GET_ITEM(lengths, i));
+        if ((off[i] < 0 || len[i] < 0) && !PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "negative range");
+        if (PyErr_Occurred()) { PyMem_Free(off); PyMem_Free(len); return NULL; }
+        total += len[i];
+    }
+    PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)total);
+    if (!out) { PyMem_Free(off); PyMem_Free(len); return NULL; }
+    int err;
+    long long got;
+    Py_BEGIN_ALLOW_THREADS
+    err = read_ranges(fd, off, len, n, PyBytes_AS_STRING(out), &got);
+    Py_END_ALLOW_THREADS
+    PyMem_Free(off);
+    PyMem_Free(len);
+    if (err) { Py_DECREF(out); return read_error(err, got, total); }
+    return out;
+}
+
 static PyMethodDef methods[] = {
     {"parse", py_parse, METH_VARARGS, "parse(data, vma_type=tuple) -> (names, vmas)"},
     {"summarize", py_summarize, METH_VARARGS, "summarize(data, classes, classify) -> (totals, kinds) in kB"},
+    {"walk_pagemap", py_walk_pagemap, METH_VARARGS,
+     "walk_pagemap(smaps, classes, classify, fd, page, zero_walk_limit) -> (pagemap bytes, records bytes)"},
+    {"pread_ranges", py_pread_ranges, METH_VARARGS,
+     "pread_ranges(fd, offsets, lengths) -> bytes: the ranges' bytes, concatenated (GIL released)"},
     {NULL, NULL, 0, NULL},
 };
 
