@@ -2,10 +2,11 @@
 
 Streaming, so peak memory does not grow with RAM (1 TiB of RAM is 2 GiB of flags): both files are
 read in equal chunks of ``CHUNK_PFNS`` entries into buffers allocated once, in two threads (each
-read is kernel time on its own CPU; readinto drops the GIL), while the previous chunk is counted. numpy does no classification: it packs the 16 KPF bits that decide a page and a count
-class (0, 1, more) into an 18-bit key and histograms it (``np.bincount``). The decision table is a
-plain function, ``page_bucket``, applied once per distinct key (a few hundred), so the rules are
-the same ones tested on the verbatim signatures of kernel-spec.md B.4.
+read is kernel time on its own CPU; readinto drops the GIL), while the previous chunk is counted.
+numpy does no classification: it packs the 16 KPF bits that decide a page and a count class (0, 1,
+more) into an 18-bit key and histograms it (``np.bincount``). The decision table is a plain
+function, ``page_bucket``, applied once per distinct key (a few hundred), so the rules are the same
+ones tested on the verbatim signatures of kernel-spec.md B.4. The other KPF bits are ignored.
 
 Decision order (kernel-spec.md B.3 without the pagemap/VMA rows, which a system scan does not have):
 page types first (SLAB carries bogus ANON|KSM bits, B.6 and surprise 8), then NOPAGE, ZERO_PAGE,
@@ -22,9 +23,10 @@ from typing import TYPE_CHECKING
 
 from memtype.errors import MemtypeError, ParseError
 from memtype.pages.numpy_import import numpy
-from memtype.parse.pagebits import KPF, kpf_mask
+from memtype.parse.pagebits import kpf_mask
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from types import ModuleType
     from typing import BinaryIO
 
@@ -36,13 +38,20 @@ if TYPE_CHECKING:
 # per-chunk histogram than they save.
 CHUNK_PFNS = 1 << 18
 
-# The KPF bits kept in the key, in two runs of the u64 so two table lookups pack them:
-# bits 3-14 (12 bits, 4096-entry table) and bits 17-26 (10 bits, 1024 entries).
+# The key: the bits that decide a page, in 14 bits, so the histogram is 16K entries (128 KiB; an
+# 18-bit key made bincount allocate 2 MiB per chunk, which showed up in the AnonPages comparison).
+# Two runs of the u64 are looked up in tables: bits 3-14 (4096 entries) and bits 17-26 (1024).
 _LOW_SHIFT, _LOW_WIDTH = 3, 12
 _HIGH_SHIFT, _HIGH_WIDTH = 17, 10
-KEPT = ("uptodate", "dirty", "lru", "slab", "writeback", "buddy", "mmap", "anon", "swapcache", "swapbacked",
-        "huge", "nopage", "ksm", "offline", "zero_page", "pgtable")
-_COUNT_SHIFT = len(KEPT)          # key bits 16-17: kpagecount 0, 1, or 2 (= more than one)
+# low code (9 bits): these 8 bits as they are, or 256 + i for the page type _LOW_TYPES[i] (a typed
+# page is decided by its type alone: page_bucket looks at nothing else, spec B.6)
+_LOW_BITS = ("uptodate", "dirty", "lru", "writeback", "mmap", "anon", "swapcache", "swapbacked")
+_LOW_TYPES = ("slab", "buddy")
+# high code (3 bits): the one of these that page_bucket tests first, or 0 (later entries win)
+_HIGH_CODES = ("ksm", "huge", "zero_page", "nopage", "offline", "pgtable")
+KEPT = _LOW_BITS + _LOW_TYPES + _HIGH_CODES
+_HIGH_KEY_SHIFT = 9
+_COUNT_SHIFT = 12                 # key bits 12-13: kpagecount 0, 1, or 2 (= more than one)
 KEY_SPACE = 1 << (_COUNT_SHIFT + 2)
 
 # Buckets, in display order. "kernel.*"/"free.buddy" are counted for comparison with meminfo only.
@@ -86,25 +95,33 @@ def page_bucket(flags: int, count: int) -> str:
     return "untyped"
 
 
+def pack_key(flags: int, count: int) -> int:
+    """The histogram key of a page (what the numpy tables compute for a whole chunk)."""
+    return _low_code(flags >> _LOW_SHIFT & ((1 << _LOW_WIDTH) - 1)) | \
+        _high_code(flags >> _HIGH_SHIFT & ((1 << _HIGH_WIDTH) - 1)) | min(count, 2) << _COUNT_SHIFT
+
+
 def key_flags(key: int) -> int:
-    """The KPF bits a histogram key stands for (the inverse of the packing, count bits dropped)."""
-    flags = 0
-    for i, name in enumerate(KEPT):
-        if key >> i & 1:
-            flags |= 1 << KPF[name]
-    return flags
+    """The KPF bits a histogram key stands for (the count bits dropped): page_bucket decides the same."""
+    low, high = key & ((1 << _HIGH_KEY_SHIFT) - 1), key >> _HIGH_KEY_SHIFT & 7
+    if low >= 256:
+        flags = _M[_LOW_TYPES[low - 256]]
+    else:
+        flags = sum(_M[name] for i, name in enumerate(_LOW_BITS) if low >> i & 1)
+    return flags | (_M[_HIGH_CODES[high - 1]] if high else 0)
 
 
-def _lookup(shift: int, width: int) -> npt.NDArray[np.int64]:
-    """Table from the ``width``-bit field of the flags at ``shift`` to its KEPT bits, each at its key position."""
-    nm = numpy()
-    field = nm.arange(1 << width, dtype=nm.int64) << shift
-    out: npt.NDArray[np.int64] = nm.zeros(1 << width, dtype=nm.int64)
-    for i, name in enumerate(KEPT):
-        bit = KPF[name]
-        if shift <= bit < shift + width:
-            out |= ((field >> bit) & 1) << i
-    return out
+def _low_code(field: int) -> int:
+    flags = field << _LOW_SHIFT
+    for i, name in enumerate(_LOW_TYPES):
+        if flags & _M[name]:
+            return 256 + i
+    return sum(1 << i for i, name in enumerate(_LOW_BITS) if flags & _M[name])
+
+
+def _high_code(field: int) -> int:
+    flags = field << _HIGH_SHIFT
+    return max((i for i, name in enumerate(_HIGH_CODES, 1) if flags & _M[name]), default=0) << _HIGH_KEY_SHIFT
 
 
 class PageCensus:
@@ -125,9 +142,10 @@ class PageCensus:
 class PageScanner:
     """Streams kpageflags + kpagecount and counts pages per bucket.
 
-    Construct it (allocates and touches every buffer it will use; no numpy yet), read meminfo, then
-    ``scan``: the scanner's own memory is then in meminfo and in the flags alike (spec B.5 tip).
-    ``scan`` starts reading before it imports numpy, so the import (about 80 ms) costs no wall time.
+    Construct it (allocates and touches the read buffers), then ``scan``. ``scan`` starts the first
+    reads before it imports numpy, so the import (about 80 ms) costs no wall time, and calls
+    ``ready`` once numpy and its arrays are in memory, before anything is counted: the moment to
+    read meminfo, so that the scanner's own memory is in meminfo and in the flags alike (spec B.5).
 
     Raises:
         MemtypeError: numpy is not installed (checked here, before anything is read).
@@ -144,8 +162,8 @@ class PageScanner:
         self.raw = [bytearray(chunk * 8) for _ in range(7)]
 
     def scan(self, flags_file: BinaryIO, count_file: BinaryIO, names: tuple[str, str] = ("proc/kpageflags",
-                                                                                        "proc/kpagecount")
-             ) -> PageCensus:
+                                                                                        "proc/kpagecount"),
+             ready: Callable[[], None] | None = None) -> PageCensus:
         """Read both streams to the end and count.
 
         Raises:
@@ -162,6 +180,8 @@ class PageScanner:
             pending: tuple[Future[int], Future[int]] | None = (pool.submit(_read, flags_file, raw[0], names[0]),
                                                                pool.submit(_read, count_file, raw[2], names[1]))
             counter = _Counter(numpy(), raw[4:])  # the import overlaps the first reads
+            if ready is not None:
+                ready()
             while pending is not None:
                 nf, nc = pending[0].result(), pending[1].result()
                 cur = i % 2
@@ -192,8 +212,8 @@ class _Counter:
         self.work = np.frombuffer(work[0], dtype=np.uint64)
         self.key = np.frombuffer(work[1], dtype=np.int64)
         self.key2 = np.frombuffer(work[2], dtype=np.int64)
-        self.low = _lookup(_LOW_SHIFT, _LOW_WIDTH)
-        self.high = _lookup(_HIGH_SHIFT, _HIGH_WIDTH)
+        self.low = np.array([_low_code(v) for v in range(1 << _LOW_WIDTH)], dtype=np.int64)
+        self.high = np.array([_high_code(v) for v in range(1 << _HIGH_WIDTH)], dtype=np.int64)
         self.hist = np.zeros(KEY_SPACE, dtype=np.int64)
 
     def count(self, flags: bytearray, counts: bytearray, n: int) -> None:
@@ -253,4 +273,4 @@ def _fill(f: BinaryIO, buf: bytearray) -> int:
     return got
 
 
-__all__ = ["BUCKETS", "CHUNK_PFNS", "PageCensus", "PageScanner", "key_flags", "page_bucket"]
+__all__ = ["BUCKETS", "CHUNK_PFNS", "PageCensus", "PageScanner", "key_flags", "pack_key", "page_bucket"]

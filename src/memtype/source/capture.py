@@ -5,6 +5,11 @@ cgroup,oom_score,oom_score_adj}``, system files under ``proc/``, memory cgroup f
 ``sys/fs/cgroup/``, and ``manifest.json``. Raw files, not results (style.md rule 9), so a later
 classifier applies to old captures. ``environ`` is never read. ``exe`` is stored as a text file
 holding the link target.
+
+With ``exact`` (``snapshot --exact``), also ``proc/kpageflags.gz`` and ``proc/kpagecount.gz`` for
+``system --exact --root``: gzip-compressed (the 50 MiB of each for 24 GiB of RAM became 240 KiB and
+83 KiB here), streamed in fixed chunks so memory stays flat however large the machine, and read
+right after meminfo and zoneinfo, both at once, so the four are as close in time as they can be.
 """
 
 from __future__ import annotations
@@ -21,12 +26,14 @@ from memtype.errors import MemtypeError
 
 PER_PID = ("status", "stat", "statm", "smaps", "smaps_rollup", "cmdline", "comm", "cgroup", "oom_score",
            "oom_score_adj")
-SYSTEM = ("meminfo", "vmstat", "swaps", "zoneinfo", "buddyinfo", "pagetypeinfo", "version", "uptime", "loadavg",
+SYSTEM = ("meminfo", "zoneinfo", "vmstat", "swaps", "buddyinfo", "pagetypeinfo", "version", "uptime", "loadavg",
           "sys/kernel/osrelease", "sys/kernel/hostname", "sysvipc/shm", "self/mountinfo")
 CGROUP_FILES = ("memory.stat", "memory.current", "memory.max", "memory.swap.current", "memory.swap.max",
                 "memory.pressure", "memory.events", "cgroup.procs", "cgroup.controllers",
                 "memory.usage_in_bytes", "memory.limit_in_bytes", "memory.memsw.usage_in_bytes",
                 "memory.memsw.limit_in_bytes", "memory.swappiness", "memory.oom_control")
+KPAGE_FILES = ("kpageflags", "kpagecount")
+_KPAGE_CHUNK = 8 << 20  # bytes per read: 1M page frames
 SCHEMA = "memtype-snapshot/1"
 
 
@@ -51,11 +58,13 @@ def capture(out: str, *, pids: list[int] | None = None, redact: bool = False, pr
     parent = os.path.dirname(os.path.abspath(out))
     if not os.path.isdir(parent):
         raise MemtypeError(f"cannot write {out!r}: {parent} is not a directory")
+    if exact:
+        _check_kpage(proc)
     tree = tempfile.mkdtemp(prefix="memtype-snap-", dir=parent if archive else None) if archive else out
     report = CaptureReport(out)
     try:
         os.makedirs(tree, exist_ok=True)
-        _capture_tree(tree, report, pids, redact, proc, cgroup)
+        _capture_tree(tree, report, pids, redact, proc, cgroup, exact)
         if archive:
             _write_archive(tree, out)
     except OSError as exc:
@@ -78,10 +87,53 @@ def _copy(src: str, dst: str) -> bool:
     return True
 
 
+def _check_kpage(proc: str) -> None:
+    for name in KPAGE_FILES:
+        path = os.path.join(proc, name)
+        try:
+            os.close(os.open(path, os.O_RDONLY | os.O_CLOEXEC))
+        except PermissionError:
+            raise MemtypeError(f"snapshot --exact reads {path}, which only root can read (mode 0400)") from None
+        except OSError as exc:
+            raise MemtypeError(f"snapshot --exact: cannot read {path}: {exc.strerror}") from None
+
+
+def _copy_gz(src: str, dst: str) -> int:
+    """Stream ``src`` into ``dst`` (gzip) in fixed chunks; the bytes read."""
+    import gzip
+
+    buf = bytearray(_KPAGE_CHUNK)
+    view = memoryview(buf)
+    total = 0
+    with open(src, "rb", buffering=0) as fin, gzip.open(dst, "wb", compresslevel=6) as fout:
+        while True:
+            n = fin.readinto(buf)
+            if not n:
+                break
+            fout.write(view[:n])
+            total += n
+    return total
+
+
+def _capture_kpage(proc: str, tree: str) -> None:
+    """Both files at once (two threads; the reads and zlib drop the GIL); they must be equally long."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    os.makedirs(os.path.join(tree, "proc"), exist_ok=True)
+    with ThreadPoolExecutor(max_workers=len(KPAGE_FILES)) as pool:
+        sizes = list(pool.map(lambda name: _copy_gz(os.path.join(proc, name),
+                                                    os.path.join(tree, "proc", name + ".gz")), KPAGE_FILES))
+    if len(set(sizes)) != 1:
+        raise MemtypeError(f"snapshot --exact: {' and '.join(KPAGE_FILES)} gave {sizes} bytes (not equal)")
+
+
 def _capture_tree(tree: str, report: CaptureReport, pids: list[int] | None, redact: bool, proc: str,
-                  cgroup: str) -> None:
+                  cgroup: str, exact: bool = False) -> None:
     for rel in SYSTEM:
         report.files += _copy(os.path.join(proc, rel), os.path.join(tree, "proc", rel))
+        if rel == "zoneinfo" and exact:  # page frames right after meminfo + zoneinfo, as `system --exact` reads
+            _capture_kpage(proc, tree)
+            report.files += len(KPAGE_FILES)
     for name in os.listdir(os.path.join(proc, "sys/vm")):
         report.files += _copy(os.path.join(proc, "sys/vm", name), os.path.join(tree, "proc/sys/vm", name))
     wanted = pids if pids is not None else sorted(int(n) for n in os.listdir(proc) if n.isdigit())
@@ -116,7 +168,7 @@ def _capture_tree(tree: str, report: CaptureReport, pids: list[int] | None, reda
     if unreadable:
         report.notes.append(f"smaps of {unreadable} process{'es' if unreadable != 1 else ''} could not be read "
                             "(run as root for all)")
-    _write_manifest(tree, uids, redact, report)
+    _write_manifest(tree, uids, redact, report, exact)
 
 
 def _capture_cgroups(src_root: str, dst_root: str) -> int:
@@ -135,7 +187,7 @@ def _capture_cgroups(src_root: str, dst_root: str) -> int:
     return files
 
 
-def _write_manifest(tree: str, uids: set[int], redact: bool, report: CaptureReport) -> None:
+def _write_manifest(tree: str, uids: set[int], redact: bool, report: CaptureReport, exact: bool = False) -> None:
     import pwd
 
     users = {}
@@ -149,7 +201,7 @@ def _write_manifest(tree: str, uids: set[int], redact: bool, report: CaptureRepo
         "schema": SCHEMA, "memtype_version": __version__, "kernel": u.release, "hostname": u.nodename,
         "machine": u.machine, "page_size": os.sysconf("SC_PAGE_SIZE"),
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "captured_by_uid": os.getuid(),
-        "redacted": redact, "processes": report.processes, "users": users,
+        "redacted": redact, "processes": report.processes, "users": users, "exact": exact,
     }
     with open(os.path.join(tree, "manifest.json"), "w", encoding="utf-8") as f:
         json.dump(manifest, f, indent=1)
