@@ -10,7 +10,7 @@ Library API (the CLI is a thin front end over it)::
 """
 
 from memtype.collect.scan import scan
-from memtype.collect.system import MachineMemory, machine_memory
+from memtype.collect.system import MachineMemory, SystemMemory, machine_memory, system_memory
 from memtype.errors import AccessDenied, MemtypeError, NoSuchProcess, ParseError, ProcessGone, RootError
 from memtype.kinds import KINDS, Kind
 from memtype.model.records import HostInfo, KindUsage, Mapping, ProcessMemory, Scan, Skipped, Totals
@@ -21,5 +21,5 @@ from memtype._version import __version__
 __all__ = [
     "KINDS", "AccessDenied", "HostInfo", "Kind", "KindUsage", "MachineMemory", "Mapping", "MemtypeError",
     "NoSuchProcess", "ParseError", "ProcessGone", "ProcessMemory", "Root", "RootError", "Scan", "Skipped",
-    "Totals", "__version__", "machine_memory", "scan",
+    "SystemMemory", "Totals", "__version__", "machine_memory", "scan", "system_memory",
 ]
