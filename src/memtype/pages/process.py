@@ -5,8 +5,8 @@ Three passes, so each kernel file is read once per page at most:
    has resident or swapped pages (never the whole address space; spec B.5), keeping only present
    or swapped entries;
 2. all PFNs of all processes, de-duplicated: kpageflags and kpagecount in runs;
-3. per process: classify (numpy, no per-page Python) and count bytes per kind (and per mapping for
-   ``maps``).
+3. all processes at once: classify (numpy, no per-page Python) and count bytes per kind, per process
+   (and per mapping for ``maps``).
 
 Kinds still add up: per process the kinds' rss is the number of classified resident pages and
 their pss the sum of page_size / kpagecount. Shmem swap is invisible in pagemap (spec E.1, surprise
@@ -17,6 +17,7 @@ kinds, as at mapping level.
 from __future__ import annotations
 
 import os
+import threading
 from typing import TYPE_CHECKING
 
 from memtype.collect.scan import scan, shmem_devs
@@ -64,19 +65,6 @@ def vkind_of(cls: MapClass, path: str) -> int:
     return pc.V_PLAIN
 
 
-class _Pages:
-    """Pass 1 for one process: present/swapped pagemap entries and the mapping each belongs to."""
-
-    __slots__ = ("pm", "vidx", "walked", "vkinds", "rss_pages", "pss_pages")
-
-    def __init__(self, pm: npt.NDArray[np.uint64], vidx: npt.NDArray[np.int32], walked: list[int],
-                 vkinds: npt.NDArray[np.int8], rss_pages: npt.NDArray[np.float64],
-                 pss_pages: npt.NDArray[np.float64]) -> None:
-        self.pm, self.vidx = pm, vidx
-        self.walked = walked  # index of each walked mapping in smaps order (= ProcessMemory.mappings order)
-        self.vkinds, self.rss_pages, self.pss_pages = vkinds, rss_pages, pss_pages
-
-
 # Columns of a walk record (the compiled reader returns the same layout).
 W_INDEX, W_FIRST, W_PAGES, W_VKIND, W_RSS, W_PSS = range(6)
 W_FIELDS = 6
@@ -97,11 +85,9 @@ class _PagemapReader:
 
     def __init__(self, classifier: Classifier, page: int) -> None:
         self.classifier, self.page = classifier, page
-        self.pages: dict[int, _Pages] = {}
+        self.pages: dict[int, tuple[bytes, bytes]] = {}  # pid -> (pagemap entries, walk records)
 
     def __call__(self, proc: ProcessMemory, smaps: bytes) -> None:
-        import numpy as np
-
         try:
             fd = os.open(f"/proc/{proc.pid}/pagemap", os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:
@@ -114,20 +100,10 @@ class _PagemapReader:
                 walked = self._walk(fd, proc.pid, smaps)
         finally:
             os.close(fd)
-        data, records = walked
-        # one array and one filter per process, not per mapping: keep present or swapped entries only
-        pm = np.frombuffer(data, dtype=np.uint64)
-        vidx = np.repeat(np.arange(len(records), dtype=np.int32), records[:, W_PAGES])
-        keep = (pm >> np.uint64(62)) != np.uint64(0)
-        kb_pages = self.page / 1024
-        self.pages[proc.pid] = _Pages(pm[keep], vidx[keep], records[:, W_INDEX].tolist(),
-                                      records[:, W_VKIND].astype(np.int8), records[:, W_RSS] / kb_pages,
-                                      records[:, W_PSS] / kb_pages)
+        self.pages[proc.pid] = walked  # numpy work waits for pass 3 (numpy may still be importing)
 
-    def _walk_compiled(self, fd: int, pid: int, smaps: bytes) -> tuple[bytes, npt.NDArray[np.int64]] | None:
+    def _walk_compiled(self, fd: int, pid: int, smaps: bytes) -> tuple[bytes, bytes] | None:
         """The compiled reader picks the mappings and reads their pagemap (same rules as ``_walk``)."""
-        import numpy as np
-
         fast = compiled()
         if fast is None:
             return None
@@ -140,9 +116,9 @@ class _PagemapReader:
             raise ProcessGone(pid, "pagemap") from None
         except OSError as exc:
             raise _pagemap_error(exc, pid) from None
-        return data, np.frombuffer(records, dtype=np.int64).reshape(-1, W_FIELDS)
+        return data, records
 
-    def _walk(self, fd: int, pid: int, smaps: bytes) -> tuple[bytes, npt.NDArray[np.int64]]:
+    def _walk(self, fd: int, pid: int, smaps: bytes) -> tuple[bytes, bytes]:
         import numpy as np
 
         parsed = parse_smaps(smaps)
@@ -165,37 +141,127 @@ class _PagemapReader:
                          vals[i_pss]])
         records = np.array(rows, dtype=np.int64).reshape(-1, W_FIELDS)
         data = pread_ranges(fd, (records[:, W_FIRST] * 8).tolist(), (records[:, W_PAGES] * 8).tolist(), pid)
-        return data, records
+        return data, records.tobytes()
 
 
 def scan_exact(root: str | Root = "/", pids: Iterable[int] | None = None, *, mappings: bool = False,
                cmdline: bool = False, exe: bool = False, jobs: int | None = None) -> Scan:
     """Like ``memtype.scan`` with every page classified (root for PFNs; see UNPRIVILEGED_NOTE)."""
-    numpy()  # a clear error when numpy is missing
-    import numpy as np
-
+    importer = _import_numpy_in_background()  # ~70 ms of imports, hidden behind the smaps reads
     r = root if isinstance(root, Root) else Root(root)
     if not r.live:
         raise MemtypeError("--exact reads pagemap of live processes; it does not work on a capture (--root)")
     reader = _PagemapReader(Classifier(shmem_devs(r)), os.sysconf("SC_PAGE_SIZE"))
     result = scan(r, pids, mappings=mappings, cmdline=cmdline, exe=exe, jobs=jobs, visit=reader)
-    page = result.host.page_size
-    gathered = [(p, reader.pages[p.pid]) for p in result.processes if p.pid in reader.pages]
+    importer.join()
+    numpy()  # the one-line error if the import failed
+    procs = [p for p in result.processes if p.pid in reader.pages]
+    if procs:
+        _classify_all(result, procs, reader.pages, result.host.page_size, mappings)
+    return result
 
-    ons = [(g.pm >> np.uint64(PM_PRESENT)) == np.uint64(1) for _, g in gathered]
-    pfn_lists = [g.pm[on] & np.uint64(PM_PFN_MASK) for (_, g), on in zip(gathered, ons)]
-    pfns, lookup = _distinct(pfn_lists)
-    per_pfn: _PerPfn | None = None
+
+def _import_numpy_in_background() -> threading.Thread:
+    def run() -> None:
+        try:
+            import numpy  # noqa: F401
+        except ImportError:
+            pass  # numpy() reports it in the caller's thread
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t
+
+
+def _classify_all(result: Scan, procs: list[ProcessMemory], raw: dict[int, tuple[bytes, bytes]], page: int,
+                  mappings: bool) -> None:
+    """Passes 2 and 3 over every process at once: a few large array operations, not a few per process."""
+    import numpy as np
+
+    records = [np.frombuffer(raw[p.pid][1], dtype=np.int64).reshape(-1, W_FIELDS) for p in procs]
+    rec = np.concatenate(records)
+    vma_start = np.concatenate(([0], np.cumsum([len(x) for x in records])))  # each process's first record
+    pm = np.frombuffer(b"".join(raw[p.pid][0] for p in procs), dtype=np.uint64)
+    vidx = np.repeat(np.arange(len(rec), dtype=np.int64), rec[:, W_PAGES])
+    keep = (pm >> np.uint64(62)) != np.uint64(0)  # present or swapped only
+    pm, vidx = pm[keep], vidx[keep]
+    on = (pm >> np.uint64(PM_PRESENT)) == np.uint64(1)
+    pfns, lookup = _distinct([pm[on] & np.uint64(PM_PFN_MASK)])
+    vk = rec[:, W_VKIND].astype(np.int8)[vidx]
+    flags = counts = None
     if len(pfns) and pfns[-1] != 0:
         flags, counts = _kpage(pfns)
-        if flags is not None and counts is not None:
-            per_pfn = _PerPfn(pc.flag_classes(flags, counts), 1.0 / np.maximum(counts, np.uint64(1)),
-                              counts == np.uint64(1), pc.detail_bits(flags))
-    if per_pfn is None and len(pfns):
-        result.warnings.append(UNPRIVILEGED_NOTE)
-    for (proc, g), on, pfn in zip(gathered, ons, pfn_lists):
-        _account(proc, g, on, lookup(pfn) if per_pfn is not None else None, per_pfn, page, mappings)
-    return result
+    single = detail = None
+    if flags is not None and counts is not None:
+        idx = lookup(pm[on] & np.uint64(PM_PFN_MASK))
+        fc = np.zeros(len(pm), np.int8)
+        fc[on] = pc.flag_classes(flags, counts)[idx]
+        cat = pc.classify_pages(pm, fc, vk)
+        weight = np.zeros(len(pm))
+        weight[on] = (1.0 / np.maximum(counts, np.uint64(1)))[idx]
+        single = np.zeros(len(pm), np.bool_)
+        single[on] = (counts == np.uint64(1))[idx]
+        detail = np.zeros(len(pm), np.uint8)
+        detail[on] = pc.detail_bits(flags)[idx]
+    else:
+        if len(pfns):
+            result.warnings.append(UNPRIVILEGED_NOTE)
+        cat = _zero_pages_by_rss(pc.classify_by_bits(pm, vk), vidx, rec[:, W_RSS] * 1024 // page)
+        weight = _weights_without_counts(pm, cat, vidx, rec[:, W_PSS] * 1024 / page)
+    nvma = len(rec)
+    key = vidx * NCAT + cat
+    pages = np.bincount(key, minlength=nvma * NCAT).reshape(nvma, NCAT)
+    # PSS bytes are rounded per mapping and kind, and a process sums those: its kinds then equal the sum
+    # of its mappings' kinds to the byte (maps --exact), as at mapping level with smaps' kB.
+    pss = np.rint(np.bincount(key, weights=weight, minlength=nvma * NCAT) * page).astype(np.int64)
+    pss = pss.reshape(nvma, NCAT)
+    per_proc_pages = _sum_rows(pages, vma_start)
+    per_proc_pss = _sum_rows(pss, vma_start)
+    proc_of_page = np.searchsorted(vma_start, vidx, side="right") - 1
+    resident = (cat >= pc.ANON) & (cat <= pc.DEVICE)
+    nproc = len(procs)
+    uss = np.bincount(proc_of_page, weights=resident & single, minlength=nproc) if single is not None else None
+    bits = [np.bincount(proc_of_page, weights=resident & ((detail & np.uint8(1 << b)) != 0), minlength=nproc)
+            for b in range(len(pc.DETAIL_BITS))] if detail is not None else None
+    for i, proc in enumerate(procs):
+        _apply(proc, per_proc_pages[i], per_proc_pss[i], None if uss is None else int(uss[i]) * page,
+               None if bits is None else [int(b[i]) * page for b in bits], page)
+        if mappings and proc.mappings is not None:
+            lo, hi = int(vma_start[i]), int(vma_start[i + 1])
+            _account_mappings(proc, rec[lo:hi, W_INDEX].tolist(), pages[lo:hi], pss[lo:hi], page)
+
+
+def _sum_rows(a: npt.NDArray[np.int64], starts: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Sums of the row groups [starts[i], starts[i+1]) (empty groups give 0, unlike reduceat)."""
+    import numpy as np
+
+    c = np.concatenate((np.zeros((1, a.shape[1]), a.dtype), np.cumsum(a, axis=0)))
+    out: npt.NDArray[np.int64] = c[starts[1:]] - c[starts[:-1]]
+    return out
+
+
+def _apply(proc: ProcessMemory, pages: npt.NDArray[np.int64], pss: npt.NDArray[np.int64], uss: int | None,
+           detail: list[int] | None, page: int) -> None:
+    """Replace the mapping-level split of ``proc`` with the page-level one."""
+    level = proc.categories  # mapping level: the source of shmem swap and of every swap_pss (smaps only)
+    kinds = {k: KindUsage(int(pages[code]) * page, int(pss[code])) for k, code in _KIND_CODES}
+    swap_bytes = int(pages[pc.SWAP]) * page
+    kinds[Kind.ANONYMOUS].swap = swap_bytes
+    kinds[Kind.ANONYMOUS].swap_pss = min(level[Kind.ANONYMOUS].swap_pss + level[Kind.COW].swap_pss, swap_bytes)
+    kinds[Kind.SHARED].swap = level[Kind.SHARED].swap
+    kinds[Kind.SHARED].swap_pss = level[Kind.SHARED].swap_pss
+    t = proc.totals
+    proc.totals = Totals(t.size, sum(u.rss for u in kinds.values()), sum(u.pss for u in kinds.values()),
+                         t.uss if uss is None else uss, sum(u.swap for u in kinds.values()),
+                         sum(u.swap_pss for u in kinds.values()), t.hugetlb, t.device_mapped, t.locked, t.lazyfree,
+                         t.anon_huge)
+    proc.categories = kinds
+    out: dict[str, int | None] = {name: None for name in DETAIL}
+    out["zero"] = int(pages[pc.ZERO]) * page  # virtual bytes mapped to the zero page: they cost no RAM
+    if detail is not None:
+        out.update(zip(pc.DETAIL_BITS, detail))
+    proc.pages = out
+    proc.exact = True
 
 
 def _kpage(pfns: npt.NDArray[np.uint64]) -> tuple[npt.NDArray[np.uint64] | None, npt.NDArray[np.uint64] | None]:
@@ -211,19 +277,6 @@ def _kpage(pfns: npt.NDArray[np.uint64]) -> tuple[npt.NDArray[np.uint64] | None,
         finally:
             os.close(fd)
     return out[0], out[1]
-
-
-class _PerPfn:
-    """Everything pass 3 needs about each distinct PFN, computed once (not once per mapper)."""
-
-    __slots__ = ("flag_class", "weight", "single", "detail")
-
-    def __init__(self, flag_class: npt.NDArray[np.int8], weight: npt.NDArray[np.float64],
-                 single: npt.NDArray[np.bool_], detail: npt.NDArray[np.uint8]) -> None:
-        self.flag_class = flag_class  # pages.classify FC_*
-        self.weight = weight          # page share of PSS: 1 / kpagecount
-        self.single = single          # kpagecount == 1: counts in USS
-        self.detail = detail          # pages.classify DETAIL_BITS
 
 
 DENSE_LIMIT = 1 << 26  # PFNs (256 GiB of 4 KiB pages): up to here a position table beats sorting
@@ -251,64 +304,14 @@ def _distinct(pfn_lists: list[npt.NDArray[np.uint64]]
     return pfns, lambda pfn: np.searchsorted(pfns, pfn)
 
 
-def _account(proc: ProcessMemory, g: _Pages, on: npt.NDArray[np.bool_], idx: npt.NDArray[np.intp] | None,
-             per_pfn: _PerPfn | None, page: int, mappings: bool) -> None:
-    """Replace the mapping-level split of ``proc`` (and of its mappings) with the page-level one."""
-    import numpy as np
-
-    vk = g.vkinds[g.vidx] if len(g.walked) else np.zeros(0, np.int8)
-    single: npt.NDArray[np.bool_] | None = None
-    detail: npt.NDArray[np.uint8] | None = None
-    if per_pfn is not None and idx is not None:
-        fc = np.zeros(len(g.pm), np.int8)
-        fc[on] = per_pfn.flag_class[idx]
-        cat = pc.classify_pages(g.pm, fc, vk)
-        weight = np.zeros(len(g.pm))
-        weight[on] = per_pfn.weight[idx]
-        single = np.zeros(len(g.pm), np.bool_)
-        single[on] = per_pfn.single[idx]
-        detail = np.zeros(len(g.pm), np.uint8)
-        detail[on] = per_pfn.detail[idx]
-    else:
-        cat = pc.classify_by_bits(g.pm, vk)
-        cat = _zero_pages_by_rss(g, cat)
-        weight = _weights_without_counts(g, cat)
-    nmaps = len(g.walked)
-    key = g.vidx.astype(np.int64) * NCAT + cat
-    pages = np.bincount(key, minlength=nmaps * NCAT).reshape(nmaps, NCAT)
-    pss = np.bincount(key, weights=weight, minlength=nmaps * NCAT).reshape(nmaps, NCAT).astype(np.float64)
-    level = proc.categories  # mapping level: the source of shmem swap and of every swap_pss (smaps only)
-    # PSS bytes are rounded per mapping, and the process sums those: its kinds then equal the sum of
-    # its mappings' kinds to the byte (maps --exact), as the mapping level does with smaps' kB.
-    pss_bytes = np.rint(pss * page).astype(np.int64)
-    per_kind_pages, per_kind_pss = pages.sum(axis=0), pss_bytes.sum(axis=0)
-    swap_bytes = int(per_kind_pages[pc.SWAP]) * page
-    kinds = {k: KindUsage(int(per_kind_pages[code]) * page, int(per_kind_pss[code])) for k, code in _KIND_CODES}
-    kinds[Kind.ANONYMOUS].swap = swap_bytes
-    kinds[Kind.ANONYMOUS].swap_pss = min(level[Kind.ANONYMOUS].swap_pss + level[Kind.COW].swap_pss, swap_bytes)
-    kinds[Kind.SHARED].swap = level[Kind.SHARED].swap
-    kinds[Kind.SHARED].swap_pss = level[Kind.SHARED].swap_pss
-    resident = (cat >= pc.ANON) & (cat <= pc.DEVICE)
-    t = proc.totals
-    uss = int(np.count_nonzero(resident & single)) * page if single is not None else t.uss
-    proc.totals = Totals(t.size, sum(u.rss for u in kinds.values()), sum(u.pss for u in kinds.values()), uss,
-                         sum(u.swap for u in kinds.values()), sum(u.swap_pss for u in kinds.values()), t.hugetlb,
-                         t.device_mapped, t.locked, t.lazyfree, t.anon_huge)
-    proc.categories = kinds
-    proc.pages = _detail(resident, detail, page, int(per_kind_pages[pc.ZERO]))
-    proc.exact = True
-    if mappings and proc.mappings is not None:
-        _account_mappings(proc, g, pages, pss_bytes, page)
-
-
-def _account_mappings(proc: ProcessMemory, g: _Pages, pages: npt.NDArray[np.intp], pss: npt.NDArray[np.int64],
-                      page: int) -> None:
-    maps = proc.mappings or []
-    row_of = {n: row for row, n in enumerate(g.walked)}
-    for n, m in enumerate(maps):
+def _account_mappings(proc: ProcessMemory, walked: list[int], pages: npt.NDArray[np.int64],
+                      pss: npt.NDArray[np.int64], page: int) -> None:
+    """The page-level split of each mapping (``maps --exact``); mappings not walked have no pages."""
+    row_of = {n: row for row, n in enumerate(walked)}
+    for n, m in enumerate(proc.mappings or []):
         row = row_of.get(n)
         kinds = {k: KindUsage() for k in KINDS}
-        if row is not None:  # mappings not walked have no resident pages in the kinds (pf/io, hugetlb)
+        if row is not None:
             for k, code in _KIND_CODES:
                 kinds[k] = KindUsage(int(pages[row, code]) * page, int(pss[row, code]))
             kinds[Kind.ANONYMOUS].swap = int(pages[row, pc.SWAP]) * page
@@ -322,51 +325,35 @@ def _account_mappings(proc: ProcessMemory, g: _Pages, pages: npt.NDArray[np.intp
         m.categories = kinds
 
 
-def _zero_pages_by_rss(g: _Pages, cat: npt.NDArray[np.int8]) -> npt.NDArray[np.int8]:
+def _zero_pages_by_rss(cat: npt.NDArray[np.int8], vidx: npt.NDArray[np.int64], rss_pages: npt.NDArray[np.int64]
+                       ) -> npt.NDArray[np.int8]:
     """Without PFNs the 4K zero page reads as present, non-exclusive anon (COW). smaps Rss excludes it,
-    so per mapping the COW pages beyond Rss are zero pages (spec B.1: bit 61 and 56 clear, present)."""
+    so per mapping the COW pages beyond Rss are zero pages (spec B.1: bits 61 and 56 clear, present)."""
     import numpy as np
 
-    n = len(g.walked)
-    if not n:
-        return cat
-    resident = np.bincount(g.vidx, weights=((cat >= pc.ANON) & (cat <= pc.DEVICE)).astype(np.float64), minlength=n)
-    excess = np.maximum(resident - g.rss_pages, 0).astype(np.int64)
+    n = len(rss_pages)
+    resident = np.bincount(vidx, weights=(cat >= pc.ANON) & (cat <= pc.DEVICE), minlength=n)
+    excess = np.maximum(resident - rss_pages, 0).astype(np.int64)
     if not excess.any():
         return cat
+    cows = np.flatnonzero(cat == pc.COW)
+    owner = vidx[cows]  # pages are grouped by mapping, so ranks within a mapping are offsets from its first
+    rank = np.arange(len(cows)) - np.searchsorted(owner, owner, side="left")
     out = cat.copy()
-    for row in np.flatnonzero(excess).tolist():
-        cows = np.flatnonzero((g.vidx == row) & (out == pc.COW))[: int(excess[row])]
-        out[cows] = pc.ZERO
+    out[cows[rank < excess[owner]]] = pc.ZERO
     return out
 
 
-def _weights_without_counts(g: _Pages, cat: npt.NDArray[np.int8]) -> npt.NDArray[np.float64]:
+def _weights_without_counts(pm: npt.NDArray[np.uint64], cat: npt.NDArray[np.int8], vidx: npt.NDArray[np.int64],
+                            pss_pages: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     """Without kpagecount: exclusive pages weigh 1; the others share what remains of the mapping's Pss."""
     import numpy as np
 
-    n = len(g.walked)
-    excl = ((g.pm >> np.uint64(PM_EXCLUSIVE)) & np.uint64(1)) == np.uint64(1)
+    n = len(pss_pages)
+    excl = ((pm >> np.uint64(PM_EXCLUSIVE)) & np.uint64(1)) == np.uint64(1)
     resident = (cat >= pc.ANON) & (cat <= pc.DEVICE)
-    if not n:
-        return np.where(excl, 1.0, 0.0)
-    shared = np.bincount(g.vidx, weights=(resident & ~excl).astype(np.float64), minlength=n)
-    own = np.bincount(g.vidx, weights=(resident & excl).astype(np.float64), minlength=n)
-    share = np.where(shared > 0, np.maximum(g.pss_pages - own, 0) / np.maximum(shared, 1), 0.0)
-    out: npt.NDArray[np.float64] = np.where(resident, np.where(excl, 1.0, share[g.vidx]), 0.0)
-    return out
-
-
-def _detail(resident: npt.NDArray[np.bool_], detail: npt.NDArray[np.uint8] | None, page: int, zero_pages: int
-            ) -> dict[str, int | None]:
-    """Bytes of resident pages with each attribute (None where kpageflags could not be read)."""
-    import numpy as np
-
-    out: dict[str, int | None] = {name: None for name in DETAIL}
-    out["zero"] = zero_pages * page  # virtual bytes mapped to the zero page: they cost no RAM
-    if detail is None:
-        return out
-    bits = detail[resident]
-    for bit, name in enumerate(pc.DETAIL_BITS):
-        out[name] = int(np.count_nonzero(bits & np.uint8(1 << bit))) * page
+    shared = np.bincount(vidx, weights=resident & ~excl, minlength=n)
+    own = np.bincount(vidx, weights=resident & excl, minlength=n)
+    share = np.where(shared > 0, np.maximum(pss_pages - own, 0) / np.maximum(shared, 1), 0.0)
+    out: npt.NDArray[np.float64] = np.where(resident, np.where(excl, 1.0, share[vidx]), 0.0)
     return out
