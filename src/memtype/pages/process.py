@@ -85,7 +85,8 @@ class _PagemapReader:
 
     def __init__(self, classifier: Classifier, page: int) -> None:
         self.classifier, self.page = classifier, page
-        self.pages: dict[int, tuple[bytes, bytes]] = {}  # pid -> (pagemap entries, walk records)
+        # pid -> (present or swapped pagemap entries, their record index as int32, walk records)
+        self.pages: dict[int, tuple[bytes, bytes, bytes]] = {}
 
     def __call__(self, proc: ProcessMemory, smaps: bytes) -> None:
         try:
@@ -102,23 +103,24 @@ class _PagemapReader:
             os.close(fd)
         self.pages[proc.pid] = walked  # numpy work waits for pass 3 (numpy may still be importing)
 
-    def _walk_compiled(self, fd: int, pid: int, smaps: bytes) -> tuple[bytes, bytes] | None:
+    def _walk_compiled(self, fd: int, pid: int, smaps: bytes) -> tuple[bytes, bytes, bytes] | None:
         """The compiled reader picks the mappings and reads their pagemap (same rules as ``_walk``)."""
         fast = compiled()
         if fast is None:
             return None
         classes, classify = self.classifier.compiled_cache()
         try:
-            data, records = fast.walk_pagemap(smaps, classes, classify, fd, self.page, ZERO_ONLY_WALK_LIMIT)
+            data, owners, records = fast.walk_pagemap(smaps, classes, classify, fd, self.page,
+                                                      ZERO_ONLY_WALK_LIMIT)
         except ValueError:
             return None  # damaged smaps: the tolerant parser below
         except EOFError:
             raise ProcessGone(pid, "pagemap") from None
         except OSError as exc:
             raise _pagemap_error(exc, pid) from None
-        return data, records
+        return data, owners, records
 
-    def _walk(self, fd: int, pid: int, smaps: bytes) -> tuple[bytes, bytes]:
+    def _walk(self, fd: int, pid: int, smaps: bytes) -> tuple[bytes, bytes, bytes]:
         import numpy as np
 
         parsed = parse_smaps(smaps)
@@ -141,7 +143,10 @@ class _PagemapReader:
                          vals[i_pss]])
         records = np.array(rows, dtype=np.int64).reshape(-1, W_FIELDS)
         data = pread_ranges(fd, (records[:, W_FIRST] * 8).tolist(), (records[:, W_PAGES] * 8).tolist(), pid)
-        return data, records.tobytes()
+        pm = np.frombuffer(data, dtype=np.uint64)
+        owners = np.repeat(np.arange(len(records), dtype=np.int32), records[:, W_PAGES])
+        keep = (pm >> np.uint64(62)) != np.uint64(0)  # present or swapped only
+        return pm[keep].tobytes(), owners[keep].tobytes(), records.tobytes()
 
 
 def scan_exact(root: str | Root = "/", pids: Iterable[int] | None = None, *, mappings: bool = False,
@@ -173,39 +178,77 @@ def _import_numpy_in_background() -> threading.Thread:
     return t
 
 
-def _classify_all(result: Scan, procs: list[ProcessMemory], raw: dict[int, tuple[bytes, bytes]], page: int,
+BATCH_ENTRIES = 1 << 19  # pagemap entries classified at once: large enough for few numpy calls, small
+                         # enough that the per-page temporaries stay a few MiB (peak RSS, not RAM size)
+
+
+class _PerPfn:
+    """What pass 3 needs about each distinct page frame, computed once however many processes map it."""
+
+    __slots__ = ("lookup", "flag_class", "weight", "single", "detail")
+
+    def __init__(self, lookup: Callable[[npt.NDArray[np.uint64]], npt.NDArray[np.intp]],
+                 flags: npt.NDArray[np.uint64], counts: npt.NDArray[np.uint64]) -> None:
+        import numpy as np
+
+        self.lookup = lookup
+        self.flag_class = pc.flag_classes(flags, counts)
+        self.weight = 1.0 / np.maximum(counts, np.uint64(1))  # a page's share of PSS: 1 / mappers
+        self.single = counts == np.uint64(1)  # counts in USS
+        self.detail = pc.detail_bits(flags)
+
+
+def _classify_all(result: Scan, procs: list[ProcessMemory], raw: dict[int, tuple[bytes, bytes, bytes]], page: int,
                   mappings: bool) -> None:
-    """Passes 2 and 3 over every process at once: a few large array operations, not a few per process."""
+    """Pass 2 over every process (distinct PFNs, kpage*), then pass 3 in batches of processes."""
     import numpy as np
 
-    records = [np.frombuffer(raw[p.pid][1], dtype=np.int64).reshape(-1, W_FIELDS) for p in procs]
+    mask = np.uint64(PM_PFN_MASK)
+    present = [np.frombuffer(raw[p.pid][0], dtype=np.uint64) for p in procs]
+    pfns, lookup = _distinct([x[(x >> np.uint64(PM_PRESENT)) == np.uint64(1)] & mask for x in present])
+    per_pfn = None
+    if len(pfns) and pfns[-1] != 0:
+        flags, counts = _kpage(pfns)
+        if flags is not None and counts is not None:
+            per_pfn = _PerPfn(lookup, flags, counts)
+    if per_pfn is None and len(pfns):
+        result.warnings.append(UNPRIVILEGED_NOTE)
+    batch: list[ProcessMemory] = []
+    entries = 0
+    for i, p in enumerate(procs):
+        batch.append(p)
+        entries += len(present[i])
+        if entries >= BATCH_ENTRIES or i == len(procs) - 1:
+            _classify_batch(batch, raw, per_pfn, page, mappings)
+            batch, entries = [], 0
+
+
+def _classify_batch(procs: list[ProcessMemory], raw: dict[int, tuple[bytes, bytes, bytes]], per_pfn: _PerPfn | None,
+                    page: int, mappings: bool) -> None:
+    """Pass 3 for some processes: a few array operations over all their pages, then per-process sums."""
+    import numpy as np
+
+    records = [np.frombuffer(raw[p.pid][2], dtype=np.int64).reshape(-1, W_FIELDS) for p in procs]
     rec = np.concatenate(records)
     vma_start = np.concatenate(([0], np.cumsum([len(x) for x in records])))  # each process's first record
     pm = np.frombuffer(b"".join(raw[p.pid][0] for p in procs), dtype=np.uint64)
-    vidx = np.repeat(np.arange(len(rec), dtype=np.int64), rec[:, W_PAGES])
-    keep = (pm >> np.uint64(62)) != np.uint64(0)  # present or swapped only
-    pm, vidx = pm[keep], vidx[keep]
-    on = (pm >> np.uint64(PM_PRESENT)) == np.uint64(1)
-    pfns, lookup = _distinct([pm[on] & np.uint64(PM_PFN_MASK)])
+    vidx = np.concatenate([np.frombuffer(raw[p.pid][1], dtype=np.int32).astype(np.int64) + vma_start[i]
+                           for i, p in enumerate(procs)])
     vk = rec[:, W_VKIND].astype(np.int8)[vidx]
-    flags = counts = None
-    if len(pfns) and pfns[-1] != 0:
-        flags, counts = _kpage(pfns)
     single = detail = None
-    if flags is not None and counts is not None:
-        idx = lookup(pm[on] & np.uint64(PM_PFN_MASK))
+    if per_pfn is not None:
+        on = (pm >> np.uint64(PM_PRESENT)) == np.uint64(1)
+        idx = per_pfn.lookup(pm[on] & np.uint64(PM_PFN_MASK))
         fc = np.zeros(len(pm), np.int8)
-        fc[on] = pc.flag_classes(flags, counts)[idx]
+        fc[on] = per_pfn.flag_class[idx]
         cat = pc.classify_pages(pm, fc, vk)
         weight = np.zeros(len(pm))
-        weight[on] = (1.0 / np.maximum(counts, np.uint64(1)))[idx]
+        weight[on] = per_pfn.weight[idx]
         single = np.zeros(len(pm), np.bool_)
-        single[on] = (counts == np.uint64(1))[idx]
+        single[on] = per_pfn.single[idx]
         detail = np.zeros(len(pm), np.uint8)
-        detail[on] = pc.detail_bits(flags)[idx]
+        detail[on] = per_pfn.detail[idx]
     else:
-        if len(pfns):
-            result.warnings.append(UNPRIVILEGED_NOTE)
         cat = _zero_pages_by_rss(pc.classify_by_bits(pm, vk), vidx, rec[:, W_RSS] * 1024 // page)
         weight = _weights_without_counts(pm, cat, vidx, rec[:, W_PSS] * 1024 / page)
     nvma = len(rec)
@@ -217,15 +260,21 @@ def _classify_all(result: Scan, procs: list[ProcessMemory], raw: dict[int, tuple
     pss = pss.reshape(nvma, NCAT)
     per_proc_pages = _sum_rows(pages, vma_start)
     per_proc_pss = _sum_rows(pss, vma_start)
-    proc_of_page = np.searchsorted(vma_start, vidx, side="right") - 1
-    resident = (cat >= pc.ANON) & (cat <= pc.DEVICE)
     nproc = len(procs)
-    uss = np.bincount(proc_of_page, weights=resident & single, minlength=nproc) if single is not None else None
-    bits = [np.bincount(proc_of_page, weights=resident & ((detail & np.uint8(1 << b)) != 0), minlength=nproc)
-            for b in range(len(pc.DETAIL_BITS))] if detail is not None else None
+    uss = bits = None
+    if single is not None and detail is not None:
+        # USS and the page detail in one integer histogram: (process, single mapper, detail byte)
+        proc_of_page = np.repeat(np.arange(nproc, dtype=np.int64), [len(raw[p.pid][0]) // 8 for p in procs])
+        resident = (cat >= pc.ANON) & (cat <= pc.DEVICE)
+        hist_key = proc_of_page[resident] * 512 + single[resident].astype(np.int64) * 256 + detail[resident]
+        hist = np.bincount(hist_key, minlength=nproc * 512).reshape(nproc, 2, 256)
+        uss = hist[:, 1, :].sum(axis=1)
+        by_byte = hist.sum(axis=1)  # (process, detail byte)
+        bit_of_byte = (np.arange(256)[:, None] >> np.arange(len(pc.DETAIL_BITS))[None, :]) & 1
+        bits = by_byte @ bit_of_byte  # (process, bit)
     for i, proc in enumerate(procs):
         _apply(proc, per_proc_pages[i], per_proc_pss[i], None if uss is None else int(uss[i]) * page,
-               None if bits is None else [int(b[i]) * page for b in bits], page)
+               None if bits is None else [int(b) * page for b in bits[i]], page)
         if mappings and proc.mappings is not None:
             lo, hi = int(vma_start[i]), int(vma_start[i + 1])
             _account_mappings(proc, rec[lo:hi, W_INDEX].tolist(), pages[lo:hi], pss[lo:hi], page)

@@ -6,10 +6,11 @@
  *          (start, end, perms, offset, dev, inode, path, vmflags, values); values holds the
  *          kB fields in the order of names.
  *
- * walk_pagemap(data, classes, classify, fd, page, zero_walk_limit) -> (entries, records)
+ * walk_pagemap(data, classes, classify, fd, page, zero_walk_limit) -> (entries, owners, records)
  *   For --exact: from the smaps text, the mappings whose pages are walked (the rules of
- *   memtype.pages.process) and their pagemap entries, read from fd in one pass with the GIL
- *   released. records: int64 rows (vma index, first page, pages, vkind, rss kB, pss kB).
+ *   memtype.pages.process) and their pagemap entries, read from fd with the GIL released.
+ *   entries: the present or swapped u64 entries only; owners: for each, its record (int32);
+ *   records: int64 rows (vma index, first page, pages, vkind, rss kB, pss kB).
  *
  * pread_ranges(fd, offsets: list, lengths: list) -> bytes
  *   Reads many ranges of one file (pagemap for --exact) in one call with the GIL released,
@@ -433,7 +434,7 @@ static PyObject *py_walk_pagemap(PyObject *self, PyObject *args) {
                           &r.zero_walk_limit))
         return NULL;
     r.emit = emit_walk;
-    PyObject *result = NULL, *records = NULL, *data = NULL;
+    PyObject *result = NULL, *records = NULL, *data = NULL, *owners = NULL;
     long long *off = NULL, *len = NULL;
     if (r.page <= 0) { PyErr_SetString(PyExc_ValueError, "page size"); goto out; }
     if (read_smaps(&r, buf.buf, buf.len) < 0) goto out;
@@ -454,10 +455,30 @@ static PyObject *py_walk_pagemap(PyObject *self, PyObject *args) {
     err = read_ranges(fd, off, len, r.nwalk, PyBytes_AS_STRING(data), &got);
     Py_END_ALLOW_THREADS
     if (err) { read_error(err, got, total); goto out; }
+    /* keep present or swapped entries only (bit 63 or 62), each with its record's index */
+    Py_ssize_t kept = 0;
+    {
+        unsigned long long *pm = (unsigned long long *)PyBytes_AS_STRING(data);
+        owners = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(sizeof(int) * (size_t)(total / 8)));
+        if (!owners) goto out;
+        int *own = (int *)PyBytes_AS_STRING(owners);
+        Py_BEGIN_ALLOW_THREADS
+        long long at = 0;
+        for (Py_ssize_t i = 0; i < r.nwalk; i++) {
+            long long n = r.walk[WALK_FIELDS * i + W_PAGES];
+            for (long long j = 0; j < n; j++, at++) {
+                if (pm[at] >> 62) { pm[kept] = pm[at]; own[kept] = (int)i; kept++; }
+            }
+        }
+        Py_END_ALLOW_THREADS
+    }
+    if (_PyBytes_Resize(&data, (Py_ssize_t)(kept * 8)) < 0) { data = NULL; goto out; }
+    if (_PyBytes_Resize(&owners, (Py_ssize_t)(kept * (Py_ssize_t)sizeof(int))) < 0) { owners = NULL; goto out; }
     records = PyBytes_FromStringAndSize((const char *)r.walk, (Py_ssize_t)(sizeof(long long) * WALK_FIELDS * r.nwalk));
-    if (records) result = PyTuple_Pack(2, data, records);
+    if (records) result = PyTuple_Pack(3, data, owners, records);
 out:
     Py_XDECREF(records);
+    Py_XDECREF(owners);
     Py_XDECREF(data);
     PyMem_Free(off);
     PyMem_Free(len);
@@ -502,7 +523,7 @@ static PyMethodDef methods[] = {
     {"parse", py_parse, METH_VARARGS, "parse(data, vma_type=tuple) -> (names, vmas)"},
     {"summarize", py_summarize, METH_VARARGS, "summarize(data, classes, classify) -> (totals, kinds) in kB"},
     {"walk_pagemap", py_walk_pagemap, METH_VARARGS,
-     "walk_pagemap(smaps, classes, classify, fd, page, zero_walk_limit) -> (pagemap bytes, records bytes)"},
+     "walk_pagemap(smaps, classes, classify, fd, page, zero_walk_limit) -> (entries, owners, records)"},
     {"pread_ranges", py_pread_ranges, METH_VARARGS,
      "pread_ranges(fd, offsets, lengths) -> bytes: the ranges' bytes, concatenated (GIL released)"},
     {NULL, NULL, 0, NULL},
