@@ -461,6 +461,7 @@ from memtype import Kind
 from memtype.pages.process import UNPRIVILEGED_NOTE, scan_exact
 n = int(sys.argv[2])
 first = scan_exact("/", pids=[os.getpid()], mappings=True)  # as root: imports everything it needs
+import numpy  # the unprivileged path needs numpy (root's path runs in the compiled reader without it)
 a = memhelpers.op_map_anon(n)
 memhelpers.touch_write(a, n)
 b = memhelpers.op_map_anon(n)                # half written, half only read (zero page)
@@ -556,3 +557,43 @@ def test_every_process_adds_up() -> None:
         for k in Kind:
             u = proc.categories[k]
             assert min(u.rss, u.pss, u.swap, u.swap_pss) >= 0, (proc.pid, k)
+
+
+# ------------------------------------------------------------------ 11. two implementations, one answer
+def test_compiled_and_numpy_pass_3_agree(spawn: Spawn) -> None:
+    """Passes 2-3 run in the compiled reader as root and in numpy otherwise: on the same pagemap
+    entries (every process on this machine, plus a child with fork-shared and written memory) they must
+    give the same bytes per kind, page detail and mapping split."""
+    import copy
+
+    from memtype.collect.scan import scan, shmem_devs
+    from memtype.model.classify import Classifier
+    from memtype.pages import process as pp
+    from memtype.parse.smaps import compiled
+    from memtype.source.root import Root
+
+    fast = compiled()
+    if fast is None or not hasattr(fast, "classify_pages"):
+        pytest.skip("the compiled reader is not built")
+    c = spawn()
+    a = c.call("map_anon", N)
+    c.call("write", a, N)
+    c.fork()  # a kid sharing the written pages copy-on-write
+    root = Root("/")
+    reader = pp._PagemapReader(Classifier(shmem_devs(root)), PAGE)
+    result = scan(root, None, mappings=True, visit=reader)
+    procs = [p for p in result.processes if p.pid in reader.pages]
+    by_c, by_numpy = copy.deepcopy(procs), copy.deepcopy(procs)
+    fds = pp._open_kpage()
+    assert fds is not None
+    try:
+        pp._classify_compiled(fast, by_c, reader.pages, fds, PAGE, True)
+    finally:
+        for fd in fds:
+            os.close(fd)
+    pp._classify_all(result, by_numpy, reader.pages, PAGE, True)
+    assert len(by_c) > 1
+    for x, y in zip(by_c, by_numpy):
+        assert (x.pid, x.totals, x.categories, x.pages) == (y.pid, y.totals, y.categories, y.pages)
+        for mx, my in zip(x.mappings or [], y.mappings or []):
+            assert (mx.start, mx.totals, mx.categories) == (my.start, my.totals, my.categories)

@@ -99,6 +99,13 @@ def _decision_table() -> list[list[list[int]]]:
 
 
 DECISION_TABLE = _decision_table()
+DECISION_TABLE_BYTES = bytes(cat for per_excl in DECISION_TABLE for row in per_excl for cat in row)
+
+# The flag-class tests of ``flag_classes`` as masks, in the same order, for the compiled reader:
+# test k hits when flags & mask != 0, except ANON_SHARED (also kpagecount > 1) and DRIVER (also hits
+# when none of UPTODATE|LRU is set, the last mask).
+FLAG_CLASS_MASKS = (KERNEL_PAGE, kpf_mask("zero_page"), kpf_mask("ksm"), kpf_mask("anon"), kpf_mask("anon"),
+                    kpf_mask("huge"), kpf_mask("swapbacked"), kpf_mask("reserved"), kpf_mask("uptodate", "lru"))
 
 
 def classify_pages(pm: U64, fc: I8, vkind: I8) -> I8:
@@ -114,6 +121,19 @@ def classify_pages(pm: U64, fc: I8, vkind: I8) -> I8:
 
 # Page detail bits (one byte per PFN): what only kpageflags can say about resident pages.
 DETAIL_BITS = ("ksm", "lazyfree", "dirty", "writeback", "mlocked", "unevictable", "thp", "swapcache")
+
+
+# (must be set, must be clear) per DETAIL_BITS entry, for the compiled reader; detail_bits() agrees.
+DETAIL_MASKS = (
+    (kpf_mask("ksm"), 0),
+    (kpf_mask("anon"), kpf_mask("swapbacked")),
+    (kpf_mask("dirty"), kpf_mask("anon", "swapbacked")),
+    (kpf_mask("writeback"), 0),
+    (kpf_mask("mlocked"), 0),
+    (kpf_mask("unevictable"), 0),
+    (kpf_mask("thp"), 0),
+    (kpf_mask("swapcache"), 0),
+)
 
 
 def detail_bits(kf: U64) -> npt.NDArray[np.uint8]:

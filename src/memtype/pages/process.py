@@ -33,7 +33,8 @@ from memtype.parse.smaps import compiled, parse_smaps
 from memtype.source.root import Root
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Iterable, Sequence
+    from typing import Any
 
     import numpy as np
     import numpy.typing as npt
@@ -152,18 +153,58 @@ class _PagemapReader:
 def scan_exact(root: str | Root = "/", pids: Iterable[int] | None = None, *, mappings: bool = False,
                cmdline: bool = False, exe: bool = False, jobs: int | None = None) -> Scan:
     """Like ``memtype.scan`` with every page classified (root for PFNs; see UNPRIVILEGED_NOTE)."""
-    importer = _import_numpy_in_background()  # ~70 ms of imports, hidden behind the smaps reads
     r = root if isinstance(root, Root) else Root(root)
     if not r.live:
         raise MemtypeError("--exact reads pagemap of live processes; it does not work on a capture (--root)")
-    reader = _PagemapReader(Classifier(shmem_devs(r)), os.sysconf("SC_PAGE_SIZE"))
-    result = scan(r, pids, mappings=mappings, cmdline=cmdline, exe=exe, jobs=jobs, visit=reader)
-    importer.join()
-    numpy()  # the one-line error if the import failed
-    procs = [p for p in result.processes if p.pid in reader.pages]
-    if procs:
-        _classify_all(result, procs, reader.pages, result.host.page_size, mappings)
+    fast = compiled()
+    kpage_fds = _open_kpage()
+    use_compiled = fast is not None and hasattr(fast, "classify_pages") and kpage_fds is not None
+    importer = None if use_compiled else _import_numpy_in_background()  # hidden behind the smaps reads
+    try:
+        reader = _PagemapReader(Classifier(shmem_devs(r)), os.sysconf("SC_PAGE_SIZE"))
+        result = scan(r, pids, mappings=mappings, cmdline=cmdline, exe=exe, jobs=jobs, visit=reader)
+        procs = [p for p in result.processes if p.pid in reader.pages]
+        if use_compiled and kpage_fds is not None:
+            _classify_compiled(fast, procs, reader.pages, kpage_fds, result.host.page_size, mappings)
+        else:
+            if importer is not None:
+                importer.join()
+            numpy()  # the one-line error if numpy is missing
+            if procs:
+                _classify_all(result, procs, reader.pages, result.host.page_size, mappings)
+    finally:
+        for fd in kpage_fds or ():
+            os.close(fd)
     return result
+
+
+def _open_kpage() -> tuple[int, int] | None:
+    """Descriptors of /proc/kpageflags and /proc/kpagecount, or None where they are not readable (root)."""
+    fds: list[int] = []
+    for path in ("/proc/kpageflags", "/proc/kpagecount"):
+        try:
+            fds.append(os.open(path, os.O_RDONLY | os.O_CLOEXEC))
+        except OSError:
+            for fd in fds:
+                os.close(fd)
+            return None
+    return fds[0], fds[1]
+
+
+def _classify_compiled(fast: Any, procs: list[ProcessMemory], raw: dict[int, tuple[bytes, bytes, bytes]],
+                       fds: tuple[int, int], page: int, mappings: bool) -> None:
+    """Passes 2 and 3 in the compiled reader (no numpy): the rules and masks come from pages.classify."""
+    try:
+        out = fast.classify_pages([raw[p.pid] for p in procs], fds[0], fds[1], pc.FLAG_CLASS_MASKS,
+                                  pc.DETAIL_MASKS, pc.DECISION_TABLE_BYTES, page, kpf_mask("nopage"), mappings)
+    except OSError as exc:
+        raise MemtypeError(f"cannot read /proc/kpageflags or /proc/kpagecount: {exc.strerror}") from None
+    for proc, (kind_pages, kind_pss, uss, detail, counts, pss) in zip(procs, out):
+        _apply(proc, kind_pages, kind_pss, uss * page, [n * page for n in detail], page)
+        if mappings and proc.mappings is not None and counts is not None and pss is not None:
+            rec = memoryview(raw[proc.pid][2]).cast("q")
+            walked = [rec[i] for i in range(W_INDEX, len(rec), W_FIELDS)]
+            _account_mappings(proc, walked, memoryview(counts).cast("q"), memoryview(pss).cast("q"), page)
 
 
 def _import_numpy_in_background() -> threading.Thread:
@@ -273,11 +314,12 @@ def _classify_batch(procs: list[ProcessMemory], raw: dict[int, tuple[bytes, byte
         bit_of_byte = (np.arange(256)[:, None] >> np.arange(len(pc.DETAIL_BITS))[None, :]) & 1
         bits = by_byte @ bit_of_byte  # (process, bit)
     for i, proc in enumerate(procs):
-        _apply(proc, per_proc_pages[i], per_proc_pss[i], None if uss is None else int(uss[i]) * page,
+        _apply(proc, per_proc_pages[i].tolist(), per_proc_pss[i].tolist(), None if uss is None else int(uss[i]) * page,
                None if bits is None else [int(b) * page for b in bits[i]], page)
         if mappings and proc.mappings is not None:
             lo, hi = int(vma_start[i]), int(vma_start[i + 1])
-            _account_mappings(proc, rec[lo:hi, W_INDEX].tolist(), pages[lo:hi], pss[lo:hi], page)
+            _account_mappings(proc, rec[lo:hi, W_INDEX].tolist(), pages[lo:hi].ravel().tolist(),
+                              pss[lo:hi].ravel().tolist(), page)
 
 
 def _sum_rows(a: npt.NDArray[np.int64], starts: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
@@ -289,7 +331,7 @@ def _sum_rows(a: npt.NDArray[np.int64], starts: npt.NDArray[np.int64]) -> npt.ND
     return out
 
 
-def _apply(proc: ProcessMemory, pages: npt.NDArray[np.int64], pss: npt.NDArray[np.int64], uss: int | None,
+def _apply(proc: ProcessMemory, pages: Sequence[int], pss: Sequence[int], uss: int | None,
            detail: list[int] | None, page: int) -> None:
     """Replace the mapping-level split of ``proc`` with the page-level one."""
     level = proc.categories  # mapping level: the source of shmem swap and of every swap_pss (smaps only)
@@ -353,17 +395,19 @@ def _distinct(pfn_lists: list[npt.NDArray[np.uint64]]
     return pfns, lambda pfn: np.searchsorted(pfns, pfn)
 
 
-def _account_mappings(proc: ProcessMemory, walked: list[int], pages: npt.NDArray[np.int64],
-                      pss: npt.NDArray[np.int64], page: int) -> None:
-    """The page-level split of each mapping (``maps --exact``); mappings not walked have no pages."""
+def _account_mappings(proc: ProcessMemory, walked: list[int], pages: Sequence[int], pss: Sequence[int],
+                      page: int) -> None:
+    """The page-level split of each mapping (``maps --exact``); mappings not walked have no pages.
+
+    ``pages`` and ``pss`` are flat, NCAT values per walked mapping."""
     row_of = {n: row for row, n in enumerate(walked)}
     for n, m in enumerate(proc.mappings or []):
         row = row_of.get(n)
         kinds = {k: KindUsage() for k in KINDS}
         if row is not None:
             for k, code in _KIND_CODES:
-                kinds[k] = KindUsage(int(pages[row, code]) * page, int(pss[row, code]))
-            kinds[Kind.ANONYMOUS].swap = int(pages[row, pc.SWAP]) * page
+                kinds[k] = KindUsage(int(pages[row * NCAT + code]) * page, int(pss[row * NCAT + code]))
+            kinds[Kind.ANONYMOUS].swap = int(pages[row * NCAT + pc.SWAP]) * page
             kinds[Kind.ANONYMOUS].swap_pss = min(m.categories[Kind.ANONYMOUS].swap_pss, kinds[Kind.ANONYMOUS].swap)
             kinds[Kind.SHARED].swap = m.categories[Kind.SHARED].swap
             kinds[Kind.SHARED].swap_pss = m.categories[Kind.SHARED].swap_pss

@@ -33,6 +33,8 @@
 #include <string.h>
 #include <errno.h>
 #include <unistd.h>
+#include <math.h>
+#include <stdlib.h>
 
 #define MAX_FIELDS 64
 
@@ -519,11 +521,263 @@ static PyObject *py_pread_ranges(PyObject *self, PyObject *args) {
     return out;
 }
 
+/* ---- classify_pages(): passes 2 and 3 of --exact without numpy ---------------------------------- */
+/* The Python side (memtype.pages.process / classify) owns the rules: it passes the KPF masks of
+ * each flag-class test (in decision order), the detail masks, and the decision table
+ * TABLE[flag class][exclusive][mapping kind]. This code only applies them, page by page. */
+
+#define NCAT 8
+enum { CAT_NONE, CAT_ANON, CAT_SHARED, CAT_COW, CAT_FILE, CAT_DEVICE, CAT_ZERO, CAT_SWAP };
+#define N_FC_TESTS 8
+#define N_DETAIL 8
+#define N_VK 5
+#define PM_PFN ((1ULL << 55) - 1)
+
+typedef struct { unsigned long long *keys; int *vals; size_t cap, used; } PfnMap;
+
+static size_t pfn_hash(unsigned long long k, size_t cap) {
+    k ^= k >> 33; k *= 0xff51afd7ed558ccdULL; k ^= k >> 33;
+    return (size_t)k & (cap - 1);
+}
+
+static int pfnmap_grow(PfnMap *m) {
+    size_t cap = m->cap ? m->cap * 2 : 1 << 16;
+    unsigned long long *keys = PyMem_Malloc(sizeof(*keys) * cap);
+    int *vals = PyMem_Malloc(sizeof(*vals) * cap);
+    if (!keys || !vals) { PyMem_Free(keys); PyMem_Free(vals); return -1; }
+    for (size_t i = 0; i < cap; i++) keys[i] = ~0ULL;
+    for (size_t i = 0; i < m->cap; i++) {
+        if (m->keys[i] == ~0ULL) continue;
+        size_t h = pfn_hash(m->keys[i], cap);
+        while (keys[h] != ~0ULL) h = (h + 1) & (cap - 1);
+        keys[h] = m->keys[i];
+        vals[h] = m->vals[i];
+    }
+    PyMem_Free(m->keys); PyMem_Free(m->vals);
+    m->keys = keys; m->vals = vals; m->cap = cap;
+    return 0;
+}
+
+/* index of pfn (inserting it as index m->used if new), or -1 on no memory */
+static int pfnmap_put(PfnMap *m, unsigned long long pfn) {
+    if ((m->used + 1) * 2 > m->cap && pfnmap_grow(m) < 0) return -1;
+    size_t h = pfn_hash(pfn, m->cap);
+    while (m->keys[h] != ~0ULL) {
+        if (m->keys[h] == pfn) return m->vals[h];
+        h = (h + 1) & (m->cap - 1);
+    }
+    m->keys[h] = pfn;
+    m->vals[h] = (int)m->used;
+    return (int)m->used++;
+}
+
+static int pfnmap_get(const PfnMap *m, unsigned long long pfn) {
+    size_t h = pfn_hash(pfn, m->cap);
+    while (m->keys[h] != ~0ULL) {
+        if (m->keys[h] == pfn) return m->vals[h];
+        h = (h + 1) & (m->cap - 1);
+    }
+    return -1;
+}
+
+static int cmp_pfn(const void *a, const void *b) {
+    unsigned long long x = *(const unsigned long long *)a, y = *(const unsigned long long *)b;
+    return x < y ? -1 : x > y;
+}
+
+typedef struct { unsigned long long pfn; int index; } PfnIndex;
+
+static int cmp_pfn_index(const void *a, const void *b) {
+    return cmp_pfn(&((const PfnIndex *)a)->pfn, &((const PfnIndex *)b)->pfn);
+}
+
+/* values of a kpage* file for the sorted PFNs; past the end of the file: missing */
+static int read_kpage(int fd, const PfnIndex *sorted, size_t n, unsigned long long *out, unsigned long long missing) {
+    const size_t gap = 64;
+    unsigned long long *block = NULL;
+    size_t block_cap = 0;
+    for (size_t i = 0; i < n;) {
+        size_t j = i + 1;
+        while (j < n && sorted[j].pfn - sorted[j - 1].pfn <= gap) j++;
+        unsigned long long first = sorted[i].pfn, last = sorted[j - 1].pfn;
+        size_t count = (size_t)(last - first + 1);
+        if (count > block_cap) {
+            unsigned long long *grown = PyMem_RawRealloc(block, count * 8);
+            if (!grown) { PyMem_RawFree(block); errno = ENOMEM; return -1; }
+            block = grown; block_cap = count;
+        }
+        size_t done = 0;
+        while (done < count * 8) {
+            ssize_t r = pread(fd, (char *)block + done, count * 8 - done, (off_t)(first * 8 + done));
+            if (r < 0) { if (errno == EINTR) continue; PyMem_RawFree(block); return -1; }
+            if (r == 0) break;
+            done += (size_t)r;
+        }
+        size_t have = done / 8;
+        for (size_t k = i; k < j; k++) {
+            size_t at = (size_t)(sorted[k].pfn - first);
+            out[sorted[k].index] = at < have ? block[at] : missing;
+        }
+        i = j;
+    }
+    PyMem_RawFree(block);
+    return 0;
+}
+
+static PyObject *py_classify_pages(PyObject *self, PyObject *args) {
+    PyObject *procs, *fc_masks_obj, *detail_obj;
+    Py_buffer table_buf;
+    int flags_fd, count_fd, want_records;
+    long long page, nopage;
+    unsigned long long fc_mask[N_FC_TESTS], fc_extra_uptodate_lru, detail_mask[N_DETAIL][2];
+    if (!PyArg_ParseTuple(args, "O!iiO!O!y*LLp", &PyList_Type, &procs, &flags_fd, &count_fd, &PyTuple_Type,
+                          &fc_masks_obj, &PyTuple_Type, &detail_obj, &table_buf, &page, &nopage, &want_records))
+        return NULL;
+    PyObject *result = NULL;
+    PfnMap map = {0};
+    unsigned long long *flags = NULL, *counts = NULL;
+    PfnIndex *sorted = NULL;
+    signed char *fclass = NULL; unsigned char *detail = NULL;
+    if (table_buf.len != (N_FC_TESTS + 1) * 2 * N_VK) { PyErr_SetString(PyExc_ValueError, "decision table size"); goto out; }
+    /* fc_masks: N_FC_TESTS masks (test k: flags & mask != 0), plus the UPTODATE|LRU mask of the driver test */
+    if (PyTuple_GET_SIZE(fc_masks_obj) != N_FC_TESTS + 1 || PyTuple_GET_SIZE(detail_obj) != N_DETAIL) {
+        PyErr_SetString(PyExc_ValueError, "mask tuples"); goto out;
+    }
+    for (int i = 0; i < N_FC_TESTS; i++) fc_mask[i] = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(fc_masks_obj, i));
+    fc_extra_uptodate_lru = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(fc_masks_obj, N_FC_TESTS));
+    for (int i = 0; i < N_DETAIL; i++) {
+        PyObject *pair = PyTuple_GET_ITEM(detail_obj, i);
+        if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) { PyErr_SetString(PyExc_ValueError, "detail"); goto out; }
+        detail_mask[i][0] = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(pair, 0)); /* must be set */
+        detail_mask[i][1] = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(pair, 1)); /* must be clear */
+    }
+    if (PyErr_Occurred()) goto out;
+    const signed char *table = table_buf.buf;
+    Py_ssize_t nproc = PyList_GET_SIZE(procs);
+    /* pass 2a: distinct PFNs of present entries */
+    for (Py_ssize_t p = 0; p < nproc; p++) {
+        PyObject *t = PyList_GET_ITEM(procs, p);
+        if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 3 || !PyBytes_Check(PyTuple_GET_ITEM(t, 0))) {
+            PyErr_SetString(PyExc_TypeError, "procs items: (entries, owners, records)"); goto out;
+        }
+        PyObject *pm_obj = PyTuple_GET_ITEM(t, 0);
+        const unsigned long long *pm = (const unsigned long long *)PyBytes_AS_STRING(pm_obj);
+        Py_ssize_t n = PyBytes_GET_SIZE(pm_obj) / 8;
+        for (Py_ssize_t i = 0; i < n; i++)
+            if (pm[i] >> 63 && pfnmap_put(&map, pm[i] & PM_PFN) < 0) { PyErr_NoMemory(); goto out; }
+    }
+    size_t nu = map.used;
+    flags = PyMem_Malloc(sizeof(*flags) * (nu + 1));
+    counts = PyMem_Malloc(sizeof(*counts) * (nu + 1));
+    sorted = PyMem_Malloc(sizeof(*sorted) * (nu + 1));
+    fclass = PyMem_Malloc(nu + 1);
+    detail = PyMem_Malloc(nu + 1);
+    if (!flags || !counts || !sorted || !fclass || !detail) { PyErr_NoMemory(); goto out; }
+    size_t k = 0;
+    for (size_t i = 0; i < map.cap; i++)
+        if (map.keys[i] != ~0ULL) { sorted[k].pfn = map.keys[i]; sorted[k].index = map.vals[i]; k++; }
+    int err = 0;
+    Py_BEGIN_ALLOW_THREADS
+    qsort(sorted, nu, sizeof(*sorted), cmp_pfn_index);
+    /* pass 2b: kpageflags and kpagecount in runs, then each PFN's flag class and detail byte */
+    if (read_kpage(flags_fd, sorted, nu, flags, (unsigned long long)nopage) < 0 ||
+        read_kpage(count_fd, sorted, nu, counts, 0) < 0)
+        err = errno;
+    for (size_t u = 0; u < nu && !err; u++) {
+        unsigned long long f = flags[u];
+        int fc = N_FC_TESTS; /* page cache: no test matched */
+        for (int t = 0; t < N_FC_TESTS; t++) {
+            int hit;
+            if (t == 3) hit = (f & fc_mask[t]) && counts[u] > 1;           /* anon mapped more than once */
+            else if (t == 7) hit = (f & fc_mask[t]) || !(f & fc_extra_uptodate_lru); /* driver page */
+            else hit = (f & fc_mask[t]) != 0;
+            if (hit) { fc = t; break; }
+        }
+        fclass[u] = (signed char)fc;
+        unsigned char d = 0;
+        for (int b = 0; b < N_DETAIL; b++)
+            if ((f & detail_mask[b][0]) && !(f & detail_mask[b][1])) d |= (unsigned char)(1 << b);
+        detail[u] = d;
+    }
+    Py_END_ALLOW_THREADS
+    if (err) { errno = err; PyErr_SetFromErrno(PyExc_OSError); goto out; }
+    /* pass 3: per process, per mapping record and category */
+    result = PyList_New(nproc);
+    if (!result) goto out;
+    for (Py_ssize_t p = 0; p < nproc; p++) {
+        PyObject *t = PyList_GET_ITEM(procs, p);
+        PyObject *pm_obj = PyTuple_GET_ITEM(t, 0), *own_obj = PyTuple_GET_ITEM(t, 1), *rec_obj = PyTuple_GET_ITEM(t, 2);
+        if (!PyBytes_Check(own_obj) || !PyBytes_Check(rec_obj)) { PyErr_SetString(PyExc_TypeError, "bytes"); goto fail; }
+        const unsigned long long *pm = (const unsigned long long *)PyBytes_AS_STRING(pm_obj);
+        const int *own = (const int *)PyBytes_AS_STRING(own_obj);
+        const long long *rec = (const long long *)PyBytes_AS_STRING(rec_obj);
+        Py_ssize_t n = PyBytes_GET_SIZE(pm_obj) / 8, nrec = PyBytes_GET_SIZE(rec_obj) / (8 * 6);
+        PyObject *cnt_obj = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(nrec * NCAT * 8));
+        PyObject *pss_obj = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(nrec * NCAT * 8));
+        double *pss_sum = PyMem_Calloc((size_t)(nrec * NCAT + 1), sizeof(double));
+        if (!cnt_obj || !pss_obj || !pss_sum) { Py_XDECREF(cnt_obj); Py_XDECREF(pss_obj); PyMem_Free(pss_sum); goto fail; }
+        long long *cnt = (long long *)PyBytes_AS_STRING(cnt_obj), *pss_bytes = (long long *)PyBytes_AS_STRING(pss_obj);
+        memset(cnt, 0, (size_t)(nrec * NCAT * 8));
+        long long uss = 0, dcount[N_DETAIL] = {0}, kind_pages[NCAT] = {0}, kind_pss[NCAT] = {0};
+        int bad = 0;
+        Py_BEGIN_ALLOW_THREADS
+        for (Py_ssize_t i = 0; i < n; i++) {
+            unsigned long long e = pm[i];
+            int o = own[i];
+            if (o < 0 || o >= nrec) { bad = 1; break; }
+            int cat, guard = (e >> 58) & 1;
+            if ((e >> 63) && !guard) {
+                int u = pfnmap_get(&map, e & PM_PFN);
+                if (u < 0) { bad = 1; break; }
+                int vk = (int)rec[o * 6 + 3];
+                if (vk < 0 || vk >= N_VK) { bad = 1; break; }
+                cat = table[(fclass[u] * 2 + (int)((e >> 56) & 1)) * N_VK + vk];
+                pss_sum[o * NCAT + cat] += 1.0 / (double)(counts[u] > 1 ? counts[u] : 1);
+                if (cat >= CAT_ANON && cat <= CAT_DEVICE) {
+                    uss += counts[u] == 1;
+                    for (int b = 0; b < N_DETAIL; b++) dcount[b] += (detail[u] >> b) & 1;
+                }
+            } else if ((e >> 62) & 1 && !guard) {
+                cat = CAT_SWAP;
+            } else {
+                cat = CAT_NONE;
+            }
+            cnt[o * NCAT + cat]++;
+        }
+        for (Py_ssize_t r = 0; r < nrec * NCAT; r++) {
+            /* PSS bytes rounded per mapping and kind; the process sums those (Python's rule too) */
+            pss_bytes[r] = (long long)llround(pss_sum[r] * (double)page);
+            kind_pages[r % NCAT] += cnt[r];
+            kind_pss[r % NCAT] += pss_bytes[r];
+        }
+        Py_END_ALLOW_THREADS
+        PyMem_Free(pss_sum);
+        if (bad) { Py_DECREF(cnt_obj); Py_DECREF(pss_obj); PyErr_SetString(PyExc_ValueError, "inconsistent page records"); goto fail; }
+        PyObject *kp = ll_tuple(kind_pages, NCAT), *ks = ll_tuple(kind_pss, NCAT), *dc = ll_tuple(dcount, N_DETAIL);
+        PyObject *item = (kp && ks && dc) ? Py_BuildValue("(OOLOOO)", kp, ks, uss, dc,
+                                                          want_records ? cnt_obj : Py_None,
+                                                          want_records ? pss_obj : Py_None) : NULL;
+        Py_XDECREF(kp); Py_XDECREF(ks); Py_XDECREF(dc); Py_DECREF(cnt_obj); Py_DECREF(pss_obj);
+        if (!item) goto fail;
+        PyList_SET_ITEM(result, p, item);
+    }
+    goto out;
+fail:
+    Py_CLEAR(result);
+out:
+    PyMem_Free(map.keys); PyMem_Free(map.vals); PyMem_Free(flags); PyMem_Free(counts); PyMem_Free(sorted);
+    PyMem_Free(fclass); PyMem_Free(detail);
+    PyBuffer_Release(&table_buf);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"parse", py_parse, METH_VARARGS, "parse(data, vma_type=tuple) -> (names, vmas)"},
     {"summarize", py_summarize, METH_VARARGS, "summarize(data, classes, classify) -> (totals, kinds) in kB"},
     {"walk_pagemap", py_walk_pagemap, METH_VARARGS,
      "walk_pagemap(smaps, classes, classify, fd, page, zero_walk_limit) -> (entries, owners, records)"},
+    {"classify_pages", py_classify_pages, METH_VARARGS,
+     "classify_pages(procs, flags_fd, count_fd, fc_masks, detail_masks, table, page, nopage, want_records)"},
     {"pread_ranges", py_pread_ranges, METH_VARARGS,
      "pread_ranges(fd, offsets, lengths) -> bytes: the ranges' bytes, concatenated (GIL released)"},
     {NULL, NULL, 0, NULL},
