@@ -571,15 +571,6 @@ static int pfnmap_put(PfnMap *m, unsigned long long pfn) {
     return (int)m->used++;
 }
 
-static int pfnmap_get(const PfnMap *m, unsigned long long pfn) {
-    size_t h = pfn_hash(pfn, m->cap);
-    while (m->keys[h] != ~0ULL) {
-        if (m->keys[h] == pfn) return m->vals[h];
-        h = (h + 1) & (m->cap - 1);
-    }
-    return -1;
-}
-
 static int cmp_pfn(const void *a, const void *b) {
     unsigned long long x = *(const unsigned long long *)a, y = *(const unsigned long long *)b;
     return x < y ? -1 : x > y;
@@ -637,6 +628,7 @@ static PyObject *py_classify_pages(PyObject *self, PyObject *args) {
     PfnMap map = {0};
     unsigned long long *flags = NULL, *counts = NULL;
     PfnIndex *sorted = NULL;
+    int *slots = NULL;
     signed char *fclass = NULL; unsigned char *detail = NULL;
     if (table_buf.len != (N_FC_TESTS + 1) * 2 * N_VK) { PyErr_SetString(PyExc_ValueError, "decision table size"); goto out; }
     /* fc_masks: N_FC_TESTS masks (test k: flags & mask != 0), plus the UPTODATE|LRU mask of the driver test */
@@ -654,7 +646,16 @@ static PyObject *py_classify_pages(PyObject *self, PyObject *args) {
     if (PyErr_Occurred()) goto out;
     const signed char *table = table_buf.buf;
     Py_ssize_t nproc = PyList_GET_SIZE(procs);
-    /* pass 2a: distinct PFNs of present entries */
+    /* pass 2a: distinct PFNs of present entries; each entry remembers its PFN's slot for pass 3 */
+    Py_ssize_t nentries = 0;
+    for (Py_ssize_t p = 0; p < nproc; p++) {
+        PyObject *t = PyList_GET_ITEM(procs, p);
+        if (PyTuple_Check(t) && PyTuple_GET_SIZE(t) == 3 && PyBytes_Check(PyTuple_GET_ITEM(t, 0)))
+            nentries += PyBytes_GET_SIZE(PyTuple_GET_ITEM(t, 0)) / 8;
+    }
+    slots = PyMem_Malloc(sizeof(int) * (size_t)(nentries + 1));
+    if (!slots) { PyErr_NoMemory(); goto out; }
+    Py_ssize_t at = 0;
     for (Py_ssize_t p = 0; p < nproc; p++) {
         PyObject *t = PyList_GET_ITEM(procs, p);
         if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 3 || !PyBytes_Check(PyTuple_GET_ITEM(t, 0))) {
@@ -663,8 +664,10 @@ static PyObject *py_classify_pages(PyObject *self, PyObject *args) {
         PyObject *pm_obj = PyTuple_GET_ITEM(t, 0);
         const unsigned long long *pm = (const unsigned long long *)PyBytes_AS_STRING(pm_obj);
         Py_ssize_t n = PyBytes_GET_SIZE(pm_obj) / 8;
-        for (Py_ssize_t i = 0; i < n; i++)
-            if (pm[i] >> 63 && pfnmap_put(&map, pm[i] & PM_PFN) < 0) { PyErr_NoMemory(); goto out; }
+        for (Py_ssize_t i = 0; i < n; i++, at++) {
+            slots[at] = -1;
+            if (pm[i] >> 63 && (slots[at] = pfnmap_put(&map, pm[i] & PM_PFN)) < 0) { PyErr_NoMemory(); goto out; }
+        }
     }
     size_t nu = map.used;
     flags = PyMem_Malloc(sizeof(*flags) * (nu + 1));
@@ -704,6 +707,7 @@ static PyObject *py_classify_pages(PyObject *self, PyObject *args) {
     /* pass 3: per process, per mapping record and category */
     result = PyList_New(nproc);
     if (!result) goto out;
+    const int *slot = slots;
     for (Py_ssize_t p = 0; p < nproc; p++) {
         PyObject *t = PyList_GET_ITEM(procs, p);
         PyObject *pm_obj = PyTuple_GET_ITEM(t, 0), *own_obj = PyTuple_GET_ITEM(t, 1), *rec_obj = PyTuple_GET_ITEM(t, 2);
@@ -727,7 +731,7 @@ static PyObject *py_classify_pages(PyObject *self, PyObject *args) {
             if (o < 0 || o >= nrec) { bad = 1; break; }
             int cat, guard = (e >> 58) & 1;
             if ((e >> 63) && !guard) {
-                int u = pfnmap_get(&map, e & PM_PFN);
+                int u = slot[i];
                 if (u < 0) { bad = 1; break; }
                 int vk = (int)rec[o * 6 + 3];
                 if (vk < 0 || vk >= N_VK) { bad = 1; break; }
@@ -752,6 +756,7 @@ static PyObject *py_classify_pages(PyObject *self, PyObject *args) {
         }
         Py_END_ALLOW_THREADS
         PyMem_Free(pss_sum);
+        slot += n;
         if (bad) { Py_DECREF(cnt_obj); Py_DECREF(pss_obj); PyErr_SetString(PyExc_ValueError, "inconsistent page records"); goto fail; }
         PyObject *kp = ll_tuple(kind_pages, NCAT), *ks = ll_tuple(kind_pss, NCAT), *dc = ll_tuple(dcount, N_DETAIL);
         PyObject *item = (kp && ks && dc) ? Py_BuildValue("(OOLOOO)", kp, ks, uss, dc,
@@ -766,7 +771,7 @@ fail:
     Py_CLEAR(result);
 out:
     PyMem_Free(map.keys); PyMem_Free(map.vals); PyMem_Free(flags); PyMem_Free(counts); PyMem_Free(sorted);
-    PyMem_Free(fclass); PyMem_Free(detail);
+    PyMem_Free(fclass); PyMem_Free(detail); PyMem_Free(slots);
     PyBuffer_Release(&table_buf);
     return result;
 }
