@@ -27,7 +27,7 @@ from memtype.model.classify import Classifier, MapClass
 from memtype.model.records import KindUsage, ProcessMemory, Scan, Totals
 from memtype.pages import classify as pc
 from memtype.pages.numpy_import import numpy
-from memtype.pages.reader import gather, pread_ranges
+from memtype.pages.reader import gather, pagemap_error, pread_ranges
 from memtype.parse.pagebits import PM_EXCLUSIVE, PM_PFN_MASK, PM_PRESENT, kpf_mask
 from memtype.parse.smaps import compiled, parse_smaps
 from memtype.source.root import Root
@@ -71,16 +71,6 @@ W_INDEX, W_FIRST, W_PAGES, W_VKIND, W_RSS, W_PSS = range(6)
 W_FIELDS = 6
 
 
-def _pagemap_error(exc: OSError, pid: int) -> MemtypeError:
-    import errno
-
-    if exc.errno in (errno.ESRCH, errno.ENOENT):
-        return ProcessGone(pid, "pagemap")
-    if exc.errno in (errno.EACCES, errno.EPERM):
-        return AccessDenied(f"proc/{pid}/pagemap", pid)
-    return MemtypeError(f"proc/{pid}/pagemap: {exc.strerror}")
-
-
 class _PagemapReader:
     """The ``visit`` hook of ``scan``: reads a process's pagemap right after its smaps."""
 
@@ -118,7 +108,7 @@ class _PagemapReader:
         except EOFError:
             raise ProcessGone(pid, "pagemap") from None
         except OSError as exc:
-            raise _pagemap_error(exc, pid) from None
+            raise pagemap_error(exc, pid) from None
         return data, owners, records
 
     def _walk(self, fd: int, pid: int, smaps: bytes) -> tuple[bytes, bytes, bytes]:

@@ -22,16 +22,21 @@ if TYPE_CHECKING:
 PFN_GAP = 64  # read across gaps up to this many PFNs rather than issuing another pread
 
 
+def pagemap_error(exc: OSError, pid: int) -> MemtypeError:
+    """The race policy for pagemap reads (style.md rule 4)."""
+    if exc.errno in (errno.ESRCH, errno.ENOENT):
+        return ProcessGone(pid, "pagemap")
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return AccessDenied(f"proc/{pid}/pagemap", pid)
+    return MemtypeError(f"proc/{pid}/pagemap: {exc.strerror}")
+
+
 def pread_exact(fd: int, length: int, offset: int, pid: int) -> bytes:
     """``length`` bytes of /proc/PID/pagemap at ``offset`` (a virtual page number times 8)."""
     try:
         data = os.pread(fd, length, offset)
     except OSError as exc:
-        if exc.errno in (errno.ESRCH, errno.ENOENT):
-            raise ProcessGone(pid, "pagemap") from None
-        if exc.errno in (errno.EACCES, errno.EPERM):
-            raise AccessDenied(f"proc/{pid}/pagemap", pid) from None
-        raise MemtypeError(f"proc/{pid}/pagemap: {exc.strerror}") from None
+        raise pagemap_error(exc, pid) from None
     if len(data) != length:
         if not data:
             raise ProcessGone(pid, "pagemap")  # the address space went away under us
@@ -50,21 +55,10 @@ def pread_ranges(fd: int, offsets: list[int], lengths: list[int], pid: int) -> b
     try:
         data: bytes = fast.pread_ranges(fd, offsets, lengths)
     except EOFError:
-        raise ProcessGone(pid, "pagemap") from None
+        raise ProcessGone(pid, "pagemap") from None  # the address space shrank under us
     except OSError as exc:
-        if exc.errno in (errno.ESRCH, errno.ENOENT):
-            raise ProcessGone(pid, "pagemap") from None
-        if exc.errno in (errno.EACCES, errno.EPERM):
-            raise AccessDenied(f"proc/{pid}/pagemap", pid) from None
-        raise MemtypeError(f"proc/{pid}/pagemap: {exc.strerror}") from None
+        raise pagemap_error(exc, pid) from None
     return data
-
-
-def read_pagemap(fd: int, first_page: int, npages: int, pid: int) -> U64:
-    """The pagemap entries of ``npages`` virtual pages from ``first_page`` (an address / page size)."""
-    import numpy as np
-
-    return np.frombuffer(pread_exact(fd, npages * 8, first_page * 8, pid), dtype=np.uint64)
 
 
 def gather(fd: int, pfns: U64, path: str, missing: int = 0) -> U64:
