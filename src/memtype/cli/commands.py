@@ -7,10 +7,12 @@ import re
 import sys
 from collections.abc import Callable, Sequence
 
+from memtype.collect.cgroups import cgroup_label
 from memtype.collect.scan import scan
 from memtype.collect.system import machine_memory
 from memtype.errors import MemtypeError
 from memtype.kinds import KINDS
+from memtype.model import reclaim
 from memtype.model.group import Group, group_mappings, group_processes, mapping_key
 from memtype.model.records import Mapping, ProcessMemory, Scan
 from memtype.output import formats
@@ -48,7 +50,8 @@ def overview(args: argparse.Namespace) -> int:
 def ps(args: argparse.Namespace) -> int:
     with Root(args.root) as root:
         result = _scanner(args)(root, args.pid, exe=args.group == "program" or bool(args.name),
-                                cmdline=args.cmdline, jobs=args.jobs)
+                                cmdline=args.cmdline, jobs=args.jobs, cgroup=args.group == "cgroup" or wide_ps(args))
+        reclaim.annotate(result, root)
     procs = _filter(result.processes, args.user, args.name)
     by = args.group
     if by == "process":
@@ -76,7 +79,8 @@ def ps(args: argparse.Namespace) -> int:
                                     title=f"{len(rows)} of {len(procs)} processes, sorted by {args.sort}"
                                           + ("" if wide else f" (User, USS: {WIDE}+ columns)")))
     else:
-        keyf: Callable[[ProcessMemory], str] = (lambda p: p.program) if by == "program" else _user_label
+        keyf: Callable[[ProcessMemory], str] = {"program": lambda p: p.program, "user": _user_label,
+                                                "cgroup": lambda p: cgroup_label(p.cgroup)}[by]
         groups = _sort(group_processes(procs, keyf), args.sort, _GROUP_KEYS)[: args.top]
         if args.format == "json":
             _out(formats.document(result, group_by=by, groups=[formats.group_dict(g, by) for g in groups]))
@@ -216,6 +220,11 @@ def _sort(items: Sequence[Any], column: str, text_keys: dict[str, Callable[[Any]
 def _out(text: str, end: str = "\n") -> None:
     sys.stdout.write(text + end)
     sys.stdout.flush()
+
+
+def wide_ps(args: argparse.Namespace) -> bool:
+    """Whether ``ps`` shows its wide table (which has a cgroup column) or JSON/CSV (which carry cgroups)."""
+    return args.format != "table" or _console_width(args) >= WIDE
 
 
 def _console_width(args: argparse.Namespace) -> int:

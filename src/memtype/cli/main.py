@@ -47,8 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     ps.add_argument("--sort", default="pss", metavar="COLUMN", help="column to sort by, descending "
                     "(pid, name, user, rss, pss, uss, swap, anonymous, shared, cow, file, device; default pss)")
     ps.add_argument("--top", type=_positive, metavar="N", help="only the first N rows")
-    ps.add_argument("--group", choices=("process", "program", "user"), default="process",
-                    help="one row per process (default), per program (same executable, like ps_mem) or per user")
+    ps.add_argument("--group", choices=("process", "program", "user", "cgroup"), default="process",
+                    help="one row per process (default), per program (same executable, like ps_mem), per user, "
+                    "or per memory cgroup (container)")
     ps.add_argument("--format", choices=("table", "json", "csv"), default="table")
     ps.add_argument("--cmdline", action="store_true", help="include command lines (JSON/CSV; sensitive)")
     ps.add_argument("--exact", action="store_true", help="classify every page (pagemap + kpageflags; root)")
@@ -80,9 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help="also store /proc/kpageflags and /proc/kpagecount (compressed) for `system --exact`")
     snap.set_defaults(func=commands.snapshot)
 
-    from memtype.cli import system_cmd
+    from memtype.cli import cgroups_cmd, files_cmd, pressure_cmd, swap_cmd, system_cmd
 
-    system_cmd.add_parser(sub, _common)
+    for command in (system_cmd, cgroups_cmd, swap_cmd, pressure_cmd, files_cmd):
+        command.add_parser(sub, _common)
     return parser
 
 

@@ -21,7 +21,7 @@ SmapsVisitor = Callable[[ProcessMemory, bytes], None]
 
 def read_process(root: Root, pid: int, classifier: Classifier, users: dict[int, str | None], *,
                  mappings: bool = False, cmdline: bool = False, exe: bool = False,
-                 visit: SmapsVisitor | None = None) -> ProcessMemory:
+                 visit: SmapsVisitor | None = None, cgroup: bool = False) -> ProcessMemory:
     """One process's memory by kind.
 
     ``visit(process, smaps_bytes)`` runs right after the smaps read (``--exact`` reads pagemap there,
@@ -76,7 +76,27 @@ def read_process(root: Root, pid: int, classifier: Classifier, users: dict[int, 
         visit(proc, data)
     if cmdline or exe:
         _add_identity(root, proc, cmdline, exe)
+    if cgroup:
+        try:
+            proc.cgroup = memory_cgroup(root.read_text(f"{base}/cgroup", pid))
+        except (AccessDenied, ProcessGone, FileMissing):
+            proc.cgroup = None
     return proc
+
+
+def memory_cgroup(text: str) -> str | None:
+    """The process's memory cgroup from /proc/PID/cgroup: the v1 ``memory`` controller's line, else v2's
+    ``0::`` line (cgroups(7)). Hybrid hosts (memory in v1, like this VM) list both."""
+    v2 = None
+    for line in text.splitlines():
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        if "memory" in parts[1].split(","):
+            return parts[2]
+        if parts[0] == "0" and parts[1] == "":
+            v2 = parts[2]
+    return v2
 
 
 def _add_identity(root: Root, proc: ProcessMemory, cmdline: bool, exe: bool) -> None:

@@ -26,7 +26,7 @@ def open_root(root: str | Root) -> Root:
 
 def scan(root: str | Root = "/", pids: Iterable[int] | None = None, *, mappings: bool = False,
          cmdline: bool = False, exe: bool = False, jobs: int | None = None,
-         visit: SmapsVisitor | None = None) -> Scan:
+         visit: SmapsVisitor | None = None, cgroup: bool = False) -> Scan:
     """Every process's memory split into the five kinds.
 
     Args:
@@ -36,6 +36,7 @@ def scan(root: str | Root = "/", pids: Iterable[int] | None = None, *, mappings:
         cmdline: read command lines. exe: resolve executables (``--group program``).
         jobs: reader threads (default: up to 4, one per CPU we may run on).
         visit: called with each process and its smaps bytes, in the reader thread (``--exact``).
+        cgroup: read each process's memory cgroup (``ProcessMemory.cgroup``).
 
     Returns:
         The processes that could be read; the others are in ``Scan.skipped`` with the reason.
@@ -56,7 +57,7 @@ def scan(root: str | Root = "/", pids: Iterable[int] | None = None, *, mappings:
         for pid in pids_part:
             try:
                 done.append((pid, read_process(r, pid, classifier, users, mappings=mappings, cmdline=cmdline,
-                                               exe=exe, visit=visit)))
+                                               exe=exe, visit=visit, cgroup=cgroup)))
             except (KernelThread, MemtypeError) as exc:
                 done.append((pid, exc))
         return done

@@ -97,7 +97,7 @@ class ProcessMemory:
     """A process's memory by kind, from its smaps."""
 
     __slots__ = ("pid", "comm", "uid", "user", "ppid", "starttime", "totals", "categories", "exe", "cmdline",
-                 "mappings", "problems", "exact", "pages")
+                 "mappings", "problems", "exact", "pages", "cgroup", "reclaim")
 
     def __init__(self, pid: int, comm: str, uid: int | None, user: str | None, ppid: int | None,
                  starttime: int | None, totals: Totals, categories: dict[Kind, KindUsage], exe: str | None = None,
@@ -109,6 +109,8 @@ class ProcessMemory:
         self.problems: list[str] = problems if problems is not None else []
         self.exact = False  # True once every page was classified (``--exact``)
         self.pages: dict[str, int | None] | None = None  # page-only detail of an exact scan (bytes)
+        self.cgroup: str | None = None  # memory cgroup path ("/system.slice/x.service"), when asked for
+        self.reclaim: dict[str, int] | None = None  # {"drop","writeback","swap","never"} bytes, when computed
 
     @property
     def program(self) -> str:

@@ -47,6 +47,10 @@ def process_dict(p: ProcessMemory, *, cmdline: bool = False) -> dict[str, Any]:
     d["exact"] = p.exact
     if p.pages is not None:
         d["pages"] = p.pages
+    if p.cgroup is not None:
+        d["cgroup"] = p.cgroup
+    if p.reclaim is not None:
+        d["reclaim"] = p.reclaim
     return d
 
 

@@ -141,7 +141,7 @@ class _PagemapReader:
 
 
 def scan_exact(root: str | Root = "/", pids: Iterable[int] | None = None, *, mappings: bool = False,
-               cmdline: bool = False, exe: bool = False, jobs: int | None = None) -> Scan:
+               cmdline: bool = False, exe: bool = False, jobs: int | None = None, cgroup: bool = False) -> Scan:
     """Like ``memtype.scan`` with every page classified (root for PFNs; see UNPRIVILEGED_NOTE)."""
     r = root if isinstance(root, Root) else Root(root)
     if not r.live:
@@ -152,7 +152,7 @@ def scan_exact(root: str | Root = "/", pids: Iterable[int] | None = None, *, map
     importer = None if use_compiled else _import_numpy_in_background()  # hidden behind the smaps reads
     try:
         reader = _PagemapReader(Classifier(shmem_devs(r)), os.sysconf("SC_PAGE_SIZE"))
-        result = scan(r, pids, mappings=mappings, cmdline=cmdline, exe=exe, jobs=jobs, visit=reader)
+        result = scan(r, pids, mappings=mappings, cmdline=cmdline, exe=exe, jobs=jobs, visit=reader, cgroup=cgroup)
         procs = [p for p in result.processes if p.pid in reader.pages]
         if use_compiled and kpage_fds is not None:
             _classify_compiled(fast, procs, reader.pages, kpage_fds, result.host.page_size, mappings)
