@@ -75,9 +75,14 @@ def ps(args: argparse.Namespace) -> int:
                       ("Name", lambda p: p.comm, {"overflow": "ellipsis", "no_wrap": True, "max_width": 16})]
             if not wide:
                 del keys_t[1]
+            # The memory cgroup's readable name, last: it gets the room left (cut with an ellipsis).
+            cg_col = [("Cgroup", lambda p: cgroup_label(p.cgroup) if p.cgroup else "",
+                       {"overflow": "ellipsis", "no_wrap": True, "min_width": 6})] \
+                if wide and any(p.cgroup for p in rows) else []
             _table(args, rows_table(rows, keys_t, PS_FIELDS if wide else PS_FIELDS_NARROW,
                                     title=f"{len(rows)} of {len(procs)} processes, sorted by {args.sort}"
-                                          + ("" if wide else f" (User, USS: {WIDE}+ columns)")))
+                                          + ("" if wide else f" (User, USS: {WIDE}+ columns)"),
+                                    trailing=cg_col, width=_console_width(args) if cg_col else None))
     else:
         keyf: Callable[[ProcessMemory], str] = {"program": lambda p: p.program, "user": _user_label,
                                                 "cgroup": lambda p: cgroup_label(p.cgroup)}[by]
