@@ -30,7 +30,8 @@ SYSTEM = ("meminfo", "zoneinfo", "vmstat", "swaps", "buddyinfo", "pagetypeinfo",
           "sys/kernel/osrelease", "sys/kernel/hostname", "sysvipc/shm", "self/mountinfo")
 CGROUP_FILES = ("memory.stat", "memory.current", "memory.max", "memory.swap.current", "memory.swap.max",
                 "memory.pressure", "memory.events", "cgroup.procs", "cgroup.controllers",
-                "memory.usage_in_bytes", "memory.limit_in_bytes", "memory.memsw.usage_in_bytes", "memory.kmem.usage_in_bytes",
+                "memory.usage_in_bytes", "memory.limit_in_bytes", "memory.memsw.usage_in_bytes",
+                "memory.kmem.usage_in_bytes",
                 "memory.memsw.limit_in_bytes", "memory.swappiness", "memory.oom_control")
 KPAGE_FILES = ("kpageflags", "kpagecount")
 _KPAGE_CHUNK = 8 << 20  # bytes per read: 1M page frames
