@@ -1,21 +1,174 @@
-"""`memtype files` (not implemented yet: the parser is registered so the command says so)."""
+"""``memtype files``: which files sit in the page cache, and who holds them.
+
+* ``memtype files PATH... [-R]``: each file's size and its bytes cached, dirty, under writeback,
+  evicted and recently evicted (cachestat(2); mincore(2) before Linux 6.5), with directory totals.
+  ``--evict`` / ``--warm`` act on them first.
+* ``memtype files [--top N]``: the most cached files that processes map or hold open, with the PIDs
+  and the cgroup charged, and how much of the machine's file cache they explain.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
 from typing import Any
 
-IMPLEMENTED = False
+from memtype.errors import MemtypeError
+
+IMPLEMENTED = True
+TABLE_ROWS = 25  # files shown in a table when --top is not given
+MACHINE_TOP = 20
+
+
+class UsageError(MemtypeError):
+    """A bad combination of arguments."""
 
 
 def add_parser(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
     if not IMPLEMENTED:
         return
-    p = sub.add_parser("files")
+    p = sub.add_parser(
+        "files", help="which files sit in the page cache, and who maps or holds them",
+        description="With PATHs: each file's page cache (cached, dirty, writeback, evicted, recently evicted) "
+        "from cachestat(2), with directory totals; 'unknown' where the kernel would refuse or lie. Without: "
+        "the most cached files that processes map or hold open, and how much of the machine's file cache "
+        "they explain.")
     common(p)
+    p.add_argument("paths", nargs="*", metavar="PATH", help="files or directories (symlinks named here are followed)")
+    p.add_argument("-R", "--recursive", action="store_true",
+                   help="walk directories all the way down (never following symlinks)")
+    p.add_argument("--top", type=_positive, metavar="N",
+                   help=f"only the N most cached files (default without PATH: {MACHINE_TOP}; "
+                        f"tables show {TABLE_ROWS})")
+    action = p.add_mutually_exclusive_group()
+    action.add_argument("--evict", action="store_true",
+                        help="drop the files' clean page cache (POSIX_FADV_DONTNEED); reports what stayed")
+    action.add_argument("--warm", action="store_true",
+                        help="read the files into the page cache (up to MemAvailable)")
+    p.add_argument("--mincore", action="store_true",
+                   help="use mincore(2) instead of cachestat(2): resident pages only, like vmtouch")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--width", type=_positive, default=None, help=argparse.SUPPRESS)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from memtype.source.root import Root
+
+    method = "mincore" if args.mincore else "auto"
+    with Root(args.root) as root:
+        if args.paths:
+            if not root.live:
+                raise UsageError("files PATH reads this machine's page cache; a capture holds no file contents or "
+                                 "cache state (use `memtype files --top N --root DIR` for the files it maps)")
+            return _paths(args, root, method)
+        if args.evict or args.warm:
+            raise UsageError(f"--{'evict' if args.evict else 'warm'} needs the files or directories to act on")
+        if args.recursive:
+            raise UsageError("-R needs a directory")
+        return _machine(args, root, method)
+
+
+def _paths(args: argparse.Namespace, root: Any, method: str) -> int:
+    from memtype.collect.files import measure_paths
+    from memtype.collect.holders import scan_holders
+
+    action = "evict" if args.evict else "warm" if args.warm else None
+    limit = None
+    if action == "warm":
+        from memtype.collect.system import machine_memory
+
+        limit = machine_memory(root).available
+    report = measure_paths(args.paths, recursive=args.recursive, method=method, action=action, warm_limit=limit)
+    holders = scan_holders(root)
+    holders.attach(report.files)
+    if args.format == "json":
+        from memtype.output.files_json import write_report
+
+        if args.top:
+            files = _most_cached(report.files)[: args.top]
+        else:
+            files = sorted(report.files, key=lambda f: f.path)
+        write_report(sys.stdout, _host(root), report, files)
+    else:
+        from memtype.output.files_table import report_table
+        from memtype.output.table import make_console
+
+        console = make_console(args.width)
+        rows = _most_cached(report.files)[: args.top or TABLE_ROWS]
+        console.print(report_table(report, rows, console.width))
+        if report.action:
+            console.print(_action_line(report))
+    sys.stdout.flush()
+    from memtype.output.files_table import notes
+
+    _print_notes(notes(report), holders.denied)
     return 0
+
+
+def _machine(args: argparse.Namespace, root: Any, method: str) -> int:
+    from memtype.collect.cached_files import cached_files
+
+    mc = cached_files(root, args.top or MACHINE_TOP, method=method)
+    if args.format == "json":
+        from memtype.output.files_json import write_machine
+
+        write_machine(sys.stdout, _host(root), mc, method if root.live else None)
+    else:
+        from memtype.output.files_table import machine_table
+        from memtype.output.table import make_console
+
+        console = make_console(args.width)
+        console.print(machine_table(mc, console.width))
+    sys.stdout.flush()
+    _print_notes(mc.notes, mc.denied if root.live else 0)
+    if not root.live and mc.denied:
+        count = f"{mc.denied} process" if mc.denied == 1 else f"{mc.denied} processes"
+        print(f"memtype: note: {count} not in the capture (it could not read their smaps)", file=sys.stderr)
+    return 0
+
+
+def _most_cached(files: list[Any]) -> list[Any]:
+    return sorted(files, key=lambda f: (f.cached if f.cached is not None else -1, f.size or 0), reverse=True)
+
+
+def _action_line(report: Any) -> str:
+    from memtype.output.human import size
+
+    acted = [f for f in report.files if f.before is not None or f.cached is not None]
+    before = sum(f.before or 0 for f in acted)
+    after = sum(f.cached or 0 for f in acted)
+    if report.action == "evict":
+        dirty = sum((f.dirty or 0) + (f.writeback or 0) for f in acted)
+        mapped = sum(f.cached or 0 for f in acted if f.mapped_by)
+        return (f"evicted {size(max(0, before - after))}; {size(after)} stayed (dirty or under writeback: "
+                f"{size(dirty)}; in files processes map: {size(mapped)})")
+    return f"warmed {size(max(0, after - before))}; now cached {size(after)}"
+
+
+def _print_notes(lines: list[str], denied: int) -> None:
+    for line in lines:
+        print(f"memtype: note: {line}", file=sys.stderr)
+    if denied:
+        count = f"{denied} process" if denied == 1 else f"{denied} processes"
+        print(f"memtype: note: access denied for {count}; mapped_by/open_by cover the others; run as root for all",
+              file=sys.stderr)
+
+
+def _host(root: Any) -> dict[str, Any]:
+    from memtype.collect.scan import host_info
+    from memtype.model.records import Scan
+    from memtype.output.formats import host_dict
+
+    return host_dict(Scan(host_info(root), []))
+
+
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if n <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return n

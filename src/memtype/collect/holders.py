@@ -1,0 +1,155 @@
+"""Who maps or holds open which file: every /proc/PID/maps and /proc/PID/fd of a live machine.
+
+Files are keyed by what stat(2) says (st_dev, st_ino), so ``memtype files PATH`` can look a walked
+file up. A mapping's identity comes from stat'ing its /proc/PID/map_files/START-END link (root: it
+needs CAP_SYS_ADMIN, proc(5)), since /proc/PID/maps shows the inode's superblock device, which differs
+from stat's on overlayfs and btrfs; without it, from the maps line. Each file keeps an "opener": a
+/proc link that reopens that very file even when deleted or in another mount namespace.
+
+The race policy is the scan's (style.md rule 4): a process that exits is skipped and counted, one
+whose files we may not read is counted as denied.
+"""
+
+from __future__ import annotations
+
+import os
+import stat as st_
+
+from memtype.errors import AccessDenied, FileMissing, MemtypeError, ProcessGone
+from memtype.model.files import FileCache
+from memtype.source.root import Root
+
+
+class Held:
+    """A regular file that processes map or hold open."""
+
+    __slots__ = ("path", "dev", "ino", "mapped_by", "open_by", "opener", "maps")
+
+    def __init__(self, path: str, dev: int, ino: int, opener: str | None) -> None:
+        self.path, self.dev, self.ino, self.opener = path, dev, ino, opener
+        self.mapped_by: set[int] = set()
+        self.open_by: set[int] = set()
+        self.maps: list[tuple[int, int, int]] = []  # (pid, start, end) of its mappings (for the cgroup)
+
+
+class Holders:
+    """Every file some process maps or holds open, by (st_dev, st_ino)."""
+
+    def __init__(self) -> None:
+        self.files: dict[tuple[int, int], Held] = {}
+        self.processes = 0
+        self.denied = 0  # processes whose maps or fds we may not read
+        self.gone = 0
+
+    def attach(self, files: list[FileCache]) -> None:
+        """Set ``mapped_by`` and ``open_by`` of walked files."""
+        nobody: tuple[int, ...] = ()
+        get = self.files.get
+        for f in files:
+            h = get((f.dev, f.ino))
+            if h is None:
+                f.mapped_by = f.open_by = nobody
+            else:
+                f.mapped_by, f.open_by = tuple(sorted(h.mapped_by)), tuple(sorted(h.open_by))
+
+
+def scan_holders(root: Root, *, skip_self: bool = True) -> Holders:
+    """Read every process's maps and fds (live machines only: a capture has no fd links)."""
+    out = Holders()
+    by_maps_line: dict[tuple[str, str], tuple[int, int] | None] = {}  # ("fd:01", "1234") -> stat identity
+    me = os.getpid()
+    for pid in root.pids():
+        if skip_self and pid == me:
+            continue
+        try:
+            text = root.read_text(f"proc/{pid}/maps", pid)
+        except ProcessGone:
+            out.gone += 1
+            continue
+        except (AccessDenied, FileMissing):
+            out.denied += 1
+            continue
+        except MemtypeError:
+            continue
+        if not text:
+            continue  # kernel thread or zombie
+        out.processes += 1
+        _add_maps(root, out, pid, text, by_maps_line)
+        denied = _add_fds(root, out, pid)
+        if denied:
+            out.denied += 1
+    return out
+
+
+def _add_maps(root: Root, out: Holders, pid: int, text: str,
+              by_line: dict[tuple[str, str], tuple[int, int] | None]) -> None:
+    for line in text.splitlines():
+        parts = line.split(None, 5)
+        if len(parts) < 6 or parts[4] == "0" or not parts[5].startswith("/"):
+            continue
+        line_key = (parts[3], parts[4])
+        rng = parts[0]
+        if line_key not in by_line:
+            by_line[line_key] = _identify_mapping(root, pid, rng, parts[3], parts[4], parts[5], out)
+        ident = by_line[line_key]
+        if ident is None:
+            continue  # not a regular file (a device node) or unreadable
+        held = out.files[ident]
+        held.mapped_by.add(pid)
+        lo, _, hi = rng.partition("-")
+        held.maps.append((pid, int(lo, 16), int(hi, 16)))
+
+
+def _identify_mapping(root: Root, pid: int, rng: str, dev: str, ino: str, path: str,
+                      out: Holders) -> tuple[int, int] | None:
+    link = root.join(f"proc/{pid}/map_files/{rng}")
+    try:
+        st = os.stat(link)
+        if not st_.S_ISREG(st.st_mode):
+            return None
+        ident = (st.st_dev, st.st_ino)
+        opener: str | None = link
+    except OSError:  # not root (map_files needs CAP_SYS_ADMIN) or gone: trust the maps line
+        try:
+            major, _, minor = dev.partition(":")
+            ident = (os.makedev(int(major, 16), int(minor, 16)), int(ino))
+        except ValueError:
+            return None
+        if path.startswith("/dev/"):
+            return None  # a device node (private /dev/zero, GPU control files): no page cache
+        opener = None if path.endswith(" (deleted)") else root.join(f"proc/{pid}/root") + path
+    if ident not in out.files:
+        out.files[ident] = Held(path, ident[0], ident[1], opener)
+    elif out.files[ident].opener is None:
+        out.files[ident].opener = opener
+    return ident
+
+
+def _add_fds(root: Root, out: Holders, pid: int) -> bool:
+    """The regular files ``pid`` holds open; True when its fd directory was not readable."""
+    fd_dir = root.join(f"proc/{pid}/fd")
+    try:
+        names = os.listdir(fd_dir)
+    except PermissionError:
+        return True
+    except OSError:
+        return False  # gone
+    for name in names:
+        link = f"{fd_dir}/{name}"
+        try:
+            target = os.readlink(link)
+            if not target.startswith("/"):
+                continue  # socket:[..], pipe:[..], anon_inode:..
+            st = os.stat(link)
+        except OSError:
+            continue
+        if not st_.S_ISREG(st.st_mode):
+            continue
+        ident = (st.st_dev, st.st_ino)
+        held = out.files.get(ident)
+        if held is None:
+            held = out.files[ident] = Held(target, st.st_dev, st.st_ino, link)
+        elif held.opener is None:
+            held.opener = link
+        held.open_by.add(pid)
+    return False

@@ -1,0 +1,192 @@
+"""Tables of ``memtype files``: files with their page cache, directory totals, and the machine's file
+cache split into the part processes map or hold open, Buffers, and the rest (named, not dropped)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich import box
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from memtype.collect.cgroups import cgroup_label
+from memtype.collect.pagecache import PAGE
+from memtype.model.files import CacheTotal, FileCache, FilesReport, MachineCache
+from memtype.output.human import percent, size
+
+UNKNOWN = "unknown"
+WHY = {
+    "denied": "the kernel shows a file's cache only to whoever may write it or owns it (cachestat refuses, "
+              "mincore would claim every page resident); run as root",
+    "unsupported": "cachestat does not support this filesystem (hugetlbfs)",
+    "unreachable": "the file could not be reopened",
+}
+
+
+def _cell(f: FileCache | CacheTotal, name: str) -> str:
+    v = getattr(f, name)
+    if v is not None:
+        return size(v)
+    return UNKNOWN if name == "cached" else "-"
+
+
+def _pct(f: FileCache | CacheTotal) -> str:
+    if f.cached is None or f.size is None:
+        return "-"
+    pages = (f.size + PAGE - 1) // PAGE * PAGE if isinstance(f, FileCache) else f.span
+    return percent(f.cached, pages) if pages else "-"
+
+
+def _table(title: str) -> Table:
+    # SIMPLE_HEAD draws a one-space divider between columns: no padding needed on top of it.
+    return Table(box=box.SIMPLE_HEAD, title=title, title_justify="left", pad_edge=False, padding=0)
+
+
+Column = tuple[str, bool]  # header, right-justified
+
+
+def _path_table(title: str, columns: Sequence[Column], body: list[list[str]], paths: list[str],
+                totals: int, width: int) -> Table:
+    """Columns sized to their cells, then the path, cut at the front to the room left in ``width``;
+    the last ``totals`` rows are a bold section of totals. Cells are never read as markup."""
+    widths = [max([len(h)] + [len(row[i]) for row in body]) for i, (h, _) in enumerate(columns)]
+    room = max(12, width - sum(w + 1 for w in widths) - 2)  # each column and its divider; both edges
+    t = _table(title)
+    for (header, right), w in zip(columns, widths):
+        t.add_column(header, justify="right" if right else "left", no_wrap=True, min_width=w)
+    t.add_column("Path", no_wrap=True, overflow="ellipsis", max_width=room)
+    for i, (row, path) in enumerate(zip(body, paths)):
+        if i == len(body) - totals:
+            t.add_section()
+        t.add_row(*[Text(c) for c in row + [_fit(path, room)]], style="bold" if i >= len(body) - totals else None)
+    return t
+
+
+def report_table(report: FilesReport, rows: Sequence[FileCache], width: int) -> RenderableType:
+    """Files (``rows``: the ones to show), then one total per directory and a grand total."""
+    n = len(report.files)
+    title = f"{len(rows)} of {n} files, most cached first" if len(rows) < n else \
+        f"{n} file{'' if n == 1 else 's'}, most cached first"
+    if report.action:
+        title += f"; figures after --{report.action}"
+    cols = ["size", "cached", "%", "dirty", "writeback", "evicted", "recently_evicted"]
+    heads = {"size": "Size", "cached": "Cached", "%": "%", "dirty": "Dirty", "writeback": "Wback",
+             "evicted": "Evicted", "recently_evicted": "Recent", "before": "Before"}
+    if width < 90:
+        cols = cols[:4]  # Size Cached % Dirty
+    if report.action:
+        cols.insert(1, "before")
+
+    def cells(f: FileCache | CacheTotal) -> list[str]:
+        out = []
+        for c in cols:
+            if c == "%":
+                out.append(_pct(f))
+            elif c == "before":
+                out.append(size(f.before) if isinstance(f, FileCache) else "")
+            else:
+                out.append(_cell(f, c))
+        return out
+
+    body = [cells(f) for f in rows]
+    paths = [f.path for f in rows]
+    totals = list(report.dirs) + ([report.total] if report.arguments > 1 else [])
+    for tot in totals:
+        body.append(cells(tot))
+        label = "total" if tot is report.total else f"total {tot.path}"
+        paths.append(f"{label} ({_count(tot.files, 'file')})")
+    return _path_table(title, [(heads[c], True) for c in cols], body, paths, len(totals), width)
+
+
+def machine_table(mc: MachineCache, width: int) -> RenderableType:
+    """The top files processes map or hold open, then the machine's file cache split three ways."""
+    narrow = width < 100
+    body: list[list[str]] = []
+    if mc.live:
+        title = f"Top {len(mc.files)} of {_count(mc.count, 'file')} that processes map or hold open, by page cache"
+        columns = [("Cached", True), ("Size", True), ("Dirty", True), ("Mapped by", False), ("Open by", False),
+                   ("Cgroup", False)]
+        for f in mc.files:
+            body.append([_cell(f, "cached"), size(f.size), _cell(f, "dirty"), _pids(f.mapped_by), _pids(f.open_by),
+                         _cut(cgroup_label(f.cgroup), 16) if f.cgroup else "-"])
+        if narrow:  # no Size, no Cgroup
+            columns = [columns[0]] + columns[2:5]
+            body = [[r[0]] + r[2:5] for r in body]
+    else:
+        title = f"Top {len(mc.files)} of {_count(mc.count, 'file')} the captured processes map, by mapped PSS"
+        columns = [("Mapped", True), ("Procs", True), ("Mapped by", False)]
+        body = [[size(f.mapped_pss), str(len(f.mapped_by or ())), _pids(f.mapped_by)] for f in mc.files]
+    paths = [f.path + (" (shmem)" if f.kind == "shmem" else "") for f in mc.files]
+    return Group(_path_table(title, columns, body, paths, 0, width), split_table(mc))
+
+
+def split_table(mc: MachineCache) -> Table:
+    """The file cache in parts that add up to it (kernel-spec C.1): none is dropped."""
+    t = _table("Machine file cache (Cached − Shmem + Buffers, /proc/meminfo)")
+    t.add_column("part", no_wrap=True, overflow="ellipsis", ratio=1)
+    t.add_column("size", justify="right", no_wrap=True, min_width=6)
+    t.add_column("%", justify="right", no_wrap=True, min_width=6)
+    whole = mc.file_cache or 0
+
+    def row(label: str, v: int | None, style: str | None = None) -> None:
+        t.add_row(label, size(v), percent(v, whole) if v is not None else "-", style=style)
+
+    if mc.live:
+        unknown = f"; {_count(mc.held_unknown, 'file')} unknown" if mc.held_unknown else ""
+        row(f"files processes map or hold open ({_count(mc.count, 'file')}{unknown})", mc.held)
+    else:
+        row("files the captured processes map (Σ PSS of their mappings)", mc.mapped)
+    row("Buffers: block-device cache (filesystem metadata)", mc.buffers)
+    row("files no process maps" + (" or holds open (read earlier, closed)" if mc.live else
+                                   " (open or closed: a capture cannot tell)"), mc.unheld)
+    t.add_section()
+    row("total", mc.file_cache, "bold")
+    if mc.shmem:
+        t.add_row("shmem files mapped or open (tmpfs, memfd): in Shmem instead", size(mc.shmem), "")
+    return t
+
+
+def notes(report: FilesReport) -> list[str]:
+    """One line per kind of skip and of unknown figure (style.md rule 6)."""
+    out = list(report.notes)
+    reasons: dict[str, int] = {}
+    for s in report.skipped:
+        reasons[s.reason] = reasons.get(s.reason, 0) + 1
+    for reason, n in sorted(reasons.items()):
+        what = {"symlink": "symlinks not followed", "special": "special files (FIFOs, sockets, devices)"}.get(
+            reason, reason)
+        out.append(f"skipped {n}: {what}")
+    unknown: dict[str, int] = {}
+    for f in report.files:
+        if f.why:
+            unknown[f.why] = unknown.get(f.why, 0) + 1
+    for why, n in sorted(unknown.items()):
+        out.append(f"{_count(n, 'file')} unknown: {WHY.get(why, why)}")
+    if any(f.kind == "shmem" for f in report.files):
+        out.append("tmpfs and memfd files are shmem (counted in Shmem): their \"evicted\" pages are swapped out")
+    if report.method == "mincore" and report.files:
+        out.append("mincore(2) was used: it has no dirty, writeback or evicted figures (cachestat needs Linux 6.5)")
+    return out
+
+
+def _pids(pids: Sequence[int] | None, room: int = 3) -> str:
+    if pids is None:
+        return "?"
+    if not pids:
+        return "-"
+    shown = ",".join(str(p) for p in pids[:room])
+    return shown + (f"+{len(pids) - room}" if len(pids) > room else "")
+
+
+def _cut(text: str, room: int) -> str:
+    return text if len(text) <= room else text[: room - 1] + "…"
+
+
+def _fit(path: str, room: int) -> str:
+    """Cut a long path at the front, where it is least telling: "…/lib/libcublasLt.so.13"."""
+    return path if len(path) <= room else "…" + path[len(path) - room + 1:]
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
