@@ -349,3 +349,13 @@ def test_ps_group_cgroup_uses_the_label(run_cli: Run) -> None:
     assert [(g["cgroup"], g["count"]) for g in groups] == [("/process_api/904259aeb7c1", 8)]
     doc = json.loads(run_cli("ps", "--root", str(V2_ROOT), "--format", "json", "--pid", "421").out)
     assert doc["processes"][0]["cgroup"] == WORKLOAD
+
+
+def test_every_cgroup_has_reclaim_classes_in_json(run_cli: Callable[..., Result]) -> None:
+    """Issue 4: a ``reclaim`` object with drop/writeback/swap/never on each cgroup (no swap in the capture:
+    anon and shmem are ``never``)."""
+    doc = json.loads(run_cli("cgroups", "--root", str(ROOTS / "gpu-cgroups"), "--format", "json",
+                             "--no-processes").out)
+    for cg in doc["cgroups"]:
+        assert set(cg["reclaim"]) == {"drop", "writeback", "swap", "never"}, cg["path"]
+        assert cg["reclaim"]["swap"] == 0

@@ -10,6 +10,7 @@ import pytest
 import memtype
 from memtype import Kind
 from memtype.model.classify import Classifier, MapClass, classify_mapping
+from memtype.model.reclaim import reclaim_from_smaps
 from memtype.parse.smaps import parse_smaps
 
 from conftest import GPU_ROOT, ROOTS, SHARED_SNAPSHOT
@@ -43,7 +44,8 @@ def test_compiled_split_equals_python_split(path: Path) -> None:
         pytest.skip("compiled reader not built")
     parsed = parse_smaps(data, accelerated=False)
     totals, kinds, _ = classifier.split(parsed.names, parsed.vmas)
-    assert classifier.summarize(data) == (totals, kinds)
+    reclaimable = reclaim_from_smaps(parsed.names, parsed.vmas, classifier, swap_room=True)
+    assert classifier.summarize(data) == (totals, kinds, reclaimable)
 
 
 def test_parallel_scan_equals_serial_scan() -> None:

@@ -235,6 +235,37 @@ def op_pageout(addr: int, npages: int) -> None:
         os.sched_setaffinity(0, allowed)
 
 
+def op_write_file(path: str, npages: int, sync: bool, chunk_bytes: int = MiB) -> None:
+    """Create ``path`` with ``npages`` non-zero pages written with write(), so this process is charged for
+    its page cache (memory cgroups charge the first toucher, spec D.3); ``sync``: fsync, leaving it clean.
+    The page cache's folio size follows the write size on filesystems with large folios (ext4 6.x: 1 MiB
+    writes made 256-page folios here, 4 KiB writes single pages)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        chunk = b"\x5a" * chunk_bytes
+        left = npages * PAGE
+        while left:
+            left -= os.write(fd, chunk[:min(left, len(chunk))])
+        if sync:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def op_read_file(path: str, times: int = 1) -> int:
+    """read() the whole file ``times`` times: each read of a cached page marks it accessed, and the
+    second mark moves it to the active list (mm/swap.c folio_mark_accessed). Returns the bytes read."""
+    total = 0
+    for _ in range(times):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            while chunk := os.read(fd, MiB):
+                total += len(chunk)
+        finally:
+            os.close(fd)
+    return total
+
+
 def op_fork() -> int:
     """Fork this child; the kid serves the same ops on its own pipes (use ``op_kid`` to reach it)."""
     parent = os.getpid()

@@ -32,6 +32,7 @@ from memhelpers import PAGE, Child, SwapSetupError, TempSwapfile
 from memtype import Kind, Mapping, ProcessMemory, Root
 from memtype.collect.scan import shmem_devs
 from memtype.model.classify import Classifier
+from memtype.model.reclaim import reclaim_from_smaps
 from memtype.parse.smaps import parse_smaps
 
 if not sys.platform.startswith("linux"):
@@ -127,7 +128,8 @@ def scan(pid: int) -> ProcessMemory:
     if fast is not None:
         parsed = parse_smaps(data, accelerated=False)
         totals, kinds, _ = classifier.split(parsed.names, parsed.vmas)
-        assert fast == (totals, kinds), "compiled split differs from the Python split"
+        reclaimable = reclaim_from_smaps(parsed.names, parsed.vmas, classifier, swap_room=True)
+        assert fast == (totals, kinds, reclaimable), "compiled split differs from the Python split"
     return proc
 
 

@@ -28,9 +28,13 @@ def run(args: argparse.Namespace) -> int:
     with Root(args.root) as root:
         sm = system_memory(root, exact=args.exact, processes=args.processes, jobs=args.jobs)
     if args.format == "json":
-        from memtype.output.system_table import system_json
+        import json
 
-        sys.stdout.write(system_json(sm) + "\n")
+        from memtype.output.system_table import system_dict
+
+        doc = system_dict(sm)
+        doc["reclaim"] = sm.reclaim  # {"drop","writeback","swap","never"}: the LRU lists + hugetlb (model.reclaim)
+        sys.stdout.write(json.dumps(doc, separators=(",", ":")) + "\n")
     else:
         from memtype.output.system_table import render
         from memtype.output.table import make_console

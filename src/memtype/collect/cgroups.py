@@ -33,6 +33,8 @@ from memtype.model.records import ProcessMemory, Scan
 from memtype.parse.cgroupfiles import (Pressure, parse_bytes, parse_cgroup_mounts, parse_keyed, parse_pressure,
                                        parse_procs, path_label)
 from memtype.source.root import Root
+from memtype.collect.swapinfo import swap_room
+from memtype.model.reclaim import reclaim_from_memory_stat
 
 CATEGORIES = ("anonymous", "shared", "file")
 _V2_CANDIDATES = ("sys/fs/cgroup", "sys/fs/cgroup/unified")
@@ -67,7 +69,7 @@ class CgroupMemory:
 
     __slots__ = ("path", "version", "hierarchical", "charged", "categories", "self_categories", "kernel",
                  "swapcached", "swap", "limit", "effective_limit", "oom_kills", "pressure", "pids", "members",
-                 "unread")
+                 "unread", "reclaim")
 
     def __init__(self, path: str, version: int) -> None:
         self.path, self.version = path, version
@@ -85,6 +87,7 @@ class CgroupMemory:
         self.pids: list[int] = []  # cgroup.procs: this cgroup's own members
         self.members = Group(path)  # processes of the subtree, their own view (smaps), summed
         self.unread: dict[str, int] = {}  # subtree members without a split: reason -> count
+        self.reclaim: dict[str, int] | None = None  # model.reclaim classes of its LRU lists (bytes)
 
     @property
     def name(self) -> str:
@@ -155,12 +158,13 @@ def read_cgroups(root: Root, hierarchy: Hierarchy | None = None) -> CgroupTree:
     being read is skipped and counted (style.md rule 6)."""
     h = hierarchy or find_hierarchy(root)
     tree = CgroupTree(h)
+    room = swap_room(root)
     stack = ["/"]
     while stack:
         path = stack.pop()
         rel = h.rel if path == "/" else h.rel + path
         try:
-            cg = _read_one(root, rel, path, h.version)
+            cg = _read_one(root, rel, path, h.version, room)
         except (FileMissing, ProcessGone):
             if path == "/":
                 raise MemtypeError(f"cannot read /{h.rel}/memory.stat") from None
@@ -224,12 +228,13 @@ def _ancestors(path: str, index: dict[str, CgroupMemory]) -> list[CgroupMemory]:
         path = path.rsplit("/", 1)[0] or "/"
 
 
-def _read_one(root: Root, rel: str, path: str, version: int) -> CgroupMemory | None:
+def _read_one(root: Root, rel: str, path: str, version: int, swap_room: bool) -> CgroupMemory | None:
     stat_text = root.read_text(f"{rel}/memory.stat")
     stat = parse_keyed(stat_text)
     if not stat:
         return None
     cg = CgroupMemory(path, version)
+    cg.reclaim = reclaim_from_memory_stat(stat, version, swap_room)
     if version == 2:
         file, shmem = stat.get("file"), stat.get("shmem")
         cg.categories = {"anonymous": stat.get("anon"), "shared": shmem, "file": _minus(file, shmem)}
@@ -240,6 +245,9 @@ def _read_one(root: Root, rel: str, path: str, version: int) -> CgroupMemory | N
         cg.swap = _number(root, f"{rel}/memory.swap.current")
         cg.limit = _number(root, f"{rel}/memory.max")
         cg.oom_kills = _keyed(root, f"{rel}/memory.events").get("oom_kill")
+        swap_max = _number(root, f"{rel}/memory.swap.max")
+        if swap_room and swap_max is not None and cg.swap is not None and swap_max <= cg.swap:
+            cg.reclaim = reclaim_from_memory_stat(stat, version, False)  # its swap limit is reached
     else:
         t = "total_" if "total_rss" in stat else ""  # total_*: the subtree (spec D.1)
         cg.hierarchical = bool(t)

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from memtype.errors import AccessDenied, FileMissing, ParseError, ProcessGone
 from memtype.model.classify import Classifier
+from memtype.model.reclaim import reclaim_from_smaps
 from memtype.model.records import ProcessMemory
 from memtype.parse.procfiles import parse_cmdline, parse_stat, parse_status
 from memtype.parse.smaps import parse_smaps
@@ -55,7 +56,7 @@ def read_process(root: Root, pid: int, classifier: Classifier, users: dict[int, 
     problems: list[str] = []
     maps = None
     if fast is not None:
-        totals, kinds = fast
+        totals, kinds, reclaimable = fast
     else:
         parsed = parse_smaps(data)
         problems = [f"{base}/smaps {p}" for p in parsed.problems]
@@ -63,6 +64,7 @@ def read_process(root: Root, pid: int, classifier: Classifier, users: dict[int, 
             raise ParseError(f"{base}/smaps", problems[0])
         try:
             totals, kinds, maps = classifier.split(parsed.names, parsed.vmas, mappings)
+            reclaimable = reclaim_from_smaps(parsed.names, parsed.vmas, classifier, swap_room=True)
         except ValueError as exc:
             raise ParseError(f"{base}/smaps", str(exc)) from None
     uid = status.uid
@@ -72,6 +74,7 @@ def read_process(root: Root, pid: int, classifier: Classifier, users: dict[int, 
     proc = ProcessMemory(pid=pid, comm=comm, uid=uid, user=users.get(uid) if uid is not None else None,
                          ppid=stat.ppid if stat else status.ppid, starttime=stat.starttime if stat else None,
                          totals=totals, categories=kinds, mappings=maps, problems=problems)
+    proc.reclaim = reclaimable  # "swap" is swappable: model.reclaim.annotate applies the swap room
     if visit is not None:
         visit(proc, data)
     if cmdline or exe:

@@ -156,7 +156,7 @@ class SystemMemory:
     """
 
     __slots__ = ("host", "total", "rows", "detail", "swap", "available", "exact", "census", "meminfo", "processes",
-                 "reconcile", "notes")
+                 "reconcile", "notes", "reclaim")
 
     def __init__(self, host: HostInfo, total: int, rows: dict[str, int], detail: dict[str, int | None],
                  swap: dict[str, int | None], available: int | None, exact: bool, census: PageCensus | None,
@@ -166,6 +166,7 @@ class SystemMemory:
         self.processes: Scan | None = None
         self.reconcile: list[ReconcileRow] | None = None
         self.notes: list[str] = []
+        self.reclaim: dict[str, int] | None = None  # memtype.model.reclaim classes of the LRU lists + hugetlb
 
 
 def system_memory(root: Root | str = "/", *, exact: bool = False, processes: bool = True,
@@ -332,6 +333,12 @@ def _build(host: HostInfo, mi: dict[str, int], pcp: int | None, census: PageCens
     swap = {"total": swap_total, "used": swap_total - swap_free, "cached": g("SwapCached", 0),
             "zswap_pool": g("Zswap"), "zswap_stored": g("Zswapped")}
     sm = SystemMemory(host, total, rows, detail, swap, g("MemAvailable"), census is not None, census, mi)
+    from memtype.model.reclaim import reclaim_from_meminfo
+
+    try:
+        sm.reclaim = reclaim_from_meminfo(mi, swap_room=swap_free > 0)
+    except ValueError:  # a meminfo without the LRU lines
+        sm.reclaim = None
     if census is None:
         sm.notes.append("meminfo has no copy-on-write or driver-page figure: cow is counted in anonymous and "
                         "driver pages in unaccounted; --exact (root) splits them")

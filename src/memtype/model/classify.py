@@ -92,8 +92,9 @@ class Classifier:
             cls = self._cache[key] = classify_mapping(path, perms, vmflags, dev, self.shmem_devs)
         return cls
 
-    def summarize(self, data: bytes) -> tuple[Totals, dict[Kind, KindUsage]] | None:
-        """The same split as ``split`` straight from smaps bytes, in compiled code.
+    def summarize(self, data: bytes) -> tuple[Totals, dict[Kind, KindUsage], dict[str, int]] | None:
+        """The same split as ``split`` straight from smaps bytes, in compiled code, with the process's
+        reclaim classes (``memtype.model.reclaim``; "swap" = swappable, before asking for swap room).
 
         Returns:
             None where the compiled reader is absent or rejects the text (then parse and ``split``).
@@ -102,10 +103,11 @@ class Classifier:
         if fast is None:
             return None
         try:
-            totals, kinds = fast.summarize(data, self._fast_classes, self._class_number)
+            totals, kinds, reclaim = fast.summarize(data, self._fast_classes, self._class_number)
         except ValueError:
             return None
-        return Totals(*(x * 1024 for x in totals)), _kinds(list(kinds))
+        return (Totals(*(x * 1024 for x in totals)), _kinds(list(kinds)),
+                dict(zip(("drop", "writeback", "swap", "never"), (x * 1024 for x in reclaim))))
 
     def compiled_cache(self) -> tuple[dict[bytes, int], Callable[[str, str, str, str], int]]:
         """The class cache and the classify callback the compiled reader takes."""

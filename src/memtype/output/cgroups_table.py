@@ -165,7 +165,7 @@ def cgroup_dict(cg: CgroupMemory, members: bool) -> dict[str, Any]:
         "kernel": cg.kernel, "swapcached": cg.swapcached, "other": cg.other, "swap": cg.swap,
         "limit": cg.limit, "effective_limit": cg.effective_limit, "oom_kills": cg.oom_kills,
         "pressure": cg.pressure.as_dict() if cg.pressure is not None else None,
-        "pids": cg.pids,
+        "pids": cg.pids, "reclaim": cg.reclaim,
     }
     if cg.self_categories is not None:
         d["self_categories"] = cg.self_categories

@@ -16,11 +16,12 @@
  *   Reads many ranges of one file (pagemap for --exact) in one call with the GIL released,
  *   merging adjacent ranges into one pread. OSError on errors, EOFError on a short read.
  *
- * summarize(data, classes: dict, classify: callable) -> (totals, kinds)
+ * summarize(data, classes: dict, classify: callable) -> (totals, kinds, reclaim)
  *   The whole-process split of memtype.model.classify.Classifier.split, without building a
  *   Python object per mapping: classes caches b"perms\0dev\0path\0vmflags" -> class number
  *   (MapClass order), classify(path, perms, vmflags, dev) fills it on a miss. totals and
- *   kinds are tuples of kB in the layout of Classifier.split; the rules are the same and
+ *   kinds are tuples of kB in the layout of Classifier.split, reclaim the (drop, writeback,
+ *   swappable, never) kB of memtype.model.reclaim.reclaim_from_smaps; the rules are the same and
  *   tests check that both give identical results.
  *
  * Every entry must carry the same kB fields in the same order (the kernel prints them
@@ -74,7 +75,7 @@ struct Reader {
     PyObject *vmas;
     /* summarize mode */
     PyObject *classes, *classify;
-    long long totals[N_TOTALS], kinds[N_KIND_SLOTS];
+    long long totals[N_TOTALS], kinds[N_KIND_SLOTS], reclaim[4];
     /* walk mode: one record per mapping whose pagemap --exact reads */
     long long page, zero_walk_limit, index;
     long long *walk; /* WALK_FIELDS per record */
@@ -297,6 +298,37 @@ static int class_of(Reader *r, const Entry *e) {
     return (int)c;
 }
 
+/* Whether the space-separated VmFlags contain the two-letter mnemonic. */
+static int has_flag(const char *flags, Py_ssize_t len, const char *m) {
+    for (Py_ssize_t i = 0; i + 1 < len; i += 3)
+        if (flags[i] == m[0] && flags[i + 1] == m[1] && (i + 2 == len || flags[i + 2] == ' ')) return 1;
+    return 0;
+}
+
+/* Reclaim classes of one entry (memtype.model.reclaim.reclaim_from_smaps: the same rules, kB),
+ * "swap" meaning swappable: the caller moves it to "never" when no swap device has room. */
+enum { R_DROP, R_WRITEBACK, R_SWAP, R_NEVER };
+static void reclaim_entry(long long *rc, const Entry *e, int cls, const long long *f) {
+    long long rss = f[F_RSS], huge = f[F_SH] + f[F_PH];
+    rc[R_NEVER] += huge;
+    if (!rss) return;
+    if (has_flag(e->flags, e->flagslen, "lo")) { rc[R_NEVER] += rss; return; } /* VM_LOCKED */
+    int secret = e->pathlen >= 10 && memcmp(e->path, "/secretmem", 10) == 0;
+    if (cls == C_ANON) { rc[R_DROP] += f[F_LAZY]; rc[R_SWAP] += rss - f[F_LAZY]; return; }
+    if (cls == C_DEVICE || cls == C_DEVICE_PFN || secret) { rc[R_NEVER] += rss; return; }
+    if (cls == C_ANON_HUGETLB || cls == C_SHMEM || cls == C_SHMEM_HUGETLB) {
+        rc[R_DROP] += f[F_LAZY]; rc[R_SWAP] += rss - f[F_LAZY]; return;
+    }
+    long long anon = lmin(f[F_ANON], rss), lazy = lmin(f[F_LAZY], anon), cache = rss - anon;
+    rc[R_DROP] += lazy;
+    rc[R_SWAP] += anon - lazy;
+    if (cls == C_SHMEM_PRIVATE) { rc[R_SWAP] += cache; return; }
+    long long dirty = f[F_SD] + f[F_PD] - anon; /* COW copies are dirty too: only the rest is page cache */
+    dirty = dirty > cache ? cache : (dirty > 0 ? dirty : 0);
+    rc[R_WRITEBACK] += dirty;
+    rc[R_DROP] += cache - dirty;
+}
+
 static int emit_split(Reader *r, const Entry *e, const long long *values) {
     long long f[N_USED];
     for (int u = 0; u < N_USED; u++) f[u] = r->used[u] >= 0 ? values[r->used[u]] : 0;
@@ -307,6 +339,7 @@ static int emit_split(Reader *r, const Entry *e, const long long *values) {
     if (cls == C_DEVICE_PFN) t[T_DEVMAP] += f[F_SIZE];
     long long rss = f[F_RSS], pss = f[F_PSS], swap = f[F_SWAP], swap_pss = f[F_SWAPPSS];
     long long hugetlb = f[F_SH] + f[F_PH];
+    reclaim_entry(r->reclaim, e, cls, f);
     if (!(rss || swap || hugetlb)) return 0;
     t[T_RSS] += rss; t[T_PSS] += pss; t[T_USS] += f[F_PC] + f[F_PD]; t[T_SWAP] += swap; t[T_SWAPPSS] += swap_pss;
     t[T_HUGETLB] += hugetlb; t[T_LOCKED] += f[F_LOCKED]; t[T_LAZY] += f[F_LAZY]; t[T_AHP] += f[F_AHP];
@@ -390,9 +423,11 @@ static PyObject *py_summarize(PyObject *self, PyObject *args) {
     PyObject *result = NULL;
     if (read_smaps(&r, buf.buf, buf.len) == 0) {
         PyObject *tot = ll_tuple(r.totals, N_TOTALS), *kinds = ll_tuple(r.kinds, N_KIND_SLOTS);
-        if (tot && kinds) result = PyTuple_Pack(2, tot, kinds);
+        PyObject *rc = ll_tuple(r.reclaim, 4);
+        if (tot && kinds && rc) result = PyTuple_Pack(3, tot, kinds, rc);
         Py_XDECREF(tot);
         Py_XDECREF(kinds);
+        Py_XDECREF(rc);
     }
     PyBuffer_Release(&buf);
     return result;
@@ -778,7 +813,7 @@ out:
 
 static PyMethodDef methods[] = {
     {"parse", py_parse, METH_VARARGS, "parse(data, vma_type=tuple) -> (names, vmas)"},
-    {"summarize", py_summarize, METH_VARARGS, "summarize(data, classes, classify) -> (totals, kinds) in kB"},
+    {"summarize", py_summarize, METH_VARARGS, "summarize(data, classes, classify) -> (totals, kinds, reclaim) in kB"},
     {"walk_pagemap", py_walk_pagemap, METH_VARARGS,
      "walk_pagemap(smaps, classes, classify, fd, page, zero_walk_limit) -> (entries, owners, records)"},
     {"classify_pages", py_classify_pages, METH_VARARGS,

@@ -137,6 +137,7 @@ def _capture_tree(tree: str, report: CaptureReport, pids: list[int] | None, reda
             report.files += len(KPAGE_FILES)
     for name in os.listdir(os.path.join(proc, "sys/vm")):
         report.files += _copy(os.path.join(proc, "sys/vm", name), os.path.join(tree, "proc/sys/vm", name))
+    report.files += _capture_swap_devices(tree)
     wanted = pids if pids is not None else sorted(int(n) for n in os.listdir(proc) if n.isdigit())
     uids: set[int] = set()
     unreadable = 0
@@ -170,6 +171,21 @@ def _capture_tree(tree: str, report: CaptureReport, pids: list[int] | None, reda
         report.notes.append(f"smaps of {unreadable} process{'es' if unreadable != 1 else ''} could not be read "
                             "(run as root for all)")
     _write_manifest(tree, uids, redact, report, exact)
+
+
+def _capture_swap_devices(tree: str) -> int:
+    """zswap's parameters and zram's statistics (``memtype swap`` on a capture)."""
+    files = 0
+    zswap = "/sys/module/zswap/parameters"
+    if os.path.isdir(zswap):
+        for name in os.listdir(zswap):
+            files += _copy(os.path.join(zswap, name), os.path.join(tree, zswap.lstrip("/"), name))
+    if os.path.isdir("/sys/block"):
+        for dev in os.listdir("/sys/block"):
+            if dev.startswith("zram"):
+                for name in ("mm_stat", "disksize", "comp_algorithm"):
+                    files += _copy(os.path.join("/sys/block", dev, name), os.path.join(tree, "sys/block", dev, name))
+    return files
 
 
 def _capture_cgroups(src_root: str, dst_root: str) -> int:

@@ -1,0 +1,285 @@
+"""Inputs of the what-if model (``memtype.model.pressure``) from a Root, and its answer with "from whom".
+
+Machine: /proc/meminfo (LRU lists, MemFree), /proc/zoneinfo (high watermarks), vm.swappiness,
+/proc/swaps. Cgroup: its memory.stat (v1 hierarchical ``total_*``; v2), limit and usage, v1
+``memory.swappiness``, v2 ``memory.swap.max``; its child cgroups and its processes as holders.
+"""
+
+from __future__ import annotations
+
+import os
+
+from memtype.collect.swapinfo import read_devices, read_swappiness
+from memtype.errors import MemtypeError
+from memtype.kinds import Kind
+from memtype.model.pressure import LruSizes, Prediction, lru_from_meminfo, lru_from_memory_stat, predict, share
+from memtype.parse.procfiles import parse_meminfo
+from memtype.parse.swapfiles import parse_zone_high
+from memtype.source.root import Root
+
+TYPE_CHECKING = False  # typing costs ~5 ms of start-up; mypy still reads these imports
+if TYPE_CHECKING:
+    from memtype.model.records import ProcessMemory, Scan
+
+_V1 = "sys/fs/cgroup/memory"
+_V2 = ("sys/fs/cgroup", "sys/fs/cgroup/unified")
+UNLIMITED = 1 << 62  # v1 prints PAGE_COUNTER_MAX pages (9223372036854771712 here) for "no limit"
+Holders = dict[str, list[tuple[str, int, int]]]  # kind -> [(who, holds, predicted share)]
+
+
+class PressureError(MemtypeError):
+    """A bad --cgroup, or a machine without the files the model needs."""
+
+
+def memory_hierarchy(root: Root) -> tuple[int, str] | None:
+    """(version, directory in the Root) of the memory controller, as `memtype cgroups` finds it
+    (``memtype.collect.cgroups.find_hierarchy``, which reads mountinfo); without that module, v1 first
+    (a hybrid host keeps memory there), else a cgroup2 mount that lists memory in cgroup.controllers
+    or has a memory.stat."""
+    try:
+        from memtype.collect.cgroups import find_hierarchy
+
+        found = find_hierarchy(root)
+        return found.version, found.rel
+    except (ImportError, AttributeError, MemtypeError):
+        pass
+    if root.exists(f"{_V1}/memory.stat"):
+        return 1, _V1
+    for rel in _V2:
+        try:
+            if "memory" in root.read_text(f"{rel}/cgroup.controllers").split():
+                return 2, rel
+        except MemtypeError:
+            if root.exists(f"{rel}/memory.stat"):  # a capture keeps memory.stat, not always the rest
+                return 2, rel
+    return None
+
+
+def _keyed(text: str) -> dict[str, int]:
+    out = {}
+    for line in text.splitlines():
+        f = line.split()
+        if len(f) == 2 and f[1].isdigit():
+            out[f[0]] = int(f[1])
+    return out
+
+
+def _number(root: Root, rel: str) -> int | None:
+    try:
+        text = root.read_text(rel).strip()
+    except MemtypeError:
+        return None
+    return int(text) if text.isdigit() else None  # "max" (v2 no limit): None
+
+
+class CgroupState:
+    """What the model reads of one memory cgroup (bytes; ``limit`` None: none)."""
+
+    __slots__ = ("path", "version", "stat", "usage", "limit", "swappiness", "swap_limit_room")
+
+    def __init__(self, path: str, version: int, stat: dict[str, int]) -> None:
+        self.path, self.version, self.stat = path, version, stat
+        self.usage: int | None = None
+        self.limit: int | None = None
+        self.swappiness: int | None = None
+        self.swap_limit_room: int | None = None  # v2: the least (swap.max - swap.current) up to the root
+
+
+def read_cgroup(root: Root, path: str) -> CgroupState:
+    """One cgroup by its path below the hierarchy root ("/" or "/a/b").
+
+    Raises:
+        PressureError: no memory controller, a malformed path, or no such cgroup.
+    """
+    found = memory_hierarchy(root)
+    if found is None:
+        raise PressureError("no memory cgroup controller on this machine (or in the capture)")
+    version, base = found
+    if not path.startswith("/") or any(part in ("..", ".") for part in path.split("/")):
+        raise PressureError(f"--cgroup {path!r}: give the path as `memtype cgroups` shows it, starting with /")
+    rel = base + path.rstrip("/")
+    try:
+        stat = _keyed(root.read_text(f"{rel}/memory.stat"))
+    except MemtypeError:
+        raise PressureError(f"no memory cgroup {path!r} (looked for /{rel}/memory.stat)") from None
+    cg = CgroupState(path, version, stat)
+    if version == 1:
+        cg.usage = _number(root, f"{rel}/memory.usage_in_bytes")
+        limit = stat.get("hierarchical_memory_limit", _number(root, f"{rel}/memory.limit_in_bytes"))
+        cg.limit = limit if limit is not None and limit < UNLIMITED else None
+        cg.swappiness = _number(root, f"{rel}/memory.swappiness")
+    else:
+        cg.usage = _number(root, f"{rel}/memory.current")
+        cg.limit = _number(root, f"{rel}/memory.max")
+        rooms = []
+        parts = [p for p in path.split("/") if p]
+        for depth in range(len(parts), 0, -1):
+            d = base + "/" + "/".join(parts[:depth])
+            swap_max, swap_cur = _number(root, f"{d}/memory.swap.max"), _number(root, f"{d}/memory.swap.current")
+            if swap_max is not None:
+                rooms.append(max(0, swap_max - (swap_cur or 0)))
+        cg.swap_limit_room = min(rooms) if rooms else None
+    return cg
+
+
+def child_cgroups(root: Root, path: str) -> list[tuple[str, dict[str, int]]]:
+    """The direct children of a cgroup with their memory.stat (unreadable ones left out)."""
+    found = memory_hierarchy(root)
+    if found is None:
+        return []
+    version, base = found
+    rel = base + path.rstrip("/")
+    try:
+        names = sorted(e.name for e in os.scandir(root.join(rel)) if e.is_dir())
+    except OSError:
+        return []
+    out = []
+    for name in names:
+        try:
+            out.append((f"{path.rstrip('/')}/{name}", _keyed(root.read_text(f"{rel}/{name}/memory.stat"))))
+        except MemtypeError:
+            continue
+    return out
+
+
+class PressureReport:
+    """The model's prediction for one target, with the holders each kind is taken from."""
+
+    __slots__ = ("prediction", "cgroup", "swap_free", "free", "cgroups", "processes", "notes")
+
+    def __init__(self, prediction: Prediction, cgroup: CgroupState | None, swap_free: int, free: int | None) -> None:
+        self.prediction, self.cgroup, self.swap_free, self.free = prediction, cgroup, swap_free, free
+        self.cgroups: Holders = {}
+        self.processes: Holders = {}
+        self.notes: list[str] = []
+
+
+def swap_free(root: Root, mi: dict[str, int]) -> int:
+    """Free swap bytes: /proc/swaps, else meminfo SwapFree."""
+    devices = read_devices(root)
+    if devices is not None:
+        return sum(max(0, d.free) for d in devices)
+    return mi.get("SwapFree", 0)
+
+
+def measure_file_folio(root: Root, cgroup: str | None = None) -> float | None:
+    """Pages per page-cache folio, machine-wide or of one cgroup, from /proc/kpageflags (and
+    /proc/kpagecgroup); None where it cannot be read (not root, no numpy, a capture)."""
+    if not root.live:
+        return None
+    try:
+        import numpy  # noqa: F401  (memtype.pages.folios needs it)
+
+        from memtype.pages.folios import file_folio_pages
+    except ImportError:
+        return None
+    inode = None
+    if cgroup is not None:
+        found = memory_hierarchy(root)
+        if found is None:
+            return None
+        try:
+            inode = os.stat(root.join(found[1] + cgroup.rstrip("/"))).st_ino
+        except OSError:
+            return None
+    try:
+        with open("/proc/kpageflags", "rb", buffering=0) as flags:
+            if inode is None:
+                return file_folio_pages(flags)
+            with open("/proc/kpagecgroup", "rb", buffering=0) as owners:
+                return file_folio_pages(flags, owners, inode)
+    except OSError:
+        return None
+
+
+def pressure(root: Root, need: int, cgroup: str | None = None, *, top: int = 5,
+             scan: Scan | None = None, file_folio: float | None = None) -> PressureReport:
+    """Predict what the kernel would take for ``need`` more bytes, machine-wide or in ``cgroup``.
+
+    Args:
+        scan: the processes, for "from whom" (``memtype.scan(root, cgroup=True)``); None: no process holders.
+        file_folio: pages per page-cache folio; None: measured (root, live), else 1 with a note.
+
+    Raises:
+        PressureError: a bad cgroup, or a machine without meminfo's LRU lines.
+        FileMissing: no proc/meminfo.
+    """
+    mi = parse_meminfo(root.read_text("proc/meminfo"))
+    swappiness = read_swappiness(root)
+    room = swap_free(root, mi)
+    notes = []
+    if swappiness is None:
+        notes.append("vm.swappiness not found (capture without proc/sys/vm): assumed 60, the kernel default")
+        swappiness = 60
+    cg = read_cgroup(root, cgroup) if cgroup is not None else None
+    if file_folio is None:
+        file_folio = measure_file_folio(root, cgroup)
+        if file_folio is None:
+            notes.append("page-cache folio size unknown (needs root and numpy on the live machine; or give "
+                         "--file-folio): assumed 1 page, which predicts the most swapping")
+            file_folio = 1.0
+    free: int | None = None
+    try:
+        if cg is None:
+            lru = lru_from_meminfo(mi)
+            try:
+                high = parse_zone_high(root.read_text("proc/zoneinfo")) * 4096
+                free = max(0, mi.get("MemFree", 0) - high)
+            except (MemtypeError, ValueError):
+                free = mi.get("MemFree", 0)
+                notes.append("no zoneinfo watermarks: all of MemFree counted as usable before reclaim")
+            pred = predict(need, lru, swappiness, room, free=free, file_folio=file_folio)
+        else:
+            lru = lru_from_memory_stat(cg.stat, cg.version)
+            if cg.swappiness is not None:
+                swappiness = cg.swappiness
+            if cg.swap_limit_room is not None:
+                room = min(room, cg.swap_limit_room)
+            pred = predict(need, lru, swappiness, room, cgroup=True, file_folio=file_folio)
+    except ValueError as exc:
+        raise PressureError(f"cannot model reclaim here: {exc}") from None
+    report = PressureReport(pred, cg, room, free)
+    report.notes = notes
+    _holders(root, report, lru, cgroup, scan, top)
+    return report
+
+
+def _holders(root: Root, report: PressureReport, lru: LruSizes, cgroup: str | None, scan: Scan | None,
+             top: int) -> None:
+    pred = report.prediction
+    pool = lru.holds()
+    found = memory_hierarchy(root)
+    if found is not None:
+        version = found[0]
+        kids: list[tuple[str, dict[str, int]]] = []
+        for path, stat in child_cgroups(root, cgroup or "/"):
+            try:
+                kids.append((path, lru_from_memory_stat(stat, version).holds()))
+            except ValueError:
+                continue
+        for kind in pred.taken:
+            if kids:
+                report.cgroups[kind] = share(pred.taken[kind], pool[kind], [(p, h[kind]) for p, h in kids], top,
+                                             rest=f"{cgroup or '/'} itself (not in a child)")
+    if scan is None:
+        return
+    procs = [p for p in scan.processes if cgroup is None or _inside(p.cgroup, cgroup)]
+    for kind in pred.taken:
+        held = [(f"{p.pid} {p.comm}", _process_holds(p, kind)) for p in procs]
+        report.processes[kind] = share(pred.taken[kind], pool[kind], held, top, rest="(not mapped by a process)")
+
+
+def _inside(path: str | None, cgroup: str) -> bool:
+    if path is None:
+        return False
+    base = cgroup.rstrip("/")
+    return path == cgroup or path.startswith(base + "/") or base == ""
+
+
+def _process_holds(p: ProcessMemory, kind: str) -> int:
+    c = p.categories
+    if kind == "file":
+        return c[Kind.FILE].rss
+    if kind == "shared":
+        return c[Kind.SHARED].rss
+    return c[Kind.ANONYMOUS].rss + c[Kind.COW].rss

@@ -1,0 +1,115 @@
+"""``memtype pressure`` for people (rich tables) and programs (JSON, schema ``memtype/1``; bytes)."""
+
+from __future__ import annotations
+
+from rich import box
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from memtype.collect.pressure import Holders, PressureReport
+from memtype.model.pressure import KINDS
+from memtype.output.human import size
+
+TYPE_CHECKING = False  # typing costs ~5 ms of start-up; mypy still reads these imports
+if TYPE_CHECKING:
+    from typing import Any
+
+    from memtype.model.records import HostInfo
+
+MODEL = "classic-lru/1"  # the documented model of memtype.model.pressure; bumped when it changes
+_HOW = {"file": "page cache: dropped", "anonymous": "swapped out",
+        "shared": "shmem: swapped out"}
+
+
+def _holders(h: Holders) -> dict[str, list[dict[str, Any]]]:
+    return {kind: [{"who": who, "holds": held, "bytes": got} for who, held, got in rows] for kind, rows in h.items()}
+
+
+def pressure_dict(r: PressureReport, host: HostInfo) -> dict[str, Any]:
+    from memtype._version import __version__
+
+    p = r.prediction
+    cg = r.cgroup
+    target: dict[str, Any] = {"cgroup": cg.path if cg else None, "need": p.need, "swappiness": p.swappiness,
+                              "swap_room": p.swap_room, "file_folio_pages": round(p.file_folio, 2)}
+    if cg is not None:
+        target.update(version=cg.version, usage=cg.usage, limit=cg.limit,
+                      headroom=None if cg.limit is None or cg.usage is None else max(0, cg.limit - cg.usage))
+    else:
+        target["free_above_watermarks"] = r.free
+    return {
+        "schema": "memtype/1",
+        "host": {"hostname": host.hostname, "kernel": host.kernel, "page_size": host.page_size, "live": host.live,
+                 "root": host.root, "captured_at": host.captured_at, "memtype_version": __version__},
+        "model": MODEL, "target": target, "lru": p.lru.as_dict(), "holds": p.lru.holds(),
+        "from_free": p.from_free, "predicted": dict(p.taken), "writeback": p.writeback, "swap": p.swap,
+        "would_swap": p.swap > 0, "short": p.short,
+        "steps": [{"phase": phase, "bytes": n} for phase, n in p.steps],
+        "from": {"cgroups": _holders(r.cgroups), "processes": _holders(r.processes)},
+        "notes": list(r.notes),
+    }
+
+
+def _table(title: str) -> Table:
+    return Table(box=box.SIMPLE_HEAD, title=title, title_justify="left", pad_edge=False, padding=0, expand=True)
+
+
+def summary_table(r: PressureReport) -> Table:
+    p = r.prediction
+    holds = p.lru.holds()
+    t = _table("What the kernel would take (model: memtype.model.pressure)")
+    t.add_column("kind", no_wrap=True, min_width=10)
+    t.add_column("taken", justify="right", no_wrap=True, min_width=7)
+    t.add_column("of", justify="right", no_wrap=True, min_width=7)
+    t.add_column(" how", overflow="ellipsis", no_wrap=True, ratio=1)
+    if r.cgroup is None:
+        t.add_row("free", size(p.from_free), size(r.free), " free memory above the high watermarks")
+    for kind in KINDS:
+        how = _HOW[kind]
+        if kind == "file" and p.writeback:
+            how += f", {size(p.writeback)} of it dirty: written back first"
+        t.add_row(kind, size(p.taken[kind]), size(holds[kind]), " " + how)
+    if p.short:
+        t.add_row("short", size(p.short), "", " cannot be found: OOM killer (v1 limit cut: EBUSY)", style="bold")
+    t.add_section()
+    t.add_row("need", size(p.need), "", "", style="bold")
+    never = p.lru.unevictable + (0 if p.swap_room else p.lru.anon)
+    t.add_row(Text("never", style="dim"), "", Text(size(never), style="dim"),
+              Text(" unevictable" + ("" if p.swap_room else " + anon and shmem (no swap room)"), style="dim"))
+    return t
+
+
+def holders_table(title: str, h: Holders) -> Table | None:
+    rows = [(kind, who, held, got) for kind in KINDS for who, held, got in h.get(kind, []) if got]
+    if not rows:
+        return None
+    t = _table(title)
+    t.add_column("kind", no_wrap=True, min_width=10)
+    t.add_column("taken", justify="right", no_wrap=True, min_width=7)
+    t.add_column("holds", justify="right", no_wrap=True, min_width=7)
+    t.add_column(" from", overflow="ellipsis", no_wrap=True, ratio=1)
+    for kind, who, held, got in rows:
+        t.add_row(kind, size(got), size(held), Text(" " + who))
+    return t
+
+
+def render(r: PressureReport, host: HostInfo) -> RenderableType:
+    p = r.prediction
+    where = f"in cgroup {r.cgroup.path}" if r.cgroup else "machine-wide"
+    swap = (f"swap room {size(p.swap_room)}" if p.swap_room else "no swap room")
+    head = Text(f"memtype pressure · {size(p.need)} more needed {where} · swappiness {p.swappiness} · {swap}",
+                style="bold")
+    verdict = (f"Would swap: yes, {size(p.swap)}." if p.swap else "Would swap: no.")
+    order = "; then ".join(f"{phase} {size(n)}" for phase, n in p.steps) or "nothing to reclaim"
+    if not p.steps and p.from_free >= p.need:
+        order = "free memory covers it, nothing is reclaimed"
+    parts: list[RenderableType] = [head, summary_table(r), Text(verdict, style="bold"),
+                                   Text(f"Order: {order}. Page-cache folios: {p.file_folio:.1f} pages.", style="dim")]
+    for title, h in (("From cgroups, in proportion to what they hold", r.cgroups),
+                     ("From processes (resident bytes), in proportion to what they hold", r.processes)):
+        table = holders_table(title, h)
+        if table is not None:
+            parts.append(table)
+    parts.extend(Text(n, style="dim") for n in r.notes)
+    return Group(*parts)
