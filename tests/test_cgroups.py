@@ -293,7 +293,7 @@ def test_golden_cgroup_tables(run_cli: Run, name: str, root: Path, args: list[st
 
 
 def test_golden_ps_has_a_cgroup_column(run_cli: Run) -> None:
-    r = run_cli("ps", "--root", str(V2_ROOT), "--width", "120")
+    r = run_cli("ps", "--root", str(V2_ROOT), "--width", "120", "--cgroup")
     assert r.code == 0, r.err
     check_golden("ps-cgroup-120.txt", r.out)
     assert "Cgroup" in r.out and "/process_api/904259aeb7c1" in r.out
@@ -347,7 +347,7 @@ def test_ps_group_cgroup_uses_the_label(run_cli: Run) -> None:
     r = run_cli("ps", "--root", str(V2_ROOT), "--group", "cgroup", "--format", "json")
     groups = json.loads(r.out)["groups"]
     assert [(g["cgroup"], g["count"]) for g in groups] == [("/process_api/904259aeb7c1", 8)]
-    doc = json.loads(run_cli("ps", "--root", str(V2_ROOT), "--format", "json", "--pid", "421").out)
+    doc = json.loads(run_cli("ps", "--root", str(V2_ROOT), "--format", "json", "--pid", "421", "--cgroup").out)
     assert doc["processes"][0]["cgroup"] == WORKLOAD
 
 

@@ -209,7 +209,7 @@ def test_v1_cli_json_and_ps_column(v1lab: Lab, capsys: pytest.CaptureFixture[str
     assert (item["version"], item["limit"], item["pids"]) == (1, 128 * MiB, [child.pid])
     assert abs(item["categories"]["anonymous"] - ANON) <= TOL + MiB  # + the interpreter's new heap pages
     assert item["processes"]["count"] == 1
-    assert main(["ps", "--pid", str(child.pid), "--width", "140"]) == 0
+    assert main(["ps", "--pid", str(child.pid), "--width", "140", "--cgroup"]) == 0
     out = capsys.readouterr().out
     assert "Cgroup" in out and f"/{name}" in out
     assert main(["cgroups", "--tree", "--width", "120"]) == 0

@@ -50,7 +50,7 @@ def overview(args: argparse.Namespace) -> int:
 def ps(args: argparse.Namespace) -> int:
     with Root(args.root) as root:
         result = _scanner(args)(root, args.pid, exe=args.group == "program" or bool(args.name),
-                                cmdline=args.cmdline, jobs=args.jobs, cgroup=args.group == "cgroup" or wide_ps(args))
+                                cmdline=args.cmdline, jobs=args.jobs, cgroup=args.group == "cgroup" or args.cgroup)
         reclaim.annotate(result, root)
     procs = _filter(result.processes, args.user, args.name)
     by = args.group
@@ -225,11 +225,6 @@ def _sort(items: Sequence[Any], column: str, text_keys: dict[str, Callable[[Any]
 def _out(text: str, end: str = "\n") -> None:
     sys.stdout.write(text + end)
     sys.stdout.flush()
-
-
-def wide_ps(args: argparse.Namespace) -> bool:
-    """Whether ``ps`` shows its wide table (which has a cgroup column) or JSON/CSV (which carry cgroups)."""
-    return args.format != "table" or _console_width(args) >= WIDE
 
 
 def _console_width(args: argparse.Namespace) -> int:
