@@ -168,10 +168,6 @@ def _host(root: Any) -> dict[str, Any]:
 
 
 def _positive(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if n <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
-    return n
+    from memtype.cli.main import _positive as positive
+
+    return positive(text)
