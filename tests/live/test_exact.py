@@ -579,12 +579,12 @@ def test_compiled_and_numpy_pass_3_agree(spawn: Spawn) -> None:
     a = c.call("map_anon", N)
     c.call("write", a, N)
     c.fork()  # a kid sharing the written pages copy-on-write
-    root = Root("/")
+    live_root = Root("/")
     # Each path reads kpagecount itself, moments apart: a fork anywhere on the machine in between
     # changes the mapcount of shared library pages. Compare again until both read a quiet moment.
     for attempt in range(5):
-        reader = pp._PagemapReader(Classifier(shmem_devs(root)), PAGE)
-        result = scan(root, None, mappings=True, visit=reader)
+        reader = pp._PagemapReader(Classifier(shmem_devs(live_root)), PAGE)
+        result = scan(live_root, None, mappings=True, visit=reader)
         procs = [p for p in result.processes if p.pid in reader.pages]
         by_c, by_numpy = copy.deepcopy(procs), copy.deepcopy(procs)
         fds = pp._open_kpage()

@@ -13,7 +13,7 @@ from memtype.collect.system import machine_memory
 from memtype.errors import MemtypeError
 from memtype.kinds import KINDS
 from memtype.model import reclaim
-from memtype.model.group import Group, group_mappings, group_processes, mapping_key
+from memtype.model.group import group_mappings, group_processes, mapping_key
 from memtype.model.records import Mapping, ProcessMemory, Scan
 from memtype.output import formats
 from memtype.output.fields import FIELDS, SORT_ALIASES

@@ -30,8 +30,6 @@ if TYPE_CHECKING:
     from types import ModuleType
     from typing import BinaryIO
 
-    import numpy as np
-    import numpy.typing as npt
 
 # 2 MiB of each file per read (256K PFNs = 1 GiB of RAM). Measured on 6.5M PFNs here: 8 MiB reads
 # cost 17k page faults and 86 MiB peak RSS for the same time; 512 KiB reads spend more time in the
