@@ -26,50 +26,11 @@ import shutil
 import statistics
 import sys
 import tempfile
-import time
-from dataclasses import dataclass
 
-PR_SET_CHILD_SUBREAPER = 36
-# Why a launcher (as in bench_ps.py): a child forked from this Python carries this process's
-# high-water RSS into its ru_maxrss at exec. The tool is started as a background job of a tiny
-# `sh`, which exits at once; the tool is reparented to us (the child subreaper) and we wait4() it.
-LAUNCH_SCRIPT = '"$@" > /dev/null & echo $!'
-SH = shutil.which("sh") or "/bin/sh"
+from launch import Sample, become_subreaper, run  # bench/launch.py, beside this script
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 INSTALL_VMTOUCH = "apt-get install -y vmtouch"
-
-
-@dataclass
-class Sample:
-    seconds: float
-    maxrss_kib: int
-    code: int
-
-
-def _subreaper() -> None:
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
-
-
-def run(argv: list[str], errfile: int) -> Sample:
-    os.ftruncate(errfile, 0)
-    os.lseek(errfile, 0, os.SEEK_SET)
-    r, w = os.pipe()
-    fa = [(os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0), (os.POSIX_SPAWN_DUP2, w, 1),
-          (os.POSIX_SPAWN_DUP2, errfile, 2)]
-    t0 = time.perf_counter()
-    sh = os.posix_spawn(SH, [SH, "-c", LAUNCH_SCRIPT, "sh", *argv], os.environ, file_actions=fa)
-    os.close(w)
-    out = b""
-    while chunk := os.read(r, 64):
-        out += chunk
-    os.close(r)
-    os.waitpid(sh, 0)
-    _, status, ru = os.wait4(int(out.split()[0]), 0)
-    return Sample(time.perf_counter() - t0, ru.ru_maxrss, os.waitstatus_to_exitcode(status))
 
 
 def memtype_argv(tree: str, extra: list[str]) -> list[str]:
@@ -94,7 +55,7 @@ def main() -> int:
     ap.add_argument("--no-mincore", action="store_true", help="skip the memtype --mincore variant")
     ap.add_argument("--json", metavar="FILE", help="write the samples and medians here")
     args = ap.parse_args()
-    _subreaper()
+    become_subreaper()
     tools = {"memtype": memtype_argv(args.tree, [])}
     if not args.no_mincore:
         tools["memtype --mincore"] = memtype_argv(args.tree, ["--mincore"])

@@ -112,7 +112,7 @@ def _zygote_main(argv: list[str]) -> None:
     zsize = 256 * PAGE
     zshared = mmap.mmap(-1, zsize, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
     _touch(zshared, zsize, first_idx)
-    keep = _python_helper_setup(first_idx, files)
+    keep = _python_helper_setup(first_idx, files)  # noqa: F841  (held: the mappings must stay)
 
     def ready(tag: bytes) -> None:
         os.write(ready_fd, tag)

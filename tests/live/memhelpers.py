@@ -493,7 +493,8 @@ class TempSwapfile:
     the measurement short: with swap on, DAMON starts swapping out idle memory machine-wide."""
 
     def __init__(self, directory: str, mb: int = 256) -> None:
-        self.path = os.path.join(directory, f"memtype-live-{os.getpid()}.swap")
+        # unique per instance: tests of one process (and other sessions' tests) may each make one
+        self.path = os.path.join(directory, f"memtype-live-{os.getpid()}-{os.urandom(5).hex()}.swap")
         self.mb = mb
         self.active = False
         self.created = False
@@ -536,3 +537,19 @@ class TempSwapfile:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@contextmanager
+def prepared_swapfile(directory: str, skip: Callable[[str], object], mb: int = 256) -> Iterator[TempSwapfile]:
+    """A swapfile made but still off (``on()`` right before it is needed: with swap on, DAMON swaps out
+    idle memory machine-wide); always swapped off and deleted. ``skip(reason)`` is called (pytest.skip)
+    when this filesystem or kernel cannot make one."""
+    swap = TempSwapfile(directory, mb)
+    try:
+        try:
+            swap.prepare()
+        except SwapSetupError as exc:
+            skip(f"cannot make a swapfile here: {exc}")
+        yield swap
+    finally:
+        swap.close()

@@ -104,15 +104,8 @@ def swapfile(root: None, disk_dir: str) -> Iterator[TempSwapfile]:
     active = memhelpers.swaps_active()
     if active:
         pytest.skip(f"another swap device is active ({', '.join(active)}): swap numbers would mix")
-    swapfile = TempSwapfile(disk_dir, 256)
-    try:
-        try:
-            swapfile.prepare()
-        except SwapSetupError as exc:
-            pytest.skip(f"cannot make a swapfile here: {exc}")
+    with memhelpers.prepared_swapfile(disk_dir, pytest.skip) as swapfile:
         yield swapfile
-    finally:
-        swapfile.close()
 
 
 # ------------------------------------------------------------------ reading memtype's view

@@ -30,8 +30,9 @@ from contextlib import ExitStack, contextmanager
 import pytest
 
 import memhelpers
-from memhelpers import PAGE, Child, MiB, SwapSetupError, TempSwapfile
+from memhelpers import PAGE, Child, MiB, SwapSetupError
 from memtype import Root
+from test_kinds import disk_dir  # noqa: F401  (a fixture)
 from memtype.collect.pressure import measure_file_folio
 from memtype.model.pressure import Prediction, lru_from_memory_stat, predict
 from memtype.parse.swapfiles import SwapDevice, parse_swaps
@@ -52,14 +53,6 @@ def v1_memory() -> str:
         pytest.skip("no cgroup v1 memory controller at /sys/fs/cgroup/memory (the validation cuts "
                     "memory.limit_in_bytes)")
     return V1
-
-
-@pytest.fixture
-def disk_dir() -> str:
-    d = memhelpers.disk_tmpdir()
-    if d is None:
-        pytest.skip("no writable directory on a disk filesystem (set MEMTYPE_DISK_DIR)")
-    return d
 
 
 def _stat(cg: str) -> dict[str, int]:
@@ -152,16 +145,10 @@ def one_run(base: str, disk: str, mix: Mix) -> tuple[Prediction, dict[str, int],
     """Set up the mix in a new cgroup, predict, cut the limit, measure. Cleans up everything it made."""
     with ExitStack() as stack:
         cg = stack.enter_context(memory_cgroup(base))
-        swap = TempSwapfile(disk, 256)
-        swap.path = os.path.join(disk, f"memtype-pressure-{uuid.uuid4().hex[:10]}.swap")
-        stack.callback(swap.close)
+        swap = stack.enter_context(memhelpers.prepared_swapfile(disk, pytest.skip))
         paths = [os.path.join(disk, f"memtype-pressure-{uuid.uuid4().hex[:10]}.{n}") for n in ("clean", "dirty")]
         for p in paths:
             stack.callback(lambda p=p: os.path.exists(p) and os.unlink(p))
-        try:
-            swap.prepare()
-        except SwapSetupError as exc:
-            pytest.skip(f"cannot make a swapfile here: {exc}")
         _write(cg, "memory.swappiness", mix.swappiness)
         child = Child()
         stack.callback(child.close)  # runs before the cgroup is removed (ExitStack: last in, first out)

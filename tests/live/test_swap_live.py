@@ -13,9 +13,8 @@ import json
 import os
 import sys
 import time
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+import contextlib
 
 import pytest
 
@@ -54,19 +53,9 @@ def disk_dir() -> str:
     return d
 
 
-@contextmanager
-def swapfile(directory: str) -> Iterator[TempSwapfile]:
+def swapfile(directory: str) -> contextlib.AbstractContextManager[TempSwapfile]:
     """A 256 MiB swapfile, made but off; ``on()`` right before it is needed; always off and deleted."""
-    swap = TempSwapfile(directory, 256)
-    swap.path = os.path.join(directory, f"memtype-swaptest-{uuid.uuid4().hex[:10]}.swap")
-    try:
-        try:
-            swap.prepare()
-        except SwapSetupError as exc:
-            pytest.skip(f"cannot make a swapfile here: {exc}")
-        yield swap
-    finally:
-        swap.close()
+    return memhelpers.prepared_swapfile(directory, pytest.skip)
 
 
 def swap_on(swap: TempSwapfile) -> None:
