@@ -17,12 +17,12 @@ import pytest
 
 from memtype import Kind, Root
 from memtype.collect import cgroups as cgmod
-from memtype.collect.cgroups import attach_members, cgroup_label, find_hierarchy, read_cgroups
+from memtype.collect.cgroups import attach_members, find_hierarchy, read_cgroups
 from memtype.collect.process import memory_cgroup
 from memtype.collect.scan import scan
 from memtype.errors import MemtypeError
-from memtype.parse.cgroupfiles import (component_name, parse_bytes, parse_cgroup_mounts, parse_keyed,
-                                       parse_pressure, parse_procs)
+from memtype.model.cgroups import cgroup_label, component_name
+from memtype.parse.cgroupfiles import parse_bytes, parse_cgroup_mounts, parse_keyed, parse_pressure, parse_procs
 
 from conftest import GPU_ROOT, HERE, ROOTS, Result
 

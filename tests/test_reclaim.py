@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 import memtype
-from memtype.collect.pressure import PressureError, memory_hierarchy, pressure, read_cgroup
+from memtype.collect.pressure import memory_hierarchy, pressure, read_cgroup
 from memtype.collect.swapinfo import swap_info, swap_room
+from memtype.errors import PressureError
 from memtype.model.classify import Classifier
 from memtype.model.pressure import LruSizes, lru_from_memory_stat, lru_from_meminfo, predict, share
 from memtype.model.reclaim import (CLASSES, fit, reclaim_from_meminfo, reclaim_from_memory_stat, reclaim_from_smaps,
@@ -106,7 +107,7 @@ def test_page_flags_replace_the_dirty_estimate() -> None:
 def test_every_process_of_the_gpu_capture_adds_up() -> None:
     with Root(str(GPU_ROOT)) as root:
         result = memtype.scan(root)
-        memtype.model.reclaim.annotate(result, root)
+        memtype.model.reclaim.annotate(result, swap_room(root))
     assert result.processes
     for p in result.processes:
         assert p.reclaim is not None

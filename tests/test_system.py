@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from memtype.collect.system import DETAIL_IDS, ROW_IDS, system_memory
+from memtype.collect.system import system_memory
 from memtype.errors import MemtypeError, ParseError
+from memtype.model.machine import DETAIL_IDS, ROW_IDS
 from memtype.parse.pagebits import kpf_mask
 from memtype.parse.procfiles import parse_meminfo
 

@@ -10,9 +10,10 @@ Library API (the CLI is a thin front end over it)::
 """
 
 from memtype.collect.scan import scan
-from memtype.collect.system import MachineMemory, SystemMemory, machine_memory, system_memory
+from memtype.collect.system import machine_memory, system_memory
 from memtype.errors import AccessDenied, MemtypeError, NoSuchProcess, ParseError, ProcessGone, RootError
 from memtype.kinds import KINDS, Kind
+from memtype.model.machine import MachineMemory, SystemMemory
 from memtype.model.records import HostInfo, KindUsage, Mapping, ProcessMemory, Scan, Skipped, Totals
 from memtype.source.root import Root
 

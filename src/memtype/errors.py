@@ -54,3 +54,7 @@ class FileMissing(MemtypeError):
     def __init__(self, path: str) -> None:
         super().__init__(f"missing: {path}")
         self.path = path
+
+
+class PressureError(MemtypeError):
+    """A bad ``--cgroup`` for the pressure model, or a machine without the files the model needs."""

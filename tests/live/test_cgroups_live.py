@@ -28,8 +28,9 @@ import memhelpers
 from memhelpers import PAGE, Child, ChildError
 from memtype import Kind, Root
 from memtype.cli.main import main
-from memtype.collect.cgroups import CgroupMemory, CgroupTree, attach_members, read_cgroups
+from memtype.collect.cgroups import attach_members, read_cgroups
 from memtype.collect.scan import scan
+from memtype.model.cgroups import CgroupMemory, CgroupTree
 
 if not sys.platform.startswith("linux"):
     pytest.skip("live tests read Linux /proc", allow_module_level=True)

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 TYPE_CHECKING = False  # typing costs ~5 ms of start-up; mypy still reads these imports
 if TYPE_CHECKING:
-    from memtype.collect.cgroups import CgroupTree
+    from memtype.model.cgroups import CgroupTree
     from memtype.model.records import Scan
 
 IMPLEMENTED = True

@@ -7,12 +7,13 @@ import re
 import sys
 from collections.abc import Callable, Sequence
 
-from memtype.collect.cgroups import cgroup_label
 from memtype.collect.scan import scan
+from memtype.collect.swapinfo import swap_room
 from memtype.collect.system import machine_memory
 from memtype.errors import MemtypeError
 from memtype.kinds import KINDS
 from memtype.model import reclaim
+from memtype.model.cgroups import cgroup_label
 from memtype.model.group import group_mappings, group_processes, mapping_key
 from memtype.model.records import Mapping, ProcessMemory, Scan
 from memtype.output import formats
@@ -51,7 +52,7 @@ def ps(args: argparse.Namespace) -> int:
     with Root(args.root) as root:
         result = _scanner(args)(root, args.pid, exe=args.group == "program" or bool(args.name),
                                 cmdline=args.cmdline, jobs=args.jobs, cgroup=args.group == "cgroup" or args.cgroup)
-        reclaim.annotate(result, root)
+        reclaim.annotate(result, swap_room(root))
     procs = _filter(result.processes, args.user, args.name)
     by = args.group
     if by == "process":

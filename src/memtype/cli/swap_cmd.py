@@ -37,8 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from memtype.cli.commands import _notes
     from memtype.collect.scan import scan
     from memtype.collect.swapinfo import swap_info
-    from memtype.model.swapuse import attribution, shmem_objects, swapped_mappings
-    from memtype.output.swap_table import SwapReport
+    from memtype.model.swap import SwapReport, attribution, shmem_objects, swapped_mappings
     from memtype.source.root import Root
 
     with Root(args.root) as root:

@@ -1,5 +1,6 @@
 """Memory cgroups of a Root: find the memory hierarchy (v1, v2 or hybrid), read every cgroup's
-memory.stat, usage, limit, swap, PSI and OOM kills, and sum its processes' own split by kind.
+memory.stat, usage, limit, swap, PSI and OOM kills, and sum its processes' own split by kind
+(the records: ``memtype.model.cgroups``).
 
 Mapping of memory.stat onto the kinds (kernel-spec.md D.1, D.2):
 
@@ -28,97 +29,17 @@ from __future__ import annotations
 import os
 
 from memtype.errors import AccessDenied, FileMissing, MemtypeError, ProcessGone
-from memtype.model.group import Group
+from memtype.model.cgroups import CgroupMemory, CgroupTree, Hierarchy, effective_limits
 from memtype.model.records import ProcessMemory, Scan
 from memtype.parse.cgroupfiles import (Pressure, parse_bytes, parse_cgroup_mounts, parse_keyed, parse_pressure,
-                                       parse_procs, path_label)
+                                       parse_procs)
 from memtype.source.root import Root
 from memtype.collect.swapinfo import swap_room
 from memtype.model.reclaim import reclaim_from_memory_stat
 
-CATEGORIES = ("anonymous", "shared", "file")
 _V2_CANDIDATES = ("sys/fs/cgroup", "sys/fs/cgroup/unified")
 _V1_DIR = "sys/fs/cgroup/memory"
 _V2_ROOT_PSI = "sys/fs/cgroup/unified/memory.pressure"  # hybrid hosts: v2 beside v1 memory
-
-
-def cgroup_label(path: str | None) -> str:
-    """A readable name for a memory cgroup path (container, pod, systemd unit), for tables and grouping.
-
-    ``/system.slice/docker-<64 hex>.scope`` -> ``docker:1a2b3c4d5e6f``; ``/system.slice/nginx.service``
-    -> ``unit:nginx.service``; see ``memtype.parse.cgroupfiles.path_label`` for every shape.
-    """
-    return path_label(path) if path else "?"
-
-
-class Hierarchy:
-    """Where the memory controller lives: ``rel`` is its directory inside the Root."""
-
-    __slots__ = ("version", "rel", "hybrid")
-
-    def __init__(self, version: int, rel: str, hybrid: bool) -> None:
-        self.version, self.rel = version, rel
-        self.hybrid = hybrid  # v1 memory beside a cgroup2 mount (systemd's "hybrid" layout)
-
-    def as_dict(self) -> dict[str, object]:
-        return {"version": self.version, "mount": "/" + self.rel, "hybrid": self.hybrid}
-
-
-class CgroupMemory:
-    """One memory cgroup. Bytes; ``None`` = not reported (rule 3), or no limit for ``limit``."""
-
-    __slots__ = ("path", "version", "hierarchical", "charged", "categories", "self_categories", "kernel",
-                 "swapcached", "swap", "limit", "effective_limit", "oom_kills", "pressure", "pids", "members",
-                 "unread", "reclaim")
-
-    def __init__(self, path: str, version: int) -> None:
-        self.path, self.version = path, version
-        self.hierarchical = True  # the figures include the descendants' (v2 always; v1 from total_*)
-        self.charged: int | None = None
-        self.categories: dict[str, int | None] = dict.fromkeys(CATEGORIES)
-        self.self_categories: dict[str, int | None] | None = None  # v1: this cgroup's own pages only
-        self.kernel: int | None = None
-        self.swapcached: int | None = None
-        self.swap: int | None = None
-        self.limit: int | None = None
-        self.effective_limit: int | None = None  # the smallest limit on the way up to the root
-        self.oom_kills: int | None = None
-        self.pressure: Pressure | None = None
-        self.pids: list[int] = []  # cgroup.procs: this cgroup's own members
-        self.members = Group(path)  # processes of the subtree, their own view (smaps), summed
-        self.unread: dict[str, int] = {}  # subtree members without a split: reason -> count
-        self.reclaim: dict[str, int] | None = None  # model.reclaim classes of its LRU lists (bytes)
-
-    @property
-    def name(self) -> str:
-        return cgroup_label(self.path)
-
-    @property
-    def depth(self) -> int:
-        return 0 if self.path == "/" else self.path.count("/")
-
-    @property
-    def other(self) -> int | None:
-        """charged minus the rows shown; rows the kernel did not report are inside it."""
-        if self.charged is None:
-            return None
-        rows = [*self.categories.values(), self.kernel, self.swapcached]
-        return self.charged - sum(v for v in rows if v is not None)
-
-    def __repr__(self) -> str:
-        return f"CgroupMemory({self.path!r}, v{self.version}, charged={self.charged})"
-
-
-class CgroupTree:
-    """Every memory cgroup, parents before children, and what could not be read."""
-
-    __slots__ = ("hierarchy", "cgroups", "gone", "warnings")
-
-    def __init__(self, hierarchy: Hierarchy) -> None:
-        self.hierarchy = hierarchy
-        self.cgroups: list[CgroupMemory] = []
-        self.gone = 0  # cgroups removed while being read
-        self.warnings: list[str] = []
 
 
 def find_hierarchy(root: Root) -> Hierarchy:
@@ -178,7 +99,7 @@ def read_cgroups(root: Root, hierarchy: Hierarchy | None = None) -> CgroupTree:
             continue
         tree.cgroups.append(cg)
         stack.extend(reversed([f"{path.rstrip('/')}/{d}" for d in _subdirs(root, rel)]))
-    _effective_limits(tree.cgroups)
+    effective_limits(tree.cgroups)
     return tree
 
 
@@ -319,11 +240,3 @@ def _subdirs(root: Root, rel: str) -> list[str]:
             return sorted(e.name for e in it if e.is_dir(follow_symlinks=False))
     except OSError:
         return []  # removed meanwhile: its parent was read, so report what we have
-
-
-def _effective_limits(cgroups: list[CgroupMemory]) -> None:
-    index = {cg.path: cg for cg in cgroups}
-    for cg in cgroups:  # parents come first
-        parent = index.get(cg.path.rsplit("/", 1)[0] or "/") if cg.path != "/" else None
-        up = parent.effective_limit if parent is not None else None
-        cg.effective_limit = cg.limit if up is None else up if cg.limit is None else min(cg.limit, up)

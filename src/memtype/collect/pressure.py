@@ -1,4 +1,5 @@
-"""Inputs of the what-if model (``memtype.model.pressure``) from a Root, and its answer with "from whom".
+"""Inputs of the what-if model (``memtype.model.pressure``) from a Root, and its answer with "from whom"
+(``PressureReport``).
 
 Machine: /proc/meminfo (LRU lists, MemFree), /proc/zoneinfo (high watermarks), vm.swappiness,
 /proc/swaps. Cgroup: its memory.stat (v1 hierarchical ``total_*``; v2), limit and usage, v1
@@ -10,9 +11,10 @@ from __future__ import annotations
 import os
 
 from memtype.collect.swapinfo import read_devices, read_swappiness
-from memtype.errors import MemtypeError
+from memtype.errors import MemtypeError, PressureError
 from memtype.kinds import Kind
-from memtype.model.pressure import LruSizes, Prediction, lru_from_meminfo, lru_from_memory_stat, predict, share
+from memtype.model.pressure import (CgroupState, LruSizes, PressureReport, lru_from_meminfo, lru_from_memory_stat,
+                                    predict, share)
 from memtype.parse.procfiles import parse_meminfo
 from memtype.parse.swapfiles import parse_zone_high
 from memtype.source.root import Root
@@ -24,11 +26,6 @@ if TYPE_CHECKING:
 _V1 = "sys/fs/cgroup/memory"
 _V2 = ("sys/fs/cgroup", "sys/fs/cgroup/unified")
 UNLIMITED = 1 << 62  # v1 prints PAGE_COUNTER_MAX pages (9223372036854771712 here) for "no limit"
-Holders = dict[str, list[tuple[str, int, int]]]  # kind -> [(who, holds, predicted share)]
-
-
-class PressureError(MemtypeError):
-    """A bad --cgroup, or a machine without the files the model needs."""
 
 
 def memory_hierarchy(root: Root) -> tuple[int, str] | None:
@@ -70,19 +67,6 @@ def _number(root: Root, rel: str) -> int | None:
     except MemtypeError:
         return None
     return int(text) if text.isdigit() else None  # "max" (v2 no limit): None
-
-
-class CgroupState:
-    """What the model reads of one memory cgroup (bytes; ``limit`` None: none)."""
-
-    __slots__ = ("path", "version", "stat", "usage", "limit", "swappiness", "swap_limit_room")
-
-    def __init__(self, path: str, version: int, stat: dict[str, int]) -> None:
-        self.path, self.version, self.stat = path, version, stat
-        self.usage: int | None = None
-        self.limit: int | None = None
-        self.swappiness: int | None = None
-        self.swap_limit_room: int | None = None  # v2: the least (swap.max - swap.current) up to the root
 
 
 def read_cgroup(root: Root, path: str) -> CgroupState:
@@ -140,18 +124,6 @@ def child_cgroups(root: Root, path: str) -> list[tuple[str, dict[str, int]]]:
         except MemtypeError:
             continue
     return out
-
-
-class PressureReport:
-    """The model's prediction for one target, with the holders each kind is taken from."""
-
-    __slots__ = ("prediction", "cgroup", "swap_free", "free", "cgroups", "processes", "notes")
-
-    def __init__(self, prediction: Prediction, cgroup: CgroupState | None, swap_free: int, free: int | None) -> None:
-        self.prediction, self.cgroup, self.swap_free, self.free = prediction, cgroup, swap_free, free
-        self.cgroups: Holders = {}
-        self.processes: Holders = {}
-        self.notes: list[str] = []
 
 
 def swap_free(root: Root, mi: dict[str, int]) -> int:

@@ -1,4 +1,5 @@
-"""Swap of a Root: devices, swappiness, zswap and zram, and SysV segments (kernel-spec.md E.1).
+"""Read the swap of a Root: devices, swappiness, zswap and zram, and SysV segments (kernel-spec.md E.1);
+the records are ``memtype.model.swap``'s.
 
 Every source is optional but meminfo (bulk view, style.md rule 6): a capture without
 ``proc/sys/vm/swappiness`` or the zswap parameters reports ``None`` for them. ``room`` is what the
@@ -9,52 +10,10 @@ zram is one, so both are covered by /proc/swaps).
 from __future__ import annotations
 
 from memtype.errors import MemtypeError
+from memtype.model.swap import SwapInfo, Zram, Zswap
 from memtype.parse.procfiles import parse_meminfo
-from memtype.parse.swapfiles import ShmSegment, SwapDevice, parse_swaps, parse_sysvipc_shm, parse_zram_mm_stat
+from memtype.parse.swapfiles import SwapDevice, parse_swaps, parse_sysvipc_shm, parse_zram_mm_stat
 from memtype.source.root import Root
-
-
-class Zswap:
-    """zswap: compressed swap pages kept in RAM in front of a swap device. ``pool`` is the RAM it uses,
-    ``stored`` the swapped bytes it holds (meminfo Zswap / Zswapped, 5.19+)."""
-
-    __slots__ = ("enabled", "compressor", "max_pool_percent", "pool", "stored")
-
-    def __init__(self, enabled: bool | None, compressor: str | None, max_pool_percent: int | None,
-                 pool: int | None, stored: int | None) -> None:
-        self.enabled, self.compressor, self.max_pool_percent = enabled, compressor, max_pool_percent
-        self.pool, self.stored = pool, stored
-
-
-class Zram:
-    """A zram block device: ``disksize`` is its capacity; ``stored`` bytes are held in ``pool`` bytes of RAM."""
-
-    __slots__ = ("name", "disksize", "algorithm", "stored", "compressed", "pool", "is_swap")
-
-    def __init__(self, name: str, disksize: int, algorithm: str | None, stored: int | None, compressed: int | None,
-                 pool: int | None, is_swap: bool) -> None:
-        self.name, self.disksize, self.algorithm = name, disksize, algorithm
-        self.stored, self.compressed, self.pool, self.is_swap = stored, compressed, pool, is_swap
-
-
-class SwapInfo:
-    """The machine's swap. Sizes in bytes; ``None``: not reported (or not in the capture)."""
-
-    __slots__ = ("devices", "total", "free", "cached", "swappiness", "zswap", "zram", "shm")
-
-    def __init__(self, devices: list[SwapDevice], total: int, free: int, cached: int, swappiness: int | None,
-                 zswap: Zswap, zram: list[Zram], shm: list[ShmSegment] | None) -> None:
-        self.devices, self.total, self.free, self.cached = devices, total, free, cached
-        self.swappiness, self.zswap, self.zram, self.shm = swappiness, zswap, zram, shm
-
-    @property
-    def used(self) -> int:
-        return self.total - self.free
-
-    @property
-    def room(self) -> bool:
-        """Whether the kernel could swap now: an active device with a free slot."""
-        return self.free > 0
 
 
 def _text(root: Root, rel: str) -> str | None:

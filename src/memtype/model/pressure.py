@@ -202,3 +202,33 @@ def share(taken: int, pool: int, holders: list[tuple[str, int]], top: int, rest:
     if pool > held:
         out.append((rest, pool - held, taken * (pool - held) // base))
     return out
+
+
+# -- the report: a prediction for one target, and from whom ---------------------------------------
+
+Holders = dict[str, list[tuple[str, int, int]]]  # kind -> [(who, holds, predicted share)]
+
+
+class CgroupState:
+    """What the model reads of one memory cgroup (bytes; ``limit`` None: none)."""
+
+    __slots__ = ("path", "version", "stat", "usage", "limit", "swappiness", "swap_limit_room")
+
+    def __init__(self, path: str, version: int, stat: dict[str, int]) -> None:
+        self.path, self.version, self.stat = path, version, stat
+        self.usage: int | None = None
+        self.limit: int | None = None
+        self.swappiness: int | None = None
+        self.swap_limit_room: int | None = None  # v2: the least (swap.max - swap.current) up to the root
+
+
+class PressureReport:
+    """The model's prediction for one target, with the holders each kind is taken from."""
+
+    __slots__ = ("prediction", "cgroup", "swap_free", "free", "cgroups", "processes", "notes")
+
+    def __init__(self, prediction: Prediction, cgroup: CgroupState | None, swap_free: int, free: int | None) -> None:
+        self.prediction, self.cgroup, self.swap_free, self.free = prediction, cgroup, swap_free, free
+        self.cgroups: Holders = {}
+        self.processes: Holders = {}
+        self.notes: list[str] = []

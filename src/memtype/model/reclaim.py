@@ -36,7 +36,6 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from memtype.model.records import ProcessMemory, Scan
-    from memtype.source.root import Root
 
 CLASSES = ("drop", "writeback", "swap", "never")
 
@@ -208,22 +207,20 @@ def _split(anon: int, file: int, dirty: int, unevictable: int, swap_room: bool) 
             "never": unevictable + (0 if swap_room else anon)}
 
 
-def annotate(scan: Scan, root: Root) -> None:
+def annotate(scan: Scan, swap_room: bool) -> None:
     """Finish ``reclaim`` ({"drop","writeback","swap","never"}, bytes) on every process of ``scan``.
 
     The scan computed each process's classes from the smaps it read (compiled or Python, the rules of
-    ``reclaim_from_smaps``), with "swap" meaning swappable. Here: without a swap device with room that
-    moves to "never"; with ``--exact`` the page flags replace the dirty estimate; and the classes are
-    fitted to the reported ``rss + hugetlb`` (an exact scan counts pages, smaps counted kB).
+    ``reclaim_from_smaps``), with "swap" meaning swappable. Here: without a swap device with room
+    (``swap_room``, from ``memtype.collect.swapinfo.swap_room``) that moves to "never"; with ``--exact``
+    the page flags replace the dirty estimate; and the classes are fitted to the reported
+    ``rss + hugetlb`` (an exact scan counts pages, smaps counted kB).
     """
-    from memtype.collect.swapinfo import swap_room
-
-    room = swap_room(root)
     for p in scan.processes:
         if p.reclaim is None:
             continue
         classes = dict(p.reclaim)
-        if not room:
+        if not swap_room:
             classes["never"] += classes["swap"]
             classes["swap"] = 0
         if p.pages is not None:

@@ -16,10 +16,9 @@ from rich.console import Group as RichGroup, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from memtype.collect.cgroups import CATEGORIES, CgroupMemory, CgroupTree
 from memtype.kinds import KINDS
+from memtype.model.cgroups import CATEGORIES, CgroupMemory, CgroupTree, component_name
 from memtype.output.human import size
-from memtype.parse.cgroupfiles import component_name
 
 Getter = Callable[[CgroupMemory], "int | float | None"]
 

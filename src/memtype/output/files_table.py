@@ -10,9 +10,8 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from memtype.collect.cgroups import cgroup_label
-from memtype.collect.pagecache import PAGE
-from memtype.model.files import CacheTotal, FileCache, FilesReport, MachineCache
+from memtype.model.cgroups import cgroup_label
+from memtype.model.files import PAGE, CacheTotal, FileCache, FilesReport, MachineCache
 from memtype.output.human import percent, size
 
 UNKNOWN = "unknown"

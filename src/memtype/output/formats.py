@@ -8,7 +8,6 @@ import json
 from collections.abc import Iterable, Sequence
 
 from memtype._version import __version__
-from memtype.collect.system import MachineMemory
 from memtype.kinds import KINDS, Kind
 from memtype.model.group import Group
 from memtype.model.records import KindUsage, Mapping, ProcessMemory, Scan, Totals
@@ -81,11 +80,6 @@ def summary_dict(scan: Scan) -> dict[str, Any]:
     for s in scan.skipped:
         reasons[s.reason] = reasons.get(s.reason, 0) + 1
     return {"processes": len(scan.processes), "kernel_threads": scan.kernel_threads, "skipped": reasons}
-
-
-def machine_dict(mm: MachineMemory) -> dict[str, Any]:
-    return {"total": mm.total, "rows": {r.id: r.bytes for r in mm.rows}, "available": mm.available,
-            "swap": {"total": mm.swap_total, "used": mm.swap_used, "cached": mm.swap_cached}}
 
 
 def document(scan: Scan, **sections: Any) -> str:

@@ -7,8 +7,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from memtype.collect.pressure import Holders, PressureReport
-from memtype.model.pressure import KINDS
+from memtype.model.pressure import KINDS, Holders, PressureReport
 from memtype.output.human import size
 
 TYPE_CHECKING = False  # typing costs ~5 ms of start-up; mypy still reads these imports

@@ -9,31 +9,13 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from memtype.collect.swapinfo import SwapInfo
-from memtype.model.records import Scan
-from memtype.model.swapuse import ShmemObject, SwappedMapping, anon_swap, anon_swap_pss
 from memtype.kinds import Kind
+from memtype.model.swap import SwapInfo, SwapReport, anon_swap, anon_swap_pss
 from memtype.output.human import percent, size
 
 TYPE_CHECKING = False  # typing costs ~5 ms of start-up; mypy still reads these imports
 if TYPE_CHECKING:
     from typing import Any
-
-
-class SwapReport:
-    """What ``memtype swap`` shows: the devices, and who is in swap (see ``memtype.model.swapuse``)."""
-
-    __slots__ = ("info", "scan", "objects", "mappings", "attribution", "top")
-
-    def __init__(self, info: SwapInfo, scan: Scan, objects: list[ShmemObject], mappings: list[SwappedMapping],
-                 attribution: dict[str, int], top: int) -> None:
-        self.info, self.scan, self.objects, self.mappings = info, scan, objects, mappings
-        self.attribution, self.top = attribution, top
-
-    def processes(self) -> list[Any]:
-        """Processes with swap, by swap (anon + the shmem they map), largest first."""
-        procs = [p for p in self.scan.processes if p.totals.swap]
-        return sorted(procs, key=lambda p: (p.totals.swap, p.totals.swap_pss), reverse=True)
 
 
 # -- JSON --------------------------------------------------------------------------------------------

@@ -6,7 +6,6 @@ out of the table where the mode cannot know them (they are ``null`` in the JSON,
 
 from __future__ import annotations
 
-import json
 import os
 
 from rich import box
@@ -14,7 +13,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from memtype.collect.system import DETAIL_IDS, SystemMemory
+from memtype.model.machine import DETAIL_IDS, SystemMemory
 from memtype.output.human import percent, size
 
 TYPE_CHECKING = False  # typing costs ~5 ms of start-up; mypy still reads these imports
@@ -92,10 +91,6 @@ def system_dict(sm: SystemMemory) -> dict[str, Any]:
     doc["notes"] = list(sm.notes)
     doc["warnings"] = list(sm.processes.warnings) if sm.processes is not None else []
     return doc
-
-
-def system_json(sm: SystemMemory) -> str:
-    return json.dumps(system_dict(sm), separators=(",", ":"))
 
 
 # -- table -------------------------------------------------------------------------------------------

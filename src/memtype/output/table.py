@@ -11,9 +11,9 @@ from rich.console import Console, Group as RichGroup, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from memtype.collect.system import MachineMemory
 from memtype.kinds import KINDS
 from memtype.model.group import total_of
+from memtype.model.machine import MachineMemory
 from memtype.model.records import Scan
 from memtype.output.fields import FIELDS
 from memtype.output.human import percent, size

@@ -22,6 +22,7 @@ import time
 from typing import TYPE_CHECKING
 
 from memtype.errors import MemtypeError, ParseError
+from memtype.model.machine import PageCensus
 from memtype.pages.numpy_import import numpy
 from memtype.parse.pagebits import kpf_mask
 
@@ -120,21 +121,6 @@ def _low_code(field: int) -> int:
 def _high_code(field: int) -> int:
     flags = field << _HIGH_SHIFT
     return max((i for i, name in enumerate(_HIGH_CODES, 1) if flags & _M[name]), default=0) << _HIGH_KEY_SHIFT
-
-
-class PageCensus:
-    """Pages per bucket over all PFNs, with the file-cache overlays (dirty, writeback).
-
-    ``pages`` maps each name of ``BUCKETS`` to a page count; ``flag_keys`` is the raw histogram
-    (KPF bits -> pages) for offline analysis, page-types style.
-    """
-
-    __slots__ = ("pfns", "pages", "file_dirty", "file_writeback", "seconds", "flag_keys")
-
-    def __init__(self, pfns: int, pages: dict[str, int], file_dirty: int, file_writeback: int, seconds: float,
-                 flag_keys: dict[tuple[int, int], int]) -> None:
-        self.pfns, self.pages, self.file_dirty, self.file_writeback = pfns, pages, file_dirty, file_writeback
-        self.seconds, self.flag_keys = seconds, flag_keys
 
 
 class PageScanner:
@@ -271,4 +257,4 @@ def _fill(f: BinaryIO, buf: bytearray) -> int:
     return got
 
 
-__all__ = ["BUCKETS", "CHUNK_PFNS", "PageCensus", "PageScanner", "key_flags", "pack_key", "page_bucket"]
+__all__ = ["BUCKETS", "CHUNK_PFNS", "PageScanner", "key_flags", "pack_key", "page_bucket"]

@@ -1,4 +1,5 @@
-"""Who is in swap: processes, mappings and shared-memory objects (kernel-spec.md E.1, E.2).
+"""Swap as records: the machine's swap (devices, zswap, zram; read by ``memtype.collect.swapinfo``), and
+who is in it: processes, mappings and shared-memory objects (kernel-spec.md E.1, E.2).
 
 Two kernel rules shape it:
 
@@ -18,10 +19,53 @@ Two kernel rules shape it:
 from __future__ import annotations
 
 from memtype.kinds import Kind
-from memtype.model.records import Mapping, ProcessMemory
-from memtype.parse.swapfiles import ShmSegment
+from memtype.model.records import Mapping, ProcessMemory, Scan
+from memtype.parse.swapfiles import ShmSegment, SwapDevice
 
 _SHMEM_CLASSES = ("shmem", "shmem-hugetlb", "shmem-private")
+
+
+class Zswap:
+    """zswap: compressed swap pages kept in RAM in front of a swap device. ``pool`` is the RAM it uses,
+    ``stored`` the swapped bytes it holds (meminfo Zswap / Zswapped, 5.19+)."""
+
+    __slots__ = ("enabled", "compressor", "max_pool_percent", "pool", "stored")
+
+    def __init__(self, enabled: bool | None, compressor: str | None, max_pool_percent: int | None,
+                 pool: int | None, stored: int | None) -> None:
+        self.enabled, self.compressor, self.max_pool_percent = enabled, compressor, max_pool_percent
+        self.pool, self.stored = pool, stored
+
+
+class Zram:
+    """A zram block device: ``disksize`` is its capacity; ``stored`` bytes are held in ``pool`` bytes of RAM."""
+
+    __slots__ = ("name", "disksize", "algorithm", "stored", "compressed", "pool", "is_swap")
+
+    def __init__(self, name: str, disksize: int, algorithm: str | None, stored: int | None, compressed: int | None,
+                 pool: int | None, is_swap: bool) -> None:
+        self.name, self.disksize, self.algorithm = name, disksize, algorithm
+        self.stored, self.compressed, self.pool, self.is_swap = stored, compressed, pool, is_swap
+
+
+class SwapInfo:
+    """The machine's swap. Sizes in bytes; ``None``: not reported (or not in the capture)."""
+
+    __slots__ = ("devices", "total", "free", "cached", "swappiness", "zswap", "zram", "shm")
+
+    def __init__(self, devices: list[SwapDevice], total: int, free: int, cached: int, swappiness: int | None,
+                 zswap: Zswap, zram: list[Zram], shm: list[ShmSegment] | None) -> None:
+        self.devices, self.total, self.free, self.cached = devices, total, free, cached
+        self.swappiness, self.zswap, self.zram, self.shm = swappiness, zswap, zram, shm
+
+    @property
+    def used(self) -> int:
+        return self.total - self.free
+
+    @property
+    def room(self) -> bool:
+        """Whether the kernel could swap now: an active device with a free slot."""
+        return self.free > 0
 
 
 class ShmemObject:
@@ -98,3 +142,19 @@ def attribution(used: int, procs: list[ProcessMemory], objects: list[ShmemObject
     anon = sum(anon_swap_pss(p) for p in procs)
     shared = sum(o.swap for o in objects)
     return {"anonymous": anon, "shared": shared, "rest": used - anon - shared}
+
+
+class SwapReport:
+    """What ``memtype swap`` shows: the devices, and who is in swap (``shmem_objects``, ``attribution``)."""
+
+    __slots__ = ("info", "scan", "objects", "mappings", "attribution", "top")
+
+    def __init__(self, info: SwapInfo, scan: Scan, objects: list[ShmemObject], mappings: list[SwappedMapping],
+                 attribution: dict[str, int], top: int) -> None:
+        self.info, self.scan, self.objects, self.mappings = info, scan, objects, mappings
+        self.attribution, self.top = attribution, top
+
+    def processes(self) -> list[ProcessMemory]:
+        """Processes with swap, by swap (anon + the shmem they map), largest first."""
+        procs = [p for p in self.scan.processes if p.totals.swap]
+        return sorted(procs, key=lambda p: (p.totals.swap, p.totals.swap_pss), reverse=True)

@@ -1,0 +1,198 @@
+"""The layers hold (issue 8, "Layers that hold"; architecture-review.md §2.1, §6).
+
+Every import in src/memtype is read with ``ast``: module level and inside functions, ``import x``
+and ``from x import y``, relative ones too, and ``if TYPE_CHECKING:`` blocks (mypy follows those).
+A rule names the modules it governs and what they may (``allow``) or may not (``deny``) import;
+adding a rule is one line in RULES. Separately, the imports that run when a module is imported
+(module and class level, not functions, not TYPE_CHECKING blocks) must not form a cycle.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+PACKAGE = "memtype"
+STDLIB = "<stdlib>"  # in ``allow``: any standard-library module
+OTHER = "<not memtype>"  # in ``allow``: any module outside memtype (stdlib or third party)
+
+
+@dataclass(frozen=True)
+class Rule:
+    text: str  # the rule as a sentence, for the failure message
+    modules: tuple[str, ...]  # the importing modules it governs (prefixes: "memtype.output" = the package)
+    allow: tuple[str, ...] = ()  # if given: only these may be imported
+    deny: tuple[str, ...] = ()  # these may not be imported
+    exempt: tuple[str, ...] = ()  # importing modules it does not govern
+
+
+MODEL_DEPS = ("memtype.model", "memtype.kinds", "memtype.errors")
+RULES = (
+    Rule("output/ imports only memtype.model, kinds, errors and _version (and the stdlib and rich)",
+         ("memtype.output",), allow=("memtype.output", *MODEL_DEPS, "memtype._version", STDLIB, "rich")),
+    Rule("model/ imports of memtype only model, kinds, errors and parse (it never reads a Root)",
+         ("memtype.model",), allow=(*MODEL_DEPS, "memtype.parse", OTHER)),
+    Rule("nothing but cli/ (and __main__) imports memtype.cli",
+         ("memtype",), deny=("memtype.cli",), exempt=("memtype.cli", "memtype.__main__")),
+)
+
+
+@dataclass(frozen=True)
+class Import:
+    file: Path
+    line: int
+    module: str  # the importing module
+    target: str  # the module imported (a submodule where ``from pkg import sub`` names one)
+    source: str  # the statement as written
+    at_import_time: bool  # runs when ``module`` is imported (not in a function, not under TYPE_CHECKING)
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(SRC).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def is_module(name: str) -> bool:
+    base = SRC.joinpath(*name.split("."))
+    return base.with_suffix(".py").is_file() or (base / "__init__.py").is_file()
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
+class _Collector(ast.NodeVisitor):
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.module = module_name(path)
+        self.package = self.module if path.name == "__init__.py" else self.module.rpartition(".")[0]
+        self.found: list[Import] = []
+        self._deferred = 0  # inside a function or a TYPE_CHECKING block
+
+    def _add(self, node: ast.stmt, target: str) -> None:
+        self.found.append(Import(self.path, node.lineno, self.module, target, ast.unparse(node), not self._deferred))
+
+    def visit_Import(self, node: ast.Import) -> None:
+        for alias in node.names:
+            self._add(node, alias.name)
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        if node.level:
+            base = self.package.split(".")
+            base = base[: len(base) - (node.level - 1)]
+            origin = ".".join(base + ([node.module] if node.module else []))
+        else:
+            origin = node.module or ""
+        targets = [f"{origin}.{a.name}" if origin.split(".")[0] == PACKAGE and is_module(f"{origin}.{a.name}")
+                   else origin for a in node.names]
+        for target in dict.fromkeys(targets):  # one line per module, however many names come from it
+            self._add(node, target)
+
+    def _deferring(self, node: ast.AST) -> None:
+        self._deferred += 1
+        self.generic_visit(node)
+        self._deferred -= 1
+
+    visit_FunctionDef = visit_AsyncFunctionDef = visit_Lambda = _deferring
+
+    def visit_If(self, node: ast.If) -> None:
+        if not _is_type_checking(node.test):
+            self.generic_visit(node)
+            return
+        self._deferred += 1
+        for stmt in node.body:
+            self.visit(stmt)
+        self._deferred -= 1
+        for stmt in node.orelse:
+            self.visit(stmt)
+
+
+def all_imports() -> list[Import]:
+    out: list[Import] = []
+    for path in sorted((SRC / PACKAGE).rglob("*.py")):
+        collector = _Collector(path)
+        collector.visit(ast.parse(path.read_text(), str(path)))
+        out.extend(collector.found)
+    return out
+
+
+def _under(name: str, prefixes: tuple[str, ...]) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in prefixes)
+
+
+def _allowed(target: str, allow: tuple[str, ...]) -> bool:
+    top = target.split(".")[0]
+    if top != PACKAGE and OTHER in allow:
+        return True
+    if STDLIB in allow and top in sys.stdlib_module_names:
+        return True
+    return _under(target, tuple(a for a in allow if a not in (STDLIB, OTHER)))
+
+
+def broken(rule: Rule, imports: list[Import]) -> list[str]:
+    out = []
+    for imp in imports:
+        if not _under(imp.module, rule.modules) or _under(imp.module, rule.exempt):
+            continue
+        if (rule.allow and not _allowed(imp.target, rule.allow)) or _under(imp.target, rule.deny):
+            where = imp.file.relative_to(SRC.parent)
+            out.append(f"{where}:{imp.line}: `{imp.source}` imports {imp.target}; rule: {rule.text}")
+    return out
+
+
+def test_every_layer_rule_holds() -> None:
+    imports = all_imports()
+    assert len(imports) > 100, "the collector found too few imports: is SRC right?"
+    problems = [line for rule in RULES for line in broken(rule, imports)]
+    assert not problems, "layer rules broken:\n" + "\n".join(problems)
+
+
+def test_no_import_cycle_at_import_time() -> None:
+    graph: dict[str, dict[str, Import]] = {}
+    for imp in all_imports():
+        if imp.at_import_time and imp.target.split(".")[0] == PACKAGE and imp.target != imp.module:
+            graph.setdefault(imp.module, {}).setdefault(imp.target, imp)
+    cycles: list[list[str]] = []
+    state: dict[str, int] = {}  # 1: on the DFS stack, 2: done
+    stack: list[str] = []
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph.get(node, {})):
+            if state.get(nxt) == 1:
+                cycles.append(stack[stack.index(nxt):] + [nxt])
+            elif nxt not in state:
+                visit(nxt)
+        stack.pop()
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node)
+    lines = []
+    for cycle in cycles:
+        steps = [graph[a][b] for a, b in zip(cycle, cycle[1:])]
+        lines.append(" -> ".join(cycle) + "\n" + "\n".join(
+            f"    {s.file.relative_to(SRC.parent)}:{s.line}: `{s.source}`" for s in steps))
+    assert not cycles, "import cycles at import time:\n" + "\n".join(lines)
+
+
+def test_the_checker_sees_every_kind_of_import(tmp_path: Path) -> None:
+    """The collector itself: relative, nested, TYPE_CHECKING and ``from pkg import submodule`` imports."""
+    code = ("from . import human\nfrom ..collect import scan\nimport memtype.cli.main\n"
+            "TYPE_CHECKING = False\nif TYPE_CHECKING:\n    from memtype.source.root import Root\n"
+            "def f() -> None:\n    from memtype.model import records\n")
+    c = _Collector(SRC / PACKAGE / "output" / "table.py")
+    c.visit(ast.parse(code))
+    got = {(i.target, i.at_import_time) for i in c.found}
+    assert got == {("memtype.output.human", True), ("memtype.collect.scan", True), ("memtype.cli.main", True),
+                   ("memtype.source.root", False), ("memtype.model.records", False)}
+    found = broken(RULES[0], c.found)
+    assert len(found) == 3 and all("rule: output/" in line and "table.py:" in line for line in found)
