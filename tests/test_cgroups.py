@@ -337,7 +337,7 @@ def test_cgroups_sort_top_tree_and_no_processes(run_cli: Run) -> None:
     doc = json.loads(run_cli("cgroups", "--root", str(V2_ROOT), "--format", "json", "--no-processes").out)
     assert "processes" not in doc["cgroups"][0] and doc["summary"]["processes"] == 0
     r = run_cli("cgroups", "--root", str(V2_ROOT), "--sort", "bogus")
-    assert r.code == 1 and r.err.count("\n") == 1 and "unknown sort column" in r.err  # as `ps --sort`
+    assert r.code == 2 and r.err.count("\n") == 1 and "unknown sort column" in r.err  # as `ps --sort`: usage
     r = run_cli("cgroups", "--root", str(V2_ROOT), "--top", "0")
     assert r.code == 2 and "memtype: error:" in r.err
     assert "not in the capture" in run_cli("cgroups", "--root", str(V2_ROOT)).err

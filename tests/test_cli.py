@@ -99,20 +99,20 @@ def test_maps_json_and_all(run_cli: Run) -> None:
     assert len(set(by_path["/dev/nvidiactl"]["pids"])) == 5
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--root", "/nonexistent/root"], "does not exist"),
-    (["ps", "--pid", "999999"], "no process with PID 999999"),
-    (["ps", "--sort", "bogus"], "unknown sort column"),
-    (["ps", "--name", "("], "bad regular expression"),
-    (["maps"], "give a PID"),
-    (["maps", "--all"], "--all needs --group path"),
-    (["maps", "1"], "cannot read the mappings of PID 1"),
+@pytest.mark.parametrize(("args", "code", "message"), [
+    (["--root", "/nonexistent/root"], 1, "does not exist"),
+    (["ps", "--pid", "999999"], 1, "no process with PID 999999"),
+    (["ps", "--sort", "bogus"], 2, "unknown sort column"),  # usage errors exit 2 (README "Errors")
+    (["ps", "--name", "("], 2, "bad regular expression"),
+    (["maps"], 2, "give a PID"),
+    (["maps", "--all"], 2, "--all needs --group path"),
+    (["maps", "1"], 1, "cannot read the mappings of PID 1"),
 ])
-def test_errors_are_one_line(run_cli: Run, args: list[str], message: str) -> None:
+def test_errors_are_one_line(run_cli: Run, args: list[str], code: int, message: str) -> None:
     if "--root" not in args:
         args = args + ["--root", str(GPU_ROOT)]
     r = run_cli(*args)
-    assert r.code == 1
+    assert r.code == code, (r.code, r.err)
     assert message in r.err and len(r.err.strip().splitlines()) == 1 and "Traceback" not in r.err
 
 
@@ -120,6 +120,33 @@ def test_errors_are_one_line(run_cli: Run, args: list[str], message: str) -> Non
 def test_usage_errors_exit_2(run_cli: Run, args: list[str]) -> None:
     r = run_cli(*args)
     assert r.code == 2 and "memtype: error:" in r.err
+
+
+@pytest.mark.parametrize("args", [
+    ["maps"], ["maps", "--all"], ["ps", "--sort", "bogus"], ["ps", "--name", "("], ["cgroups", "--sort", "bogus"],
+    ["pressure", "--need", "1G", "--file-folio", "0.5"], ["files", "--evict"], ["files", "/etc/hostname"],
+])
+def test_issue8_7_usage_errors_raised_by_commands_exit_2(run_cli: Run, args: list[str]) -> None:
+    """One UsageError (memtype.errors) for every command, and exit 2 for it, as the README says."""
+    r = run_cli(*args, "--root", str(GPU_ROOT))
+    assert r.code == 2, (r.code, r.err)
+    assert r.err.startswith("memtype: error: ") and r.err.count("\n") == 1 and "Traceback" not in r.err
+    r = run_cli("snapshot", "--root", str(GPU_ROOT), str(HERE / "never-written"))
+    assert r.code == 2 and "--root is not supported" in r.err
+
+
+def test_issue8_unsupported_names_the_feature() -> None:
+    """A root that cannot give what --exact needs raises Unsupported("--exact"), with the message as before."""
+    import memtype.collect.system
+    from memtype.errors import Unsupported
+    from memtype.pages.process import scan_exact
+
+    with pytest.raises(Unsupported, match="^--exact: the capture has no proc/kpageflags") as caught:
+        memtype.collect.system.system_memory(str(GPU_ROOT), exact=True, processes=False)
+    assert caught.value.feature == "--exact"
+    with pytest.raises(Unsupported, match="does not work on a capture") as caught:
+        scan_exact(str(GPU_ROOT))
+    assert caught.value.feature == "--exact"
 
 
 def test_empty_and_wrong_roots(run_cli: Run, tmp_path: Path) -> None:

@@ -200,11 +200,11 @@ def test_capture_top_json(run_cli: Run) -> None:
     assert m["mapped_pss"] + m["buffers"] + m["unheld"] == m["file_cache"]  # named, not dropped
 
 
-@pytest.mark.parametrize(("args", "code", "words"), [
-    (["files", "/etc/hostname", "--root", str(GPU_ROOT)], 1, "a capture holds no file contents"),
-    (["files", "--evict"], 1, "--evict needs the files"),
-    (["files", "--warm", "--root", str(GPU_ROOT)], 1, "--warm needs the files"),
-    (["files", "-R"], 1, "-R needs a directory"),
+@pytest.mark.parametrize(("args", "code", "words"), [  # usage errors exit 2 (issue 8 item 7)
+    (["files", "/etc/hostname", "--root", str(GPU_ROOT)], 2, "a capture holds no file contents"),
+    (["files", "--evict"], 2, "--evict needs the files"),
+    (["files", "--warm", "--root", str(GPU_ROOT)], 2, "--warm needs the files"),
+    (["files", "-R"], 2, "-R needs a directory"),
     (["files", "/no/such/file"], 1, "no such file or directory: /no/such/file"),
     (["files", "/proc/self/status"], 1, "pseudo filesystem"),
     (["files", "/tmp", "--evict", "--warm"], 2, "not allowed with argument"),

@@ -196,3 +196,29 @@ def test_the_checker_sees_every_kind_of_import(tmp_path: Path) -> None:
                    ("memtype.source.root", False), ("memtype.model.records", False)}
     found = broken(RULES[0], c.found)
     assert len(found) == 3 and all("rule: output/" in line and "table.py:" in line for line in found)
+
+
+def _classes(path: Path) -> list[ast.ClassDef]:
+    return [n for n in ast.walk(ast.parse(path.read_text(), str(path))) if isinstance(n, ast.ClassDef)]
+
+
+def test_every_error_class_is_in_errors_py() -> None:
+    """One home for the errors memtype raises on purpose (issue 8: two UsageErrors, PressureError elsewhere)."""
+    errors_py = SRC / PACKAGE / "errors.py"
+    defined = {c.name for c in _classes(errors_py)}
+    elsewhere = []
+    for path in sorted((SRC / PACKAGE).rglob("*.py")):
+        if path == errors_py:
+            continue
+        for c in _classes(path):
+            bases = {b.id if isinstance(b, ast.Name) else b.attr if isinstance(b, ast.Attribute) else ""
+                     for b in c.bases}
+            if bases & defined or c.name in defined:
+                elsewhere.append(f"{path.relative_to(SRC.parent)}:{c.lineno}: class {c.name} belongs in errors.py")
+    assert not elsewhere, "\n".join(elsewhere)
+
+
+def test_every_error_class_has_a_one_line_docstring() -> None:
+    for c in _classes(SRC / PACKAGE / "errors.py"):
+        doc = ast.get_docstring(c)
+        assert doc and "\n" not in doc.strip(), f"errors.py:{c.lineno}: {c.name} needs a one-line docstring"

@@ -11,7 +11,7 @@ Library API (the CLI is a thin front end over it)::
 
 from memtype.collect.scan import scan
 from memtype.collect.system import machine_memory, system_memory
-from memtype.errors import AccessDenied, MemtypeError, NoSuchProcess, ParseError, ProcessGone, RootError
+from memtype.errors import AccessDenied, MemtypeError, NoSuchProcess, ParseError, ProcessGone, RootError, Unsupported
 from memtype.kinds import KINDS, Kind
 from memtype.model.machine import MachineMemory, SystemMemory
 from memtype.model.records import HostInfo, KindUsage, Mapping, ProcessMemory, Scan, Skipped, Totals
@@ -22,5 +22,5 @@ from memtype._version import __version__
 __all__ = [
     "KINDS", "AccessDenied", "HostInfo", "Kind", "KindUsage", "MachineMemory", "Mapping", "MemtypeError",
     "NoSuchProcess", "ParseError", "ProcessGone", "ProcessMemory", "Root", "RootError", "Scan", "Skipped",
-    "SystemMemory", "Totals", "__version__", "machine_memory", "scan", "system_memory",
+    "SystemMemory", "Totals", "Unsupported", "__version__", "machine_memory", "scan", "system_memory",
 ]

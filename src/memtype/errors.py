@@ -1,10 +1,17 @@
-"""The exceptions memtype raises. The library never exits; only ``memtype.cli`` maps these to exit codes."""
+"""The exceptions memtype raises. The library never exits; only ``memtype.cli`` maps these to exit codes.
+
+Every error is a ``MemtypeError``; the ones about one process take ``(pid, path)`` in that order.
+"""
 
 from __future__ import annotations
 
 
 class MemtypeError(Exception):
     """Base class of every error memtype raises on purpose."""
+
+
+class UsageError(MemtypeError):
+    """A bad combination of arguments (the CLI exits 2)."""
 
 
 class ProcessGone(MemtypeError):
@@ -17,12 +24,12 @@ class ProcessGone(MemtypeError):
 
 
 class AccessDenied(MemtypeError):
-    """The kernel refused to show a file (EACCES/EPERM)."""
+    """The kernel refused to show a file (EACCES/EPERM); ``pid`` is None for a file of no process."""
 
-    def __init__(self, path: str, pid: int | None = None) -> None:
+    def __init__(self, pid: int | None, path: str) -> None:
         super().__init__(f"permission denied: {path}")
-        self.path = path
         self.pid = pid
+        self.path = path
 
 
 class ParseError(MemtypeError):
@@ -54,6 +61,14 @@ class FileMissing(MemtypeError):
     def __init__(self, path: str) -> None:
         super().__init__(f"missing: {path}")
         self.path = path
+
+
+class Unsupported(MemtypeError):
+    """The kernel (or the capture) lacks what ``feature`` needs; the message says what and what to do."""
+
+    def __init__(self, feature: str, message: str) -> None:
+        super().__init__(message)
+        self.feature = feature
 
 
 class PressureError(MemtypeError):

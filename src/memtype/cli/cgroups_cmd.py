@@ -16,12 +16,8 @@ if TYPE_CHECKING:
     from memtype.model.cgroups import CgroupTree
     from memtype.model.records import Scan
 
-IMPLEMENTED = True
-
 
 def add_parser(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
-    if not IMPLEMENTED:
-        return
     p = sub.add_parser("cgroups", help="memory cgroups (containers, pods, units) by kind, with limits and swap",
                        description="Every memory cgroup: memory.stat mapped onto the kinds (anonymous, shared, "
                        "file), charged total, limit, swap, PSI and OOM kills, and the summed PSS by kind of its "
@@ -40,9 +36,9 @@ def add_parser(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> N
 
 
 def run(args: argparse.Namespace) -> int:
-    from memtype.cli.commands import UsageError
     from memtype.collect.cgroups import attach_members, read_cgroups
     from memtype.collect.scan import host_info, scan
+    from memtype.errors import UsageError
     from memtype.model.records import Scan
     from memtype.output import cgroups_table as view
     from memtype.source.root import Root

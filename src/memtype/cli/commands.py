@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from memtype.collect.scan import scan
 from memtype.collect.swapinfo import swap_room
 from memtype.collect.system import machine_memory
-from memtype.errors import MemtypeError
+from memtype.errors import MemtypeError, UsageError
 from memtype.kinds import KINDS
 from memtype.model import reclaim
 from memtype.model.cgroups import cgroup_label
@@ -24,10 +24,6 @@ from memtype.source.root import Root
 TYPE_CHECKING = False  # typing costs ~5 ms of start-up; mypy still reads these imports
 if TYPE_CHECKING:
     from typing import Any
-
-
-class UsageError(MemtypeError):
-    """A bad combination of arguments."""
 
 
 PS_FIELDS = ["rss", "pss", "uss", "swap"] + [f"{k.value}.rss" for k in KINDS]

@@ -13,24 +13,17 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from memtype.errors import MemtypeError
+from memtype.errors import UsageError
 
 TYPE_CHECKING = False  # typing costs ~5 ms of every command's start-up
 if TYPE_CHECKING:
     from typing import Any
 
-IMPLEMENTED = True
 TABLE_ROWS = 25  # files shown in a table when --top is not given
 MACHINE_TOP = 20
 
 
-class UsageError(MemtypeError):
-    """A bad combination of arguments."""
-
-
 def add_parser(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
-    if not IMPLEMENTED:
-        return
     p = sub.add_parser(
         "files", help="which files sit in the page cache, and who maps or holds them",
         description="With PATHs: each file's page cache (cached, dirty, writeback, evicted, recently evicted) "

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 from memtype._version import __version__
-from memtype.errors import MemtypeError
+from memtype.errors import MemtypeError, UsageError
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -138,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         print(f"memtype: error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+        return EXIT_USAGE if isinstance(exc, UsageError) else EXIT_ERROR
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # `memtype ps | head`: stop quietly (Python docs, "Note on SIGPIPE")

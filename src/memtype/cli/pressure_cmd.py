@@ -11,7 +11,6 @@ TYPE_CHECKING = False  # typing costs ~5 ms of every command's start-up
 if TYPE_CHECKING:
     from typing import Any
 
-IMPLEMENTED = True
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?\s*$", re.IGNORECASE)
 _UNIT = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
@@ -34,8 +33,6 @@ def _positive(text: str) -> int:
 
 
 def add_parser(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
-    if not IMPLEMENTED:
-        return
     p = sub.add_parser("pressure", help="what-if: what the kernel would take if N more bytes were needed",
                        description="If N more bytes were needed now (machine-wide, or inside a memory cgroup), "
                        "what would the kernel reclaim, of which kind, from whom, and would it swap? A documented "
@@ -59,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     from memtype.source.root import Root
 
     if args.file_folio is not None and args.file_folio < 1:
-        from memtype.cli.commands import UsageError
+        from memtype.errors import UsageError
 
         raise UsageError("--file-folio: a folio holds at least 1 page")
     with Root(args.root) as root:

@@ -10,8 +10,6 @@ TYPE_CHECKING = False  # typing costs ~5 ms of every command's start-up
 if TYPE_CHECKING:
     from typing import Any
 
-IMPLEMENTED = True
-
 
 def _positive(text: str) -> int:
     from memtype.cli.main import _positive as positive
@@ -20,8 +18,6 @@ def _positive(text: str) -> int:
 
 
 def add_parser(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
-    if not IMPLEMENTED:
-        return
     p = sub.add_parser("swap", help="swap devices, swappiness, zswap/zram, and who is in swap",
                        description="Swap devices and their use, swappiness, zswap and zram (pool vs stored), "
                        "and who is in swap: processes (Swap, SwapPss, anon and shmem), shared-memory objects "

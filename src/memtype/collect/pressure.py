@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 
+from memtype.collect.cgroups import find_hierarchy
 from memtype.collect.swapinfo import read_devices, read_swappiness
 from memtype.errors import MemtypeError, PressureError
 from memtype.kinds import Kind
@@ -30,15 +31,13 @@ UNLIMITED = 1 << 62  # v1 prints PAGE_COUNTER_MAX pages (9223372036854771712 her
 
 def memory_hierarchy(root: Root) -> tuple[int, str] | None:
     """(version, directory in the Root) of the memory controller, as `memtype cgroups` finds it
-    (``memtype.collect.cgroups.find_hierarchy``, which reads mountinfo); without that module, v1 first
-    (a hybrid host keeps memory there), else a cgroup2 mount that lists memory in cgroup.controllers
-    or has a memory.stat."""
+    (``memtype.collect.cgroups.find_hierarchy``, which reads mountinfo); where that finds none, v1
+    first (a hybrid host keeps memory there), else a cgroup2 mount that lists memory in
+    cgroup.controllers or has a memory.stat."""
     try:
-        from memtype.collect.cgroups import find_hierarchy
-
         found = find_hierarchy(root)
         return found.version, found.rel
-    except (ImportError, AttributeError, MemtypeError):
+    except MemtypeError:
         pass
     if root.exists(f"{_V1}/memory.stat"):
         return 1, _V1

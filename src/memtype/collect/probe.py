@@ -12,6 +12,7 @@ import os
 
 from memtype.collect.pagecache import (CAP_FOWNER, PAGE, Cachestat, cachestat_works, has_capability, mincore_pages,
                                       mincore_trusted, mincore_vector)
+from memtype.errors import Unsupported
 from memtype.model.files import FileCache
 
 OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC  # NONBLOCK: a FIFO swapped in never blocks
@@ -30,9 +31,8 @@ class Prober:
             raise ValueError(method)
         have = method != "mincore" and cachestat_works()
         if method == "cachestat" and not have:
-            from memtype.errors import MemtypeError
-
-            raise MemtypeError("cachestat(2) needs Linux 6.5 or later (mincore(2) works everywhere: --mincore)")
+            raise Unsupported("cachestat", "cachestat(2) needs Linux 6.5 or later (mincore(2) works everywhere: "
+                              "--mincore)")
         self.cachestat: Cachestat | None = Cachestat() if have else None
         self.method = "cachestat" if have else "mincore"
         self._vec = None if have else mincore_vector()

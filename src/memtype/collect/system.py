@@ -9,7 +9,8 @@ during the page scan; the split, the rows and the reconciliation are ``memtype.m
 
 from __future__ import annotations
 
-from memtype.errors import AccessDenied, FileMissing, MemtypeError, ParseError
+from memtype.collect.scan import host_info, open_root, scan
+from memtype.errors import AccessDenied, FileMissing, MemtypeError, ParseError, Unsupported
 from memtype.model.machine import MachineMemory, SystemMemory, reconcile, split_meminfo, system_from_meminfo
 from memtype.parse.procfiles import parse_meminfo
 from memtype.source.root import Root
@@ -45,12 +46,9 @@ def system_memory(root: Root | str = "/", *, exact: bool = False, processes: boo
         jobs: reader threads of the process scan.
 
     Raises:
-        MemtypeError: one-line reasons: no root for --exact, no numpy, a capture without the files.
+        Unsupported: --exact where the kernel or the capture lacks the page files.
+        MemtypeError: other one-line reasons: --exact without root, no numpy.
     """
-    from memtype.collect.scan import host_info, open_root
-
-    from memtype.collect.scan import scan
-
     r = open_root(root)
     host = host_info(r)
     census = None
@@ -159,8 +157,8 @@ def _open_kpage(r: Root) -> tuple[BinaryIO, BinaryIO]:
         for f in opened:
             f.close()
         if r.live:
-            raise MemtypeError(f"--exact needs /{exc.path}, which this kernel lacks "
-                               "(CONFIG_PROC_PAGE_MONITOR)") from None
-        raise MemtypeError(f"--exact: the capture has no {exc.path}(.gz); take it with `memtype snapshot "
-                           "--exact`") from None
+            raise Unsupported("--exact", f"--exact needs /{exc.path}, which this kernel lacks "
+                              "(CONFIG_PROC_PAGE_MONITOR)") from None
+        raise Unsupported("--exact", f"--exact: the capture has no {exc.path}(.gz); take it with `memtype snapshot "
+                          "--exact`") from None
     return opened[0], opened[1]

@@ -20,7 +20,7 @@ import os
 import threading
 
 from memtype.collect.scan import scan, shmem_devs
-from memtype.errors import AccessDenied, MemtypeError, ProcessGone
+from memtype.errors import AccessDenied, MemtypeError, ProcessGone, Unsupported
 from memtype.model.classify import Classifier, MapClass
 from memtype.model.records import ProcessMemory, Scan
 from memtype.pages import classify as pc
@@ -77,7 +77,7 @@ class _PagemapReader:
         except FileNotFoundError:
             raise ProcessGone(proc.pid, "pagemap") from None
         except PermissionError:
-            raise AccessDenied(f"proc/{proc.pid}/pagemap", proc.pid) from None
+            raise AccessDenied(proc.pid, f"proc/{proc.pid}/pagemap") from None
         try:
             walked = self._walk_compiled(fd, proc.pid, smaps)
             if walked is None:
@@ -137,7 +137,7 @@ def scan_exact(root: str | Root = "/", pids: Iterable[int] | None = None, *, map
     """Like ``memtype.scan`` with every page classified (root for PFNs; see UNPRIVILEGED_NOTE)."""
     r = root if isinstance(root, Root) else Root(root)
     if not r.live:
-        raise MemtypeError("--exact reads pagemap of live processes; it does not work on a capture (--root)")
+        raise Unsupported("--exact", "--exact reads pagemap of live processes; it does not work on a capture (--root)")
     fast = compiled()
     kpage_fds = _open_kpage()
     use_compiled = fast is not None and hasattr(fast, "classify_pages") and kpage_fds is not None

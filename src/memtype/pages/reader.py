@@ -27,7 +27,7 @@ def pagemap_error(exc: OSError, pid: int) -> MemtypeError:
     if exc.errno in (errno.ESRCH, errno.ENOENT):
         return ProcessGone(pid, "pagemap")
     if exc.errno in (errno.EACCES, errno.EPERM):
-        return AccessDenied(f"proc/{pid}/pagemap", pid)
+        return AccessDenied(pid, f"proc/{pid}/pagemap")
     return MemtypeError(f"proc/{pid}/pagemap: {exc.strerror}")
 
 

@@ -172,7 +172,7 @@ def _map_error(exc: OSError, rel: str, pid: int | None, live: bool) -> MemtypeEr
     if pid is not None and live and exc.errno in (errno.ENOENT, errno.ESRCH):
         return ProcessGone(pid, rel)
     if exc.errno in (errno.EACCES, errno.EPERM):
-        return AccessDenied(rel, pid)
+        return AccessDenied(pid, rel)
     if exc.errno == errno.ENOENT:
         return FileMissing(rel)
     return MemtypeError(f"cannot read {rel}: {exc.strerror}")
