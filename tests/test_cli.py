@@ -139,7 +139,7 @@ def test_issue8_unsupported_names_the_feature() -> None:
     """A root that cannot give what --exact needs raises Unsupported("--exact"), with the message as before."""
     import memtype.collect.system
     from memtype.errors import Unsupported
-    from memtype.pages.process import scan_exact
+    from memtype.collect.scan_exact import scan_exact
 
     with pytest.raises(Unsupported, match="^--exact: the capture has no proc/kpageflags") as caught:
         memtype.collect.system.system_memory(str(GPU_ROOT), exact=True, processes=False)

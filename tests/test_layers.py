@@ -37,6 +37,12 @@ RULES = (
          ("memtype.model",), allow=(*MODEL_DEPS, "memtype.parse", OTHER)),
     Rule("nothing but cli/ (and __main__) imports memtype.cli",
          ("memtype",), deny=("memtype.cli",), exempt=("memtype.cli", "memtype.__main__")),
+    # The page-level readers are a leaf of collect/: collect.system, collect.pressure and collect.scan_exact
+    # use them, so an import of collect.scan (or any other collector) from here, even inside a function,
+    # would be the collect <-> pages package cycle of architecture-review.md 2.1 again.
+    Rule("collect/exact/ imports of memtype only collect.exact, model, kinds, errors, parse and source",
+         ("memtype.collect.exact",),
+         allow=("memtype.collect.exact", *MODEL_DEPS, "memtype.parse", "memtype.source", OTHER)),
 )
 
 
@@ -222,3 +228,15 @@ def test_every_error_class_has_a_one_line_docstring() -> None:
     for c in _classes(SRC / PACKAGE / "errors.py"):
         doc = ast.get_docstring(c)
         assert doc and "\n" not in doc.strip(), f"errors.py:{c.lineno}: {c.name} needs a one-line docstring"
+
+
+def test_issue8_exact_readers_may_not_import_collect_scan() -> None:
+    """The pages <-> collect cycle (architecture-review.md 2.1) cannot come back, not even through an
+    import inside a function: collect.exact is a leaf that collect.scan_exact drives."""
+    rule = next(r for r in RULES if r.modules == ("memtype.collect.exact",))
+    code = "def walk() -> None:\n    from memtype.collect.scan import scan\n"
+    c = _Collector(SRC / PACKAGE / "collect" / "exact" / "process.py")
+    c.visit(ast.parse(code))
+    found = broken(rule, c.found)
+    assert len(found) == 1 and "memtype.collect.scan" in found[0]
+    assert not [i for i in all_imports() if i.module.startswith("memtype.pages")], "pages/ moved to collect/exact/"

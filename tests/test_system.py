@@ -29,7 +29,7 @@ from test_cli import check_golden
 
 np = pytest.importorskip("numpy")
 
-from memtype.pages.system import BUCKETS, KEPT, KEY_SPACE, PageScanner, key_flags, pack_key, page_bucket  # noqa: E402
+from memtype.collect.exact.system import BUCKETS, KEPT, KEY_SPACE, PageScanner, key_flags, pack_key, page_bucket  # noqa: E402
 
 Run = Callable[..., Result]
 PAGE = 4096

@@ -34,7 +34,7 @@ if not sys.platform.startswith("linux"):
     pytest.skip("live tests read Linux /proc", allow_module_level=True)
 pytest.importorskip("numpy", reason="--exact needs numpy")
 
-from memtype.pages.process import UNPRIVILEGED_NOTE, scan_exact  # noqa: E402
+from memtype.collect.scan_exact import UNPRIVILEGED_NOTE, scan_exact  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("root")  # PFNs, kpageflags and kpagecount are root-only (spec B.2, G.2)
 
@@ -458,7 +458,7 @@ import json, os, sys
 sys.path.insert(0, sys.argv[1])
 import memhelpers
 from memtype import Kind
-from memtype.pages.process import UNPRIVILEGED_NOTE, scan_exact
+from memtype.collect.scan_exact import UNPRIVILEGED_NOTE, scan_exact
 n = int(sys.argv[2])
 first = scan_exact("/", pids=[os.getpid()], mappings=True)  # as root: imports everything it needs
 import numpy  # the unprivileged path needs numpy (root's path runs in the compiled reader without it)
@@ -568,7 +568,8 @@ def test_compiled_and_numpy_pass_3_agree(spawn: Spawn) -> None:
 
     from memtype.collect.scan import scan, shmem_devs
     from memtype.model.classify import Classifier
-    from memtype.pages import process as pp
+    from memtype.collect.exact import process as pp
+    from memtype.collect.exact.numpy_pass import classify_all
     from memtype.parse.smaps import compiled
     from memtype.source.root import Root
 
@@ -583,18 +584,18 @@ def test_compiled_and_numpy_pass_3_agree(spawn: Spawn) -> None:
     # Each path reads kpagecount itself, moments apart: a fork anywhere on the machine in between
     # changes the mapcount of shared library pages. Compare again until both read a quiet moment.
     for attempt in range(5):
-        reader = pp._PagemapReader(Classifier(shmem_devs(live_root)), PAGE)
+        reader = pp.PagemapReader(Classifier(shmem_devs(live_root)), PAGE)
         result = scan(live_root, None, mappings=True, visit=reader)
         procs = [p for p in result.processes if p.pid in reader.pages]
         by_c, by_numpy = copy.deepcopy(procs), copy.deepcopy(procs)
-        fds = pp._open_kpage()
+        fds = pp.open_kpage()
         assert fds is not None
         try:
-            pp._classify_compiled(fast, by_c, reader.pages, fds, PAGE, True)
+            pp.classify_compiled(fast, by_c, reader.pages, fds, PAGE, True)
         finally:
             for fd in fds:
                 os.close(fd)
-        pp._classify_all(result, by_numpy, reader.pages, PAGE, True)
+        classify_all(result, by_numpy, reader.pages, PAGE, True)
         assert len(by_c) > 1
         if all(_same(x, y) for x, y in zip(by_c, by_numpy)) or attempt == 4:
             break

@@ -177,7 +177,7 @@ def snapshot(args: argparse.Namespace) -> int:
 def _scanner(args: argparse.Namespace) -> Callable[..., Scan]:
     """Mapping level, or every page with --exact (numpy imported only then)."""
     if getattr(args, "exact", False):
-        from memtype.pages.process import scan_exact
+        from memtype.collect.scan_exact import scan_exact
 
         return scan_exact
     return scan

@@ -139,9 +139,9 @@ def measure_file_folio(root: Root, cgroup: str | None = None) -> float | None:
     if not root.live:
         return None
     try:
-        import numpy  # noqa: F401  (memtype.pages.folios needs it)
+        import numpy  # noqa: F401  (memtype.collect.exact.folios needs it)
 
-        from memtype.pages.folios import file_folio_pages
+        from memtype.collect.exact.folios import file_folio_pages
     except ImportError:
         return None
     inode = None

@@ -2,7 +2,7 @@
 
 ``machine_memory`` reads /proc/meminfo for the overview. ``system_memory`` reads meminfo and the
 per-CPU free lists of /proc/zoneinfo and, with ``exact``, runs the page census of
-``memtype.pages.system`` over /proc/kpageflags + /proc/kpagecount, reading meminfo once the scanner's
+``memtype.collect.exact.system`` over /proc/kpageflags + /proc/kpagecount, reading meminfo once the scanner's
 own memory is allocated (so that it is in both figures, see PageScanner) and the processes' smaps
 during the page scan; the split, the rows and the reconciliation are ``memtype.model.machine``'s.
 """
@@ -54,7 +54,7 @@ def system_memory(root: Root | str = "/", *, exact: bool = False, processes: boo
     census = None
     procs: Scan | None = None
     if exact:
-        from memtype.pages.system import PageScanner
+        from memtype.collect.exact.system import PageScanner
 
         flags_file, count_file = _open_kpage(r)
         started: list[_Background] = []

@@ -7,7 +7,7 @@ The records and the pure arithmetic; ``memtype.collect.system`` reads the inputs
   ``AnonPages`` and driver pages inside the remainder, so those rows are 0 there, and sub-splits it
   cannot give (mapped or not) are ``None``.
 * ``--exact``: a ``PageCensus`` of every PFN of ``/proc/kpageflags`` + ``/proc/kpagecount``
-  (``memtype.pages.system``) for the user kinds; kernel, hugetlb and free still come from meminfo,
+  (``memtype.collect.exact.system``) for the user kinds; kernel, hugetlb and free still come from meminfo,
   read as the scan begins (flags 0 covers both not-yet-initialised free memory and kernel
   allocations, spec C.2), once the scanner's own memory is allocated, so that it is in both figures.
 
@@ -126,7 +126,7 @@ def split_meminfo(mi: dict[str, int]) -> MachineMemory:
 class PageCensus:
     """Pages per bucket over all PFNs, with the file-cache overlays (dirty, writeback).
 
-    ``pages`` maps each name of ``memtype.pages.system.BUCKETS`` to a page count; ``flag_keys`` is
+    ``pages`` maps each name of ``memtype.collect.exact.system.BUCKETS`` to a page count; ``flag_keys`` is
     the raw histogram (KPF bits -> pages) for offline analysis, page-types style.
     """
 

@@ -154,7 +154,7 @@ def predict(need: int, lru: LruSizes, swappiness: int, swap_room: int, *, free: 
         swap_room: bytes that can still go to swap (0: none).
         free: machine only: free bytes above the high watermarks, used before any reclaim.
         cgroup: cgroup reclaim (a limit cut, memory.reclaim) rather than the machine's.
-        file_folio: pages per page-cache folio (``memtype.pages.folios``); 1 when unknown, which
+        file_folio: pages per page-cache folio (``memtype.collect.exact.folios``); 1 when unknown, which
             predicts the most swapping.
     """
     out = Prediction(need, lru, swappiness, swap_room, cgroup)

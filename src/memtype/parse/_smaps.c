@@ -8,7 +8,7 @@
  *
  * walk_pagemap(data, classes, classify, fd, page, zero_walk_limit) -> (entries, owners, records)
  *   For --exact: from the smaps text, the mappings whose pages are walked (the rules of
- *   memtype.pages.process) and their pagemap entries, read from fd with the GIL released.
+ *   memtype.collect.exact.process) and their pagemap entries, read from fd with the GIL released.
  *   entries: the present or swapped u64 entries only; owners: for each, its record (int32);
  *   records: int64 rows (vma index, first page, pages, vkind, rss kB, pss kB).
  *
@@ -84,7 +84,7 @@ struct Reader {
 
 /* walk record: vma index, first page, pages, vkind, rss kB, pss kB */
 enum { W_INDEX, W_FIRST, W_PAGES, W_VKIND, W_RSS, W_PSS, WALK_FIELDS };
-/* memtype.pages.classify V_* (what a page's mapping tells the decision table) */
+/* memtype.collect.exact.classify V_* (what a page's mapping tells the decision table) */
 enum { V_PLAIN, V_DEVICE, V_COW_PENDING, V_SECRETMEM, V_SHMEM };
 
 static int is_hex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
@@ -375,7 +375,7 @@ static int emit_split(Reader *r, const Entry *e, const long long *values) {
     return 0;
 }
 
-/* Which mappings --exact walks (memtype.pages.process._PagemapReader does the same in Python). */
+/* Which mappings --exact walks (memtype.collect.exact.process._PagemapReader does the same in Python). */
 static int emit_walk(Reader *r, const Entry *e, const long long *values) {
     long long idx = r->index++;
     int cls = class_of(r, e);
@@ -557,7 +557,7 @@ static PyObject *py_pread_ranges(PyObject *self, PyObject *args) {
 }
 
 /* ---- classify_pages(): passes 2 and 3 of --exact without numpy ---------------------------------- */
-/* The Python side (memtype.pages.process / classify) owns the rules: it passes the KPF masks of
+/* The Python side (memtype.collect.exact.process / classify) owns the rules: it passes the KPF masks of
  * each flag-class test (in decision order), the detail masks, and the decision table
  * TABLE[flag class][exclusive][mapping kind]. This code only applies them, page by page. */
 

@@ -21,9 +21,9 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
+from memtype.collect.exact.numpy_import import numpy
 from memtype.errors import MemtypeError, ParseError
 from memtype.model.machine import PageCensus
-from memtype.pages.numpy_import import numpy
 from memtype.parse.pagebits import kpf_mask
 
 if TYPE_CHECKING:

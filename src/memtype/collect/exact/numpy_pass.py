@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import os
 
+from memtype.collect.exact import classify as pc
+from memtype.collect.exact.account import (NCAT, UNPRIVILEGED_NOTE, W_FIELDS, W_INDEX, W_PSS, W_RSS, W_VKIND,
+                                           account_mappings, apply_pages)
+from memtype.collect.exact.reader import gather
 from memtype.model.records import ProcessMemory, Scan
-from memtype.pages import classify as pc
-from memtype.pages.account import (NCAT, UNPRIVILEGED_NOTE, W_FIELDS, W_INDEX, W_PSS, W_RSS, W_VKIND,
-                                   account_mappings, apply_pages)
-from memtype.pages.reader import gather
 from memtype.parse.pagebits import PM_EXCLUSIVE, PM_PFN_MASK, PM_PRESENT, kpf_mask
 
 TYPE_CHECKING = False

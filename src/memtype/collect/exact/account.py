@@ -1,15 +1,15 @@
 """Page-level results into memtype's records: shared by the compiled and the numpy pass 3.
 
 A walk record (one per mapping whose pagemap --exact reads) has the columns W_*; a category code per
-page comes from ``memtype.pages.classify``. Here the per-category page counts and PSS bytes become
+page comes from ``memtype.collect.exact.classify``. Here the per-category page counts and PSS bytes become
 each process's (and mapping's) KindUsage, Totals and page detail.
 """
 
 from __future__ import annotations
 
+from memtype.collect.exact import classify as pc
 from memtype.kinds import KINDS, Kind
 from memtype.model.records import KindUsage, ProcessMemory, Totals
-from memtype.pages import classify as pc
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -8,6 +8,10 @@ Three passes, so each kernel file is read once per page at most:
 3. all processes at once: classify (numpy, no per-page Python) and count bytes per kind, per process
    (and per mapping for ``maps``).
 
+``memtype.collect.scan_exact`` runs the three passes; this module is pass 1 (``PagemapReader``, the
+``visit`` hook of the scan) and the compiled passes 2-3 (``classify_compiled``; numpy's are in
+``numpy_pass``).
+
 Kinds still add up: per process the kinds' rss is the number of classified resident pages and
 their pss the sum of page_size / kpagecount. Shmem swap is invisible in pagemap (spec E.1, surprise
 7), so the shared kind's swap and every swap_pss come from smaps. Hugetlb pages stay outside the
@@ -17,29 +21,22 @@ kinds, as at mapping level.
 from __future__ import annotations
 
 import os
-import threading
 
-from memtype.collect.scan import scan, shmem_devs
-from memtype.errors import AccessDenied, MemtypeError, ProcessGone, Unsupported
+from memtype.collect.exact import classify as pc
+from memtype.collect.exact.account import W_FIELDS, W_FIRST, W_INDEX, W_PAGES, account_mappings, apply_pages
+from memtype.collect.exact.reader import pagemap_error, pread_ranges
+from memtype.errors import AccessDenied, MemtypeError, ProcessGone
 from memtype.model.classify import Classifier, MapClass
-from memtype.model.records import ProcessMemory, Scan
-from memtype.pages import classify as pc
-from memtype.pages.account import (DETAIL, UNPRIVILEGED_NOTE, W_FIELDS, W_FIRST, W_INDEX, W_PAGES, account_mappings,
-                                   apply_pages)
-from memtype.pages.numpy_import import numpy
-from memtype.pages.numpy_pass import classify_all as _classify_all
-from memtype.pages.reader import pagemap_error, pread_ranges
+from memtype.model.records import ProcessMemory
 from memtype.parse.pagebits import kpf_mask
 from memtype.parse.smaps import compiled, parse_smaps
-from memtype.source.root import Root
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable
     from typing import Any
 
 
-__all__ = ["DETAIL", "UNPRIVILEGED_NOTE", "scan_exact"]
+__all__ = ["PagemapReader", "ZERO_ONLY_WALK_LIMIT", "classify_compiled", "open_kpage", "vkind_of"]
 
 _NOT_WALKED = {MapClass.DEVICE_PFN, MapClass.ANON_HUGETLB, MapClass.SHMEM_HUGETLB}
 # A private anon map with Rss 0 may still map the zero page (read faults: spec surprise 2). Such maps
@@ -61,9 +58,7 @@ def vkind_of(cls: MapClass, path: str) -> int:
     return pc.V_PLAIN
 
 
-
-
-class _PagemapReader:
+class PagemapReader:
     """The ``visit`` hook of ``scan``: reads a process's pagemap right after its smaps."""
 
     def __init__(self, classifier: Classifier, page: int) -> None:
@@ -132,35 +127,7 @@ class _PagemapReader:
         return pm[keep].tobytes(), owners[keep].tobytes(), records.tobytes()
 
 
-def scan_exact(root: str | Root = "/", pids: Iterable[int] | None = None, *, mappings: bool = False,
-               cmdline: bool = False, exe: bool = False, jobs: int | None = None, cgroup: bool = False) -> Scan:
-    """Like ``memtype.scan`` with every page classified (root for PFNs; see UNPRIVILEGED_NOTE)."""
-    r = root if isinstance(root, Root) else Root(root)
-    if not r.live:
-        raise Unsupported("--exact", "--exact reads pagemap of live processes; it does not work on a capture (--root)")
-    fast = compiled()
-    kpage_fds = _open_kpage()
-    use_compiled = fast is not None and hasattr(fast, "classify_pages") and kpage_fds is not None
-    importer = None if use_compiled else _import_numpy_in_background()  # hidden behind the smaps reads
-    try:
-        reader = _PagemapReader(Classifier(shmem_devs(r)), os.sysconf("SC_PAGE_SIZE"))
-        result = scan(r, pids, mappings=mappings, cmdline=cmdline, exe=exe, jobs=jobs, visit=reader, cgroup=cgroup)
-        procs = [p for p in result.processes if p.pid in reader.pages]
-        if use_compiled and kpage_fds is not None:
-            _classify_compiled(fast, procs, reader.pages, kpage_fds, result.host.page_size, mappings)
-        else:
-            if importer is not None:
-                importer.join()
-            numpy()  # the one-line error if numpy is missing
-            if procs:
-                _classify_all(result, procs, reader.pages, result.host.page_size, mappings)
-    finally:
-        for fd in kpage_fds or ():
-            os.close(fd)
-    return result
-
-
-def _open_kpage() -> tuple[int, int] | None:
+def open_kpage() -> tuple[int, int] | None:
     """Descriptors of /proc/kpageflags and /proc/kpagecount, or None where they are not readable (root)."""
     fds: list[int] = []
     for path in ("/proc/kpageflags", "/proc/kpagecount"):
@@ -173,7 +140,7 @@ def _open_kpage() -> tuple[int, int] | None:
     return fds[0], fds[1]
 
 
-def _classify_compiled(fast: Any, procs: list[ProcessMemory], raw: dict[int, tuple[bytes, bytes, bytes]],
+def classify_compiled(fast: Any, procs: list[ProcessMemory], raw: dict[int, tuple[bytes, bytes, bytes]],
                        fds: tuple[int, int], page: int, mappings: bool) -> None:
     """Passes 2 and 3 in the compiled reader (no numpy): the rules and masks come from pages.classify."""
     try:
@@ -187,15 +154,3 @@ def _classify_compiled(fast: Any, procs: list[ProcessMemory], raw: dict[int, tup
             rec = memoryview(raw[proc.pid][2]).cast("q")
             walked = [rec[i] for i in range(W_INDEX, len(rec), W_FIELDS)]
             account_mappings(proc, walked, memoryview(counts).cast("q"), memoryview(pss).cast("q"), page)
-
-
-def _import_numpy_in_background() -> threading.Thread:
-    def run() -> None:
-        try:
-            import numpy  # noqa: F401
-        except ImportError:
-            pass  # numpy() reports it in the caller's thread
-
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    return t

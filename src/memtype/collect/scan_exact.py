@@ -1,0 +1,69 @@
+"""``ps --exact`` / ``maps --exact``: a scan whose reader threads also read each process's pagemap,
+then every resident page classified by kernel-spec.md B.3 (``memtype.collect.exact``).
+
+This module sits beside ``collect.scan`` and uses both it and ``collect.exact``; ``collect.exact``
+itself never imports ``collect.scan`` (tests/test_layers.py), so the page-level readers stay a
+leaf that ``collect.system`` and ``collect.pressure`` can use too.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from memtype.collect.exact.account import DETAIL, UNPRIVILEGED_NOTE
+from memtype.collect.exact.numpy_import import numpy
+from memtype.collect.exact.numpy_pass import classify_all
+from memtype.collect.exact.process import PagemapReader, classify_compiled, open_kpage
+from memtype.collect.scan import scan, shmem_devs
+from memtype.errors import Unsupported
+from memtype.model.classify import Classifier
+from memtype.model.records import Scan
+from memtype.parse.smaps import compiled
+from memtype.source.root import Root
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+__all__ = ["DETAIL", "UNPRIVILEGED_NOTE", "scan_exact"]
+
+
+def scan_exact(root: str | Root = "/", pids: Iterable[int] | None = None, *, mappings: bool = False,
+               cmdline: bool = False, exe: bool = False, jobs: int | None = None, cgroup: bool = False) -> Scan:
+    """Like ``memtype.scan`` with every page classified (root for PFNs; see UNPRIVILEGED_NOTE)."""
+    r = root if isinstance(root, Root) else Root(root)
+    if not r.live:
+        raise Unsupported("--exact", "--exact reads pagemap of live processes; it does not work on a capture (--root)")
+    fast = compiled()
+    kpage_fds = open_kpage()
+    use_compiled = fast is not None and hasattr(fast, "classify_pages") and kpage_fds is not None
+    importer = None if use_compiled else _import_numpy_in_background()  # hidden behind the smaps reads
+    try:
+        reader = PagemapReader(Classifier(shmem_devs(r)), os.sysconf("SC_PAGE_SIZE"))
+        result = scan(r, pids, mappings=mappings, cmdline=cmdline, exe=exe, jobs=jobs, visit=reader, cgroup=cgroup)
+        procs = [p for p in result.processes if p.pid in reader.pages]
+        if use_compiled and kpage_fds is not None:
+            classify_compiled(fast, procs, reader.pages, kpage_fds, result.host.page_size, mappings)
+        else:
+            if importer is not None:
+                importer.join()
+            numpy()  # the one-line error if numpy is missing
+            if procs:
+                classify_all(result, procs, reader.pages, result.host.page_size, mappings)
+    finally:
+        for fd in kpage_fds or ():
+            os.close(fd)
+    return result
+
+
+def _import_numpy_in_background() -> threading.Thread:
+    def run() -> None:
+        try:
+            import numpy  # noqa: F401
+        except ImportError:
+            pass  # numpy() reports it in the caller's thread
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t
