@@ -19,7 +19,7 @@ from memtype.collect.probe import Prober
 from memtype.model.files import CacheTotal, FileCache, FilesReport, Skip
 from memtype.output.files_json import file_dict, file_json, write_report
 from memtype.output.files_table import notes, report_table
-from memtype.output.table import make_console
+from memtype.output.table import make_console, show
 from memtype.source.root import Root
 
 from conftest import GPU_ROOT, Result
@@ -130,7 +130,7 @@ def _synthetic_report() -> tuple[FilesReport, list[FileCache]]:
 def test_paths_table_golden(width: int) -> None:
     report, files = _synthetic_report()
     buf = io.StringIO()
-    make_console(width, file=buf).print(report_table(report, files, width))
+    show(make_console(width, file=buf), report_table(report, files, width))
     text = buf.getvalue()
     check_golden(f"files-paths-{width}.txt", text)
     assert "unknown" in text and "total /data (3 files)" in text

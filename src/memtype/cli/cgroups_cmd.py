@@ -65,10 +65,10 @@ def run(args: argparse.Namespace) -> int:
                                   cgroups=[view.cgroup_dict(cg, args.processes) for cg in rows],
                                   notes=notes) + "\n")
     else:
-        from memtype.output.table import make_console
+        from memtype.output.table import make_console, show
 
         console = make_console(args.width)
-        console.print(view.render(tree, rows, as_tree=args.tree, sort=args.sort, width=console.width,
+        show(console, view.render(tree, rows, as_tree=args.tree, sort=args.sort, width=console.width,
                                   members=args.processes))
     sys.stdout.flush()
     _notes(tree, result)

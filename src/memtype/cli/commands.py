@@ -27,19 +27,17 @@ if TYPE_CHECKING:
 
 
 PS_FIELDS = ["rss", "pss", "uss", "swap"] + [f"{k.value}.rss" for k in KINDS]
-PS_FIELDS_NARROW = ["rss", "pss", "swap"] + [f"{k.value}.rss" for k in KINDS]
-WIDE = 100  # columns needed for the full ps table
 MAPS_FIELDS = ["size", "rss", "pss", "swap"] + [f"{k.value}.rss" for k in KINDS]
 
 
 def overview(args: argparse.Namespace) -> int:
-    from memtype.output.table import make_console, overview as render
+    from memtype.output.table import make_console, overview as render, show
 
     with Root(args.root) as root:
         mm = machine_memory(root)
         result = scan(root, jobs=args.jobs)
     console = make_console(args.width)
-    console.print(render(result, mm, args.top))
+    show(console, render(result, mm, args.top, console.width))
     _notes(result)
     return 0
 
@@ -63,23 +61,18 @@ def ps(args: argparse.Namespace) -> int:
             _out(formats.csv_text(rows, keys, ["pss", "uss", "rss", "swap", "swap_pss", "hugetlb", "device_mapped"]
                                   + [f.id for f in FIELDS.values() if "." in f.id]), end="")
         else:
-            from memtype.output.table import rows_table
+            from memtype.output.table import Key, rows_table
 
-            wide = _console_width(args) >= WIDE
-            keys_t = [("PID", lambda p: str(p.pid), {"justify": "right", "no_wrap": True, "min_width": 5}),
-                      ("User", lambda p: p.user or str(p.uid), {"overflow": "ellipsis", "no_wrap": True,
-                                                                "max_width": 8}),
-                      ("Name", lambda p: p.comm, {"overflow": "ellipsis", "no_wrap": True, "max_width": 16})]
-            if not wide:
-                del keys_t[1]
-            # The memory cgroup's readable name, last: it gets the room left (cut with an ellipsis).
-            cg_col = [("Cgroup", lambda p: cgroup_label(p.cgroup) if p.cgroup else "",
-                       {"overflow": "ellipsis", "no_wrap": True, "min_width": 6})] \
-                if wide and any(p.cgroup for p in rows) else []
-            _table(args, rows_table(rows, keys_t, PS_FIELDS if wide else PS_FIELDS_NARROW,
-                                    title=f"{len(rows)} of {len(procs)} processes, sorted by {args.sort}"
-                                          + ("" if wide else f" (User, USS: {WIDE}+ columns)"),
-                                    trailing=cg_col, width=_console_width(args) if cg_col else None))
+            columns = [Key("PID", lambda p: str(p.pid), right=True),
+                    Key("User", lambda p: p.user or str(p.uid), drop=3, shrink=6),
+                    Key("Name", lambda p: p.comm, shrink=15)]
+            # The memory cgroup's readable name, last: it gets the room left (cut in the middle).
+            cgroup_col = [Key("Cgroup", lambda p: cgroup_label(p.cgroup) if p.cgroup else "", drop=1, shrink=12,
+                              path=True)] \
+                if any(p.cgroup for p in rows) else []
+            _table(args, rows_table(rows, columns, PS_FIELDS, drop={"uss": 2}, trailing=cgroup_col,
+                                    width=_console_width(args), label=2,
+                                    title=f"{len(rows)} of {len(procs)} processes, sorted by {args.sort}"))
     else:
         keyf: Callable[[ProcessMemory], str] = {"program": lambda p: p.program, "user": _user_label,
                                                 "cgroup": lambda p: cgroup_label(p.cgroup)}[by]
@@ -91,12 +84,11 @@ def ps(args: argparse.Namespace) -> int:
                                   ["pss", "uss", "rss", "swap", "swap_pss"] +
                                   [f.id for f in FIELDS.values() if "." in f.id]), end="")
         else:
-            from memtype.output.table import rows_table
+            from memtype.output.table import Key, rows_table
 
-            wide = _console_width(args) >= WIDE
-            keys_g = [(by.capitalize(), lambda g: g.key, {"overflow": "ellipsis", "no_wrap": True, "max_width": 20}),
-                      ("Procs", lambda g: str(g.count), {"justify": "right", "no_wrap": True})]
-            _table(args, rows_table(groups, keys_g, PS_FIELDS if wide else PS_FIELDS_NARROW,
+            columns = [Key(by.capitalize(), lambda g: g.key, shrink=8, path=by == "cgroup"),
+                    Key("Procs", lambda g: str(g.count), right=True)]
+            _table(args, rows_table(groups, columns, PS_FIELDS, drop={"uss": 1}, width=_console_width(args), label=0,
                                     title=f"{len(groups)} {by}s, sorted by {args.sort}"))
     _notes(result)
     return 0
@@ -122,12 +114,13 @@ def maps(args: argparse.Namespace) -> int:
                                            ("processes", lambda g: len(set(g.pids)))],
                                   MAPS_FIELDS + ["pss", "uss"]), end="")
         else:
-            from memtype.output.table import rows_table
+            from memtype.output.table import Key, rows_table
 
-            keys = [("Procs", lambda g: str(len(set(g.pids))), {"justify": "right", "min_width": 5, "no_wrap": True})]
-            path_col = [("Mapping", lambda g: g.key, {"overflow": "ellipsis", "no_wrap": True, "min_width": 8})]
+            keys = [Key("Procs", lambda g: str(len(set(g.pids))), right=True)]
+            path_col = [Key("Mapping", lambda g: g.key, shrink=20, path=True)]
             what = "all processes" if args.all else f"PID {args.pid} ({result.processes[0].comm})"
-            _table(args, rows_table(groups, keys, MAPS_FIELDS[1:], trailing=path_col, width=_console_width(args),
+            _table(args, rows_table(groups, keys, MAPS_FIELDS[1:], drop={"swap": 1}, trailing=path_col,
+                                    width=_console_width(args), totals="sum" if args.all else "total",
                                     title=f"{len(groups)} files and regions of {what}, sorted by "
                                           f"{args.sort or 'pss'}"))
     else:
@@ -144,16 +137,14 @@ def maps(args: argparse.Namespace) -> int:
                                        ("class", lambda m: m.mapclass), ("path", lambda m: m.path)],
                                   MAPS_FIELDS + ["pss", "uss", "swap_pss", "device_mapped"]), end="")
         else:
-            from memtype.output.table import rows_table
+            from memtype.output.table import Key, rows_table
 
-            keys = [("Address", lambda m: f"{m.start:012x}", {"no_wrap": True}),
-                    ("Perm", lambda m: m.perms, {"no_wrap": True, "min_width": 4}),
-                    ("Class", lambda m: m.mapclass, {"no_wrap": True, "min_width": 5, "max_width": 13,
-                                                     "overflow": "ellipsis"})]
-            path_col = [("Mapping", lambda m: mapping_key(m), {"overflow": "ellipsis", "no_wrap": True, "min_width": 8})]
-            width = _console_width(args)
-            _table(args, rows_table(ms, keys, MAPS_FIELDS if width >= 120 else MAPS_FIELDS[1:], trailing=path_col,
-                                    width=width,
+            keys = [Key("Address", lambda m: f"{m.start:012x}", drop=3),
+                    Key("Perm", lambda m: m.perms, drop=1),
+                    Key("Class", lambda m: m.mapclass, drop=2)]
+            path_col = [Key("Mapping", lambda m: mapping_key(m), shrink=24, path=True)]
+            _table(args, rows_table(ms, keys, MAPS_FIELDS, drop={"size": 5, "swap": 4}, trailing=path_col,
+                                    width=_console_width(args), totals="total",
                                     title=f"PID {proc.pid} ({proc.comm}): {len(ms)} mappings"))
     _notes(result)
     return 0
@@ -231,9 +222,9 @@ def _console_width(args: argparse.Namespace) -> int:
 
 
 def _table(args: argparse.Namespace, table: Any) -> None:
-    from memtype.output.table import make_console
+    from memtype.output.table import make_console, show
 
-    make_console(getattr(args, "width", None)).print(table)
+    show(make_console(getattr(args, "width", None)), table)
     sys.stdout.flush()
 
 

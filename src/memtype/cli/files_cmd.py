@@ -88,14 +88,14 @@ def _paths(args: argparse.Namespace, root: Any, method: str) -> int:
             files = sorted(report.files, key=lambda f: f.path)
         write_report(sys.stdout, _host(root), report, files)
     else:
-        from memtype.output.files_table import report_table
-        from memtype.output.table import make_console
+        from memtype.output.files_table import action_line, report_table
+        from memtype.output.table import make_console, show
 
         console = make_console(args.width)
         rows = _most_cached(report.files)[: args.top or TABLE_ROWS]
-        console.print(report_table(report, rows, console.width))
+        show(console, report_table(report, rows, console.width))
         if report.action:
-            console.print(_action_line(report))
+            show(console, action_line(report))
     sys.stdout.flush()
     from memtype.output.files_table import notes
 
@@ -113,10 +113,10 @@ def _machine(args: argparse.Namespace, root: Any, method: str) -> int:
         write_machine(sys.stdout, _host(root), mc, method if root.live else None)
     else:
         from memtype.output.files_table import machine_table
-        from memtype.output.table import make_console
+        from memtype.output.table import make_console, show
 
         console = make_console(args.width)
-        console.print(machine_table(mc, console.width))
+        show(console, machine_table(mc, console.width))
     sys.stdout.flush()
     _print_notes(mc.notes, mc.denied if root.live else 0)
     if not root.live and mc.denied:
@@ -127,20 +127,6 @@ def _machine(args: argparse.Namespace, root: Any, method: str) -> int:
 
 def _most_cached(files: list[Any]) -> list[Any]:
     return sorted(files, key=lambda f: (f.cached if f.cached is not None else -1, f.size or 0), reverse=True)
-
-
-def _action_line(report: Any) -> str:
-    from memtype.output.human import size
-
-    acted = [f for f in report.files if f.before is not None or f.cached is not None]
-    before = sum(f.before or 0 for f in acted)
-    after = sum(f.cached or 0 for f in acted)
-    if report.action == "evict":
-        dirty = sum((f.dirty or 0) + (f.writeback or 0) for f in acted)
-        mapped = sum(f.cached or 0 for f in acted if f.mapped_by)
-        return (f"evicted {size(max(0, before - after))}; {size(after)} stayed (dirty or under writeback: "
-                f"{size(dirty)}; in files processes map: {size(mapped)})")
-    return f"warmed {size(max(0, after - before))}; now cached {size(after)}"
 
 
 def _print_notes(lines: list[str], denied: int) -> None:

@@ -71,8 +71,8 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(json.dumps(pressure_dict(report, host), separators=(",", ":")) + "\n")
     else:
         from memtype.output.pressure_table import render
-        from memtype.output.table import make_console
+        from memtype.output.table import make_console, show
 
-        make_console(args.width).print(render(report, host))
+        show(make_console(args.width), render(report, host))
     sys.stdout.flush()
     return 0

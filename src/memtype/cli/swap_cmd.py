@@ -52,9 +52,9 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(json.dumps(swap_dict(report), separators=(",", ":")) + "\n")
     else:
         from memtype.output.swap_table import render
-        from memtype.output.table import make_console
+        from memtype.output.table import make_console, show
 
-        make_console(args.width).print(render(report))
+        show(make_console(args.width), render(report))
     sys.stdout.flush()
     _notes(result)
     return 0

@@ -40,9 +40,9 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(json.dumps(doc, separators=(",", ":")) + "\n")
     else:
         from memtype.output.system_table import render
-        from memtype.output.table import make_console
+        from memtype.output.table import make_console, show
 
-        make_console(args.width).print(render(sm))
+        show(make_console(args.width), render(sm))
     sys.stdout.flush()
     if sm.processes is not None:
         reasons: dict[str, int] = {}

@@ -11,14 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from rich import box
 from rich.console import Group as RichGroup, RenderableType
 from rich.table import Table
 from rich.text import Text
 
 from memtype.kinds import KINDS
 from memtype.model.cgroups import CATEGORIES, CgroupMemory, CgroupTree, component_name
-from memtype.output.human import size
+from memtype.output.human import UNITS_NOTE, size
+from memtype.output.table import SIZE_WIDTH, Column, layout, render_columns
 
 Getter = Callable[[CgroupMemory], "int | float | None"]
 
@@ -48,7 +48,6 @@ SORT_KEYS: dict[str, Getter] = {
        for k in KINDS},
 }
 TEXT_KEYS = ("name", "path")
-WIDE = 100  # columns needed for OOM kills and PSI
 
 NOTE = ("Charged: memory.current (v2) or memory.usage_in_bytes (v1); a cgroup's figures include its child "
         "cgroups, and Anon+Shared+File+Kernel+Other = Charged (Other: the rest, e.g. per-CPU charge "
@@ -108,20 +107,22 @@ def _psi10(c: CgroupMemory) -> float | None:
 
 def _table(title: str, rows: Sequence[CgroupMemory], name: Callable[[CgroupMemory], str],
            columns: Sequence[tuple[str, str, Getter]], extra: Sequence[tuple[str, Callable[[CgroupMemory], str]]],
-           width: int | None) -> Table:
-    t = Table(box=box.SIMPLE_HEAD, title=title, title_justify="left", pad_edge=False, padding=0)
-    # The name gets what the sizes leave: two edge spaces, and each column with its divider.
-    used = 2 + sum(6 + 1 for _ in columns) + sum(max(4, len(h)) + 1 for h, _ in extra)
-    t.add_column("Cgroup", no_wrap=True, overflow="ellipsis",
-                 max_width=None if width is None else max(12, width - used))
-    for _, header, _ in columns:
-        t.add_column(header, justify="right", no_wrap=True, min_width=6)
-    for header, _ in extra:
-        t.add_column(header, justify="right", no_wrap=True, min_width=max(4, len(header)))
-    for cg in rows:
-        cells = [name(cg)] + [size(_int(get(cg))) for _, _, get in columns] + [f(cg) for _, f in extra]
-        t.add_row(*[Text(c) for c in cells])
-    return t
+           width: int | None, *, as_tree: bool, measure: str | None = None, drop_extra: bool = False) -> Table:
+    """The name column gets what the sizes leave (a flat path is cut in the middle, keeping its last
+    component); ``drop_extra``: the extra columns give way first when the width is short."""
+    cols = [Column("Cgroup", [name(cg) for cg in rows], right=False, shrink=12, path=not as_tree)]
+    for _, header, get in columns:
+        head = f"{header}\n{measure}" if measure and header in KIND_LABELS else header
+        cols.append(Column(head, [size(_int(get(cg))) for cg in rows], right=True, least=SIZE_WIDTH))
+    for header, f in extra:
+        cols.append(Column(header, [f(cg) for cg in rows], right=True, drop=1 if drop_extra else 0, least=4))
+    kept, dropped, full = layout(cols, width)
+    if dropped:
+        title += f" · {', '.join(dropped)}: {full}+ columns"
+    return render_columns(kept, title=title)
+
+
+KIND_LABELS = {k.label for k in KINDS}
 
 
 def _int(v: int | float | None) -> int | None:
@@ -138,18 +139,17 @@ def render(tree: CgroupTree, rows: Sequence[CgroupMemory], *, as_tree: bool, sor
     name: Callable[[CgroupMemory], str] = tree_name if as_tree else (lambda c: c.name)
     order = "as a tree" if as_tree else f"sorted by {sort}"
     parts: list[RenderableType] = [Text(head, style="bold")]
-    wide = width is None or width >= WIDE
     extra: list[tuple[str, Callable[[CgroupMemory], str]]] = [
         ("OOM", lambda c: "-" if c.oom_kills is None else str(c.oom_kills)),
-        ("PSI", lambda c: "-" if _psi10(c) is None else f"{_psi10(c):.2f}")] if wide else []
-    parts.append(_table(f"Charged to {len(rows)} cgroups (memory.stat), {order}"
-                        + ("" if wide else f" · OOM, PSI: {WIDE}+ columns"), rows, name, CHARGED_COLUMNS, extra,
-                        width))
+        ("PSI", lambda c: "-" if _psi10(c) is None else f"{_psi10(c):.2f}")]
+    parts.append(_table(f"Charged to {len(rows)} cgroups (memory.stat), {order}", rows, name, CHARGED_COLUMNS,
+                        extra, width, as_tree=as_tree, drop_extra=True))
     if members:
         parts.append(_table("Their processes by kind (PSS; a cgroup includes its children's)", rows, name,
-                            MEMBER_COLUMNS, [("Procs", lambda c: str(c.members.count))], width))
+                            MEMBER_COLUMNS, [("Procs", lambda c: str(c.members.count))], width, as_tree=as_tree,
+                            measure="PSS"))
     note = NOTE + (" " + V1_ROOT_NOTE if h.version == 1 and any(c.path == "/" for c in rows) else "")
-    parts.append(Text(note, style="dim"))
+    parts.append(Text(note + " " + UNITS_NOTE, style="dim"))
     return RichGroup(*parts)
 
 

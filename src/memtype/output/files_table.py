@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rich import box
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
 from memtype.model.cgroups import cgroup_label
 from memtype.model.files import PAGE, CacheTotal, FileCache, FilesReport, MachineCache
-from memtype.output.human import percent, size
+from memtype.output.console import EDGES, new_table
+from memtype.output.human import UNITS_NOTE, cut, fit_path, percent, size
 
 UNKNOWN = "unknown"
 WHY = {
@@ -38,8 +38,7 @@ def _pct(f: FileCache | CacheTotal) -> str:
 
 
 def _table(title: str) -> Table:
-    # SIMPLE_HEAD draws a one-space divider between columns: no padding needed on top of it.
-    return Table(box=box.SIMPLE_HEAD, title=title, title_justify="left", pad_edge=False, padding=0)
+    return new_table(title)
 
 
 Column = tuple[str, bool]  # header, right-justified
@@ -50,7 +49,7 @@ def _path_table(title: str, columns: Sequence[Column], body: list[list[str]], pa
     """Columns sized to their cells, then the path, cut at the front to the room left in ``width``;
     the last ``totals`` rows are a bold section of totals. Cells are never read as markup."""
     widths = [max([len(h)] + [len(row[i]) for row in body]) for i, (h, _) in enumerate(columns)]
-    room = max(12, width - sum(w + 1 for w in widths) - 2)  # each column and its divider; both edges
+    room = max(12, width - sum(w + 1 for w in widths) - EDGES)  # each column and its divider; both edges
     t = _table(title)
     for (header, right), w in zip(columns, widths):
         t.add_column(header, justify="right" if right else "left", no_wrap=True, min_width=w)
@@ -58,7 +57,7 @@ def _path_table(title: str, columns: Sequence[Column], body: list[list[str]], pa
     for i, (row, path) in enumerate(zip(body, paths)):
         if i == len(body) - totals:
             t.add_section()
-        t.add_row(*[Text(c) for c in row + [_fit(path, room)]], style="bold" if i >= len(body) - totals else None)
+        t.add_row(*[Text(c) for c in row + [fit_path(path, room)]], style="bold" if i >= len(body) - totals else None)
     return t
 
 
@@ -95,7 +94,8 @@ def report_table(report: FilesReport, rows: Sequence[FileCache], width: int) -> 
         body.append(cells(tot))
         label = "total" if tot is report.total else f"total {tot.path}"
         paths.append(f"{label} ({_count(tot.files, 'file')})")
-    return _path_table(title, [(heads[c], True) for c in cols], body, paths, len(totals), width)
+    return Group(_path_table(title, [(heads[c], True) for c in cols], body, paths, len(totals), width),
+                 Text(UNITS_NOTE, style="dim"))
 
 
 def machine_table(mc: MachineCache, width: int) -> RenderableType:
@@ -108,7 +108,7 @@ def machine_table(mc: MachineCache, width: int) -> RenderableType:
                    ("Cgroup", False)]
         for f in mc.files:
             body.append([_cell(f, "cached"), size(f.size), _cell(f, "dirty"), _pids(f.mapped_by), _pids(f.open_by),
-                         _cut(cgroup_label(f.cgroup), 16) if f.cgroup else "-"])
+                         cut(cgroup_label(f.cgroup), 16) if f.cgroup else "-"])
         if narrow:  # no Size, no Cgroup
             columns = [columns[0]] + columns[2:5]
             body = [[r[0]] + r[2:5] for r in body]
@@ -117,7 +117,7 @@ def machine_table(mc: MachineCache, width: int) -> RenderableType:
         columns = [("Mapped", True), ("Procs", True), ("Mapped by", False)]
         body = [[size(f.mapped_pss), str(len(f.mapped_by or ())), _pids(f.mapped_by)] for f in mc.files]
     paths = [f.path + (" (shmem)" if f.kind == "shmem" else "") for f in mc.files]
-    return Group(_path_table(title, columns, body, paths, 0, width), split_table(mc))
+    return Group(_path_table(title, columns, body, paths, 0, width), split_table(mc), Text(UNITS_NOTE, style="dim"))
 
 
 def split_table(mc: MachineCache) -> Table:
@@ -144,6 +144,30 @@ def split_table(mc: MachineCache) -> Table:
     if mc.shmem:
         t.add_row("shmem files mapped or open (tmpfs, memfd): in Shmem instead", size(mc.shmem), "")
     return t
+
+
+def action_line(report: FilesReport) -> Text:
+    """What --evict/--warm did, over the files whose cache is known before and after; the others are
+    counted as unknown (the action still happened: an unprivileged user may evict, not measure)."""
+    acted = [f for f in report.files if f.size is not None]
+    known = [f for f in acted if f.before is not None and f.cached is not None]
+    unknown = len(acted) - len(known)
+    if not known:
+        return Text(f"{report.action}: done; the figures are unknown for {_count(unknown, 'file')} "
+                    f"({WHY['denied'] if any(f.why == 'denied' for f in acted) else 'not measurable'})")
+    before = sum(f.before or 0 for f in known)
+    after = sum(f.cached or 0 for f in known)
+    if report.action == "evict":
+        dirty = [(f.dirty or 0) + (f.writeback or 0) for f in known if f.dirty is not None]
+        mapped = sum(f.cached or 0 for f in known if f.mapped_by)
+        line = (f"evicted {size(max(0, before - after))}; {size(after)} stayed (dirty or under writeback: "
+                f"{size(sum(dirty)) if len(dirty) == len(known) else 'unknown'}; in files processes map: "
+                f"{size(mapped)})")
+    else:
+        line = f"warmed {size(max(0, after - before))}; now cached {size(after)}"
+    if unknown:
+        line += f"; unknown for {_count(unknown, 'other file')}"
+    return Text(line)
 
 
 def notes(report: FilesReport) -> list[str]:
@@ -176,15 +200,6 @@ def _pids(pids: Sequence[int] | None, room: int = 3) -> str:
         return "-"
     shown = ",".join(str(p) for p in pids[:room])
     return shown + (f"+{len(pids) - room}" if len(pids) > room else "")
-
-
-def _cut(text: str, room: int) -> str:
-    return text if len(text) <= room else text[: room - 1] + "…"
-
-
-def _fit(path: str, room: int) -> str:
-    """Cut a long path at the front, where it is least telling: "…/lib/libcublasLt.so.13"."""
-    return path if len(path) <= room else "…" + path[len(path) - room + 1:]
 
 
 def _count(n: int, word: str) -> str:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from rich import box
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
 from memtype.model.pressure import KINDS, Holders, PressureReport
-from memtype.output.human import size
+from memtype.output.console import new_table
+from memtype.output.human import UNITS_NOTE, size
 
 TYPE_CHECKING = False  # typing costs ~5 ms of start-up; mypy still reads these imports
 if TYPE_CHECKING:
@@ -51,7 +51,7 @@ def pressure_dict(r: PressureReport, host: HostInfo) -> dict[str, Any]:
 
 
 def _table(title: str) -> Table:
-    return Table(box=box.SIMPLE_HEAD, title=title, title_justify="left", pad_edge=False, padding=0, expand=True)
+    return new_table(title)
 
 
 def summary_table(r: PressureReport) -> Table:
@@ -97,8 +97,8 @@ def render(r: PressureReport, host: HostInfo) -> RenderableType:
     p = r.prediction
     where = f"in cgroup {r.cgroup.path}" if r.cgroup else "machine-wide"
     swap = (f"swap room {size(p.swap_room)}" if p.swap_room else "no swap room")
-    head = Text(f"memtype pressure · {size(p.need)} more needed {where} · swappiness {p.swappiness} · {swap}",
-                style="bold")
+    head = Text(f"memtype pressure · need {size(p.need)} {where} · swappiness {p.swappiness} · {swap}",
+                style="bold", no_wrap=True, overflow="ellipsis")
     verdict = (f"Would swap: yes, {size(p.swap)}." if p.swap else "Would swap: no.")
     order = "; then ".join(f"{phase} {size(n)}" for phase, n in p.steps) or "nothing to reclaim"
     if not p.steps and p.from_free >= p.need:
@@ -111,4 +111,5 @@ def render(r: PressureReport, host: HostInfo) -> RenderableType:
         if table is not None:
             parts.append(table)
     parts.extend(Text(n, style="dim") for n in r.notes)
+    parts.append(Text(UNITS_NOTE, style="dim"))
     return Group(*parts)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import os
 
-from rich import box
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
 from memtype.kinds import Kind
 from memtype.model.swap import SwapInfo, SwapReport, anon_swap, anon_swap_pss
-from memtype.output.human import percent, size
+from memtype.output.console import new_table
+from memtype.output.human import UNITS_NOTE, percent, size
 
 TYPE_CHECKING = False  # typing costs ~5 ms of start-up; mypy still reads these imports
 if TYPE_CHECKING:
@@ -53,10 +53,8 @@ def swap_dict(r: SwapReport) -> dict[str, Any]:
 
 # -- tables ------------------------------------------------------------------------------------------
 
-def _table(title: str, expand: bool = True) -> Table:
-    # SIMPLE_HEAD draws a one-space divider between columns: no padding on top of it (as output/table.py);
-    # tables with a text column fill the width (so their titles fit), number-only ones stay compact
-    return Table(box=box.SIMPLE_HEAD, title=title, title_justify="left", pad_edge=False, padding=0, expand=expand)
+def _table(title: str) -> Table:
+    return new_table(title)
 
 
 def devices_table(i: SwapInfo) -> Table:
@@ -110,10 +108,10 @@ def processes_table(r: SwapReport) -> Table | None:
     if not procs:
         return None
     shown = procs[: r.top]
-    t = _table(f"{len(shown)} of {len(procs)} processes in swap, by swap", expand=False)
+    t = _table(f"{len(shown)} of {len(procs)} processes in swap, by swap")
     t.add_column("PID", justify="right", no_wrap=True)
     t.add_column("Name", overflow="ellipsis", no_wrap=True, max_width=16)
-    for head in ("Swap", "SwapPSS", "Anon", "Shared"):
+    for head in ("Swap", "SwapPSS", "Anon\nswap", "Shared\nswap"):  # the kinds' part of Swap
         t.add_column(head, justify="right", no_wrap=True, min_width=7)
     for p in shown:
         t.add_row(str(p.pid), Text(p.comm), size(p.totals.swap), size(p.totals.swap_pss), size(anon_swap(p)),
@@ -156,7 +154,7 @@ def render(r: SwapReport) -> RenderableType:
     h = r.scan.host
     head = Text(" · ".join(["memtype swap"] + ([h.hostname] if h.hostname else []) + [f"Linux {h.kernel or '?'}"]
                            + (["live"] if h.live else [f"capture {os.path.basename(h.root.rstrip('/'))}"])),
-                style="bold")
+                style="bold", no_wrap=True, overflow="ellipsis")
     parts: list[RenderableType] = [head]
     if r.info.devices or r.info.total:
         parts.append(devices_table(r.info))
@@ -168,4 +166,5 @@ def render(r: SwapReport) -> RenderableType:
     for table in (processes_table(r), objects_table(r), mappings_table(r)):
         if table is not None:
             parts.append(table)
+    parts.append(Text(UNITS_NOTE, style="dim"))
     return Group(*parts)

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import os
 
-from rich import box
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
 from memtype.model.machine import DETAIL_IDS, SystemMemory
-from memtype.output.human import percent, size
+from memtype.output.console import new_table
+from memtype.output.human import UNITS_NOTE, percent, size
 
 TYPE_CHECKING = False  # typing costs ~5 ms of start-up; mypy still reads these imports
 if TYPE_CHECKING:
@@ -100,14 +100,12 @@ def header(sm: SystemMemory) -> Text:
     parts = ["memtype system"] + ([h.hostname] if h.hostname else []) + [f"Linux {h.kernel or '?'}",
                                                                         f"{size(sm.total)} RAM"]
     parts.append("live" if h.live else f"capture {os.path.basename(h.root.rstrip('/'))}")
-    return Text(" · ".join(parts), style="bold")
+    return Text(" · ".join(parts), style="bold", no_wrap=True, overflow="ellipsis")
 
 
 def rows_table(sm: SystemMemory) -> Table:
     source = "page flags (kernel, hugetlb, free: meminfo)" if sm.exact else "/proc/meminfo"
-    # SIMPLE_HEAD draws a one-space divider between columns: no padding on top of it (as output/table.py)
-    t = Table(box=box.SIMPLE_HEAD, title=f"Every byte of MemTotal, by {source}", title_justify="left",
-              pad_edge=False, padding=0)
+    t = new_table(f"Every byte of MemTotal, by {source}")
     t.add_column("kind", no_wrap=True, min_width=20)
     t.add_column("size", justify="right", no_wrap=True, min_width=7)
     t.add_column("%", justify="right", no_wrap=True, min_width=7)
@@ -146,7 +144,7 @@ def reconcile_table(sm: SystemMemory) -> Table | None:
     skipped = len(sm.processes.skipped)
     title = (f"Machine beside processes: Σ PSS of {n} process{'es' if n != 1 else ''} per kind"
              + (f" ({skipped} left out)" if skipped else ""))
-    t = Table(box=box.SIMPLE_HEAD, title=title, title_justify="left", pad_edge=False, padding=0)
+    t = new_table(title)
     t.add_column("kind", no_wrap=True, min_width=14)
     for head in ("machine", "processes", "difference"):
         t.add_column(head, justify="right", no_wrap=True, min_width=len(head))
@@ -162,4 +160,5 @@ def render(sm: SystemMemory) -> RenderableType:
     if rec is not None:
         parts.append(rec)
     parts.extend(Text(note, style="dim") for note in sm.notes)
+    parts.append(Text(UNITS_NOTE, style="dim"))
     return Group(*parts)

@@ -1,13 +1,20 @@
-"""Rich tables for the terminal. Only this module formats sizes for people (style.md rule 8)."""
+"""Rich tables of records by field (style.md rule 8), laid out to the terminal's width.
+
+Every column of sizes says what it measures: the kinds' columns carry a second header line ("RSS",
+"PSS"), and the total rows say what they add. A sum of RSS over processes counts a page that N
+processes share N times, so a table of several processes ends with two rows: ``sum`` (each column
+added up) and ``PSS`` (the kinds' PSS, which count a shared page once and add up to the PSS total).
+
+Nothing is cut by rich: ``layout`` drops the columns a table can spare, in a fixed order, until the
+rest fits; text columns (names, paths) are cut by memtype with an ellipsis, never a number.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
 
-from rich import box
-from rich.console import Console, Group as RichGroup, RenderableType
+from rich.console import Group as RichGroup, RenderableType
 from rich.table import Table
 from rich.text import Text
 
@@ -15,112 +22,242 @@ from memtype.kinds import KINDS
 from memtype.model.group import total_of
 from memtype.model.machine import MachineMemory
 from memtype.model.records import Scan
+from memtype.output.console import EDGES, make_console, new_table, show
 from memtype.output.fields import FIELDS
-from memtype.output.human import percent, size
+from memtype.output.human import UNITS_NOTE, cut, fit_path, percent, size
 
+TYPE_CHECKING = False  # typing costs ~5 ms of start-up; mypy still reads these imports
 if TYPE_CHECKING:
+    from typing import Any
+
     from memtype.output.fields import HasMemory
+
+__all__ = ["Key", "header_line", "layout", "machine_table", "make_console", "overview", "rows_table", "show"]
 
 LEGEND = ("Anon: private anonymous (heap, stack). Shared: shmem (memfd, /dev/shm, SysV, MAP_SHARED). "
           "CoW: copy-on-write (anon still shared after fork, KSM, unwritten private file pages). "
           "File: page cache. Device: driver pages (GPU, [vdso]). Meminfo has no CoW or Device row: "
           "it counts CoW in anonymous and driver pages in unaccounted.")
-
-KeyColumn = tuple[str, Callable[[Any], str], dict[str, Any]]
-
-
-def make_console(width: int | None = None, file: Any = None) -> Console:
-    """A console; a fixed width and no colour for golden tests and pipes."""
-    return Console(width=width, file=file, highlight=False, soft_wrap=False,
-                   no_color=file is not None, force_terminal=False if file is not None else None)
+SUM_NOTE = ("sum: each column added up; a page that N processes share is in N of their RSS. PSS: the kinds' "
+            "PSS, a shared page divided among its processes; they add up to the PSS total.")
+SIZE_WIDTH = 6  # a size column: "-99.9M" at most (output.human.size); the same in every table
 
 
-def rows_table(rows: Sequence[HasMemory], keys: Sequence[KeyColumn], field_ids: Sequence[str], *,
-               title: str | None = None, total_label: str | None = "total",
-               trailing: Sequence[KeyColumn] = (), width: int | None = None) -> Table:
-    """One row per item, sizes right-aligned, and a total row that is the exact sum.
+class Key:
+    """A text column beside the sizes: a header, how to read a row, and how it gives way to the width.
 
-    ``keys`` come before the sizes, ``trailing`` after them: a long path goes last and is the one cut
-    to fit ``width``. Cell text is never read as markup: "[heap]" stays "[heap]".
+    ``drop``: 0 = always shown; otherwise columns with a higher number are dropped first when the
+    table is too wide. ``shrink``: the narrowest it may be cut to (``path``: cut in the middle,
+    keeping the file name; otherwise at the end); None = never cut.
     """
-    # SIMPLE_HEAD draws a one-space divider between columns: no padding needed on top of it.
-    t = Table(box=box.SIMPLE_HEAD, title=title, title_justify="left", pad_edge=False, padding=0)
-    body = [[f(r) for _, f, _ in keys] + [size(FIELDS[i].get(r)) for i in field_ids] +
-            [f(r) for _, f, _ in trailing] for r in rows]
-    if total_label is not None and rows:
-        tot = total_of(rows)  # type: ignore[arg-type]
-        body.append([total_label] + [""] * (len(keys) - 1) + [size(FIELDS[i].get(tot)) for i in field_ids] +
-                    [""] * len(trailing))
-    headers = [h for h, _, _ in keys] + [FIELDS[i].title for i in field_ids] + [h for h, _, _ in trailing]
-    widths = [max([len(h)] + [len(row[c]) for row in body]) for c, h in enumerate(headers)]
-    fixed = len(keys) + len(field_ids)
-    used = sum(min(w, opts.get("max_width") or w) + 1 for w, (_, _, opts) in zip(widths, keys))
-    used += sum(max(6, w) + 1 for w in widths[len(keys):fixed])
-    room = None if width is None else max(8, width - used - 1)
-    for header, _, opts in keys:
-        t.add_column(header, **opts)
-    for fid in field_ids:
-        t.add_column(FIELDS[fid].title, justify="right", no_wrap=True, min_width=6)
-    for header, _, opts in trailing:
-        t.add_column(header, **({**opts, "max_width": room} if room else opts))
-    for i, row in enumerate(body):
-        is_total = total_label is not None and i == len(body) - 1
-        if is_total:
+
+    __slots__ = ("header", "get", "right", "drop", "shrink", "path")
+
+    def __init__(self, header: str, get: Callable[[Any], str], *, right: bool = False, drop: int = 0,
+                 shrink: int | None = None, path: bool = False) -> None:
+        self.header, self.get, self.right, self.drop, self.shrink, self.path = header, get, right, drop, shrink, path
+
+
+class Column:
+    """A column ready for ``layout``: header lines, cells, alignment and how it gives way."""
+
+    __slots__ = ("header", "cells", "right", "drop", "shrink", "path", "width")
+
+    def __init__(self, header: str, cells: list[str], *, right: bool, drop: int = 0, shrink: int | None = None,
+                 path: bool = False, least: int = 0) -> None:
+        self.header, self.cells, self.right, self.drop, self.shrink, self.path = header, cells, right, drop, shrink, path
+        self.width = max(least, *(len(line) for line in [*header.split("\n"), *cells]))
+
+    @property
+    def narrowest(self) -> int:
+        return self.width if self.shrink is None else min(self.width, max(self.shrink, len(self.header_top)))
+
+    @property
+    def header_top(self) -> str:
+        return self.header.split("\n", 1)[0]
+
+
+def layout(columns: Sequence[Column], width: int | None) -> tuple[list[Column], list[str], int]:
+    """Which columns fit in ``width``, and how wide each text column may be.
+
+    Drops the droppable columns (highest ``drop`` first) until every column fits at its narrowest, then
+    gives the room left to the text columns that were cut, left to right. Returns the columns kept, the
+    headers dropped, and the width the whole table needs (for a "wider terminal" hint).
+    """
+    def need(cols: Sequence[Column], narrow: bool) -> int:
+        return sum(c.narrowest if narrow else c.width for c in cols) + len(cols) - 1 + EDGES
+
+    full = need(columns, narrow=False)
+    kept = list(columns)
+    dropped: list[str] = []
+    if width is None:
+        return kept, dropped, full
+    for rank in sorted({c.drop for c in columns if c.drop}, reverse=True):
+        if need(kept, narrow=True) <= width:
+            break
+        for c in [c for c in kept if c.drop == rank]:
+            if need(kept, narrow=True) <= width:
+                break
+            kept.remove(c)
+            dropped.append(c.header_top)
+    room = width - need(kept, narrow=True)
+    for c in kept:
+        if c.shrink is not None:
+            give = min(max(0, room), c.width - c.narrowest)
+            c.width = c.narrowest + give
+            room -= give
+    return kept, dropped, full
+
+
+def render_columns(columns: Sequence[Column], *, title: str | None, totals: int = 0) -> Table:
+    """A table of laid-out columns; the last ``totals`` rows are a bold section of totals."""
+    t = new_table(title)
+    for c in columns:
+        t.add_column(c.header, justify="right" if c.right else "left", no_wrap=True, width=c.width,
+                     overflow="ellipsis")
+    rows = len(columns[0].cells) if columns else 0
+    for i in range(rows):
+        is_total = i >= rows - totals
+        if is_total and i == rows - totals:
             t.add_section()
-        t.add_row(*[Text(c) for c in row], style="bold" if is_total else None)
+        cells = []
+        for c in columns:
+            text = c.cells[i]
+            if len(text) > c.width:
+                text = fit_path(text, c.width) if c.path else cut(text, c.width)
+            cells.append(Text(text))
+        t.add_row(*cells, style="bold" if is_total else None)
     return t
+
+
+def _measure_header(fid: str, measure: str) -> str:
+    """Kinds' columns name their measure on a second header line ("Anon" over "RSS")."""
+    title = FIELDS[fid].title
+    if "." in fid:
+        kind_title = KINDS_BY_ID[fid.split(".", 1)[0]].label
+        return f"{kind_title}\n{measure}"
+    return title
+
+
+KINDS_BY_ID = {k.value: k for k in KINDS}
+
+
+def rows_table(rows: Sequence[HasMemory], keys: Sequence[Key], field_ids: Sequence[str], *,
+               title: str, width: int | None, trailing: Sequence[Key] = (), drop: dict[str, int] | None = None,
+               totals: str | None = "sum", label: int = -1) -> RenderableType:
+    """One row per item, sizes right-aligned, then the total rows; cells are never read as markup.
+
+    Args:
+        keys: text columns before the sizes; ``trailing``: after them (a path goes last).
+        field_ids: the sizes, from ``output.fields``; the kinds' ones are their ``.rss`` or ``.pss``.
+        drop: field id -> drop rank (see ``Key``); sizes not named are always shown.
+        totals: "total" (one exact row: the rows do not share pages, e.g. one process's mappings),
+            "sum" (rows of several processes: the column sums, then the kinds' PSS), or None.
+        label: which text column holds the total rows' labels (index into keys + trailing).
+        title: the title; what was dropped for want of room is added to it.
+    """
+    drop = drop or {}
+    texts = list(keys) + list(trailing)
+    measure = "PSS" if any(f.endswith(".pss") for f in field_ids) else "RSS"
+    body_keys = [[k.get(r) for r in rows] for k in texts]
+    body_sizes = [[size(FIELDS[f].get(r)) for r in rows] for f in field_ids]
+    labels: list[str] = []
+    if rows and totals is not None:
+        tot = total_of(rows)  # type: ignore[arg-type]
+        if totals == "sum" and len(rows) > 1:
+            labels = ["sum", "PSS"]
+            for fid, cells in zip(field_ids, body_sizes):
+                pss_row = _pss_of(fid)
+                cells.append("" if fid == "pss" else size(FIELDS[fid].get(tot)))
+                cells.append(size(FIELDS[pss_row].get(tot)) if pss_row else "")
+        else:
+            labels = ["total"]
+            for fid, cells in zip(field_ids, body_sizes):
+                cells.append(size(FIELDS[fid].get(tot)))
+    where = label % len(texts) if texts else 0
+    for i, cells in enumerate(body_keys):
+        cells.extend(labels if i == where else [""] * len(labels))
+    cols = [Column(k.header, cells, right=k.right, drop=k.drop, shrink=k.shrink, path=k.path)
+            for k, cells in zip(keys, body_keys[: len(keys)])]
+    cols += [Column(_measure_header(f, measure), cells, right=True, drop=drop.get(f, 0), least=SIZE_WIDTH)
+             for f, cells in zip(field_ids, body_sizes)]
+    cols += [Column(k.header, cells, right=k.right, drop=k.drop, shrink=k.shrink, path=k.path)
+             for k, cells in zip(trailing, body_keys[len(keys):])]
+    kept, dropped, full = layout(cols, width)
+    table = render_columns(kept, title=title, totals=len(labels))
+    notes = UNITS_NOTE + (" " + SUM_NOTE if len(labels) == 2 else "")
+    if dropped:
+        notes += f" Not shown for want of room: {', '.join(dropped)} ({full}+ columns)."
+    return RichGroup(table, Text(notes, style="dim"))
+
+
+def _pss_of(fid: str) -> str | None:
+    """The PSS counterpart of a column for the PSS total row: the kinds' and the total's."""
+    if fid == "pss":
+        return "pss"
+    if fid.endswith(".rss") or fid.endswith(".pss"):
+        return fid.rsplit(".", 1)[0] + ".pss"
+    return None
 
 
 def machine_table(mm: MachineMemory) -> Table:
-    t = Table(box=box.SIMPLE_HEAD, title="Machine memory (/proc/meminfo)", title_justify="left", pad_edge=False)
+    t = new_table("Machine memory (/proc/meminfo)")
     t.add_column("kind", no_wrap=True, min_width=11)
     t.add_column("size", justify="right", no_wrap=True, min_width=6)
     t.add_column("%", justify="right", no_wrap=True, min_width=6)
-    t.add_column("what it is", overflow="ellipsis", no_wrap=True, ratio=1)
+    t.add_column(" what it is", overflow="ellipsis", no_wrap=True, ratio=1)
     for r in mm.rows:
-        t.add_row(r.title, size(r.bytes), percent(r.bytes, mm.total), r.help)
+        t.add_row(r.title, size(r.bytes), percent(r.bytes, mm.total), " " + r.help)
     t.add_section()
-    t.add_row("total", size(mm.total), "100.0%", "MemTotal", style="bold")
+    t.add_row("total", size(mm.total), "100.0%", " MemTotal", style="bold")
     if mm.swap_total:
         t.add_row("swap used", size(mm.swap_used), percent(mm.swap_used, mm.swap_total),
-                  f"of {size(mm.swap_total)} swap")
+                  f" of {size(mm.swap_total)} swap")
     else:
-        t.add_row("swap used", "-", "", "no swap: anon and shared stay in RAM")
+        t.add_row("swap used", "-", "", " no swap: anon and shared stay in RAM")
     return t
 
 
-def header_line(scan: Scan, mm: MachineMemory | None) -> Text:
+def header_line(scan: Scan, mm: MachineMemory | None, command: str = "") -> Text:
+    """"memtype · host · Linux 6.1 · 16G RAM · live" on one line: an unknown host is left out, and a
+    long capture name is cut to the console's width."""
     h = scan.host
-    parts = [f"memtype · {h.hostname or 'unknown host'}", f"Linux {h.kernel or '?'}"]
+    parts = ["memtype" + (f" {command}" if command else "")]
+    if h.hostname:
+        parts.append(h.hostname)
+    parts.append(f"Linux {h.kernel or '?'}")
     if mm is not None:
         parts.append(f"{size(mm.total)} RAM")
     if h.live:
         parts.append("live")
     else:
         parts.append(f"capture {os.path.basename(h.root.rstrip('/'))}" + (f" of {h.captured_at}" if h.captured_at else ""))
-    return Text(" · ".join(parts), style="bold")
+    return Text(" · ".join(parts), style="bold", no_wrap=True, overflow="ellipsis")
 
 
-PROCESS_KEYS: list[KeyColumn] = [
-    ("PID", lambda p: str(p.pid), {"justify": "right", "no_wrap": True}),
-    ("Name", lambda p: p.comm, {"overflow": "ellipsis", "no_wrap": True, "max_width": 15}),
+PROCESS_KEYS: list[Key] = [
+    Key("PID", lambda p: str(p.pid), right=True),
+    Key("Name", lambda p: p.comm, shrink=8),
 ]
-KIND_RSS = [f"{k.value}.rss" for k in KINDS]
 
 
-def overview(scan: Scan, mm: MachineMemory, top: int) -> RenderableType:
+def overview(scan: Scan, mm: MachineMemory, top: int, width: int | None = None) -> RenderableType:
     """The main screen: the machine by kind, then the top processes by PSS with one column per kind."""
     procs = sorted(scan.processes, key=lambda p: p.totals.pss, reverse=True)
     shown = procs[:top]
     title = f"Top {len(shown)} of {len(procs)} processes by PSS; the kinds add up to PSS"
-    t = rows_table(shown, PROCESS_KEYS, ["pss"] + [f"{k.value}.pss" for k in KINDS] + ["swap"], title=title,
-                   total_label=None)
-    for k in KINDS:
-        t.columns[3 + KINDS.index(k)].header = k.label
-    if procs:
+    ids = ["pss"] + [f"{k.value}.pss" for k in KINDS] + ["swap"]
+    texts = [[k.get(p) for p in shown] for k in PROCESS_KEYS]
+    sizes = [[size(FIELDS[f].get(p)) for p in shown] for f in ids]
+    if procs:  # every process, not only those shown: the PSS of all of them, split by kind
         all_tot = total_of(procs)
-        t.add_section()
-        t.add_row("", f"all {len(procs)}", size(all_tot.totals.pss),
-                  *[size(all_tot.categories[k].pss) for k in KINDS], size(all_tot.totals.swap), style="bold")
-    legend = Text(LEGEND, style="dim")
+        texts[0].append("")
+        texts[1].append(f"all {len(procs)}")
+        for f, cells in zip(ids, sizes):
+            cells.append(size(FIELDS[f].get(all_tot)))
+    cols = [Column(k.header, cells, right=k.right, shrink=k.shrink) for k, cells in zip(PROCESS_KEYS, texts)]
+    cols += [Column(_measure_header(f, "PSS"), cells, right=True, least=SIZE_WIDTH) for f, cells in zip(ids, sizes)]
+    kept, _, _ = layout(cols, width)
+    t = render_columns(kept, title=title, totals=1 if procs else 0)
+    legend = Text(LEGEND + " " + UNITS_NOTE, style="dim")
     return RichGroup(header_line(scan, mm), machine_table(mm), t, legend)
