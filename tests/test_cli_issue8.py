@@ -116,6 +116,7 @@ def test_issue8_8_sizes_have_at_most_three_integer_digits() -> None:
             assert re.fullmatch(r"(\d{1,3}|\d{1,2}\.\d|0\.\d\d)[BKMGTP]", text), (n, text)
 
 
+@pytest.mark.xfail(reason="one notes printer (cli/notes.py) comes with the cli/ restructure", strict=True)
 def test_issue8_8_each_note_once_on_its_own_line(run_cli: Run, roots: dict[str, Path]) -> None:
     for args in ([], ["ps"], ["maps", "--all", "--group", "path"], ["system"], ["swap"], ["files"]):
         r = run_cli(*args, "--root", str(GPU_ROOT))
