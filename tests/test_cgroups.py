@@ -18,11 +18,12 @@ import pytest
 from memtype import Kind, Root
 from memtype.collect import cgroups as cgmod
 from memtype.collect.cgroups import attach_members, find_hierarchy, read_cgroups
-from memtype.collect.process import memory_cgroup
 from memtype.collect.scan import scan
 from memtype.errors import MemtypeError
 from memtype.model.cgroups import cgroup_label, component_name
-from memtype.parse.cgroupfiles import parse_bytes, parse_cgroup_mounts, parse_keyed, parse_pressure, parse_procs
+from memtype.parse.cgroupfiles import parse_bytes, parse_keyed, parse_pressure, parse_procs
+from memtype.parse.mountinfo import cgroup_mounts, parse_mountinfo
+from memtype.parse.procfiles import memory_cgroup
 
 from conftest import GPU_ROOT, HERE, ROOTS, Result
 
@@ -92,12 +93,12 @@ def test_parse_cgroup_mounts_hybrid_and_v2() -> None:
               "35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory\n"
               "40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,name=systemd\n"
               "41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw\n")
-    mounts = parse_cgroup_mounts(hybrid)
+    mounts = cgroup_mounts(parse_mountinfo(hybrid))
     assert [(m.mountpoint, m.version, m.memory) for m in mounts] == [
         ("/sys/fs/cgroup/cpu", 1, False), ("/sys/fs/cgroup/memory", 1, True), ("/sys/fs/cgroup/systemd", 1, False),
         ("/sys/fs/cgroup/unified", 2, False)]
     v2 = "29 23 0:26 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 rw,nsdelegate\n"
-    assert [(m.mountpoint, m.version) for m in parse_cgroup_mounts(v2)] == [("/sys/fs/cgroup", 2)]
+    assert [(m.mountpoint, m.version) for m in cgroup_mounts(parse_mountinfo(v2))] == [("/sys/fs/cgroup", 2)]
 
 
 def test_memory_cgroup_of_a_hybrid_process() -> None:

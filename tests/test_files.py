@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from memtype.collect.filesystems import Filesystems, parse_mount_types
+from memtype.collect.filesystems import Filesystems
+from memtype.parse.mountinfo import mount_types, parse_mountinfo
 from memtype.collect.holders import scan_holders
 from memtype.collect.probe import Prober
 from memtype.model.files import CacheTotal, FileCache, FilesReport, Skip
@@ -47,8 +48,8 @@ def fc(path: str, size: int | None, cached: int | None = None, **kw: object) -> 
 
 # ------------------------------------------------------------------ filesystems
 def test_mount_types_and_pseudo_filesystems() -> None:
-    types = parse_mount_types(MOUNTINFO)
-    assert types[os.makedev(254, 0)] == "ext4" and types[os.makedev(0, 40)] == "xfs"
+    types = mount_types(parse_mountinfo(MOUNTINFO))
+    assert types[(254, 0)] == "ext4" and types[(0, 40)] == "xfs"
     fs = Filesystems(MOUNTINFO)
     assert fs.pseudo(os.makedev(0, 22)) == "proc" and fs.pseudo(os.makedev(0, 5)) == "devtmpfs"
     assert fs.pseudo(os.makedev(0, 23)) == "sysfs" and fs.pseudo(os.makedev(254, 0)) is None

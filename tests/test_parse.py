@@ -7,7 +7,8 @@ import os
 import pytest
 
 from memtype.parse import smaps as smaps_mod
-from memtype.parse.procfiles import parse_meminfo, parse_mountinfo_shmem_devs, parse_stat, parse_status
+from memtype.parse.mountinfo import parse_mountinfo, shmem_devices
+from memtype.parse.procfiles import parse_meminfo, parse_stat, parse_status
 from memtype.parse.smaps import parse_smaps
 
 from conftest import GPU_ROOT
@@ -90,4 +91,4 @@ def test_mountinfo_tmpfs_devices() -> None:
     text = ("22 1 0:21 / /dev/shm rw,nosuid,nodev shared:2 - tmpfs tmpfs rw\n"
             "23 1 254:0 / / rw,relatime - ext4 /dev/vda rw\n"
             "24 1 0:300 / /big rw - tmpfs none rw\n")
-    assert parse_mountinfo_shmem_devs(text) == frozenset({"00:15", "00:12c"})
+    assert shmem_devices(parse_mountinfo(text)) == frozenset({"00:15", "00:12c"})

@@ -21,7 +21,8 @@ from memtype.model.reclaim import (CLASSES, fit, reclaim_from_meminfo, reclaim_f
 from memtype.model.vmscan import Vmscan, inactive_is_low
 from memtype.parse.procfiles import parse_meminfo
 from memtype.parse.smaps import parse_smaps
-from memtype.parse.swapfiles import parse_swaps, parse_sysvipc_shm, parse_zone_high, parse_zram_mm_stat
+from memtype.parse.swapfiles import parse_swaps, parse_sysvipc_shm, parse_zram_mm_stat
+from memtype.parse.zoneinfo import high_watermark_pages, parse_zoneinfo
 from memtype.source.root import Root
 
 from conftest import GPU_ROOT, Result
@@ -223,7 +224,7 @@ def test_parse_sysvipc_shm_and_zram_and_zoneinfo() -> None:
         "stored": 16 * MiB, "compressed": 327680, "pool": 393216}
     zoneinfo = "Node 0, zone   Normal\n  pages free     426823\n        min      7517\n        high     11275\n" \
                "Node 0, zone  Movable\n  pages free 0\n        high     32\n"
-    assert parse_zone_high(zoneinfo) == 11307
+    assert high_watermark_pages(parse_zoneinfo(zoneinfo)) == 11307
 
 
 # ------------------------------------------------------------------ a synthetic machine with swap

@@ -348,9 +348,9 @@ def _meminfo_root(tmp_path: Path, changes: dict[str, int], zoneinfo: str | None 
 
 
 def test_free_counts_the_per_cpu_lists(tmp_path: Path) -> None:
-    from memtype.collect.system import pcp_free_pages
+    from memtype.parse.zoneinfo import parse_zoneinfo, pcp_free_pages
 
-    assert pcp_free_pages(ZONEINFO) == 18754 + 29450
+    assert pcp_free_pages(parse_zoneinfo(ZONEINFO)) == 18754 + 29450
     root = _meminfo_root(tmp_path, {}, ZONEINFO)
     sm = system_memory(str(root), processes=False)
     assert sm.detail["free.per_cpu"] == (18754 + 29450) * PAGE and sm.detail["free.memfree"] == GPU_MEMINFO["MemFree"]

@@ -35,7 +35,7 @@ from memhelpers import PAGE, Child
 from memtype.collect import pagecache
 from memtype.collect.files import measure_paths
 from memtype.collect.pagecache import Cachestat
-from memtype.collect.process import memory_cgroup
+from memtype.parse.procfiles import memory_cgroup
 from memtype.model.files import FileCache
 
 from conftest import Result

@@ -31,8 +31,8 @@ import os
 from memtype.errors import AccessDenied, FileMissing, MemtypeError, ProcessGone
 from memtype.model.cgroups import CgroupMemory, CgroupTree, Hierarchy, effective_limits
 from memtype.model.records import ProcessMemory, Scan
-from memtype.parse.cgroupfiles import (Pressure, parse_bytes, parse_cgroup_mounts, parse_keyed, parse_pressure,
-                                       parse_procs)
+from memtype.parse.cgroupfiles import Pressure, parse_bytes, parse_keyed, parse_pressure, parse_procs
+from memtype.parse.mountinfo import cgroup_mounts, parse_mountinfo
 from memtype.source.root import Root
 from memtype.collect.swapinfo import swap_room
 from memtype.model.reclaim import reclaim_from_memory_stat
@@ -50,7 +50,7 @@ def find_hierarchy(root: Root) -> Hierarchy:
     """
     if root.live:
         try:
-            mounts = parse_cgroup_mounts(root.read_text("proc/self/mountinfo"))
+            mounts = cgroup_mounts(parse_mountinfo(root.read_text("proc/self/mountinfo")))
         except MemtypeError:
             mounts = []
         v2 = [m for m in mounts if m.version == 2]

@@ -16,7 +16,9 @@ import os
 from array import array
 from collections import Counter
 
+from memtype.collect.cgroups import find_hierarchy
 from memtype.collect.holders import Held
+from memtype.errors import MemtypeError
 from memtype.collect.pagecache import PAGE
 from memtype.source.root import Root
 
@@ -88,37 +90,24 @@ class CgroupCharge:
 
     def _name(self, ino: int) -> str:
         if self._names is None:
-            self._names = memcg_names()
+            self._names = memcg_names(self.root)
         return self._names.get(ino, f"(removed cgroup, inode {ino})")
 
 
-def memcg_names() -> dict[int, str]:
-    """{directory inode: cgroup path} of the memory hierarchy: cgroup v1's ``memory`` mount if there is
-    one (a hybrid host like this VM charges there), else the cgroup2 mount."""
-    mounts: list[tuple[int, str, str]] = []  # (preference, mount point, cgroup root)
+def memcg_names(root: Root) -> dict[int, str]:
+    """{directory inode: cgroup path} of the memory hierarchy ``memtype cgroups`` reads
+    (``memtype.collect.cgroups.find_hierarchy``: v2 with the memory controller, else v1's ``memory``)."""
     try:
-        with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as f:
-            for line in f:
-                left, _, right = line.partition(" - ")
-                fields, rest = left.split(), right.split()
-                if len(fields) < 5 or len(rest) < 3:
-                    continue
-                if rest[0] == "cgroup" and "memory" in rest[2].split(","):
-                    mounts.append((0, fields[4], fields[3]))
-                elif rest[0] == "cgroup2":
-                    mounts.append((1, fields[4], fields[3]))
-    except OSError:
+        top = find_hierarchy(root).rel
+    except MemtypeError:
         return {}
-    if not mounts:
-        return {}
-    _, mnt, croot = min(mounts)
     names: dict[int, str] = {}
-    base = croot.rstrip("/")
+    mnt = root.join(top)
     try:
-        names[os.stat(mnt).st_ino] = croot or "/"
+        names[os.stat(mnt).st_ino] = "/"
     except OSError:
         return names
-    stack = [(mnt, base)]
+    stack = [(mnt, "")]
     while stack:
         d, rel = stack.pop()
         try:
@@ -128,5 +117,5 @@ def memcg_names() -> dict[int, str]:
                         names[e.inode()] = f"{rel}/{e.name}"
                         stack.append((e.path, f"{rel}/{e.name}"))
         except OSError:
-            continue
+            continue  # removed meanwhile
     return names

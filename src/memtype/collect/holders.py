@@ -17,6 +17,7 @@ import stat as st_
 
 from memtype.errors import AccessDenied, FileMissing, MemtypeError, ProcessGone
 from memtype.model.files import FileCache
+from memtype.parse.maps import file_mappings, parse_maps
 from memtype.source.root import Root
 
 
@@ -83,21 +84,16 @@ def scan_holders(root: Root, *, skip_self: bool = True) -> Holders:
 
 def _add_maps(root: Root, out: Holders, pid: int, text: str,
               by_line: dict[tuple[str, str], tuple[int, int] | None]) -> None:
-    for line in text.splitlines():
-        parts = line.split(None, 5)
-        if len(parts) < 6 or parts[4] == "0" or not parts[5].startswith("/"):
-            continue
-        line_key = (parts[3], parts[4])
-        rng = parts[0]
+    for m in file_mappings(parse_maps(text)):
+        line_key = (m.dev, str(m.inode))
         if line_key not in by_line:
-            by_line[line_key] = _identify_mapping(root, pid, rng, parts[3], parts[4], parts[5], out)
+            by_line[line_key] = _identify_mapping(root, pid, m.range, m.dev, line_key[1], m.path, out)
         ident = by_line[line_key]
         if ident is None:
             continue  # not a regular file (a device node) or unreadable
         held = out.files[ident]
         held.mapped_by.add(pid)
-        lo, _, hi = rng.partition("-")
-        held.maps.append((pid, int(lo, 16), int(hi, 16)))
+        held.maps.append((pid, m.start, m.end))
 
 
 def _identify_mapping(root: Root, pid: int, rng: str, dev: str, ino: str, path: str,

@@ -16,8 +16,9 @@ from memtype.errors import MemtypeError, PressureError
 from memtype.kinds import Kind
 from memtype.model.pressure import (CgroupState, LruSizes, PressureReport, lru_from_meminfo, lru_from_memory_stat,
                                     predict, share)
+from memtype.parse.cgroupfiles import parse_keyed
 from memtype.parse.procfiles import parse_meminfo
-from memtype.parse.swapfiles import parse_zone_high
+from memtype.parse.zoneinfo import high_watermark_pages, parse_zoneinfo
 from memtype.source.root import Root
 
 TYPE_CHECKING = False  # typing costs ~5 ms of start-up; mypy still reads these imports
@@ -51,15 +52,6 @@ def memory_hierarchy(root: Root) -> tuple[int, str] | None:
     return None
 
 
-def _keyed(text: str) -> dict[str, int]:
-    out = {}
-    for line in text.splitlines():
-        f = line.split()
-        if len(f) == 2 and f[1].isdigit():
-            out[f[0]] = int(f[1])
-    return out
-
-
 def _number(root: Root, rel: str) -> int | None:
     try:
         text = root.read_text(rel).strip()
@@ -82,7 +74,7 @@ def read_cgroup(root: Root, path: str) -> CgroupState:
         raise PressureError(f"--cgroup {path!r}: give the path as `memtype cgroups` shows it, starting with /")
     rel = base + path.rstrip("/")
     try:
-        stat = _keyed(root.read_text(f"{rel}/memory.stat"))
+        stat = parse_keyed(root.read_text(f"{rel}/memory.stat"))
     except MemtypeError:
         raise PressureError(f"no memory cgroup {path!r} (looked for /{rel}/memory.stat)") from None
     cg = CgroupState(path, version, stat)
@@ -119,7 +111,7 @@ def child_cgroups(root: Root, path: str) -> list[tuple[str, dict[str, int]]]:
     out = []
     for name in names:
         try:
-            out.append((f"{path.rstrip('/')}/{name}", _keyed(root.read_text(f"{rel}/{name}/memory.stat"))))
+            out.append((f"{path.rstrip('/')}/{name}", parse_keyed(root.read_text(f"{rel}/{name}/memory.stat"))))
         except MemtypeError:
             continue
     return out
@@ -194,7 +186,7 @@ def pressure(root: Root, need: int, cgroup: str | None = None, *, top: int = 5,
         if cg is None:
             lru = lru_from_meminfo(mi)
             try:
-                high = parse_zone_high(root.read_text("proc/zoneinfo")) * 4096
+                high = high_watermark_pages(parse_zoneinfo(root.read_text("proc/zoneinfo"))) * 4096
                 free = max(0, mi.get("MemFree", 0) - high)
             except (MemtypeError, ValueError):
                 free = mi.get("MemFree", 0)

@@ -8,7 +8,7 @@ from memtype.errors import AccessDenied, FileMissing, ParseError, ProcessGone
 from memtype.model.classify import Classifier
 from memtype.model.reclaim import reclaim_from_smaps
 from memtype.model.records import ProcessMemory
-from memtype.parse.procfiles import parse_cmdline, parse_stat, parse_status
+from memtype.parse.procfiles import memory_cgroup, parse_cmdline, parse_stat, parse_status
 from memtype.parse.smaps import parse_smaps
 from memtype.source.root import Root
 
@@ -85,21 +85,6 @@ def read_process(root: Root, pid: int, classifier: Classifier, users: dict[int, 
         except (AccessDenied, ProcessGone, FileMissing):
             proc.cgroup = None
     return proc
-
-
-def memory_cgroup(text: str) -> str | None:
-    """The process's memory cgroup from /proc/PID/cgroup: the v1 ``memory`` controller's line, else v2's
-    ``0::`` line (cgroups(7)). Hybrid hosts (memory in v1, like this VM) list both."""
-    v2 = None
-    for line in text.splitlines():
-        parts = line.split(":", 2)
-        if len(parts) != 3:
-            continue
-        if "memory" in parts[1].split(","):
-            return parts[2]
-        if parts[0] == "0" and parts[1] == "":
-            v2 = parts[2]
-    return v2
 
 
 def _add_identity(root: Root, proc: ProcessMemory, cmdline: bool, exe: bool) -> None:

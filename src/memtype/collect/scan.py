@@ -9,7 +9,7 @@ from memtype.collect.process import KernelThread, SmapsVisitor, read_process
 from memtype.errors import AccessDenied, FileMissing, MemtypeError, NoSuchProcess, ParseError, ProcessGone
 from memtype.model.classify import Classifier
 from memtype.model.records import HostInfo, ProcessMemory, Scan, Skipped
-from memtype.parse.procfiles import parse_mountinfo_shmem_devs
+from memtype.parse.mountinfo import parse_mountinfo, shmem_devices
 from memtype.source.root import Root
 
 
@@ -121,7 +121,7 @@ def shmem_devs(root: Root) -> frozenset[str]:
     """tmpfs-like devices from mountinfo (the capture's, or this machine's init namespace)."""
     for rel in ("proc/self/mountinfo", "proc/1/mountinfo"):
         try:
-            return parse_mountinfo_shmem_devs(root.read_text(rel))
+            return shmem_devices(parse_mountinfo(root.read_text(rel)))
         except MemtypeError:
             continue
     return frozenset()

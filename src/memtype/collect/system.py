@@ -13,6 +13,7 @@ from memtype.collect.scan import host_info, open_root, scan
 from memtype.errors import AccessDenied, FileMissing, MemtypeError, ParseError, Unsupported
 from memtype.model.machine import MachineMemory, SystemMemory, reconcile, split_meminfo, system_from_meminfo
 from memtype.parse.procfiles import parse_meminfo
+from memtype.parse.zoneinfo import parse_zoneinfo, pcp_free_pages
 from memtype.source.root import Root
 
 TYPE_CHECKING = False  # typing costs ~5 ms of start-up; mypy still reads these imports
@@ -115,7 +116,7 @@ def _meminfo(r: Root) -> tuple[dict[str, int], int | None]:
     if "MemTotal" not in mi or "MemFree" not in mi:
         raise ParseError("proc/meminfo", "no MemTotal/MemFree")
     try:
-        pcp: int | None = pcp_free_pages(r.read_text("proc/zoneinfo"))
+        pcp: int | None = pcp_free_pages(parse_zoneinfo(r.read_text("proc/zoneinfo")))
     except MemtypeError:
         pcp = None
     return mi, pcp
@@ -131,16 +132,6 @@ def _own_anon() -> int | None:
     except (OSError, ValueError, IndexError):
         pass
     return None
-
-
-def pcp_free_pages(zoneinfo: str) -> int:
-    """Free pages on the per-CPU lists: the ``count:`` of each CPU's pageset, over all zones."""
-    total = 0
-    for line in zoneinfo.splitlines():
-        key, _, value = line.strip().partition(":")
-        if key == "count" and value.strip().isdigit():
-            total += int(value)
-    return total
 
 
 def _open_kpage(r: Root) -> tuple[BinaryIO, BinaryIO]:

@@ -1,4 +1,5 @@
-"""Parsers for memory cgroup files (v1 and v2). (Readable names for cgroup paths: ``memtype.model.cgroups``.)
+"""Parsers for memory cgroup files (v1 and v2). (Readable names for cgroup paths: ``memtype.model.cgroups``;
+cgroup mounts: ``memtype.parse.mountinfo``.)
 
 Pure functions on text (style.md rule 2); absent values are ``None`` (rule 3). File semantics:
 kernel-spec.md section D (D.1 v1, D.2 v2) and the kernel's cgroup-v1/memory.rst and cgroup-v2.rst.
@@ -79,33 +80,3 @@ def parse_pressure(text: str) -> Pressure:
                 continue
         lines[head] = values
     return Pressure(lines.get("some"), lines.get("full"))
-
-
-class Mount:
-    """A cgroup hierarchy from mountinfo: where it is mounted and which version it is."""
-
-    __slots__ = ("mountpoint", "version", "memory")
-
-    def __init__(self, mountpoint: str, version: int, memory: bool) -> None:
-        self.mountpoint, self.version = mountpoint, version
-        self.memory = memory  # v1: the memory controller is bound here (v2: read cgroup.controllers)
-
-    def __repr__(self) -> str:
-        return f"Mount({self.mountpoint!r}, v{self.version}, memory={self.memory})"
-
-
-def parse_cgroup_mounts(mountinfo: str) -> list[Mount]:
-    """The cgroup (v1) and cgroup2 mounts of /proc/self/mountinfo (proc(5): the fields after `` - ``
-    are the filesystem type, the source and the super-block options; v1 lists its controllers there)."""
-    found: list[Mount] = []
-    for line in mountinfo.splitlines():
-        left, sep, right = line.partition(" - ")
-        fields, tail = left.split(), right.split()
-        if not sep or len(fields) < 5 or len(tail) < 3:
-            continue
-        point = fields[4].replace("\\040", " ")
-        if tail[0] == "cgroup2":
-            found.append(Mount(point, 2, False))
-        elif tail[0] == "cgroup":
-            found.append(Mount(point, 1, "memory" in tail[2].split(",")))
-    return found

@@ -1,4 +1,6 @@
-"""Parsers for the small per-process and system files: status, stat, meminfo, mountinfo.
+"""Parsers for the small per-process and system files: status, stat, meminfo, cmdline, cgroup.
+
+(mountinfo: ``memtype.parse.mountinfo``; zoneinfo: ``memtype.parse.zoneinfo``.)
 
 Pure functions on text (style.md rule 2). Absent fields are ``None`` (rule 3).
 """
@@ -68,25 +70,27 @@ def parse_meminfo(text: str) -> dict[str, int]:
     for line in text.splitlines():
         key, sep, value = line.partition(":")
         parts = value.split()
-        if not sep or not parts or not parts[0].isdigit():
+        if not sep or not parts or not (parts[0].isascii() and parts[0].isdigit()):  # '²'.isdigit() is True
             continue
         n = int(parts[0])
         out[key.strip()] = n * 1024 if len(parts) > 1 and parts[1] == "kB" else n
     return out
 
 
-def parse_mountinfo_shmem_devs(text: str) -> frozenset[str]:
-    """Devices ("00:1b", hex as in smaps headers) of tmpfs/ramfs/hugetlbfs mounts: files there are shmem."""
-    devs = set()
+def memory_cgroup(text: str) -> str | None:
+    """The process's memory cgroup from /proc/PID/cgroup: the v1 ``memory`` controller's line, else v2's
+    ``0::`` line (cgroups(7): ``hierarchy-ID:controller-list:cgroup-path``). Hybrid hosts (memory in v1,
+    like this VM) list both."""
+    v2 = None
     for line in text.splitlines():
-        left, _, right = line.partition(" - ")
-        lf, rf = left.split(), right.split()
-        if len(lf) < 3 or not rf or rf[0] not in ("tmpfs", "ramfs", "hugetlbfs", "shmem"):
+        parts = line.split(":", 2)
+        if len(parts) != 3:
             continue
-        major, _, minor = lf[2].partition(":")
-        if major.isdigit() and minor.isdigit():
-            devs.add(f"{int(major):02x}:{int(minor):02x}")
-    return frozenset(devs)
+        if "memory" in parts[1].split(","):
+            return parts[2]
+        if parts[0] == "0" and parts[1] == "":
+            v2 = parts[2]
+    return v2
 
 
 def parse_cmdline(data: bytes) -> list[str]:

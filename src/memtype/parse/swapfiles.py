@@ -1,4 +1,5 @@
-"""Parsers for swap and reclaim files: /proc/swaps, /proc/sysvipc/shm, zram mm_stat (spec E.1), zoneinfo.
+"""Parsers for swap and reclaim files: /proc/swaps, /proc/sysvipc/shm, zram mm_stat (spec E.1).
+(zoneinfo: ``memtype.parse.zoneinfo``.)
 
 Pure functions on text (style.md rule 2); sizes come back in bytes.
 """
@@ -101,22 +102,3 @@ def parse_zram_mm_stat(text: str) -> dict[str, int]:
     if len(f) < 3:
         raise ValueError("zram mm_stat has fewer than 3 fields")
     return {"stored": int(f[0]), "compressed": int(f[1]), "pool": int(f[2])}
-
-
-
-def parse_zone_high(zoneinfo: str) -> int:
-    """The high watermarks of /proc/zoneinfo, summed over zones (pages): kswapd, once woken at the low
-    watermark, reclaims until free memory is back above them.
-
-    Raises:
-        ValueError: no ``high`` line.
-    """
-    total, found = 0, False
-    for line in zoneinfo.splitlines():
-        f = line.split()
-        if len(f) == 2 and f[0] == "high" and f[1].isdigit():
-            total += int(f[1])
-            found = True
-    if not found:
-        raise ValueError("zoneinfo has no high watermark lines")
-    return total

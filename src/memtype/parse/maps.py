@@ -1,0 +1,60 @@
+"""/proc/PID/maps: one line per mapping (VMA).
+
+Pure functions on text (style.md rule 2). The line format is proc(5) ("/proc/pid/maps") and
+fs/proc/task_mmu.c show_map_vma:
+
+    7f2c1e600000-7f2c1e628000 r--p 00000000 fd:01 1054728                    /usr/lib/libc.so.6
+
+address range (hex), permissions, offset (hex), device ``%02x:%02x`` (hex), inode (decimal), then,
+padded with blanks, the path; a path may hold blanks and ends with `` (deleted)`` once unlinked.
+"""
+
+from __future__ import annotations
+
+
+class MapsLine:
+    """One mapping of /proc/PID/maps; ``range`` is the header's ``start-end`` text (the map_files name)."""
+
+    __slots__ = ("start", "end", "range", "perms", "offset", "dev", "inode", "path")
+
+    def __init__(self, start: int, end: int, range: str, perms: str, offset: int, dev: str, inode: int,
+                 path: str) -> None:
+        self.start, self.end, self.range, self.perms, self.offset = start, end, range, perms, offset
+        self.dev, self.inode, self.path = dev, inode, path
+
+    def __repr__(self) -> str:
+        return f"MapsLine({self.range} {self.perms} {self.dev} {self.inode} {self.path!r})"
+
+
+def parse_maps(text: str) -> list[MapsLine]:
+    """Every well-formed line, in file order; a malformed line (or one whose start is above its end)
+    is left out."""
+    out: list[MapsLine] = []
+    for line in text.splitlines():
+        parts = line.split(None, 5)
+        if len(parts) < 5:
+            continue
+        rng, perms, offset, dev, inode = parts[:5]
+        lo, dash, hi = rng.partition("-")
+        if not dash or len(perms) != 4 or not inode.isascii() or not inode.isdigit():
+            continue
+        if not (_is_hex(lo) and _is_hex(hi) and _is_hex(offset)):
+            continue
+        start, end, off = int(lo, 16), int(hi, 16), int(offset, 16)
+        if start > end:
+            continue
+        out.append(MapsLine(start, end, rng, perms, off, dev, int(inode), parts[5] if len(parts) > 5 else ""))
+    return out
+
+
+_HEX = frozenset("0123456789abcdef")
+
+
+def _is_hex(word: str) -> bool:
+    return bool(word) and all(c in _HEX for c in word)  # int(w, 16) would also take "1_0" and " 1"
+
+
+def file_mappings(lines: list[MapsLine]) -> list[MapsLine]:
+    """Mappings of an inode with an absolute path (files, but also "/memfd:x", "/dev/zero (deleted)" and
+    device nodes: a caller that wants regular files still stats them); anonymous ones have inode 0."""
+    return [m for m in lines if m.inode != 0 and m.path.startswith("/")]
