@@ -57,8 +57,8 @@ def test_parallel_scan_equals_serial_scan() -> None:
 
 
 def test_unreadable_and_kernel_threads_are_counted_not_dropped(gpu_scan: memtype.Scan) -> None:
-    assert [(s.pid, s.reason) for s in gpu_scan.skipped] == [(1, "not captured")]
-    assert gpu_scan.kernel_threads == 1
+    assert [(s.pid, s.reason) for s in gpu_scan.skipped] == [(1, "not captured"), (2, "kernel")]
+    assert gpu_scan.kernel_threads == 1 and gpu_scan.skip_counts() == {"not captured": 1}
 
 
 @pytest.mark.parametrize("pid", WORKLOAD)

@@ -15,7 +15,7 @@ from memtype.kinds import KINDS
 from memtype.model import reclaim
 from memtype.model.cgroups import cgroup_label
 from memtype.model.group import group_mappings, group_processes, mapping_key
-from memtype.model.records import Mapping, ProcessMemory, Scan
+from memtype.model.records import SKIP_REASONS, Mapping, ProcessMemory, Scan
 from memtype.output import formats
 from memtype.output.fields import FIELDS, SORT_ALIASES
 from memtype.source.root import Root
@@ -102,8 +102,8 @@ def maps(args: argparse.Namespace) -> int:
     with Root(args.root) as root:
         result = _scanner(args)(root, None if args.all else [args.pid], mappings=True, jobs=args.jobs)
     if not result.processes:
-        reason = result.skipped[0].reason if result.skipped else "no user memory (kernel thread?)"
-        raise MemtypeError(f"cannot read the mappings of PID {args.pid}: {reason}"
+        reason = result.skipped[0].reason if result.skipped else "no user memory"
+        raise MemtypeError(f"cannot read the mappings of PID {args.pid}: {SKIP_REASONS.get(reason, reason)}"
                            + ("; run as root" if reason == "denied" else ""))
     if args.group == "path":
         groups = _sort(group_mappings(result.processes), args.sort or "pss", _GROUP_KEYS)[: args.top]

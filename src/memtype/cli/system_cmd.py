@@ -45,9 +45,7 @@ def run(args: argparse.Namespace) -> int:
         show(make_console(args.width), render(sm))
     sys.stdout.flush()
     if sm.processes is not None:
-        reasons: dict[str, int] = {}
-        for s in sm.processes.skipped:
-            reasons[s.reason] = reasons.get(s.reason, 0) + 1
+        reasons = sm.processes.skip_counts()
         if reasons:
             listed = ", ".join(f"{n} {reason}" for reason, n in sorted(reasons.items()))
             print(f"memtype: note: processes left out of the comparison: {listed}", file=sys.stderr)

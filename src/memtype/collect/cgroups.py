@@ -111,7 +111,7 @@ def attach_members(tree: CgroupTree, scan: Scan, root: Root) -> None:
     """
     index = {cg.path: cg for cg in tree.cgroups}
     by_pid = {p.pid: p for p in scan.processes}
-    reasons = {s.pid: s.reason for s in scan.skipped}
+    reasons = {s.pid: "no user memory" if s.reason in ("kernel", "zombie") else s.reason for s in scan.skipped}
     present = set(root.pids())
     listed: set[int] = set()
     for cg in tree.cgroups:

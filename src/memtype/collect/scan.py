@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 
-from memtype.collect.process import KernelThread, SmapsVisitor, read_process
+from memtype.collect.process import SmapsVisitor, read_process
 from memtype.errors import AccessDenied, FileMissing, MemtypeError, NoSuchProcess, ParseError, ProcessGone
 from memtype.model.classify import Classifier
 from memtype.model.records import HostInfo, ProcessMemory, Scan, Skipped
@@ -45,43 +45,53 @@ def scan(root: str | Root = "/", pids: Iterable[int] | None = None, *, mappings:
     jobs = default_jobs() if jobs is None else jobs
     classifier = Classifier(shmem_devs(r))
     users: dict[int, str | None] = {}
-    out = Scan(host=host_info(r), processes=[])
+    host = host_info(r)
     wanted = sorted(set(pids)) if pids is not None else r.pids()
     if pids is not None:
         present = set(r.pids())
         for pid in wanted:
             if pid not in present:
                 raise NoSuchProcess(pid)
-    def read_all(pids_part: list[int]) -> list[tuple[int, ProcessMemory | Exception]]:
-        done: list[tuple[int, ProcessMemory | Exception]] = []
+
+    def read_all(pids_part: list[int]) -> list[tuple[int, ProcessMemory | Skipped | MemtypeError]]:
+        done: list[tuple[int, ProcessMemory | Skipped | MemtypeError]] = []
         for pid in pids_part:
             try:
                 done.append((pid, read_process(r, pid, classifier, users, mappings=mappings, cmdline=cmdline,
                                                exe=exe, visit=visit, cgroup=cgroup)))
-            except (KernelThread, MemtypeError) as exc:
+            except MemtypeError as exc:
                 done.append((pid, exc))
         return done
 
+    processes: list[ProcessMemory] = []
+    skipped: list[Skipped] = []
+    warnings: list[str] = []
     for pid, got in sorted(_in_parallel(read_all, wanted, jobs), key=lambda item: item[0]):
         if isinstance(got, ProcessMemory):
-            out.processes.append(got)
-        elif isinstance(got, KernelThread):
-            out.kernel_threads += 1
-        elif isinstance(got, ProcessGone):
-            out.skipped.append(Skipped(pid, "gone", got.path))
-        elif isinstance(got, AccessDenied):
-            out.skipped.append(Skipped(pid, "denied", got.path))
-        elif isinstance(got, FileMissing):
-            out.skipped.append(Skipped(pid, "not captured", got.path))
-        elif isinstance(got, ParseError):
-            out.skipped.append(Skipped(pid, "unreadable", got.path))
-            out.warnings.append(str(got))
+            processes.append(got)
+        elif isinstance(got, Skipped):
+            skipped.append(got)
         else:
-            out.skipped.append(Skipped(pid, "error", str(got)))
-            out.warnings.append(str(got))
-    for p in out.processes:
-        out.warnings.extend(p.problems)
-    return out
+            skip, warning = skip_for(pid, got)
+            skipped.append(skip)
+            if warning:
+                warnings.append(warning)
+    for p in processes:
+        warnings.extend(p.problems)
+    return Scan(host, processes, skipped, warnings)
+
+
+def skip_for(pid: int, error: MemtypeError) -> tuple[Skipped, str | None]:
+    """The race policy's verdict on a read error: why the process is skipped, and a warning if it is news."""
+    if isinstance(error, ProcessGone):
+        return Skipped(pid, "gone", error.path), None
+    if isinstance(error, AccessDenied):
+        return Skipped(pid, "denied", error.path), None
+    if isinstance(error, FileMissing):
+        return Skipped(pid, "not captured", error.path), None
+    if isinstance(error, ParseError):
+        return Skipped(pid, "unreadable", error.path), str(error)
+    return Skipped(pid, "error", str(error)), str(error)
 
 
 def default_jobs() -> int:

@@ -102,15 +102,22 @@ class ProcessMemory:
     def __init__(self, pid: int, comm: str, uid: int | None, user: str | None, ppid: int | None,
                  starttime: int | None, totals: Totals, categories: dict[Kind, KindUsage], exe: str | None = None,
                  cmdline: list[str] | None = None, mappings: list[Mapping] | None = None,
-                 problems: list[str] | None = None) -> None:
+                 problems: list[str] | None = None, cgroup: str | None = None,
+                 reclaim: dict[str, int] | None = None, exact: bool = False,
+                 pages: dict[str, int | None] | None = None) -> None:
         self.pid, self.comm, self.uid, self.user, self.ppid, self.starttime = pid, comm, uid, user, ppid, starttime
         self.totals, self.categories = totals, categories
         self.exe, self.cmdline, self.mappings = exe, cmdline, mappings
         self.problems: list[str] = problems if problems is not None else []
-        self.exact = False  # True once every page was classified (``--exact``)
-        self.pages: dict[str, int | None] | None = None  # page-only detail of an exact scan (bytes)
-        self.cgroup: str | None = None  # memory cgroup path ("/system.slice/x.service"), when asked for
-        self.reclaim: dict[str, int] | None = None  # {"drop","writeback","swap","never"} bytes, when computed
+        self.cgroup = cgroup  # memory cgroup path ("/system.slice/x.service"), when asked for
+        self.reclaim = reclaim  # {"drop","writeback","swap","never"} bytes, when computed
+        self.exact = exact  # True once every page was classified (``--exact``)
+        self.pages = pages  # page-only detail of an exact scan (bytes)
+
+    @property
+    def key(self) -> tuple[int, int | None]:
+        """The process's identity, ``(pid, starttime)``: a reused PID is another process."""
+        return (self.pid, self.starttime)
 
     @property
     def program(self) -> str:
@@ -126,7 +133,7 @@ class ProcessMemory:
 
 
 class Skipped:
-    """A process memtype could not report, and why ("gone", "denied", "not captured", ...)."""
+    """A process memtype could not report, and why: a ``SKIP_REASONS`` key."""
 
     __slots__ = ("pid", "reason", "path")
 
@@ -135,6 +142,24 @@ class Skipped:
 
     def __repr__(self) -> str:
         return f"Skipped({self.pid}, {self.reason!r}, {self.path!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Skipped) and (self.pid, self.reason, self.path) == (other.pid, other.reason,
+                                                                                     other.path)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+# Why a process is in ``Scan.skipped`` (one line per reason for the notes; style.md rule 6).
+SKIP_REASONS = {
+    "kernel": "a kernel thread: no user memory",
+    "zombie": "a zombie: it exited and freed its memory, but its parent has not reaped it",
+    "gone": "it exited while being read",
+    "denied": "the kernel refused to show its smaps",
+    "not captured": "the capture does not hold its smaps",
+    "unreadable": "its files are damaged",
+    "error": "a read error",
+}
 
 
 class HostInfo:
@@ -150,16 +175,28 @@ class HostInfo:
 
 
 class Scan:
-    """Every process of a machine, split by kind, with what could not be read."""
+    """Every process of a machine, split by kind, with what could not be read and why."""
 
-    __slots__ = ("host", "processes", "skipped", "kernel_threads", "warnings")
+    __slots__ = ("host", "processes", "skipped", "warnings")
 
-    def __init__(self, host: HostInfo, processes: list[ProcessMemory]) -> None:
+    def __init__(self, host: HostInfo, processes: list[ProcessMemory], skipped: list[Skipped] | None = None,
+                 warnings: list[str] | None = None) -> None:
         self.host = host
         self.processes = processes
-        self.skipped: list[Skipped] = []
-        self.kernel_threads = 0
-        self.warnings: list[str] = []
+        self.skipped: list[Skipped] = skipped if skipped is not None else []  # kernel threads too ("kernel")
+        self.warnings: list[str] = warnings if warnings is not None else []
+
+    @property
+    def kernel_threads(self) -> int:
+        return self.count("kernel")
 
     def count(self, reason: str) -> int:
         return sum(1 for s in self.skipped if s.reason == reason)
+
+    def skip_counts(self) -> dict[str, int]:
+        """Processes skipped per reason, kernel threads apart (they are ``kernel_threads``)."""
+        counts: dict[str, int] = {}
+        for s in self.skipped:
+            if s.reason != "kernel":
+                counts[s.reason] = counts.get(s.reason, 0) + 1
+        return counts

@@ -76,10 +76,7 @@ def host_dict(scan: Scan) -> dict[str, Any]:
 
 
 def summary_dict(scan: Scan) -> dict[str, Any]:
-    reasons: dict[str, int] = {}
-    for s in scan.skipped:
-        reasons[s.reason] = reasons.get(s.reason, 0) + 1
-    return {"processes": len(scan.processes), "kernel_threads": scan.kernel_threads, "skipped": reasons}
+    return {"processes": len(scan.processes), "kernel_threads": scan.kernel_threads, "skipped": scan.skip_counts()}
 
 
 def document(scan: Scan, **sections: Any) -> str:

@@ -79,11 +79,8 @@ def system_dict(sm: SystemMemory) -> dict[str, Any]:
         doc["reconcile"] = [{"kind": r.kind, "system": r.system, "processes": r.processes,
                              "difference": r.difference, "difference_is": r.meaning} for r in sm.reconcile]
     if sm.processes is not None:
-        skipped: dict[str, int] = {}
-        for s in sm.processes.skipped:
-            skipped[s.reason] = skipped.get(s.reason, 0) + 1
         doc["processes"] = {"count": len(sm.processes.processes), "kernel_threads": sm.processes.kernel_threads,
-                            "skipped": skipped}
+                            "skipped": sm.processes.skip_counts()}
     if sm.census is not None:
         c = sm.census
         doc["scan"] = {"page_frames": c.pfns, "seconds": round(c.seconds, 3),
@@ -141,7 +138,7 @@ def reconcile_table(sm: SystemMemory) -> Table | None:
     if sm.reconcile is None or sm.processes is None:
         return None
     n = len(sm.processes.processes)
-    skipped = len(sm.processes.skipped)
+    skipped = sum(sm.processes.skip_counts().values())
     title = (f"Machine beside processes: Σ PSS of {n} process{'es' if n != 1 else ''} per kind"
              + (f" ({skipped} left out)" if skipped else ""))
     t = new_table(title)

@@ -21,14 +21,24 @@ class Status:
         return f"Status(name={self.name!r}, uid={self.uid}, ppid={self.ppid}, kthread={self.kthread})"
 
 
+PF_KTHREAD = 0x00200000  # task flag of kernel threads (include/linux/sched.h), stat field 9
+
+
 class Stat:
-    """What memtype uses from /proc/PID/stat."""
+    """What memtype uses from /proc/PID/stat (proc(5): fields 3, 4, 9, 10, 12 and 22)."""
 
-    __slots__ = ("comm", "ppid", "starttime")
+    __slots__ = ("comm", "state", "ppid", "flags", "minflt", "majflt", "starttime")
 
-    def __init__(self, comm: str, ppid: int, starttime: int) -> None:
-        self.comm, self.ppid = comm, ppid
+    def __init__(self, comm: str, state: str, ppid: int, flags: int, minflt: int, majflt: int,
+                 starttime: int) -> None:
+        self.comm, self.state, self.ppid, self.flags = comm, state, ppid, flags
+        self.minflt, self.majflt = minflt, majflt  # page faults: minor (no I/O), major (read from disk/swap)
         self.starttime = starttime  # clock ticks after boot; with the PID it identifies a process
+
+    @property
+    def kernel_thread(self) -> bool:
+        """PF_KTHREAD in the flags: a kernel thread (no user address space; its smaps is empty)."""
+        return bool(self.flags & PF_KTHREAD)
 
 
 def parse_status(text: str) -> Status:
@@ -40,6 +50,36 @@ def parse_status(text: str) -> Status:
     return Status(name, int(uid_first) if uid_first.isdigit() else None,
                   int(ppid_text) if ppid_text and ppid_text.isdigit() else None,
                   _status_value(text, "Kthread") == "1")
+
+
+class StatusMemory:
+    """The memory counters of /proc/PID/status, bytes (``None``: the line is absent, as in kernel threads).
+
+    ``RssAnon + RssFile + RssShmem`` is VmRSS (proc(5)); the kernel keeps them per thread and folds
+    them in batches, so they can lag smaps by a few pages (SPLIT_RSS_COUNTING, before 6.2).
+    """
+
+    __slots__ = ("rss_anon", "rss_file", "rss_shmem", "vm_swap")
+
+    def __init__(self, rss_anon: int | None, rss_file: int | None, rss_shmem: int | None,
+                 vm_swap: int | None) -> None:
+        self.rss_anon, self.rss_file, self.rss_shmem, self.vm_swap = rss_anon, rss_file, rss_shmem, vm_swap
+
+
+def parse_status_memory(text: str) -> StatusMemory:
+    """RssAnon, RssFile, RssShmem and VmSwap of /proc/PID/status (``NNN kB`` lines), in bytes."""
+    return StatusMemory(*(_kb(_status_value(text, key)) for key in ("RssAnon", "RssFile", "RssShmem", "VmSwap")))
+
+
+def status_state(text: str) -> str | None:
+    """The state letter of /proc/PID/status's ``State:`` line ("Z" for ``State:\tZ (zombie)``)."""
+    value = _status_value(text, "State")
+    return value[:1] if value else None
+
+
+def _kb(value: str | None) -> int | None:
+    number = value.split(None, 1)[0] if value else ""
+    return int(number) * 1024 if number.isascii() and number.isdigit() else None
 
 
 def _status_value(text: str, key: str) -> str | None:
@@ -61,7 +101,8 @@ def parse_stat(text: str) -> Stat:
     fields = right.split()
     if len(fields) < 20:
         raise ValueError("stat has too few fields")
-    return Stat(comm, int(fields[1]), int(fields[19]))
+    # fields[0] is field 3 of proc(5): the state letter (R S D Z T t X I...), then ppid, ..., flags (9).
+    return Stat(comm, fields[0], int(fields[1]), int(fields[6]), int(fields[7]), int(fields[9]), int(fields[19]))
 
 
 def parse_meminfo(text: str) -> dict[str, int]:
