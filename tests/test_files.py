@@ -42,6 +42,7 @@ garbage line
 
 def fc(path: str, size: int | None, cached: int | None = None, **kw: object) -> FileCache:
     f = FileCache(path, size, cached, **kw)  # type: ignore[arg-type]
+    f.span = None if size is None or cached is None else -(-size // 4096) * 4096  # as the prober sets it
     f.mapped_by, f.open_by = (), ()
     return f
 

@@ -169,3 +169,66 @@ def test_issue8_no_second_parser_in_collect() -> None:
         text = path.read_text()
         assert '" - "' not in text and "mountinfo\", encoding" not in text, path  # no mountinfo splitting
         assert '"count"' not in text and "\"high\"" not in text, path  # no zoneinfo lines
+
+
+# ------------------------------------------------------------------ the page size comes from the kernel
+def _pages_of(root: Path, kib: int) -> None:
+    """Make a capture's smaps say ``kib`` KiB pages (KernelPageSize, MMUPageSize), as arm64 64K kernels do."""
+    for smaps in root.glob("proc/*/smaps"):
+        text = smaps.read_text()
+        for name in ("KernelPageSize:", "MMUPageSize:"):
+            text = text.replace(f"{name:<16}{4:>8} kB", f"{name:<16}{kib:>8} kB")
+        smaps.write_text(text)
+
+
+ZONE_64K = ("Node 0, zone   Normal\n  pages free     16384\n        boost    0\n        high     1024\n"
+            "  pagesets\n    cpu: 0\n              count:    100\n              high:     500\n")
+
+
+def test_issue8_page_size_of_a_64k_capture(tmp_path: Path) -> None:
+    from memtype import Root
+    from memtype.collect.pressure import pressure
+    from memtype.collect.scan import host_info
+    from memtype.collect.system import system_memory
+
+    from test_reclaim import synthetic_root
+
+    base = synthetic_root(tmp_path)
+    _pages_of(base, 64)
+    (base / "proc/zoneinfo").write_text(ZONE_64K)
+    with Root(str(base)) as root:
+        host = host_info(root)
+        assert host.page_size == 65536 and host.page_size_note is None  # from smaps KernelPageSize
+        sm = system_memory(root, processes=False)
+        assert sm.detail["free.per_cpu"] == 100 * 65536
+        rep = pressure(root, 64 << 20, file_folio=1)
+        assert rep.free == 1048576 * 1024 - 1024 * 65536  # MemFree above the high watermark, 64K pages
+        assert all(n % 65536 == 0 for n in rep.prediction.taken.values())
+        assert not any("page size" in n for n in rep.notes)
+    (base / "manifest.json").write_text('{"page_size": 16384}')  # snapshot's record wins
+    with Root(str(base)) as root:
+        assert host_info(root).page_size == 16384
+
+
+def test_issue8_page_size_unknown_is_4k_with_a_note(tmp_path: Path) -> None:
+    from memtype import Root, scan
+    from memtype.collect.pressure import pressure
+
+    from test_reclaim import synthetic_root
+
+    base = synthetic_root(tmp_path)
+    for smaps in base.glob("proc/*/smaps"):
+        smaps.write_text("".join(line + "\n" for line in smaps.read_text().splitlines()
+                                 if not line.startswith(("KernelPageSize", "MMUPageSize"))))
+    with Root(str(base)) as root:
+        result = scan(root)
+        assert result.host.page_size == 4096
+        assert any("4096 bytes assumed" in w for w in result.warnings)
+        assert any("4096 bytes assumed" in n for n in pressure(root, 1 << 20, file_folio=1).notes)
+
+
+def test_issue8_no_page_size_literal_in_the_models() -> None:
+    for rel in ("model/pressure.py", "model/reclaim.py", "model/files.py", "collect/pressure.py"):
+        tree = ast.parse((SRC / rel).read_text())
+        literals = [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and n.value == 4096]
+        assert not literals, rel

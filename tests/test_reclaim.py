@@ -92,10 +92,10 @@ def test_private_file_dirty_page_cache_is_writeback_not_its_cow_copies() -> None
 
 def test_fit_keeps_the_sum_and_the_proportions() -> None:
     r = {"drop": 6 * MiB, "writeback": 0, "swap": 2 * MiB, "never": 0}
-    assert fit(r, 8 * MiB) == r
-    scaled = fit(r, 4 * MiB)
+    assert fit(r, 8 * MiB, 4096) == r
+    scaled = fit(r, 4 * MiB, 4096)
     assert sum(scaled.values()) == 4 * MiB and scaled["drop"] == 3 * MiB
-    assert fit({k: 0 for k in CLASSES}, 4096) == {"drop": 0, "writeback": 0, "swap": 0, "never": 4096}
+    assert fit({k: 0 for k in CLASSES}, 4096, 4096) == {"drop": 0, "writeback": 0, "swap": 0, "never": 4096}
 
 
 def test_page_flags_replace_the_dirty_estimate() -> None:
@@ -359,9 +359,9 @@ def test_inactive_is_low_matches_the_kernel_ratio() -> None:
 
 def test_page_cache_first_then_swap() -> None:
     lru = lists(ia=96, if_=64, shmem=32)
-    p = predict(32 * M, lru, 60, 256 * M, cgroup=True, file_folio=256)
+    p = predict(32 * M, lru, 60, 256 * M, page_size=4096, cgroup=True, file_folio=256)
     assert p.taken == {"file": 32 * M, "anonymous": 0, "shared": 0} and p.swap == 0
-    p = predict(96 * M, lru, 60, 256 * M, cgroup=True, file_folio=256)
+    p = predict(96 * M, lru, 60, 256 * M, page_size=4096, cgroup=True, file_folio=256)
     assert p.taken["file"] == 64 * M and p.swap == 32 * M and p.short == 0
     assert abs(p.taken["shared"] - p.swap // 3) < 4096  # the anon list's share of shmem, to the page
     assert [phase for phase, _ in p.steps] == ["page cache first (cache trim)", "anon and shmem (no page cache left)"]
@@ -369,49 +369,50 @@ def test_page_cache_first_then_swap() -> None:
 
 def test_no_swap_takes_page_cache_only_and_says_what_is_short() -> None:
     lru = lists(ia=96, if_=64, shmem=32)
-    for p in (predict(96 * M, lru, 60, 0, cgroup=True), predict(96 * M, lru, 0, 256 * M, cgroup=True)):
+    for p in (predict(96 * M, lru, 60, 0, page_size=4096, cgroup=True),
+              predict(96 * M, lru, 0, 256 * M, page_size=4096, cgroup=True)):
         assert p.taken == {"file": 64 * M, "anonymous": 0, "shared": 0}
         assert p.short == 32 * M
 
 
 def test_swap_room_limits_the_anon_taken() -> None:
-    p = predict(96 * M, lists(ia=96, if_=64, shmem=32), 60, 8 * M, cgroup=True, file_folio=256)
+    p = predict(96 * M, lists(ia=96, if_=64, shmem=32), 60, 8 * M, page_size=4096, cgroup=True, file_folio=256)
     assert p.swap == 8 * M and p.short == 24 * M
 
 
 def test_swappiness_200_takes_anon_only_when_the_page_cache_is_active() -> None:
-    p = predict(96 * M, lists(ia=96, af=64, shmem=32), 200, 256 * M, cgroup=True, file_folio=256)
+    p = predict(96 * M, lists(ia=96, af=64, shmem=32), 200, 256 * M, page_size=4096, cgroup=True, file_folio=256)
     assert p.taken["file"] <= 2 * M and p.swap >= 94 * M  # the kernel here: 0-2 MiB of page cache, 96 MiB swapped
 
 
 def test_large_folios_keep_page_cache_first_small_ones_let_anon_in() -> None:
     lru = lists(ia=96, af=64, shmem=32)
-    big = predict(64 * M, lru, 150, 256 * M, cgroup=True, file_folio=256)
-    small = predict(64 * M, lru, 150, 256 * M, cgroup=True, file_folio=1)
+    big = predict(64 * M, lru, 150, 256 * M, page_size=4096, cgroup=True, file_folio=256)
+    small = predict(64 * M, lru, 150, 256 * M, page_size=4096, cgroup=True, file_folio=1)
     assert big.taken["file"] == 64 * M and big.swap == 0
     assert small.swap > 32 * M  # measured here: 39 MiB of 64 (tests/live/test_pressure_live.py)
 
 
 def test_machine_takes_free_memory_first_and_the_parts_add_up() -> None:
     lru = lists(ia=1000, aa=1000, if_=100, af=900, shmem=32, dirty=10)
-    p = predict(1500 * M, lru, 100, 1 << 40, free=200 * M, file_folio=4)
+    p = predict(1500 * M, lru, 100, 1 << 40, page_size=4096, free=200 * M, file_folio=4)
     assert p.from_free == 200 * M
     assert p.from_free + p.reclaimed + p.short == 1500 * M
     assert 0 <= p.writeback <= p.taken["file"]
-    assert predict(100 * M, lru, 60, 0, free=200 * M).reclaimed == 0
+    assert predict(100 * M, lru, 60, 0, page_size=4096, free=200 * M).reclaimed == 0
 
 
 def test_dirty_page_cache_is_written_back_after_the_clean() -> None:
-    p = predict(48 * M, lists(ia=96, if_=64, shmem=32, dirty=16), 60, 256 * M, cgroup=True, file_folio=256)
+    p = predict(48 * M, lists(ia=96, if_=64, shmem=32, dirty=16), 60, 256 * M, page_size=4096, cgroup=True, file_folio=256)
     assert p.taken["file"] == 48 * M and p.writeback == 0
-    p = predict(64 * M, lists(ia=96, if_=64, shmem=32, dirty=16), 60, 256 * M, cgroup=True, file_folio=256)
+    p = predict(64 * M, lists(ia=96, if_=64, shmem=32, dirty=16), 60, 256 * M, page_size=4096, cgroup=True, file_folio=256)
     assert p.writeback == 16 * M
 
 
 @pytest.mark.parametrize("need", [1, 1000, 4097, 5 * M + 123])
 def test_the_parts_add_up_to_the_need_to_the_byte(need: int) -> None:
     for free in (None, 0, 3000):
-        p = predict(need, lists(ia=8, if_=4, shmem=2), 60, M, free=free, cgroup=free is None)
+        p = predict(need, lists(ia=8, if_=4, shmem=2), 60, M, page_size=4096, free=free, cgroup=free is None)
         assert p.from_free + p.reclaimed + p.short == need and p.short >= 0
         assert min(p.taken.values()) >= 0
 

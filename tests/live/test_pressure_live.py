@@ -178,7 +178,8 @@ def one_run(base: str, disk: str, mix: Mix) -> tuple[Prediction, dict[str, int],
         free_swap = sum(max(0, s.free) for s in _swaps())
         x = mix.x * MiB
         folio = measure_file_folio(Root("/"), "/" + os.path.basename(cg))
-        pred = predict(x, lru_from_memory_stat(before, 1), _read(cg, "memory.swappiness"), free_swap, cgroup=True,
+        pred = predict(x, lru_from_memory_stat(before, 1), _read(cg, "memory.swappiness"), free_swap, page_size=PAGE,
+                       cgroup=True,
                        file_folio=folio or 1.0)
         usage = _read(cg, "memory.usage_in_bytes")
         busy = False

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 
 from memtype.collect.cgroups import find_hierarchy
+from memtype.collect.scan import host_info
 from memtype.collect.swapinfo import read_devices, read_swappiness
 from memtype.errors import MemtypeError, PressureError
 from memtype.kinds import Kind
@@ -168,9 +169,10 @@ def pressure(root: Root, need: int, cgroup: str | None = None, *, top: int = 5,
         FileMissing: no proc/meminfo.
     """
     mi = parse_meminfo(root.read_text("proc/meminfo"))
+    host = host_info(root)
     swappiness = read_swappiness(root)
     room = swap_free(root, mi)
-    notes = []
+    notes = [host.page_size_note] if host.page_size_note else []
     if swappiness is None:
         notes.append("vm.swappiness not found (capture without proc/sys/vm): assumed 60, the kernel default")
         swappiness = 60
@@ -186,19 +188,20 @@ def pressure(root: Root, need: int, cgroup: str | None = None, *, top: int = 5,
         if cg is None:
             lru = lru_from_meminfo(mi)
             try:
-                high = high_watermark_pages(parse_zoneinfo(root.read_text("proc/zoneinfo"))) * 4096
+                high = high_watermark_pages(parse_zoneinfo(root.read_text("proc/zoneinfo"))) * host.page_size
                 free = max(0, mi.get("MemFree", 0) - high)
             except (MemtypeError, ValueError):
                 free = mi.get("MemFree", 0)
                 notes.append("no zoneinfo watermarks: all of MemFree counted as usable before reclaim")
-            pred = predict(need, lru, swappiness, room, free=free, file_folio=file_folio)
+            pred = predict(need, lru, swappiness, room, page_size=host.page_size, free=free, file_folio=file_folio)
         else:
             lru = lru_from_memory_stat(cg.stat, cg.version)
             if cg.swappiness is not None:
                 swappiness = cg.swappiness
             if cg.swap_limit_room is not None:
                 room = min(room, cg.swap_limit_room)
-            pred = predict(need, lru, swappiness, room, cgroup=True, file_folio=file_folio)
+            pred = predict(need, lru, swappiness, room, page_size=host.page_size, cgroup=True,
+                           file_folio=file_folio)
     except ValueError as exc:
         raise PressureError(f"cannot model reclaim here: {exc}") from None
     report = PressureReport(pred, cg, room, free)

@@ -10,6 +10,7 @@ from memtype.errors import AccessDenied, FileMissing, MemtypeError, NoSuchProces
 from memtype.model.classify import Classifier
 from memtype.model.records import HostInfo, ProcessMemory, Scan, Skipped
 from memtype.parse.mountinfo import parse_mountinfo, shmem_devices
+from memtype.parse.smaps import kernel_page_size
 from memtype.source.root import Root
 
 
@@ -65,7 +66,7 @@ def scan(root: str | Root = "/", pids: Iterable[int] | None = None, *, mappings:
 
     processes: list[ProcessMemory] = []
     skipped: list[Skipped] = []
-    warnings: list[str] = []
+    warnings: list[str] = [host.page_size_note] if host.page_size_note else []
     for pid, got in sorted(_in_parallel(read_all, wanted, jobs), key=lambda item: item[0]):
         if isinstance(got, ProcessMemory):
             processes.append(got)
@@ -158,9 +159,30 @@ def host_info(root: Root) -> HostInfo:
             hostname = root.read_text("proc/sys/kernel/hostname").strip()
         except MemtypeError:
             hostname = None
-    page = m.get("page_size")
+    page, note = capture_page_size(root)
     return HostInfo(hostname if isinstance(hostname, str) else None, kernel if isinstance(kernel, str) else None,
-                    page if isinstance(page, int) else 4096,
-                    str(m["time"]) if "time" in m else None, root.source, False)
+                    page, str(m["time"]) if "time" in m else None, root.source, False, page_size_note=note)
 
 
+ASSUMED_PAGE = 4096  # x86-64 has no other base page; arm64 kernels are built with 4K, 16K or 64K pages
+
+
+def capture_page_size(root: Root) -> tuple[int, str | None]:
+    """The captured machine's page size: the manifest's (``snapshot`` records sysconf(_SC_PAGE_SIZE)),
+    else the smallest KernelPageSize of the first process smaps in the capture, else 4 KiB with a note."""
+    page = root.manifest.get("page_size")
+    if isinstance(page, int) and _is_page_size(page):
+        return page, None
+    for pid in root.pids():
+        try:
+            found = kernel_page_size(root.read_bytes(f"proc/{pid}/smaps", pid))
+        except MemtypeError:
+            continue
+        if found is not None and _is_page_size(found):
+            return found, None
+    return ASSUMED_PAGE, (f"the capture does not say its page size (no manifest page_size, no smaps "
+                          f"KernelPageSize): {ASSUMED_PAGE} bytes assumed")
+
+
+def _is_page_size(n: int) -> bool:
+    return 1024 <= n <= 1 << 20 and n & (n - 1) == 0

@@ -7,9 +7,6 @@ evicted figure; a capture has no page cache state).
 
 from __future__ import annotations
 
-import os
-
-PAGE = os.sysconf("SC_PAGE_SIZE")
 FIGURES = ("cached", "dirty", "writeback", "evicted", "recently_evicted")
 
 
@@ -23,7 +20,7 @@ class FileCache:
     """
 
     __slots__ = ("path", "size", "cached", "dirty", "writeback", "evicted", "recently_evicted", "method", "why",
-                 "dev", "ino", "kind", "mapped_by", "open_by", "cgroup", "mapped_pss", "before")
+                 "dev", "ino", "kind", "mapped_by", "open_by", "cgroup", "mapped_pss", "before", "span")
 
     def __init__(self, path: str, size: int | None, cached: int | None = None, dirty: int | None = None,
                  writeback: int | None = None, evicted: int | None = None, recently_evicted: int | None = None,
@@ -38,6 +35,7 @@ class FileCache:
         self.cgroup: str | None = None  # memory cgroup charged for its mapped pages (kpagecgroup), if known
         self.mapped_pss: int | None = None  # captures: Σ PSS of its mappings (file kind)
         self.before: int | None = None  # cached bytes before --evict/--warm
+        self.span: int | None = None  # its size in whole pages of the machine's page size, once measured
 
     def __repr__(self) -> str:
         return f"FileCache({self.path!r}, size={self.size}, cached={self.cached}, method={self.method})"
@@ -71,7 +69,7 @@ class CacheTotal:
         self.files += len(files)
         sizes = [f.size for f in files if f.size is not None]
         self.size += sum(sizes)
-        self.span += sum([-(-f.size // PAGE) * PAGE for f in files if f.size is not None and f.cached is not None])
+        self.span += sum([f.span for f in files if f.span is not None and f.cached is not None])
         self.unknown += sum([1 for f in files if f.cached is None])
         for name in FIGURES:
             values = [getattr(f, name) for f in files]

@@ -47,7 +47,6 @@ from __future__ import annotations
 
 from memtype.model.vmscan import Vmscan
 
-PAGE = 4096
 MAX_SWAPPINESS = 200
 KINDS = ("file", "anonymous", "shared")
 
@@ -143,7 +142,7 @@ class Prediction:
         return sum(self.taken.values())
 
 
-def predict(need: int, lru: LruSizes, swappiness: int, swap_room: int, *, free: int | None = None,
+def predict(need: int, lru: LruSizes, swappiness: int, swap_room: int, *, page_size: int, free: int | None = None,
             cgroup: bool = False, file_folio: float = 1.0) -> Prediction:
     """Run the model (module docstring).
 
@@ -154,6 +153,8 @@ def predict(need: int, lru: LruSizes, swappiness: int, swap_room: int, *, free: 
         swap_room: bytes that can still go to swap (0: none).
         free: machine only: free bytes above the high watermarks, used before any reclaim.
         cgroup: cgroup reclaim (a limit cut, memory.reclaim) rather than the machine's.
+        page_size: the machine's base page (``HostInfo.page_size``): reclaim counts, scans and takes
+            pages (SWAP_CLUSTER_MAX = 32 of them a batch, mm/vmscan.c), so the lists are simulated in it.
         file_folio: pages per page-cache folio (``memtype.collect.exact.folios``); 1 when unknown, which
             predicts the most swapping.
     """
@@ -161,24 +162,25 @@ def predict(need: int, lru: LruSizes, swappiness: int, swap_room: int, *, free: 
     out.file_folio = file_folio
     if free is not None:
         out.from_free = max(0, min(need, free))
-    want = -(-(need - out.from_free) // PAGE)  # pages still to find
-    unit = max(1, want >> 20)  # beyond 4 GiB, simulate in larger units (the same proportions)
-    lists = (lru.inactive_anon // PAGE // unit, lru.active_anon // PAGE // unit, lru.inactive_file // PAGE // unit,
-             lru.active_file // PAGE // unit)
-    sim = Vmscan(lists, swappiness, swap_room // PAGE // unit, cgroup=cgroup,
-                 file_folio=max(1, round(file_folio / unit)), dirty=lru.dirty // PAGE // unit)
+    want = -(-(need - out.from_free) // page_size)  # pages still to find
+    unit = max(1, want >> 20)  # beyond 2^20 pages, simulate in larger units (the same proportions)
+    block = page_size * unit
+    lists = (lru.inactive_anon // block, lru.active_anon // block, lru.inactive_file // block, lru.active_file // block)
+    sim = Vmscan(lists, swappiness, swap_room // block, cgroup=cgroup, file_folio=max(1, round(file_folio / unit)),
+                 dirty=lru.dirty // block)
     sim.run(-(-want // unit))
     got_anon, got_file = (n * unit for n in sim.reclaimed)
     got_file = min(got_file, want)
     got_anon = min(got_anon, want - got_file)  # the last call may overshoot: the need is what is asked
-    steps = [(phase.replace("swappiness", f"swappiness {swappiness}"), n * unit * PAGE)
+    steps = [(phase.replace("swappiness", f"swappiness {swappiness}"), n * block)
              for phase, n in sim.phases.items()]
     out.steps = steps
     holds = lru.holds()
     anon_total = holds["anonymous"] + holds["shared"]
     shared = got_anon * holds["shared"] // anon_total if anon_total else 0
-    out.taken = {"file": got_file * PAGE, "anonymous": (got_anon - shared) * PAGE, "shared": shared * PAGE}
-    out.writeback = min(sim.written * unit, got_file) * PAGE
+    out.taken = {"file": got_file * page_size, "anonymous": (got_anon - shared) * page_size,
+                 "shared": shared * page_size}
+    out.writeback = min(sim.written * unit, got_file) * page_size
     excess = out.from_free + out.reclaimed - need  # the kernel takes whole pages; the need may end mid-page
     if excess > 0:
         kind = max(out.taken, key=lambda k: out.taken[k])

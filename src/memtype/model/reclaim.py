@@ -125,8 +125,9 @@ def refine_with_pages(reclaim: dict[str, int], pages: dict[str, int | None]) -> 
     return out
 
 
-def fit(reclaim: dict[str, int], total: int, page: int = 4096) -> dict[str, int]:
-    """Scale ``reclaim`` to sum to ``total`` exactly (whole pages; the remainder to the largest class).
+def fit(reclaim: dict[str, int], total: int, page: int) -> dict[str, int]:
+    """Scale ``reclaim`` to sum to ``total`` exactly (whole pages of ``page`` bytes, the machine's page
+    size; the remainder to the largest class).
 
     Used when the classes come from a second read of a process whose first read gave ``total``:
     between the two, pages may have come or gone (numbers add up, always).
@@ -225,7 +226,7 @@ def annotate(scan: Scan, swap_room: bool) -> None:
             classes["swap"] = 0
         if p.pages is not None:
             classes = refine_with_pages(classes, p.pages)
-        p.reclaim = fit(classes, process_total(p))
+        p.reclaim = fit(classes, process_total(p), scan.host.page_size)
 
 
 def process_total(p: ProcessMemory) -> int:

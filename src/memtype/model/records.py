@@ -165,11 +165,13 @@ SKIP_REASONS = {
 class HostInfo:
     """The machine a scan describes."""
 
-    __slots__ = ("hostname", "kernel", "page_size", "captured_at", "root", "live")
+    __slots__ = ("hostname", "kernel", "page_size", "captured_at", "root", "live", "page_size_note")
 
     def __init__(self, hostname: str | None, kernel: str | None, page_size: int, captured_at: str | None,
-                 root: str, live: bool) -> None:
-        self.hostname, self.kernel, self.page_size = hostname, kernel, page_size
+                 root: str, live: bool, page_size_note: str | None = None) -> None:
+        self.hostname, self.kernel = hostname, kernel
+        self.page_size = page_size  # bytes: sysconf live; a capture's manifest, else its smaps KernelPageSize
+        self.page_size_note = page_size_note  # set where the page size was assumed
         self.captured_at = captured_at  # ISO time of the capture; None when live
         self.root, self.live = root, live
 

@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from memtype.model.cgroups import cgroup_label
-from memtype.model.files import PAGE, CacheTotal, FileCache, FilesReport, MachineCache
+from memtype.model.files import CacheTotal, FileCache, FilesReport, MachineCache
 from memtype.output.console import EDGES, new_table
 from memtype.output.human import UNITS_NOTE, cut, fit_path, percent, size
 
@@ -33,8 +33,7 @@ def _cell(f: FileCache | CacheTotal, name: str) -> str:
 def _pct(f: FileCache | CacheTotal) -> str:
     if f.cached is None or f.size is None:
         return "-"
-    pages = (f.size + PAGE - 1) // PAGE * PAGE if isinstance(f, FileCache) else f.span
-    return percent(f.cached, pages) if pages else "-"
+    return percent(f.cached, f.span) if f.span else "-"
 
 
 def _table(title: str) -> Table:

@@ -132,6 +132,17 @@ def _parse_tolerant(text: str) -> SmapsText:
     return SmapsText(tuple(names or ()), vmas, tuple(problems))
 
 
+_KERNEL_PAGE = rb"^KernelPageSize:\s+(\d+) kB$"
+
+
+def kernel_page_size(data: bytes) -> int | None:
+    """The base page size (bytes) from smaps text: the smallest ``KernelPageSize`` of its entries (a
+    hugetlb mapping shows its huge page size there, every other one the base page; proc.rst), or
+    None without the field (kernels before 2.6.29, or an empty smaps)."""
+    sizes = [int(m) for m in re.findall(_KERNEL_PAGE, data, re.MULTILINE)]
+    return min(sizes) * 1024 if sizes else None
+
+
 def compiled() -> Any:
     """The compiled reader module, or None (memtype then parses in Python)."""
     return _fast
