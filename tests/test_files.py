@@ -41,8 +41,8 @@ garbage line
 
 
 def fc(path: str, size: int | None, cached: int | None = None, **kw: object) -> FileCache:
-    f = FileCache(path, size, cached, **kw)  # type: ignore[arg-type]
-    f.span = None if size is None or cached is None else -(-size // 4096) * 4096  # as the prober sets it
+    span = None if size is None or cached is None else -(-size // 4096) * 4096  # as the prober gives it
+    f = FileCache(path, size, cached, span=span, **kw)  # type: ignore[arg-type]
     f.mapped_by, f.open_by = (), ()
     return f
 

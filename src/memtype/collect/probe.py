@@ -46,22 +46,21 @@ class Prober:
                 c, d, w, e, r = cs(fd)
             except OSError as exc:
                 return unknown(path, st, kind, _why(exc))
-            return _spanned(FileCache(path, st.st_size, c * PAGE, d * PAGE, w * PAGE, e * PAGE, r * PAGE,
-                                      "cachestat", None, st.st_dev, st.st_ino, kind))
+            return FileCache(path, st.st_size, c * PAGE, d * PAGE, w * PAGE, e * PAGE, r * PAGE, "cachestat", None,
+                             st.st_dev, st.st_ino, kind, _span(st))
         if not self._fowner and not mincore_trusted(st, fd):
             return unknown(path, st, kind, "denied")
         try:
             pages = mincore_pages(fd, st.st_size, self._vec) if st.st_size else 0
         except OSError as exc:
             return unknown(path, st, kind, _why(exc))
-        return _spanned(FileCache(path, st.st_size, pages * PAGE, None, None, None, None, "mincore", None,
-                                  st.st_dev, st.st_ino, kind))
+        return FileCache(path, st.st_size, pages * PAGE, None, None, None, None, "mincore", None, st.st_dev,
+                         st.st_ino, kind, _span(st))
 
 
-def _spanned(f: FileCache) -> FileCache:
-    """Set the whole pages the file spans, in this (live) machine's page size: what ``cached`` can reach."""
-    f.span = -(-(f.size or 0) // PAGE) * PAGE
-    return f
+def _span(st: os.stat_result) -> int:
+    """The whole pages the file spans, in this (live) machine's page size: what ``cached`` can reach."""
+    return -(-st.st_size // PAGE) * PAGE
 
 
 def unknown(path: str, st: os.stat_result, kind: str, why: str) -> FileCache:

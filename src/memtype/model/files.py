@@ -25,7 +25,7 @@ class FileCache:
     def __init__(self, path: str, size: int | None, cached: int | None = None, dirty: int | None = None,
                  writeback: int | None = None, evicted: int | None = None, recently_evicted: int | None = None,
                  method: str | None = None, why: str | None = None, dev: int = 0, ino: int = 0,
-                 kind: str = "file") -> None:
+                 kind: str = "file", span: int | None = None) -> None:
         self.path, self.size = path, size
         self.cached, self.dirty, self.writeback = cached, dirty, writeback
         self.evicted, self.recently_evicted = evicted, recently_evicted
@@ -35,7 +35,7 @@ class FileCache:
         self.cgroup: str | None = None  # memory cgroup charged for its mapped pages (kpagecgroup), if known
         self.mapped_pss: int | None = None  # captures: Σ PSS of its mappings (file kind)
         self.before: int | None = None  # cached bytes before --evict/--warm
-        self.span: int | None = None  # its size in whole pages of the machine's page size, once measured
+        self.span = span  # its size in whole pages of the machine's page size, once measured
 
     def __repr__(self) -> str:
         return f"FileCache({self.path!r}, size={self.size}, cached={self.cached}, method={self.method})"
