@@ -58,9 +58,10 @@ class NoSuchProcess(MemtypeError):
 class FileMissing(MemtypeError):
     """A file is absent: the kernel lacks the feature, or the capture did not hold it."""
 
-    def __init__(self, path: str) -> None:
-        super().__init__(f"missing: {path}")
+    def __init__(self, path: str, why: str | None = None) -> None:
+        super().__init__(f"{path}: {why}" if why else f"missing: {path}")
         self.path = path
+        self.why = why  # set where a capture holds something unusable there (a symlink, a FIFO, ...)
 
 
 class Unsupported(MemtypeError):

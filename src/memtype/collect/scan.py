@@ -79,6 +79,7 @@ def scan(root: str | Root = "/", pids: Iterable[int] | None = None, *, mappings:
                 warnings.append(warning)
     for p in processes:
         warnings.extend(p.problems)
+    warnings.extend(r.warnings)  # what a capture held that memtype refused to read (a symlink, a FIFO)
     return Scan(host, processes, skipped, warnings)
 
 

@@ -7,6 +7,8 @@ kernel-spec.md section D (D.1 v1, D.2 v2) and the kernel's cgroup-v1/memory.rst 
 
 from __future__ import annotations
 
+from memtype.parse.numbers import is_uint, to_int
+
 # v1 reports "no limit" as PAGE_COUNTER_MAX pages: LONG_MAX rounded down to a page
 # (9223372036854771712 with 4 KiB pages, observed here). Any value within 1 MiB of 2^63 is that,
 # whatever the page size (up to 1 MiB pages); no real limit is within 1 MiB of 8 EiB.
@@ -23,7 +25,7 @@ def parse_keyed(text: str) -> dict[str, int]:
         parts = line.split()
         if len(parts) == 2:
             try:
-                out[parts[0]] = int(parts[1])
+                out[parts[0]] = to_int(parts[1])
             except ValueError:
                 continue
     return out
@@ -41,13 +43,13 @@ def parse_bytes(text: str) -> int | None:
     word = text.strip()
     if word == "max":
         return None
-    value = int(word)
+    value = to_int(word)
     return None if value >= _V1_UNLIMITED else value
 
 
 def parse_procs(text: str) -> list[int]:
     """cgroup.procs: one PID per line (the cgroup's own members, not its descendants')."""
-    return sorted(int(w) for w in text.split() if w.isdigit())
+    return sorted(int(w) for w in text.split() if is_uint(w))
 
 
 class Pressure:

@@ -7,6 +7,7 @@ Pure functions on text (style.md rule 2). Absent fields are ``None`` (rule 3).
 
 from __future__ import annotations
 
+from memtype.parse.numbers import is_uint, to_int
 
 
 class Status:
@@ -47,8 +48,8 @@ def parse_status(text: str) -> Status:
     uid_text = _status_value(text, "Uid")
     ppid_text = _status_value(text, "PPid")
     uid_first = uid_text.split(None, 1)[0] if uid_text else ""
-    return Status(name, int(uid_first) if uid_first.isdigit() else None,
-                  int(ppid_text) if ppid_text and ppid_text.isdigit() else None,
+    return Status(name, int(uid_first) if is_uint(uid_first) else None,
+                  int(ppid_text) if ppid_text and is_uint(ppid_text) else None,
                   _status_value(text, "Kthread") == "1")
 
 
@@ -79,7 +80,7 @@ def status_state(text: str) -> str | None:
 
 def _kb(value: str | None) -> int | None:
     number = value.split(None, 1)[0] if value else ""
-    return int(number) * 1024 if number.isascii() and number.isdigit() else None
+    return int(number) * 1024 if is_uint(number) else None
 
 
 def _status_value(text: str, key: str) -> str | None:
@@ -102,7 +103,8 @@ def parse_stat(text: str) -> Stat:
     if len(fields) < 20:
         raise ValueError("stat has too few fields")
     # fields[0] is field 3 of proc(5): the state letter (R S D Z T t X I...), then ppid, ..., flags (9).
-    return Stat(comm, fields[0], int(fields[1]), int(fields[6]), int(fields[7]), int(fields[9]), int(fields[19]))
+    return Stat(comm, fields[0], to_int(fields[1]), to_int(fields[6]), to_int(fields[7]), to_int(fields[9]),
+                to_int(fields[19]))
 
 
 def parse_meminfo(text: str) -> dict[str, int]:
@@ -111,7 +113,7 @@ def parse_meminfo(text: str) -> dict[str, int]:
     for line in text.splitlines():
         key, sep, value = line.partition(":")
         parts = value.split()
-        if not sep or not parts or not (parts[0].isascii() and parts[0].isdigit()):  # '²'.isdigit() is True
+        if not sep or not parts or not is_uint(parts[0]):  # '²'.isdigit() is True
             continue
         n = int(parts[0])
         out[key.strip()] = n * 1024 if len(parts) > 1 and parts[1] == "kB" else n

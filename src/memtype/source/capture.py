@@ -6,6 +6,16 @@ cgroup,oom_score,oom_score_adj}``, system files under ``proc/``, memory cgroup f
 classifier applies to old captures. ``environ`` is never read. ``exe`` is stored as a text file
 holding the link target.
 
+Written safely as root (issue 8): a directory OUT is created by memtype (an existing one is refused)
+with mode 0700, and every file in it is created 0600 with ``O_EXCL|O_NOFOLLOW`` through directory
+descriptors, so nobody can plant a symlink for root to write through, or read the smaps that /proc
+hid from them. A ``.tar.gz`` is written from memory into a ``mkstemp`` file (0600) in OUT's directory,
+then linked into place. Each file is read up to the limit a reader accepts from a capture
+(safeio.CAPTURE_LIMITS); a longer one is left out with a note.
+
+``redact`` (``snapshot --redact``) drops command lines, keeps only the name of the executable, and
+rewrites each file path in smaps to ``/.../NAME`` (redact.py); see there for what stays.
+
 With ``exact`` (``snapshot --exact``), also ``proc/kpageflags.gz`` and ``proc/kpagecount.gz`` for
 ``system --exact --root``: gzip-compressed (the 50 MiB of each for 24 GiB of RAM became 240 KiB and
 83 KiB here), streamed in fixed chunks so memory stays flat however large the machine, and read
@@ -16,13 +26,18 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 
 from memtype._version import __version__
-from memtype.errors import MemtypeError
+from memtype.errors import MemtypeError, NoSuchProcess
+from memtype.source import safeio
+from memtype.source.redact import redact_smaps
+from memtype.source.sinks import DirSink, Sink, TarSink, publish_archive
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import IO
 
 PER_PID = ("status", "stat", "statm", "smaps", "smaps_rollup", "cmdline", "comm", "cgroup", "oom_score",
            "oom_score_adj")
@@ -44,6 +59,7 @@ class CaptureReport:
     processes: int = 0
     files: int = 0
     notes: list[str] = field(default_factory=list)
+    too_large: list[str] = field(default_factory=list)
 
 
 def capture(out: str, *, pids: list[int] | None = None, redact: bool = False, proc: str = "/proc",
@@ -51,40 +67,66 @@ def capture(out: str, *, pids: list[int] | None = None, redact: bool = False, pr
     """Capture this machine into ``out`` (a new directory, or a .tar.gz path).
 
     Raises:
-        MemtypeError: ``out`` exists or cannot be written.
+        NoSuchProcess: a PID in ``pids`` does not exist.
+        MemtypeError: ``out`` exists or cannot be written, or none of ``pids`` could be read.
     """
     archive = out.endswith((".tar.gz", ".tgz"))
-    if os.path.lexists(out) and not (os.path.isdir(out) and not os.listdir(out) and not archive):
+    if os.path.lexists(out):
         raise MemtypeError(f"{out!r} already exists; give a new directory or .tar.gz path")
     parent = os.path.dirname(os.path.abspath(out))
     if not os.path.isdir(parent):
         raise MemtypeError(f"cannot write {out!r}: {parent} is not a directory")
+    for pid in pids or ():
+        if not os.path.isdir(os.path.join(proc, str(pid))):
+            raise NoSuchProcess(pid)
     if exact:
         _check_kpage(proc)
-    tree = tempfile.mkdtemp(prefix="memtype-snap-", dir=parent if archive else None) if archive else out
     report = CaptureReport(out)
+    sink: Sink | None = None
     try:
-        os.makedirs(tree, exist_ok=True)
-        _capture_tree(tree, report, pids, redact, proc, cgroup, exact)
-        if archive:
-            _write_archive(tree, out)
+        sink = TarSink(parent, os.path.basename(out)) if archive else DirSink(out)
+        _capture_tree(sink, report, pids, redact, proc, cgroup, exact)
+        if pids is not None and report.processes == 0:
+            raise MemtypeError(f"none of the PIDs {', '.join(map(str, pids))} could be read (they exited?)")
+        sink.finish()
+        if isinstance(sink, TarSink):
+            publish_archive(sink.tmp_path, out)
     except OSError as exc:
+        if sink is not None:
+            sink.discard()
         raise MemtypeError(f"cannot write snapshot {out!r}: {exc.strerror or exc}") from None
-    finally:
-        if archive:
-            shutil.rmtree(tree, ignore_errors=True)
+    except BaseException:
+        if sink is not None:
+            sink.discard()
+        raise
+    if report.too_large:
+        report.notes.append(f"left out as larger than a capture may hold: {', '.join(report.too_large[:5])}"
+                            + (f" and {len(report.too_large) - 5} more" if len(report.too_large) > 5 else ""))
     return report
 
 
-def _copy(src: str, dst: str) -> bool:
+def _read(src: str, report: CaptureReport, rel: str) -> bytes | None:
+    """A kernel file, bounded as a reader will bound it; None if it cannot be read."""
     try:
-        with open(src, "rb") as f:
-            data = f.read()
+        fd = os.open(src, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
     except OSError:
+        return None
+    try:
+        return safeio.read_fd(fd, safeio.limit_for(rel, live=False))
+    except safeio.TooLarge:
+        report.too_large.append(rel)
+        return None
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _copy(sink: Sink, report: CaptureReport, src: str, rel: str, redact_paths: bool = False) -> bool:
+    data = _read(src, report, rel)
+    if data is None:
         return False
-    os.makedirs(os.path.dirname(dst), exist_ok=True)
-    with open(dst, "wb") as f:
-        f.write(data)
+    sink.add(rel, redact_smaps(data) if redact_paths else data)
     return True
 
 
@@ -99,14 +141,14 @@ def _check_kpage(proc: str) -> None:
             raise MemtypeError(f"snapshot --exact: cannot read {path}: {exc.strerror}") from None
 
 
-def _copy_gz(src: str, dst: str) -> int:
-    """Stream ``src`` into ``dst`` (gzip) in fixed chunks; the bytes read."""
+def _copy_gz(src: str, dst: IO[bytes]) -> int:
+    """Stream ``src`` into the binary file ``dst`` (gzip) in fixed chunks; the bytes read."""
     import gzip
 
     buf = bytearray(_KPAGE_CHUNK)
     view = memoryview(buf)
     total = 0
-    with open(src, "rb", buffering=0) as fin, gzip.open(dst, "wb", compresslevel=6) as fout:
+    with open(src, "rb", buffering=0) as fin, gzip.GzipFile(fileobj=dst, mode="wb", compresslevel=6) as fout:
         while True:
             n = fin.readinto(buf)
             if not n:
@@ -116,49 +158,54 @@ def _copy_gz(src: str, dst: str) -> int:
     return total
 
 
-def _capture_kpage(proc: str, tree: str) -> None:
+def _capture_kpage(proc: str, sink: Sink) -> None:
     """Both files at once (two threads; the reads and zlib drop the GIL); they must be equally long."""
     from concurrent.futures import ThreadPoolExecutor
 
-    os.makedirs(os.path.join(tree, "proc"), exist_ok=True)
+    streams = [sink.stream(f"proc/{name}.gz") for name in KPAGE_FILES]
     with ThreadPoolExecutor(max_workers=len(KPAGE_FILES)) as pool:
-        sizes = list(pool.map(lambda name: _copy_gz(os.path.join(proc, name),
-                                                    os.path.join(tree, "proc", name + ".gz")), KPAGE_FILES))
+        sizes = list(pool.map(lambda i: _copy_gz(os.path.join(proc, KPAGE_FILES[i]), streams[i]),
+                              range(len(KPAGE_FILES))))
+    for name, stream in zip(KPAGE_FILES, streams):
+        sink.end_stream(f"proc/{name}.gz", stream)
     if len(set(sizes)) != 1:
         raise MemtypeError(f"snapshot --exact: {' and '.join(KPAGE_FILES)} gave {sizes} bytes (not equal)")
 
 
-def _capture_tree(tree: str, report: CaptureReport, pids: list[int] | None, redact: bool, proc: str,
+def _capture_tree(sink: Sink, report: CaptureReport, pids: list[int] | None, redact: bool, proc: str,
                   cgroup: str, exact: bool = False) -> None:
     for rel in SYSTEM:
-        report.files += _copy(os.path.join(proc, rel), os.path.join(tree, "proc", rel))
+        report.files += _copy(sink, report, os.path.join(proc, rel), f"proc/{rel}")
         if rel == "zoneinfo" and exact:  # page frames right after meminfo + zoneinfo, as `system --exact` reads
-            _capture_kpage(proc, tree)
+            _capture_kpage(proc, sink)
             report.files += len(KPAGE_FILES)
-    for name in os.listdir(os.path.join(proc, "sys/vm")):
-        report.files += _copy(os.path.join(proc, "sys/vm", name), os.path.join(tree, "proc/sys/vm", name))
-    report.files += _capture_swap_devices(tree)
-    wanted = pids if pids is not None else sorted(int(n) for n in os.listdir(proc) if n.isdigit())
+    for name in sorted(os.listdir(os.path.join(proc, "sys/vm"))):
+        report.files += _copy(sink, report, os.path.join(proc, "sys/vm", name), f"proc/sys/vm/{name}")
+    report.files += _capture_swap_devices(sink, report)
+    wanted = pids if pids is not None else sorted(int(n) for n in os.listdir(proc) if n.isascii() and n.isdigit())
     uids: set[int] = set()
     unreadable = 0
     for pid in wanted:
         src = os.path.join(proc, str(pid))
-        dst = os.path.join(tree, "proc", str(pid))
         got = 0
+        has_smaps = False
         for name in PER_PID:
             if redact and name == "cmdline":
                 continue
-            got += _copy(os.path.join(src, name), os.path.join(dst, name))
+            copied = _copy(sink, report, os.path.join(src, name), f"proc/{pid}/{name}",
+                           redact_paths=redact and name == "smaps")
+            got += copied
+            has_smaps |= copied and name == "smaps"
         if not got:
             continue  # exited before we got to it
         try:
             target = os.readlink(os.path.join(src, "exe"))
-            with open(os.path.join(dst, "exe"), "w", encoding="utf-8", errors="surrogateescape") as f:
-                f.write(os.path.basename(target) if redact else target)
+            sink.add(f"proc/{pid}/exe", (os.path.basename(target) if redact else target).encode(
+                "utf-8", "surrogateescape"))
             got += 1
         except OSError:
             pass
-        if not os.path.exists(os.path.join(dst, "smaps")):
+        if not has_smaps:
             unreadable += 1
         try:
             uids.add(os.stat(src).st_uid)
@@ -166,29 +213,29 @@ def _capture_tree(tree: str, report: CaptureReport, pids: list[int] | None, reda
             pass
         report.processes += 1
         report.files += got
-    report.files += _capture_cgroups(cgroup, os.path.join(tree, "sys/fs/cgroup"))
+    report.files += _capture_cgroups(sink, report, cgroup)
     if unreadable:
         report.notes.append(f"smaps of {unreadable} process{'es' if unreadable != 1 else ''} could not be read "
                             "(run as root for all)")
-    _write_manifest(tree, uids, redact, report, exact)
+    _write_manifest(sink, uids, redact, report, exact)
 
 
-def _capture_swap_devices(tree: str) -> int:
+def _capture_swap_devices(sink: Sink, report: CaptureReport) -> int:
     """zswap's parameters and zram's statistics (``memtype swap`` on a capture)."""
     files = 0
     zswap = "/sys/module/zswap/parameters"
     if os.path.isdir(zswap):
-        for name in os.listdir(zswap):
-            files += _copy(os.path.join(zswap, name), os.path.join(tree, zswap.lstrip("/"), name))
+        for name in sorted(os.listdir(zswap)):
+            files += _copy(sink, report, os.path.join(zswap, name), f"{zswap.lstrip('/')}/{name}")
     if os.path.isdir("/sys/block"):
-        for dev in os.listdir("/sys/block"):
+        for dev in sorted(os.listdir("/sys/block")):
             if dev.startswith("zram"):
                 for name in ("mm_stat", "disksize", "comp_algorithm"):
-                    files += _copy(os.path.join("/sys/block", dev, name), os.path.join(tree, "sys/block", dev, name))
+                    files += _copy(sink, report, os.path.join("/sys/block", dev, name), f"sys/block/{dev}/{name}")
     return files
 
 
-def _capture_cgroups(src_root: str, dst_root: str) -> int:
+def _capture_cgroups(sink: Sink, report: CaptureReport, src_root: str) -> int:
     """Every cgroup directory with memory files (v2, or the v1 memory hierarchy), with its procs."""
     files = 0
     if not os.path.isdir(src_root):
@@ -198,13 +245,14 @@ def _capture_cgroups(src_root: str, dst_root: str) -> int:
         if not any(n.startswith("memory.") for n in present):
             continue
         rel = os.path.relpath(dirpath, src_root)
+        dst = "sys/fs/cgroup" if rel == "." else f"sys/fs/cgroup/{rel}"
         for name in CGROUP_FILES:
             if name in present:
-                files += _copy(os.path.join(dirpath, name), os.path.join(dst_root, rel, name))
+                files += _copy(sink, report, os.path.join(dirpath, name), f"{dst}/{name}")
     return files
 
 
-def _write_manifest(tree: str, uids: set[int], redact: bool, report: CaptureReport, exact: bool = False) -> None:
+def _write_manifest(sink: Sink, uids: set[int], redact: bool, report: CaptureReport, exact: bool = False) -> None:
     import pwd
 
     users = {}
@@ -220,19 +268,5 @@ def _write_manifest(tree: str, uids: set[int], redact: bool, report: CaptureRepo
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "captured_by_uid": os.getuid(),
         "redacted": redact, "processes": report.processes, "users": users, "exact": exact,
     }
-    with open(os.path.join(tree, "manifest.json"), "w", encoding="utf-8") as f:
-        json.dump(manifest, f, indent=1)
+    sink.add("manifest.json", json.dumps(manifest, indent=1).encode())
     report.files += 1
-
-
-def _write_archive(tree: str, out: str) -> None:
-    import tarfile
-
-    tmp = out + ".partial"
-    try:
-        with tarfile.open(tmp, "w:gz", compresslevel=6) as tar:
-            tar.add(tree, arcname="snap")
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
