@@ -26,9 +26,7 @@ the kernel did not report), so the rows add up to it.
 
 from __future__ import annotations
 
-import os
-
-from memtype.errors import AccessDenied, FileMissing, MemtypeError, ProcessGone
+from memtype.errors import AccessDenied, FileMissing, MemtypeError, ParseError, ProcessGone
 from memtype.model.cgroups import CgroupMemory, CgroupTree, Hierarchy, effective_limits
 from memtype.model.records import ProcessMemory, Scan
 from memtype.parse.cgroupfiles import Pressure, parse_bytes, parse_keyed, parse_pressure, parse_procs
@@ -94,6 +92,12 @@ def read_cgroups(root: Root, hierarchy: Hierarchy | None = None) -> CgroupTree:
             continue  # else a v2 cgroup without the memory controller: charged to the parent
         except AccessDenied as exc:
             tree.warnings.append(str(exc))
+            continue
+        except (ParseError, ValueError) as exc:  # one damaged cgroup: that cgroup only (issue 8)
+            if path == "/":
+                raise ParseError(f"{h.rel}/memory.stat", str(exc)) from None
+            tree.warnings.append(f"{rel}/memory.stat: {exc}; cgroup skipped")
+            stack.extend(reversed([f"{path.rstrip('/')}/{d}" for d in _subdirs(root, rel)]))
             continue
         if cg is None:
             continue
@@ -234,9 +238,8 @@ def _words(root: Root, rel: str) -> list[str]:
 
 
 def _subdirs(root: Root, rel: str) -> list[str]:
-    """Child cgroups: the sub-directories, by name. (Root has no directory listing but for proc/.)"""
+    """Child cgroups: the sub-directories, by name."""
     try:
-        with os.scandir(root.join(rel)) as it:
-            return sorted(e.name for e in it if e.is_dir(follow_symlinks=False))
-    except OSError:
+        return root.subdirs(rel)
+    except MemtypeError:
         return []  # removed meanwhile: its parent was read, so report what we have
