@@ -116,7 +116,6 @@ def test_issue8_8_sizes_have_at_most_three_integer_digits() -> None:
             assert re.fullmatch(r"(\d{1,3}|\d{1,2}\.\d|0\.\d\d)[BKMGTP]", text), (n, text)
 
 
-@pytest.mark.xfail(reason="one notes printer (cli/notes.py) comes with the cli/ restructure", strict=True)
 def test_issue8_8_each_note_once_on_its_own_line(run_cli: Run, roots: dict[str, Path]) -> None:
     for args in ([], ["ps"], ["maps", "--all", "--group", "path"], ["system"], ["swap"], ["files"]):
         r = run_cli(*args, "--root", str(GPU_ROOT))
@@ -124,3 +123,134 @@ def test_issue8_8_each_note_once_on_its_own_line(run_cli: Run, roots: dict[str, 
         assert all(line.startswith("memtype: ") for line in lines), r.err
         assert len(lines) == len(set(lines)), r.err
         assert sum("not in the capture" in line for line in lines) == 1, r.err
+
+
+# -- item 1: options before the command are honoured (--root, --jobs, --debug) or refused (--top, --width)
+
+def test_issue8_1_root_before_the_command_is_honoured(run_cli: Run, tmp_path: Path) -> None:
+    r = run_cli("--root", "/nonexistent", "ps")
+    assert r.code == 1 and "root '/nonexistent' does not exist" in r.err
+    before = run_cli("--root", str(GPU_ROOT), "ps", "--format", "json")
+    after = run_cli("ps", "--root", str(GPU_ROOT), "--format", "json")
+    assert before.code == after.code == 0 and json.loads(before.out) == json.loads(after.out)
+    assert json.loads(before.out)["host"]["live"] is False
+    out = run_cli("--root", str(GPU_ROOT), "system", "--width", "100").out
+    assert "capture gpu-dataloader" in out.splitlines()[0] and "live" not in out.splitlines()[0]
+    r = run_cli("--root", str(GPU_ROOT), "ps", "--root", str(tmp_path))
+    assert r.code == 2 and "--root given twice" in r.err
+
+
+@pytest.mark.parametrize("command", ["ps", "maps", "system", "cgroups", "swap", "files", "snapshot"])
+def test_issue8_1_every_command_takes_the_global_options_before_its_name(run_cli: Run, command: str) -> None:
+    from memtype.cli.main import parse
+
+    rest = {"maps": ["421"], "snapshot": ["/nonexistent/x"], "pressure": ["--need", "1G"]}.get(command, [])
+    args = parse(["--root", str(GPU_ROOT), "--jobs", "2", "--debug", command, *rest])
+    assert (args.root, args.jobs, args.debug) == (str(GPU_ROOT), 2, True)
+    args = parse([command, *rest])
+    assert (args.root, args.jobs, args.debug) == ("/", None, False)
+
+
+@pytest.mark.parametrize("option", [["--top", "3"], ["--width", "90"]])
+def test_issue8_1_overview_options_before_a_command_are_refused(run_cli: Run, option: list[str]) -> None:
+    r = run_cli(*option, "ps", "--root", str(GPU_ROOT))
+    assert r.code == 2 and f"{option[0]} before the command" in r.err and not r.out
+    assert run_cli(*option, "--root", str(GPU_ROOT)).code == 0  # the overview's own
+
+
+def test_issue8_1_top_after_the_command_counts(run_cli: Run) -> None:
+    doc = json.loads(run_cli("--root", str(GPU_ROOT), "ps", "--top", "3", "--format", "json").out)
+    assert len(doc["processes"]) == 3
+
+
+# -- item 5: root refused
+
+def test_issue8_5_root_refused_names_the_pid_not_run_as_root(monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    from memtype.cli import notes
+
+    notes.reset()
+    monkeypatch.setattr("os.geteuid", lambda: 0)
+    notes.skips({"denied": 1}, denied_pids=[1])
+    err = capsys.readouterr().err
+    assert "PID 1" in err and "even to root" in err and "run as root" not in err
+    monkeypatch.setattr("os.geteuid", lambda: 1000)
+    notes.skips({"denied": 3}, denied_pids=[1, 2, 3])
+    assert "access denied for 3 processes; run as root for all" in capsys.readouterr().err
+
+
+# -- item 7: clear errors, exit 2 for usage errors, and why a PID has no row
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["ps", "--user", "nosuchuser"], "no user 'nosuchuser' on the captured machine"),
+    (["maps"], "give a PID"),
+    (["ps", "--sort", "bogus"], "unknown sort column 'bogus'"),
+    (["maps", "421", "--sort", "bogus"], "unknown sort column 'bogus'"),
+    (["ps", "--group", "user", "--sort", "bogus"], "unknown sort column 'bogus'"),
+])
+def test_issue8_7_usage_errors_exit_2(run_cli: Run, args: list[str], message: str) -> None:
+    r = run_cli(*args, "--root", str(GPU_ROOT))
+    assert r.code == 2 and message in r.err and len(r.err.splitlines()) == 1 and not r.out
+
+
+def test_issue8_7_a_user_by_uid_or_known_name_is_no_error(run_cli: Run) -> None:
+    assert run_cli("ps", "--user", "0", "--root", str(GPU_ROOT)).code == 0
+    assert run_cli("ps", "--user", "root", "--root", str(GPU_ROOT)).code == 0
+
+
+def test_issue8_7_a_kernel_thread_pid_says_why_it_has_no_row(run_cli: Run) -> None:
+    r = run_cli("ps", "--pid", "2", "--root", str(GPU_ROOT))
+    assert r.code == 0 and "0 of 0 processes" in r.out
+    assert "PID 2: no user memory (a kernel thread, or a zombie)" in r.err
+
+
+# -- the bad invocations of the fuzzing run
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["pressure", "--need", "9" * 400], "--need: not a size"),
+    (["pressure", "--need", "2000P"], "--need: too large"),
+    (["pressure", "--need", "1G", "--file-folio", "inf"], "--file-folio: from 1 to"),
+    (["pressure", "--need", "1G", "--file-folio", "nan"], "--file-folio: from 1 to"),
+    (["ps", "--jobs", "10000000"], "--jobs: at most 64 reader threads"),
+    (["ps", "--width", "0"], "--width: must be positive"),
+    (["system", "--width", "-3"], "--width: not a number"),
+    (["ps", "--top", "²"], "--top: not a number"),
+    (["ps", "--pid", "99999999999"], "not a PID"),
+])
+def test_issue8_fuzz_bad_arguments_are_usage_errors(run_cli: Run, args: list[str], message: str) -> None:
+    r = run_cli(*args, "--root", str(GPU_ROOT))
+    assert r.code == 2 and message in r.err and len(r.err.splitlines()) == 1 and "Traceback" not in r.err
+    assert len(r.err) < 300, "a 400-digit argument is not echoed whole"
+
+
+def test_issue8_fuzz_exact_sizes() -> None:
+    from memtype.cli.args import size as parse_size
+
+    assert parse_size("1.5G") == 3 << 29 and parse_size("64MiB") == 64 << 20 and parse_size("4096") == 4096
+    assert parse_size("0.1K") == 102
+
+
+@pytest.mark.parametrize("fmt", ["table", "json", "csv"])
+def test_issue8_fuzz_stdout_closed_full_or_a_pipe(fmt: str) -> None:
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "memtype", "ps", "--root", str(GPU_ROOT), "--format", fmt]
+    closed = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: __import__("os").close(1), check=False)
+    assert closed.returncode == 1 and closed.stderr.splitlines()[0] == "memtype: error: standard output is closed"
+    with open("/dev/full", "w") as full:
+        r = subprocess.run(cmd, stdout=full, stderr=subprocess.PIPE, text=True, check=False)
+    assert r.returncode == 1 and "memtype: error: cannot write the output: No space left on device" in r.stderr
+    assert "Traceback" not in r.stderr and "Exception ignored" not in r.stderr
+    head = subprocess.run(f"{' '.join(cmd)} --top 1 | head -c 1 >/dev/null; exit ${{PIPESTATUS[0]}}",
+                          shell=True, executable="/bin/bash", stderr=subprocess.PIPE, text=True, check=False)
+    assert head.returncode == 0 and "error" not in head.stderr
+
+
+def test_issue8_exit_codes_the_readme_promises(run_cli: Run) -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    assert "2 for a usage error" in readme and "3 for an internal error" in readme
+    assert run_cli("ps", "--root", str(GPU_ROOT), "--format", "json").code == 0
+    assert run_cli("ps", "--root", "/nonexistent").code == 1
+    assert run_cli("ps", "--format", "xml").code == 2

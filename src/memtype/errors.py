@@ -74,3 +74,7 @@ class Unsupported(MemtypeError):
 
 class PressureError(MemtypeError):
     """A bad ``--cgroup`` for the pressure model, or a machine without the files the model needs."""
+
+
+class OutputError(MemtypeError):
+    """The results could not be written (stdout full, closed or gone; not a closed pipe)."""

@@ -1,4 +1,13 @@
-"""memtype's command line: argparse front end over the library. The only place that exits."""
+"""memtype's command line: argparse over the library, and the only place that exits.
+
+The commands live in ``cli.commands``, one module each; ``COMMANDS`` names them with a one-line
+summary (pip's ``commands/__init__.py`` style), and only the module of the command given is imported:
+start-up time is benchmarked, and ``memtype ps`` should not pay for ``files`` or ``pressure``.
+
+Exit codes: 0 done (bulk views may print notes about what they could not read), 1 an error
+(``memtype: error: ...`` on one line), 2 a usage error, 3 an internal error (a bug; ``--debug`` shows
+the traceback), 130 interrupted.
+"""
 
 from __future__ import annotations
 
@@ -11,17 +20,30 @@ if TYPE_CHECKING:
     from typing import Any
 
 from memtype._version import __version__
+from memtype.cli import args as types
 from memtype.errors import MemtypeError, UsageError
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
-
+# name -> (module, summary for `memtype --help`)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "ps": ("memtype.cli.commands.ps", "one row per process (or program/user/cgroup) split by kind"),
+    "maps": ("memtype.cli.commands.maps", "one row per mapping of a process (pmap -X style) split by kind"),
+    "snapshot": ("memtype.cli.commands.snapshot", "capture what memtype needs from this machine"),
+    "system": ("memtype.cli.commands.system", "the whole machine by kind; the rows add up to MemTotal"),
+    "cgroups": ("memtype.cli.commands.cgroups",
+                "memory cgroups (containers, pods, units) by kind, with limits and swap"),
+    "swap": ("memtype.cli.commands.swap", "swap devices, swappiness, zswap/zram, and who is in swap"),
+    "pressure": ("memtype.cli.commands.pressure",
+                 "what-if: what the kernel would take if N more bytes were needed"),
+    "files": ("memtype.cli.commands.files", "which files sit in the page cache, and who maps or holds them"),
+}
+OVERVIEW = "memtype.cli.commands.overview"
 _HELP_WIDTH: list[int] = []
 
 
 def _formatter(prog: str) -> argparse.HelpFormatter:
-    """argparse asks the terminal's size for every argument it adds (~70 us each, ~90 arguments):
-    ask once."""
+    """argparse asks the terminal's size for every argument it adds (~70 us each): ask once."""
     if not _HELP_WIDTH:
         import shutil
 
@@ -38,113 +60,65 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"memtype: error: {message} (see: memtype --help)\n")
 
 
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--root", metavar="DIR", default="/",
-                   help="analyse a captured machine: a directory standing for / or a .tar.gz from `memtype snapshot`")
-    p.add_argument("--debug", action="store_true", help="show a traceback on errors")
-    p.add_argument("--jobs", type=_positive, default=None, metavar="N",
-                   help="reader threads (default: one per CPU, at most 4; 1 = least impact on a busy host)")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    from memtype.cli import commands
-
+def parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    """Two passes: the first finds the command's name, the second parses with its options only."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = _Parser(prog="memtype", description=(
         "What kind of memory this machine uses: anonymous, shared, copy-on-write, file, device, and swap. "
-        "With no command: the machine by kind and the top processes."))
+        "With no command: the machine by kind and the top processes. Sizes are binary: K, M, G = KiB, MiB, "
+        "GiB."), epilog="exit status: 0 done, 1 error, 2 usage error, 3 internal error (a bug), 130 interrupted")
     parser.add_argument("--version", action="version", version=f"memtype {__version__}")
-    _common(parser)
-    parser.add_argument("--top", type=_positive, default=15, metavar="N", help="processes to show (default 15)")
-    parser.add_argument("--width", type=_positive, default=None, help=argparse.SUPPRESS)
-    parser.set_defaults(func=commands.overview)
+    types.add_global(parser, top_level=True)
+    parser.add_argument("--top", dest="overview_top", type=types.positive, default=None, metavar="N",
+                        help="processes to show, with no command (default 15)")
+    parser.add_argument("--width", dest="overview_width", type=types.width, default=None, help=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    subparsers = {name: sub.add_parser(name, help=summary, add_help=False)
+                  for name, (_, summary) in COMMANDS.items()}
+    first, _ = parser.parse_known_args(argv)
+    import importlib
 
-    ps = sub.add_parser("ps", help="one row per process (or program/user) split by kind",
-                        description="One row per process: RSS, PSS, USS, swap and resident bytes per kind.")
-    _common(ps)
-    ps.add_argument("--pid", type=_pid, action="append", metavar="PID", help="only this PID (repeatable)")
-    ps.add_argument("--user", metavar="USER", help="only processes of this user (name or uid)")
-    ps.add_argument("--name", metavar="REGEX", help="only processes whose name or program matches")
-    ps.add_argument("--sort", default="pss", metavar="COLUMN", help="column to sort by, descending "
-                    "(pid, name, user, rss, pss, uss, swap, anonymous, shared, cow, file, device; default pss)")
-    ps.add_argument("--top", type=_positive, metavar="N", help="only the first N rows")
-    ps.add_argument("--group", choices=("process", "program", "user", "cgroup"), default="process",
-                    help="one row per process (default), per program (same executable, like ps_mem), per user, "
-                    "or per memory cgroup (container)")
-    ps.add_argument("--format", choices=("table", "json", "csv"), default="table")
-    ps.add_argument("--cmdline", action="store_true", help="include command lines (JSON/CSV; sensitive)")
-    ps.add_argument("--exact", action="store_true", help="classify every page (pagemap + kpageflags; root)")
-    ps.add_argument("--cgroup", action="store_true",
-                    help="show each process's memory cgroup (a column, and \"cgroup\" in JSON/CSV); reading "
-                    "/proc/PID/cgroup costs about 15%% more time, so it is not read by default")
-    ps.add_argument("--width", type=_positive, default=None, help=argparse.SUPPRESS)
-    ps.set_defaults(func=commands.ps)
-
-    maps = sub.add_parser("maps", help="one row per mapping of a process (pmap -X style) split by kind",
-                          description="Mappings of PID with their kind; --group path sums them by file; "
-                          "--all covers every process (which library or file costs how much).")
-    _common(maps)
-    maps.add_argument("pid", type=_pid, nargs="?", help="the process")
-    maps.add_argument("--all", action="store_true", help="every process (use with --group path)")
-    maps.add_argument("--group", choices=("mapping", "path"), default="mapping")
-    maps.add_argument("--sort", default=None, metavar="COLUMN", help="sort by this column, descending")
-    maps.add_argument("--top", type=_positive, metavar="N", help="only the first N rows")
-    maps.add_argument("--format", choices=("table", "json", "csv"), default="table")
-    maps.add_argument("--exact", action="store_true", help="classify every page (pagemap + kpageflags; root)")
-    maps.add_argument("--width", type=_positive, default=None, help=argparse.SUPPRESS)
-    maps.set_defaults(func=commands.maps)
-
-    snap = sub.add_parser("snapshot", help="capture what memtype needs from this machine",
-                          description="Copy /proc and cgroup files memtype reads into OUT (a directory, or a "
-                          ".tar.gz when OUT ends so), with manifest.json. Never copies environ.")
-    _common(snap)
-    snap.add_argument("out", metavar="OUT", help="new directory, or FILE.tar.gz")
-    snap.add_argument("--redact", action="store_true", help="drop command lines (keep only process names)")
-    snap.add_argument("--pid", type=_pid, action="append", metavar="PID", help="only this PID (repeatable)")
-    snap.add_argument("--exact", action="store_true",
-                      help="also store /proc/kpageflags and /proc/kpagecount (compressed) for `system --exact`")
-    snap.set_defaults(func=commands.snapshot)
-
-    from memtype.cli import cgroups_cmd, files_cmd, pressure_cmd, swap_cmd, system_cmd
-
-    for command in (system_cmd, cgroups_cmd, swap_cmd, pressure_cmd, files_cmd):
-        command.add_parser(sub, _common)
-    return parser
-
-
-def _positive(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if n <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
-    return n
-
-
-def _pid(text: str) -> int:
-    try:
-        return _positive(text)
-    except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(f"not a PID: {text!r}") from None
+    module = importlib.import_module(COMMANDS[first.command][0] if first.command else OVERVIEW)
+    if first.command:
+        p = subparsers[first.command]
+        p.description = module.DESCRIPTION
+        p.add_argument("-h", "--help", action="help", help="show this help message and exit")
+        types.add_global(p, top_level=False)
+        module.add_arguments(p)
+    args = parser.parse_args(argv)
+    args.run = module.run
+    problem = types.merge_global(args)
+    if problem:
+        parser.error(problem)
+    if args.command is None:
+        args.top, args.width = args.overview_top, args.overview_width
+    else:
+        for option, value in (("--top", args.overview_top), ("--width", args.overview_width)):
+            if value is not None:  # never accepted and then ignored (issue 8, item 1)
+                parser.error(f"{option} before the command is the overview's (memtype {option} {value}); for "
+                             f"`memtype {args.command}` put it after the command's name")
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    from memtype.cli import notes, output
+
+    notes.reset()
+    args = parse(argv)
+    if sys.stdout is None:  # started with stdout closed (`memtype ps >&-`)
+        print("memtype: error: standard output is closed", file=sys.stderr)
+        return EXIT_ERROR
     try:
-        return int(args.func(args))
+        return int(args.run(args))
     except MemtypeError as exc:
         if args.debug:
             raise
         print(f"memtype: error: {exc}", file=sys.stderr)
         return EXIT_USAGE if isinstance(exc, UsageError) else EXIT_ERROR
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:  # `memtype ps | head`: stop quietly (Python docs, "Note on SIGPIPE")
-        import os
-
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        output.quiet_stdout()
         return EXIT_OK
     except Exception as exc:  # never a traceback for the user (style.md rule 5)
         if args.debug:

@@ -6,7 +6,7 @@ Sizes are binary: K, M, G, T, P are KiB, MiB, GiB, TiB, PiB (``UNITS_NOTE`` says
 from __future__ import annotations
 
 _UNITS = ("B", "K", "M", "G", "T", "P")
-UNITS_NOTE = "Sizes: K, M, G, T = KiB, MiB, GiB, TiB (1024-based)."
+UNITS_NOTE = "Sizes: K, M, G, T, P = KiB, MiB, GiB, TiB, PiB (1024-based)."
 
 
 def size(n: int | None) -> str:

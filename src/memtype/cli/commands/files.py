@@ -11,42 +11,39 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 
+from memtype.cli import args as types, notes, output
 from memtype.errors import UsageError
 
-TYPE_CHECKING = False  # typing costs ~5 ms of every command's start-up
+TYPE_CHECKING = False  # typing costs ~5 ms of start-up; mypy still reads these imports
 if TYPE_CHECKING:
     from typing import Any
 
+    from memtype.source.root import Root
+
 TABLE_ROWS = 25  # files shown in a table when --top is not given
 MACHINE_TOP = 20
+DESCRIPTION = ("With PATHs: each file's page cache (cached, dirty, writeback, evicted, recently evicted) from "
+               "cachestat(2), with directory totals; 'unknown' where the kernel would refuse or lie. Without: the "
+               "most cached files that processes map or hold open, and how much of the machine's file cache they "
+               "explain.")
 
 
-def add_parser(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
-    p = sub.add_parser(
-        "files", help="which files sit in the page cache, and who maps or holds them",
-        description="With PATHs: each file's page cache (cached, dirty, writeback, evicted, recently evicted) "
-        "from cachestat(2), with directory totals; 'unknown' where the kernel would refuse or lie. Without: "
-        "the most cached files that processes map or hold open, and how much of the machine's file cache "
-        "they explain.")
-    common(p)
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="*", metavar="PATH", help="files or directories (symlinks named here are followed)")
     p.add_argument("-R", "--recursive", action="store_true",
                    help="walk directories all the way down (never following symlinks)")
-    p.add_argument("--top", type=_positive, metavar="N",
-                   help=f"only the N most cached files (default without PATH: {MACHINE_TOP}; "
-                        f"tables show {TABLE_ROWS})")
+    p.add_argument("--top", type=types.positive, metavar="N",
+                   help=f"only the N most cached files (default without PATH: {MACHINE_TOP}; tables show "
+                   f"{TABLE_ROWS})")
     action = p.add_mutually_exclusive_group()
     action.add_argument("--evict", action="store_true",
                         help="drop the files' clean page cache (POSIX_FADV_DONTNEED); reports what stayed")
-    action.add_argument("--warm", action="store_true",
-                        help="read the files into the page cache (up to MemAvailable)")
+    action.add_argument("--warm", action="store_true", help="read the files into the page cache (up to MemAvailable)")
     p.add_argument("--mincore", action="store_true",
                    help="use mincore(2) instead of cachestat(2): resident pages only, like vmtouch")
     p.add_argument("--format", choices=("table", "json"), default="table")
-    p.add_argument("--width", type=_positive, default=None, help=argparse.SUPPRESS)
-    p.set_defaults(func=run)
+    types.add_width(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -66,9 +63,10 @@ def run(args: argparse.Namespace) -> int:
         return _machine(args, root, method)
 
 
-def _paths(args: argparse.Namespace, root: Any, method: str) -> int:
+def _paths(args: argparse.Namespace, root: Root, method: str) -> int:
     from memtype.collect.files import measure_paths
     from memtype.collect.holders import scan_holders
+    from memtype.output.files_table import notes as report_notes
 
     action = "evict" if args.evict else "warm" if args.warm else None
     limit = None
@@ -82,46 +80,43 @@ def _paths(args: argparse.Namespace, root: Any, method: str) -> int:
     if args.format == "json":
         from memtype.output.files_json import write_report
 
-        if args.top:
-            files = _most_cached(report.files)[: args.top]
-        else:
-            files = sorted(report.files, key=lambda f: f.path)
-        write_report(sys.stdout, _host(root), report, files)
+        files = _most_cached(report.files)[: args.top] if args.top else sorted(report.files, key=lambda f: f.path)
+        with output.writing():
+            write_report(sys.stdout, _host(root), report, files)
     else:
+        from rich.console import Group
+
         from memtype.output.files_table import action_line, report_table
-        from memtype.output.table import make_console, show
 
-        console = make_console(args.width)
+        out = output.console(args)
         rows = _most_cached(report.files)[: args.top or TABLE_ROWS]
-        show(console, report_table(report, rows, console.width))
-        if report.action:
-            show(console, action_line(report))
-    sys.stdout.flush()
-    from memtype.output.files_table import notes
-
-    _print_notes(notes(report), holders.denied)
+        table = report_table(report, rows, out.width)
+        output.table(out, Group(table, action_line(report)) if report.action else table)
+    for line in report_notes(report):
+        notes.note(line)
+    notes.skips({"denied": holders.denied}, what=" (Mapped by and Open by list the others)")
     return 0
 
 
-def _machine(args: argparse.Namespace, root: Any, method: str) -> int:
+def _machine(args: argparse.Namespace, root: Root, method: str) -> int:
     from memtype.collect.cached_files import cached_files
 
     mc = cached_files(root, args.top or MACHINE_TOP, method=method)
     if args.format == "json":
         from memtype.output.files_json import write_machine
 
-        write_machine(sys.stdout, _host(root), mc, method if root.live else None)
+        with output.writing():
+            write_machine(sys.stdout, _host(root), mc, method if root.live else None)
     else:
         from memtype.output.files_table import machine_table
-        from memtype.output.table import make_console, show
 
-        console = make_console(args.width)
-        show(console, machine_table(mc, console.width))
-    sys.stdout.flush()
-    _print_notes(mc.notes, mc.denied if root.live else 0)
-    if not root.live and mc.denied:
-        count = f"{mc.denied} process" if mc.denied == 1 else f"{mc.denied} processes"
-        print(f"memtype: note: {count} not in the capture (it could not read their smaps)", file=sys.stderr)
+        out = output.console(args)
+        output.table(out, machine_table(mc, out.width))
+    for line in mc.notes:
+        notes.note(line)
+    # Live: processes whose maps or fds were denied; a capture: processes it holds no smaps of.
+    notes.skips({"denied" if root.live else "not captured": mc.denied},
+                what=" (Mapped by and Open by list the others)" if root.live else "")
     return 0
 
 
@@ -129,24 +124,9 @@ def _most_cached(files: list[Any]) -> list[Any]:
     return sorted(files, key=lambda f: (f.cached if f.cached is not None else -1, f.size or 0), reverse=True)
 
 
-def _print_notes(lines: list[str], denied: int) -> None:
-    for line in lines:
-        print(f"memtype: note: {line}", file=sys.stderr)
-    if denied:
-        count = f"{denied} process" if denied == 1 else f"{denied} processes"
-        print(f"memtype: note: access denied for {count}; mapped_by/open_by cover the others; run as root for all",
-              file=sys.stderr)
-
-
-def _host(root: Any) -> dict[str, Any]:
+def _host(root: Root) -> dict[str, Any]:
     from memtype.collect.scan import host_info
     from memtype.model.records import Scan
     from memtype.output.formats import host_dict
 
     return host_dict(Scan(host_info(root), []))
-
-
-def _positive(text: str) -> int:
-    from memtype.cli.main import _positive as positive
-
-    return positive(text)

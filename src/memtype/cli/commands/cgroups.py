@@ -1,0 +1,65 @@
+"""``memtype cgroups``: every memory cgroup (v1, v2, hybrid) by kind, with its limit, swap, PSI, OOM
+kills and the summed split of its processes."""
+
+from __future__ import annotations
+
+import argparse
+
+from memtype.cli import args as types, notes, output
+
+DESCRIPTION = ("Every memory cgroup: memory.stat mapped onto the kinds (anonymous, shared, file), charged total, "
+               "limit, swap, PSI and OOM kills, and the summed PSS by kind of its processes. cgroup v2, v1, and "
+               "hybrid hosts (memory in v1).")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tree", action="store_true", help="parents above their children, indented")
+    p.add_argument("--sort", default="charged", metavar="COLUMN",
+                   help="sort by this column, descending: charged (default), limit, anon, shared, file, kernel, "
+                   "other, swap, oom, psi, pss, procs, a kind's PSS (cow.pss...), or name/path")
+    p.add_argument("--top", type=types.positive, default=None, metavar="N",
+                   help="only the first N cgroups (flat table)")
+    p.add_argument("--no-processes", dest="processes", action="store_false",
+                   help="skip the processes (no smaps read): memory.stat figures only")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    types.add_width(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    from memtype.collect.cgroups import attach_members, read_cgroups
+    from memtype.collect.scan import host_info, scan
+    from memtype.errors import UsageError
+    from memtype.model.records import Scan
+    from memtype.output import cgroups_table as view
+    from memtype.source.root import Root
+
+    try:
+        view.sort_cgroups([], args.sort)  # a bad column fails before anything is read
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    with Root(args.root) as root:
+        tree = read_cgroups(root)
+        if args.processes:
+            result = scan(root, cgroup=True, jobs=args.jobs)
+            attach_members(tree, result, root)
+        else:
+            result = Scan(host_info(root), [])
+    result.warnings[:0] = tree.warnings
+    rows = (view.tree_order(tree.cgroups, args.sort) if args.tree
+            else view.sort_cgroups(tree.cgroups, args.sort)[: args.top])
+    if args.format == "json":
+        from memtype.output.formats import document
+
+        legend = [view.NOTE] + ([view.V1_ROOT_NOTE] if tree.hierarchy.version == 1 else [])
+        output.text(document(result, hierarchy=tree.hierarchy.as_dict(),
+                             cgroups=[view.cgroup_dict(cg, args.processes) for cg in rows], notes=legend) + "\n")
+    else:
+        out = output.console(args)
+        output.table(out, view.render(tree, rows, as_tree=args.tree, sort=args.sort, width=out.width,
+                                      members=args.processes))
+    if tree.gone:
+        notes.note(f"{notes.count(tree.gone, 'cgroup')} removed while being read")
+    top = next((cg for cg in tree.cgroups if cg.path == "/"), None)
+    notes.skips(top.unread if top is not None else {}, noun="member process", live=result.host.live)
+    notes.warnings(result.warnings)
+    return 0
