@@ -201,7 +201,7 @@ def test_issue8_7_a_user_by_uid_or_known_name_is_no_error(run_cli: Run) -> None:
 def test_issue8_7_a_kernel_thread_pid_says_why_it_has_no_row(run_cli: Run) -> None:
     r = run_cli("ps", "--pid", "2", "--root", str(GPU_ROOT))
     assert r.code == 0 and "0 of 0 processes" in r.out
-    assert "PID 2: no user memory (a kernel thread, or a zombie)" in r.err
+    assert "PID 2: a kernel thread: no user memory" in r.err
 
 
 # -- the bad invocations of the fuzzing run
@@ -250,7 +250,7 @@ def test_issue8_fuzz_stdout_closed_full_or_a_pipe(fmt: str) -> None:
 
 def test_issue8_exit_codes_the_readme_promises(run_cli: Run) -> None:
     readme = (Path(__file__).parent.parent / "README.md").read_text()
-    assert "2 for a usage error" in readme and "3 for an internal error" in readme
+    assert "**2** for a usage error" in readme and "**3** for an internal error" in readme
     assert run_cli("ps", "--root", str(GPU_ROOT), "--format", "json").code == 0
     assert run_cli("ps", "--root", "/nonexistent").code == 1
     assert run_cli("ps", "--format", "xml").code == 2

@@ -51,12 +51,15 @@ def warnings(lines: Sequence[str]) -> None:
         warning(f"... and {len(lines) - MAX_WARNINGS} more")
 
 
-def refused_root(pids: Iterable[int]) -> str:
-    """What to say when root itself was refused: a security module or a sandbox, not a missing sudo."""
+ROOT_REFUSED = "access denied even to root (a security module such as SELinux or AppArmor, or a sandbox, refuses it)"
+
+
+def refused_root(n: int, pids: Sequence[int], noun: str = "process") -> str:
+    """What to say when root itself was refused: name the PIDs; advising root would be no help."""
     shown = sorted(pids)
     listed = ", ".join(str(p) for p in shown[:5]) + (" ..." if len(shown) > 5 else "")
-    return f"PID {listed}: access denied even to root (a security module such as SELinux or AppArmor, or a " \
-           f"sandbox, refuses it)"
+    who = f"PID {listed}" if n == 1 and shown else f"{count(n, noun)}" + (f" (PID {listed})" if shown else "")
+    return f"{who} not read: {ROOT_REFUSED}"
 
 
 def skips(reasons: Mapping[str, int], *, noun: str = "process", what: str = "", live: bool = True,
@@ -69,8 +72,7 @@ def skips(reasons: Mapping[str, int], *, noun: str = "process", what: str = "", 
         if not n or reason in SILENT:
             continue
         if reason == "denied" and live and os.geteuid() == 0:
-            note(f"{count(n, noun)} not read{what}: " + (refused_root(denied_pids) if denied_pids else
-                 "access denied even to root (a security module or a sandbox refuses it)"))
+            note(refused_root(n, denied_pids, noun) + what)
             continue
         template = SKIP_TEXT.get(reason, "{n} skipped{what}: " + reason)
         note(template.format(n=count(n, noun), what=what))

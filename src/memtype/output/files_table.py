@@ -93,8 +93,10 @@ def report_table(report: FilesReport, rows: Sequence[FileCache], width: int) -> 
         body.append(cells(tot))
         label = "total" if tot is report.total else f"total {tot.path}"
         paths.append(f"{label} ({_count(tot.files, 'file')})")
-    return Group(_path_table(title, [(heads[c], True) for c in cols], body, paths, len(totals), width),
-                 Text(UNITS_NOTE, style="dim"))
+    table = _path_table(title, [(heads[c], True) for c in cols], body, paths, len(totals), width)
+    if report.action:
+        return Group(table, action_line(report), Text(UNITS_NOTE, style="dim"))
+    return Group(table, Text(UNITS_NOTE, style="dim"))
 
 
 def machine_table(mc: MachineCache, width: int) -> RenderableType:
@@ -152,8 +154,7 @@ def action_line(report: FilesReport) -> Text:
     known = [f for f in acted if f.before is not None and f.cached is not None]
     unknown = len(acted) - len(known)
     if not known:
-        return Text(f"{report.action}: done; the figures are unknown for {_count(unknown, 'file')} "
-                    f"({WHY['denied'] if any(f.why == 'denied' for f in acted) else 'not measurable'})")
+        return Text(f"{report.action}: done; the figures are unknown for {_count(unknown, 'file')} (see the notes)")
     before = sum(f.before or 0 for f in known)
     after = sum(f.cached or 0 for f in known)
     if report.action == "evict":

@@ -65,7 +65,8 @@ class Column:
 
     def __init__(self, header: str, cells: list[str], *, right: bool, drop: int = 0, shrink: int | None = None,
                  path: bool = False, least: int = 0) -> None:
-        self.header, self.cells, self.right, self.drop, self.shrink, self.path = header, cells, right, drop, shrink, path
+        self.header, self.cells, self.right = header, cells, right
+        self.drop, self.shrink, self.path = drop, shrink, path
         self.width = max(least, *(len(line) for line in [*header.split("\n"), *cells]))
 
     @property

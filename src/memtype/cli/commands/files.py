@@ -84,14 +84,11 @@ def _paths(args: argparse.Namespace, root: Root, method: str) -> int:
         with output.writing():
             write_report(sys.stdout, _host(root), report, files)
     else:
-        from rich.console import Group
-
-        from memtype.output.files_table import action_line, report_table
+        from memtype.output.files_table import report_table
 
         out = output.console(args)
         rows = _most_cached(report.files)[: args.top or TABLE_ROWS]
-        table = report_table(report, rows, out.width)
-        output.table(out, Group(table, action_line(report)) if report.action else table)
+        output.table(out, report_table(report, rows, out.width))
     for line in report_notes(report):
         notes.note(line)
     notes.skips({"denied": holders.denied}, what=" (Mapped by and Open by list the others)")

@@ -62,8 +62,7 @@ def _why(result: Scan) -> str:
         import os
 
         if result.host.live and os.geteuid() == 0:
-            return "access denied even to root (a security module such as SELinux or AppArmor, or a sandbox, " \
-                   "refuses it)"
+            return notes.ROOT_REFUSED
         return f"{SKIP_REASONS['denied']}; run as root"
     return SKIP_REASONS.get(s.reason, s.reason)
 
