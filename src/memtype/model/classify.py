@@ -8,13 +8,14 @@ goes to, never whether it is counted.
 
 from __future__ import annotations
 
-from enum import Enum
 from collections.abc import Callable, Sequence
+from enum import Enum
+from operator import itemgetter
 
 from memtype.kinds import KINDS, Kind
 from memtype.model.records import KindUsage, Mapping, Totals
 from memtype.parse import smaps as _smaps
-from memtype.parse.smaps import RawVma
+from memtype.parse.smaps import DEV, END, INODE, OFFSET, PATH, PERMS, START, VALUES, VMFLAGS, RawVma
 
 # Shared-memory objects by path (spec A.4); "/dev/zero (deleted)" is MAP_SHARED|MAP_ANONYMOUS.
 SHMEM_PREFIXES = ("/dev/zero (deleted)", "/memfd:", "/SYSV", "/dev/shm/", "/secretmem", "/anon_hugepage",
@@ -67,10 +68,24 @@ def classify_mapping(path: str, perms: str, vmflags: str, dev: str, shmem_devs: 
     return MapClass.FILE_COW_PENDING if writable else MapClass.FILE_PRIVATE
 
 
-_CLASS_NUMBER = {c: i for i, c in enumerate(MapClass)}  # the order _smaps.c's enum follows
+# The compiled reader numbers the classes in the order of its MAP_CLASSES (tests/test_parity.py
+# asserts that it is MapClass's); its callback answers by name, so the two cannot drift apart.
+_compiled = _smaps.compiled()
+_CLASS_NUMBER = {MapClass(name): i for i, name in enumerate(_compiled.MAP_CLASSES)} if _compiled else {}
 
-# Accumulator layout: kind index * 4 + (rss, pss, swap, swap_pss), in kB.
-_A, _S, _C, _F, _D = (KINDS.index(k) * 4 for k in (Kind.ANONYMOUS, Kind.SHARED, Kind.COW, Kind.FILE, Kind.DEVICE))
+# The accumulator of a split: four slots (rss, pss, swap, swap_pss) per kind, in KINDS order, kB.
+_SLOTS = 4 * len(KINDS)
+(ANON_RSS, ANON_PSS, ANON_SWAP, ANON_SWAP_PSS, SHARED_RSS, SHARED_PSS, SHARED_SWAP, SHARED_SWAP_PSS, COW_RSS,
+ COW_PSS, COW_SWAP, COW_SWAP_PSS, FILE_RSS, FILE_PSS, FILE_SWAP, FILE_SWAP_PSS, DEVICE_RSS, DEVICE_PSS,
+ DEVICE_SWAP, DEVICE_SWAP_PSS) = range(_SLOTS)
+assert KINDS == (Kind.ANONYMOUS, Kind.SHARED, Kind.COW, Kind.FILE, Kind.DEVICE)  # the slot names above
+# Classes whose pages all go to one kind: that kind's first slot.
+_WHOLE = {MapClass.SHMEM: SHARED_RSS, MapClass.SHMEM_HUGETLB: SHARED_RSS, MapClass.FILE_SHARED: FILE_RSS,
+          MapClass.DEVICE: DEVICE_RSS, MapClass.DEVICE_PFN: DEVICE_RSS}
+# Where the page cache of a private view goes: unwritten private file pages stay file or become cow.
+_VIEW_CACHE = {MapClass.FILE_PRIVATE: FILE_RSS, MapClass.FILE_COW_PENDING: COW_RSS, MapClass.SHMEM_PRIVATE: SHARED_RSS}
+
+# The fields a split reads, in the order of the locals ``split`` unpacks them into (_smaps.SMAPS_FIELDS).
 _NAMES = ("Size", "Rss", "Pss", "Shared_Clean", "Shared_Dirty", "Private_Clean", "Private_Dirty", "Anonymous",
           "KSM", "Swap", "SwapPss", "Shared_Hugetlb", "Private_Hugetlb", "Locked", "LazyFree", "AnonHugePages")
 _REQUIRED = ("Size", "Rss", "Pss")
@@ -82,7 +97,7 @@ class Classifier:
     def __init__(self, shmem_devs: frozenset[str] = frozenset()) -> None:
         self.shmem_devs = shmem_devs
         self._cache: dict[tuple[str, str, str, str], MapClass] = {}
-        self._layouts: dict[tuple[str, ...], tuple[tuple[int, ...], bool]] = {}
+        self._layouts: dict[tuple[str, ...], tuple[Callable[[tuple[int, ...]], tuple[int, ...]], bool]] = {}
         self._fast_classes: dict[bytes, int] = {}  # the compiled reader's cache, keyed by raw header bytes
 
     def mapclass(self, path: str, perms: str, vmflags: str, dev: str) -> MapClass:
@@ -106,8 +121,8 @@ class Classifier:
             totals, kinds, reclaim = fast.summarize(data, self._fast_classes, self._class_number)
         except ValueError:
             return None
-        return (Totals(*(x * 1024 for x in totals)), _kinds(list(kinds)),
-                dict(zip(("drop", "writeback", "swap", "never"), (x * 1024 for x in reclaim))))
+        return (Totals(*(x * 1024 for x in totals)), _kinds(kinds),
+                dict(zip(fast.RECLAIM_CLASSES, (x * 1024 for x in reclaim))))
 
     def compiled_cache(self) -> tuple[dict[bytes, int], Callable[[str, str, str, str], int]]:
         """The class cache and the classify callback the compiled reader takes."""
@@ -116,8 +131,9 @@ class Classifier:
     def _class_number(self, path: str, perms: str, vmflags: str, dev: str) -> int:
         return _CLASS_NUMBER[self.mapclass(path, perms, vmflags, dev)]
 
-    def _layout(self, names: tuple[str, ...]) -> tuple[tuple[int, ...], bool]:
-        """Positions of the fields memtype uses; a missing optional field reads as 0 (padded slot)."""
+    def _layout(self, names: tuple[str, ...]) -> tuple[Callable[[tuple[int, ...]], tuple[int, ...]], bool]:
+        """A function picking the fields of ``_NAMES`` from an entry's values, and whether the values
+        need a 0 appended first (a field this kernel does not print reads as 0 from that slot)."""
         found = self._layouts.get(names)
         if found is None:
             missing = [n for n in _REQUIRED if n not in names]
@@ -125,7 +141,7 @@ class Classifier:
                 raise ValueError(f"smaps lacks {', '.join(missing)}")
             pad = len(names)
             idx = tuple(names.index(n) if n in names else pad for n in _NAMES)
-            found = self._layouts[names] = (idx, pad in idx)
+            found = self._layouts[names] = (itemgetter(*idx), pad in idx)
         return found
 
     def split(self, names: tuple[str, ...], vmas: Sequence[RawVma], want_mappings: bool = False
@@ -136,109 +152,106 @@ class Classifier:
             Totals over all entries, the per-kind usage (summing to the totals), and, when asked,
             one Mapping per entry with its own split.
         """
-        (iSize, iRss, iPss, iSC, iSD, iPC, iPD, iAnon, iKsm, iSwap, iSwapPss, iSH, iPH, iLocked, iLazy,
-         iAHP), padded = self._layout(names)
-        acc = [0] * 20
-        size = rss_t = pss_t = uss = swap_t = swappss_t = huge = devmap = locked = lazy = ahp = 0
+        pick, padded = self._layout(names)
+        acc = [0] * _SLOTS
+        all_size = all_rss = all_pss = all_uss = all_swap = all_swap_pss = all_hugetlb = device_mapped = 0
+        all_locked = all_lazyfree = all_anon_huge = 0
         mappings: list[Mapping] | None = [] if want_mappings else None
-        cache = self._cache
-        DEVICE_PFN, ANON, SHMEM, FILE_SHARED = MapClass.DEVICE_PFN, MapClass.ANON, MapClass.SHMEM, MapClass.FILE_SHARED
+        cache, whole = self._cache, _WHOLE
+        ANON, ANON_HUGETLB, DEVICE_PFN = MapClass.ANON, MapClass.ANON_HUGETLB, MapClass.DEVICE_PFN
         for v in vmas:
-            vals = v[8] + (0,) if padded else v[8]
-            key = (v[6], v[2], v[7], v[4])
+            key = (v[PATH], v[PERMS], v[VMFLAGS], v[DEV])
             cls = cache.get(key)
             if cls is None:
                 cls = self.mapclass(*key)
-            vsize = vals[iSize]
-            size += vsize
-            rss, swap, hugetlb = vals[iRss], vals[iSwap], vals[iSH] + vals[iPH]
+            (size, rss, pss, shared_clean, shared_dirty, private_clean, private_dirty, anon, ksm, swap, swap_pss,
+             shared_hugetlb, private_hugetlb, locked, lazyfree, anon_huge) = pick(v[VALUES] + (0,) if padded
+                                                                                   else v[VALUES])
+            all_size += size
+            hugetlb = shared_hugetlb + private_hugetlb
             if cls is DEVICE_PFN:
-                devmap += vsize
+                device_mapped += size
             if not (rss or swap or hugetlb):
                 if mappings is not None:
-                    mappings.append(_mapping(v, cls, vsize, [0] * 20, Totals(size=vsize * 1024,
-                                    device_mapped=vsize * 1024 if cls is DEVICE_PFN else 0)))
+                    mappings.append(_mapping(v, cls, [0] * _SLOTS, Totals(
+                        size=size * 1024, device_mapped=size * 1024 if cls is DEVICE_PFN else 0)))
                 continue
-            pss, swap_pss = vals[iPss], vals[iSwapPss]
-            priv = vals[iPC] + vals[iPD]
-            rss_t += rss
-            pss_t += pss
-            uss += priv
-            swap_t += swap
-            swappss_t += swap_pss
-            huge += hugetlb
-            locked += vals[iLocked]
-            lazy += vals[iLazy]
-            ahp += vals[iAHP]
-            part = [0] * 20 if mappings is not None else acc
-            if cls is ANON or cls is MapClass.ANON_HUGETLB:
+            all_rss += rss
+            all_pss += pss
+            all_uss += private_clean + private_dirty
+            all_swap += swap
+            all_swap_pss += swap_pss
+            all_hugetlb += hugetlb
+            all_locked += locked
+            all_lazyfree += lazyfree
+            all_anon_huge += anon_huge
+            part = [0] * _SLOTS if mappings is not None else acc
+            if cls is ANON or cls is ANON_HUGETLB:
                 # Anon pages mapped more than once are still COW-shared after fork (or KSM): A.6.
-                anon = vals[iAnon]
-                cow = min(anon, max(vals[iSC] + vals[iSD], vals[iKsm]))
+                cow = min(anon, max(shared_clean + shared_dirty, ksm))
                 own = rss - cow
                 own_pss = pss if pss < own else own
-                part[_A] += own
-                part[_A + 1] += own_pss
-                part[_A + 2] += swap
-                part[_A + 3] += swap_pss
-                part[_C] += cow
-                part[_C + 1] += pss - own_pss
-            elif cls is SHMEM or cls is MapClass.SHMEM_HUGETLB:
-                part[_S] += rss
-                part[_S + 1] += pss
-                part[_S + 2] += swap
-                part[_S + 3] += swap_pss
-            elif cls is FILE_SHARED:
-                part[_F] += rss
-                part[_F + 1] += pss
-                part[_F + 2] += swap
-                part[_F + 3] += swap_pss
-            elif cls is MapClass.DEVICE or cls is DEVICE_PFN:
-                part[_D] += rss
-                part[_D + 1] += pss
-                part[_D + 2] += swap
-                part[_D + 3] += swap_pss
+                part[ANON_RSS] += own
+                part[ANON_PSS] += own_pss
+                part[ANON_SWAP] += swap
+                part[ANON_SWAP_PSS] += swap_pss
+                part[COW_RSS] += cow
+                part[COW_PSS] += pss - own_pss
             else:
-                # Private file or shmem map: anon pages are the ones already written (COW copies);
-                # Private_Dirty anon is this process's own, the rest is still shared (A.6).
-                anon = vals[iAnon]
-                own = min(anon, vals[iPD])
-                cow_anon = anon - own
-                cache_pages = rss - anon
-                own_pss = pss if pss < own else own
-                rest = pss - own_pss
-                cow_pss = rest * cow_anon // (cow_anon + cache_pages) if cow_anon + cache_pages else 0
-                base = _F if cls is MapClass.FILE_PRIVATE else (_C if cls is MapClass.FILE_COW_PENDING else _S)
-                part[_A] += own
-                part[_A + 1] += own_pss
-                part[_C] += cow_anon
-                part[_C + 1] += cow_pss
-                part[base] += cache_pages
-                part[base + 1] += rest - cow_pss
-                # Swap here is anon swap entries (COW copies), plus, in a private view of shmem, the
-                # object's own swapped pages; SwapPss counts only the anon entries (spec E.1), so
-                # anon swap is at least SwapPss (equal unless fork-shared) and the rest is shmem.
-                anon_swap = swap if cls is not MapClass.SHMEM_PRIVATE else min(swap, swap_pss)
-                part[_A + 2] += anon_swap
-                part[_A + 3] += swap_pss
-                part[_S + 2] += swap - anon_swap
+                base = whole.get(cls)
+                if base is None:
+                    _split_private_view(part, cls, rss, pss, swap, swap_pss, anon, private_dirty)
+                else:
+                    part[base] += rss
+                    part[base + 1] += pss
+                    part[base + 2] += swap
+                    part[base + 3] += swap_pss
             if mappings is not None:
-                for i in range(20):
+                for i in range(_SLOTS):
                     acc[i] += part[i]
-                mappings.append(_mapping(v, cls, vsize, part, Totals(
-                    size=vsize * 1024, rss=rss * 1024, pss=pss * 1024, uss=priv * 1024, swap=swap * 1024,
-                    swap_pss=swap_pss * 1024, hugetlb=hugetlb * 1024,
-                    device_mapped=vsize * 1024 if cls is DEVICE_PFN else 0, locked=vals[iLocked] * 1024,
-                    lazyfree=vals[iLazy] * 1024, anon_huge=vals[iAHP] * 1024)))
-        totals = Totals(size * 1024, rss_t * 1024, pss_t * 1024, uss * 1024, swap_t * 1024, swappss_t * 1024,
-                        huge * 1024, devmap * 1024, locked * 1024, lazy * 1024, ahp * 1024)
+                mappings.append(_mapping(v, cls, part, Totals(
+                    size=size * 1024, rss=rss * 1024, pss=pss * 1024, uss=(private_clean + private_dirty) * 1024,
+                    swap=swap * 1024, swap_pss=swap_pss * 1024, hugetlb=hugetlb * 1024,
+                    device_mapped=size * 1024 if cls is DEVICE_PFN else 0, locked=locked * 1024,
+                    lazyfree=lazyfree * 1024, anon_huge=anon_huge * 1024)))
+        totals = Totals(all_size * 1024, all_rss * 1024, all_pss * 1024, all_uss * 1024, all_swap * 1024,
+                        all_swap_pss * 1024, all_hugetlb * 1024, device_mapped * 1024, all_locked * 1024,
+                        all_lazyfree * 1024, all_anon_huge * 1024)
         return totals, _kinds(acc), mappings
 
 
-def _kinds(acc: list[int]) -> dict[Kind, KindUsage]:
+def _split_private_view(part: list[int], cls: MapClass, rss: int, pss: int, swap: int, swap_pss: int, anon: int,
+                        private_dirty: int) -> None:
+    """A private file or shmem map: its anon pages are the ones already written (COW copies); the
+    Private_Dirty ones are this process's own, the rest still shared (A.6). The other resident pages
+    are the object's page cache: file, cow (private writable file: COW-pending) or shared (shmem)."""
+    own = min(anon, private_dirty)
+    cow_anon = anon - own
+    cache_pages = rss - anon
+    own_pss = pss if pss < own else own
+    rest = pss - own_pss
+    cow_pss = rest * cow_anon // (cow_anon + cache_pages) if cow_anon + cache_pages else 0
+    cache = _VIEW_CACHE[cls]
+    part[ANON_RSS] += own
+    part[ANON_PSS] += own_pss
+    part[COW_RSS] += cow_anon
+    part[COW_PSS] += cow_pss
+    part[cache] += cache_pages
+    part[cache + 1] += rest - cow_pss
+    # Swap here is anon swap entries (COW copies), plus, in a private view of shmem, the object's own
+    # swapped pages; SwapPss counts only the anon entries (spec E.1), so anon swap is at least SwapPss
+    # (equal unless fork-shared) and the rest is shmem.
+    anon_swap = swap if cls is not MapClass.SHMEM_PRIVATE else min(swap, swap_pss)
+    part[ANON_SWAP] += anon_swap
+    part[ANON_SWAP_PSS] += swap_pss
+    part[SHARED_SWAP] += swap - anon_swap
+
+
+def _kinds(acc: Sequence[int]) -> dict[Kind, KindUsage]:
     return {k: KindUsage(acc[i * 4] * 1024, acc[i * 4 + 1] * 1024, acc[i * 4 + 2] * 1024, acc[i * 4 + 3] * 1024)
             for i, k in enumerate(KINDS)}
 
 
-def _mapping(v: RawVma, cls: MapClass, vsize: int, part: list[int], totals: Totals) -> Mapping:
-    return Mapping(v[0], v[1], v[2], v[3], v[4], v[5], v[6], tuple(v[7].split()), cls.value, totals, _kinds(part))
+def _mapping(v: RawVma, cls: MapClass, part: list[int], totals: Totals) -> Mapping:
+    return Mapping(v[START], v[END], v[PERMS], v[OFFSET], v[DEV], v[INODE], v[PATH], tuple(v[VMFLAGS].split()),
+                   cls.value, totals, _kinds(part))

@@ -28,8 +28,10 @@ The classes add up, for each level, to a stated total:
 
 from __future__ import annotations
 
+from operator import itemgetter
+
 from memtype.model.classify import Classifier, MapClass
-from memtype.parse.smaps import RawVma
+from memtype.parse.smaps import DEV, PATH, PERMS, VALUES, VMFLAGS, RawVma
 
 TYPE_CHECKING = False  # typing costs ~5 ms of start-up; mypy still reads these imports
 if TYPE_CHECKING:
@@ -37,7 +39,7 @@ if TYPE_CHECKING:
 
     from memtype.model.records import ProcessMemory, Scan
 
-CLASSES = ("drop", "writeback", "swap", "never")
+CLASSES = ("drop", "writeback", "swap", "never")  # the compiled reader's RECLAIM_CLASSES (tests/test_parity.py)
 
 _NEVER_CLASSES = frozenset({MapClass.DEVICE, MapClass.DEVICE_PFN})
 _ANON_CLASSES = frozenset({MapClass.ANON, MapClass.ANON_HUGETLB})
@@ -64,44 +66,42 @@ def reclaim_from_smaps(names: tuple[str, ...], vmas: Sequence[RawVma], classifie
     if "Rss" not in names:
         raise ValueError("smaps lacks Rss")
     pad = len(names)  # a missing optional field reads as 0 from one padded slot
-    iRss, iAnon, iSD, iPD, iLazy, iSH, iPH = (names.index(n) if n in names else pad for n in _FIELDS)
-    padded = pad in (iAnon, iSD, iPD, iLazy, iSH, iPH)
+    at = [names.index(n) if n in names else pad for n in _FIELDS]
+    pick, padded = itemgetter(*at), pad in at
     mapclass = classifier.mapclass
     ANON, SHMEM_PRIVATE = MapClass.ANON, MapClass.SHMEM_PRIVATE
     drop = writeback = swap = never = 0
     for v in vmas:
-        vals = v[8] + (0,) if padded else v[8]
-        rss = vals[iRss]
-        huge = vals[iSH] + vals[iPH]
+        rss, anon, shared_dirty, private_dirty, lazyfree, shared_hugetlb, private_hugetlb = pick(
+            v[VALUES] + (0,) if padded else v[VALUES])
+        huge = shared_hugetlb + private_hugetlb
         if huge:
             never += huge
         if not rss:
             continue
-        flags = v[7]
+        flags, path = v[VMFLAGS], v[PATH]
         if "lo" in flags and "lo" in flags.split():  # VM_LOCKED: every page of the VMA is unevictable
             never += rss
             continue
-        cls = mapclass(v[6], v[2], flags, v[4])
+        cls = mapclass(path, v[PERMS], flags, v[DEV])
         if cls is ANON:
-            lazy = vals[iLazy]
-            drop += lazy
-            swap += rss - lazy
-        elif cls in _NEVER_CLASSES or v[6].startswith("/secretmem"):
+            drop += lazyfree
+            swap += rss - lazyfree
+        elif cls in _NEVER_CLASSES or path.startswith("/secretmem"):
             never += rss  # driver pages; secretmem cannot leave RAM
         elif cls in _ANON_CLASSES or cls in _SHMEM_CLASSES:
-            lazy = vals[iLazy]
-            drop += lazy
-            swap += rss - lazy
+            drop += lazyfree
+            swap += rss - lazyfree
         else:  # a file mapping, or a private view of shmem
-            anon = min(vals[iAnon], rss)  # its written (COW) copies
-            lazy = min(vals[iLazy], anon)
+            anon = min(anon, rss)  # its written (COW) copies
+            lazy = min(lazyfree, anon)
             drop += lazy
             swap += anon - lazy
             cache = rss - anon
             if cls is SHMEM_PRIVATE:
                 swap += cache  # the shmem object's own pages
                 continue
-            dirty = vals[iSD] + vals[iPD] - anon  # COW copies are dirty too: only the rest is page cache
+            dirty = shared_dirty + private_dirty - anon  # COW copies are dirty too: only the rest is page cache
             dirty = cache if dirty > cache else (dirty if dirty > 0 else 0)
             writeback += dirty
             drop += cache - dirty

@@ -6,28 +6,38 @@
  *          (start, end, perms, offset, dev, inode, path, vmflags, values); values holds the
  *          kB fields in the order of names.
  *
+ * summarize(data, classes: dict, classify: callable) -> (totals, kinds, reclaim)
+ *   The whole-process split of memtype.model.classify.Classifier.split, without building a
+ *   Python object per mapping: classes caches b"perms\0dev\0path\0vmflags" -> class number
+ *   (the order of MAP_CLASSES), classify(path, perms, vmflags, dev) fills it on a miss. totals
+ *   and kinds are tuples of kB in the layouts TOTALS and KINDS x KIND_PARTS, reclaim the kB of
+ *   RECLAIM_CLASSES as memtype.model.reclaim.reclaim_from_smaps gives them.
+ *
  * walk_pagemap(data, classes, classify, fd, page, zero_walk_limit) -> (entries, owners, records)
  *   For --exact: from the smaps text, the mappings whose pages are walked (the rules of
- *   memtype.collect.exact.process) and their pagemap entries, read from fd with the GIL released.
- *   entries: the present or swapped u64 entries only; owners: for each, its record (int32);
- *   records: int64 rows (vma index, first page, pages, vkind, rss kB, pss kB).
+ *   memtype.collect.exact.process.PagemapReader) and their pagemap entries, read from fd with
+ *   the GIL released. entries: the present or swapped u64 entries only; owners: for each, its
+ *   record (int32); records: int64 rows of WALK_FIELDS.
  *
  * pread_ranges(fd, offsets: list, lengths: list) -> bytes
  *   Reads many ranges of one file (pagemap for --exact) in one call with the GIL released,
  *   merging adjacent ranges into one pread. OSError on errors, EOFError on a short read.
  *
- * summarize(data, classes: dict, classify: callable) -> (totals, kinds, reclaim)
- *   The whole-process split of memtype.model.classify.Classifier.split, without building a
- *   Python object per mapping: classes caches b"perms\0dev\0path\0vmflags" -> class number
- *   (MapClass order), classify(path, perms, vmflags, dev) fills it on a miss. totals and
- *   kinds are tuples of kB in the layout of Classifier.split, reclaim the (drop, writeback,
- *   swappable, never) kB of memtype.model.reclaim.reclaim_from_smaps; the rules are the same and
- *   tests check that both give identical results.
+ * classify_pages(procs, flags_fd, count_fd, rules, detail_masks, table, page, nopage, want_records)
+ *   Passes 2 and 3 of --exact: the rules and the decision table come from memtype.model.pages.
  *
- * Every entry must carry the same kB fields in the same order (the kernel prints them
- * unconditionally: fs/proc/task_mmu.c __show_smap). Anything unexpected raises
- * ValueError("line N: ..."); the caller then uses the tolerant pure-Python parser, which
- * reports the damage and keeps the rest. memtype works without this module, only slower.
+ * The module also exports its vocabularies as tuples (SMAPS_FIELDS, MAP_CLASSES, KINDS,
+ * KIND_PARTS, TOTALS, RECLAIM_CLASSES, PAGE_CATEGORIES, MAPPING_KINDS, WALK_FIELDS) and MAX_KB;
+ * tests/test_parity.py asserts each equal, in order, to its Python owner, and runs this code
+ * against the pure-Python path on generated smaps of every mapping class.
+ *
+ * The text this code accepts is a subset of what the tolerant Python parser
+ * (memtype.parse.smaps._parse_tolerant) reads, and gives the same values for it: every entry
+ * carries the same kB fields in the same order (the kernel prints them unconditionally:
+ * fs/proc/task_mmu.c __show_smap), as plain ASCII. Anything else, and anything out of bounds
+ * (a kB value above MAX_KB, a mapping whose start is above its end), raises
+ * ValueError("line N: ..."); the caller then uses the tolerant parser, which reports the damage
+ * and keeps the rest. memtype works without this module, only slower.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -37,21 +47,77 @@
 #include <math.h>
 #include <stdlib.h>
 
-#define MAX_FIELDS 64
+/*
+ * Vocabularies shared with Python
+ *
+ * Each enum below has a name tuple in the same order, exported by the module; the test asserts
+ * it equal to the Python definition (memtype.model.classify, memtype.kinds, memtype.model.records,
+ * memtype.model.reclaim, memtype.model.pages), so no list is kept in step by a comment alone.
+ */
 
-/* Fields the split uses, in the order of memtype.model.classify._NAMES. */
-static const char *const USED[] = {"Size", "Rss", "Pss", "Shared_Clean", "Shared_Dirty", "Private_Clean",
-                                   "Private_Dirty", "Anonymous", "KSM", "Swap", "SwapPss", "Shared_Hugetlb",
-                                   "Private_Hugetlb", "Locked", "LazyFree", "AnonHugePages"};
+#define MAX_FIELDS 64
+/* Largest plausible kB value: 2^56 bytes, the whole user address space with 5-level paging
+ * (Documentation/arch/x86/x86_64/mm.rst). A larger one is a damaged file: memtype.parse.smaps.MAX_KB. */
+#define MAX_KB (1LL << 46)
+/* Accumulators stay below this; each entry adds less than 2^54 (MAX_KB-bounded terms). */
+#define SUM_LIMIT (1LL << 62)
+
+/* Fields the split uses (memtype.model.classify._NAMES). */
+static const char *const SMAPS_FIELD_NAMES[] = {
+    "Size", "Rss", "Pss", "Shared_Clean", "Shared_Dirty", "Private_Clean", "Private_Dirty", "Anonymous", "KSM",
+    "Swap", "SwapPss", "Shared_Hugetlb", "Private_Hugetlb", "Locked", "LazyFree", "AnonHugePages"};
 enum { F_SIZE, F_RSS, F_PSS, F_SC, F_SD, F_PC, F_PD, F_ANON, F_KSM, F_SWAP, F_SWAPPSS, F_SH, F_PH, F_LOCKED,
        F_LAZY, F_AHP, N_USED };
 
-/* MapClass order (memtype.model.classify.MapClass). */
+/* Mapping classes (memtype.model.classify.MapClass values). */
+static const char *const MAP_CLASS_NAMES[] = {"anon", "anon-hugetlb", "shmem", "shmem-hugetlb", "shmem-private",
+                                              "file-shared", "file-private", "file-cow", "device-pfn", "device"};
 enum { C_ANON, C_ANON_HUGETLB, C_SHMEM, C_SHMEM_HUGETLB, C_SHMEM_PRIVATE, C_FILE_SHARED, C_FILE_PRIVATE,
        C_FILE_COW_PENDING, C_DEVICE_PFN, C_DEVICE, N_CLASSES };
-/* Kind order (memtype.kinds.KINDS), 4 slots each: rss, pss, swap, swap_pss. */
-enum { K_ANON = 0, K_SHARED = 4, K_COW = 8, K_FILE = 12, K_DEVICE = 16, N_KIND_SLOTS = 20 };
+
+/* Kinds (memtype.kinds.KINDS), KIND_PARTS slots each. */
+static const char *const KIND_NAMES[] = {"anonymous", "shared", "cow", "file", "device"};
+static const char *const KIND_PART_NAMES[] = {"rss", "pss", "swap", "swap_pss"};
+enum { P_RSS, P_PSS, P_SWAP, P_SWAPPSS, N_PARTS };
+enum { K_ANON = 0 * N_PARTS, K_SHARED = 1 * N_PARTS, K_COW = 2 * N_PARTS, K_FILE = 3 * N_PARTS,
+       K_DEVICE = 4 * N_PARTS, N_KIND_SLOTS = 5 * N_PARTS };
+
+/* Totals (memtype.model.records.Totals slots). */
+static const char *const TOTAL_NAMES[] = {"size", "rss", "pss", "uss", "swap", "swap_pss", "hugetlb",
+                                          "device_mapped", "locked", "lazyfree", "anon_huge"};
 enum { T_SIZE, T_RSS, T_PSS, T_USS, T_SWAP, T_SWAPPSS, T_HUGETLB, T_DEVMAP, T_LOCKED, T_LAZY, T_AHP, N_TOTALS };
+
+/* Reclaim classes (memtype.model.reclaim.CLASSES); "swap" means swappable here: the caller moves
+ * it to "never" when no swap device has room. */
+static const char *const RECLAIM_NAMES[] = {"drop", "writeback", "swap", "never"};
+enum { R_DROP, R_WRITEBACK, R_SWAP, R_NEVER, N_RECLAIM };
+
+/* Page categories of --exact (memtype.model.pages.CATEGORY_NAMES). */
+static const char *const PAGE_CATEGORY_NAMES[] = {"none", "anonymous", "shared", "cow", "file", "device", "zero",
+                                                  "swap"};
+enum { CAT_NONE, CAT_ANON, CAT_SHARED, CAT_COW, CAT_FILE, CAT_DEVICE, CAT_ZERO, CAT_SWAP, NCAT };
+
+/* What a page's mapping tells the page decision table (memtype.model.pages.MAPPING_KINDS). */
+static const char *const MAPPING_KIND_NAMES[] = {"plain", "device", "cow-pending", "secretmem", "shmem"};
+enum { V_PLAIN, V_DEVICE, V_COW_PENDING, V_SECRETMEM, V_SHMEM, N_VK };
+
+/* A walk record: one per mapping whose pagemap --exact reads
+ * (memtype.collect.exact.account.W_* columns). */
+static const char *const WALK_FIELD_NAMES[] = {"index", "first", "pages", "vkind", "rss", "pss"};
+enum { W_INDEX, W_FIRST, W_PAGES, W_VKIND, W_RSS, W_PSS, WALK_FIELDS };
+
+#define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+/*
+ * The smaps text reader
+ *
+ * One pass over the bytes; each entry is handed to an emit function (parse, summarize or walk
+ * mode). The grammar is the tolerant parser's, restricted to ASCII:
+ *   header  hex-hex perms(4 of [!-~]) hex hex:hex decimal spaces [path: starting with [!-~]]
+ *   field   Name: spaces digits " kB"      Name in [A-Za-z0-9_]+, value <= MAX_KB
+ *   other   printable ASCII with a colon, not ending in "kB" (THPeligible, ProtectionKey): skipped
+ *   VmFlags "VmFlags:" then printable ASCII; the entry ends here (or at the next header)
+ */
 
 typedef struct {
     unsigned long long start, end, offset, inode;
@@ -68,37 +134,60 @@ struct Reader {
     const char *name[MAX_FIELDS];
     Py_ssize_t name_len[MAX_FIELDS];
     int used[N_USED]; /* index into values, or -1 */
-    Py_ssize_t lineno;
+    Py_ssize_t lineno, nentries;
     EmitFn emit;
     /* parse mode */
     PyTypeObject *vma_type;
     PyObject *vmas;
     /* summarize mode */
     PyObject *classes, *classify;
-    long long totals[N_TOTALS], kinds[N_KIND_SLOTS], reclaim[4];
+    long long totals[N_TOTALS], kinds[N_KIND_SLOTS], reclaim[N_RECLAIM];
     /* walk mode: one record per mapping whose pagemap --exact reads */
     long long page, zero_walk_limit, index;
     long long *walk; /* WALK_FIELDS per record */
     Py_ssize_t nwalk, cap;
 };
 
-/* walk record: vma index, first page, pages, vkind, rss kB, pss kB */
-enum { W_INDEX, W_FIRST, W_PAGES, W_VKIND, W_RSS, W_PSS, WALK_FIELDS };
-/* memtype.collect.exact.classify V_* (what a page's mapping tells the decision table) */
-enum { V_PLAIN, V_DEVICE, V_COW_PENDING, V_SECRETMEM, V_SHMEM };
-
 static int is_hex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
+static int is_graph(char c) { return c > ' ' && c <= '~'; } /* printable ASCII, not a space */
+static int is_name_char(char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+}
+static int printable(const char *s, const char *end) {
+    for (; s < end; s++)
+        if (*s < ' ' || *s > '~') return 0;
+    return 1;
+}
 
 static int fail(Reader *r, const char *msg) {
     PyErr_Format(PyExc_ValueError, "line %zd: %s", r->lineno, msg);
     return -1;
 }
 
+/* A hex number below 2^64 (the kernel prints unsigned longs). */
 static int parse_hex(const char **p, const char *end, unsigned long long *out) {
     unsigned long long v = 0;
     const char *s = *p;
     if (s >= end || !is_hex(*s)) return -1;
-    while (s < end && is_hex(*s)) { v = v * 16 + (unsigned)(*s <= '9' ? *s - '0' : *s - 'a' + 10); s++; }
+    for (; s < end && is_hex(*s); s++) {
+        if (v >> 60) return -1;
+        v = v * 16 + (unsigned)(*s <= '9' ? *s - '0' : *s - 'a' + 10);
+    }
+    *p = s;
+    *out = v;
+    return 0;
+}
+
+/* A decimal number below 2^64. */
+static int parse_dec(const char **p, const char *end, unsigned long long *out) {
+    unsigned long long v = 0;
+    const char *s = *p;
+    if (s >= end || *s < '0' || *s > '9') return -1;
+    for (; s < end && *s >= '0' && *s <= '9'; s++) {
+        unsigned d = (unsigned)(*s - '0');
+        if (v > (~0ULL - d) / 10) return -1;
+        v = v * 10 + d;
+    }
     *p = s;
     *out = v;
     return 0;
@@ -111,19 +200,23 @@ static int parse_header(Reader *r, const char *s, const char *eol, Entry *e) {
     if (parse_hex(&s, eol, &e->start) || s >= eol || *s++ != '-' || parse_hex(&s, eol, &e->end) || s >= eol ||
         *s++ != ' ')
         return fail(r, "bad mapping header");
+    if (e->start > e->end) return fail(r, "mapping starts above its end");
     if (eol - s < 5 || s[4] != ' ') return fail(r, "bad permissions");
+    for (int i = 0; i < 4; i++)
+        if (!is_graph(s[i])) return fail(r, "bad permissions");
     e->perms = s;
     s += 5;
     if (parse_hex(&s, eol, &e->offset) || s >= eol || *s++ != ' ') return fail(r, "bad offset");
     e->dev = s;
-    while (s < eol && *s != ' ') s++;
+    unsigned long long ignored;
+    if (parse_hex(&s, eol, &ignored) || s >= eol || *s++ != ':' || parse_hex(&s, eol, &ignored) || s >= eol ||
+        *s != ' ')
+        return fail(r, "bad device");
     e->devlen = s - e->dev;
-    if (s >= eol || e->devlen < 3) return fail(r, "bad device");
     s++;
-    if (s >= eol || *s < '0' || *s > '9') return fail(r, "bad inode");
-    e->inode = 0;
-    while (s < eol && *s >= '0' && *s <= '9') { e->inode = e->inode * 10 + (unsigned)(*s - '0'); s++; }
+    if (parse_dec(&s, eol, &e->inode)) return fail(r, "bad inode");
     while (s < eol && *s == ' ') s++;
+    if (s < eol && !is_graph(*s)) return fail(r, "path starts with an unusual character");
     e->path = s;
     e->pathlen = eol - s;
     e->flags = "";
@@ -133,11 +226,16 @@ static int parse_header(Reader *r, const char *s, const char *eol, Entry *e) {
 
 static int finish(Reader *r, const Entry *e, const long long *values, int count) {
     if (r->nfields < 0) {
+        for (int i = 0; i < count; i++)
+            for (int j = 0; j < i; j++)
+                if (r->name_len[i] == r->name_len[j] && memcmp(r->name[i], r->name[j], (size_t)r->name_len[i]) == 0)
+                    return fail(r, "a field appears twice");
         r->nfields = count;
         for (int u = 0; u < N_USED; u++) {
             r->used[u] = -1;
             for (int i = 0; i < count; i++)
-                if ((Py_ssize_t)strlen(USED[u]) == r->name_len[i] && memcmp(USED[u], r->name[i], r->name_len[i]) == 0)
+                if ((Py_ssize_t)strlen(SMAPS_FIELD_NAMES[u]) == r->name_len[i] &&
+                    memcmp(SMAPS_FIELD_NAMES[u], r->name[i], (size_t)r->name_len[i]) == 0)
                     r->used[u] = i;
         }
         if (r->used[F_SIZE] < 0 || r->used[F_RSS] < 0 || r->used[F_PSS] < 0)
@@ -145,7 +243,24 @@ static int finish(Reader *r, const Entry *e, const long long *values, int count)
     } else if (count != r->nfields) {
         return fail(r, "entry has a different set of fields");
     }
+    r->nentries++;
     return r->emit(r, e, values);
+}
+
+/* The value of "Name:   123 kB" (colon: the line's first ':'): 0, -1 (malformed) or -2 (above MAX_KB). */
+static int parse_field(const char *colon, const char *eol, long long *out) {
+    const char *s = colon + 1;
+    if (s >= eol || *s != ' ') return -1;
+    while (s < eol && *s == ' ') s++;
+    long long v = 0;
+    const char *digits = s;
+    for (; s < eol && *s >= '0' && *s <= '9'; s++) {
+        v = v * 10 + (*s - '0');
+        if (v > MAX_KB) return -2;
+    }
+    if (s == digits || eol - s != 3 || memcmp(s, " kB", 3) != 0) return -1;
+    *out = v;
+    return 0;
 }
 
 static int read_smaps(Reader *r, const char *data, Py_ssize_t len) {
@@ -155,13 +270,14 @@ static int read_smaps(Reader *r, const char *data, Py_ssize_t len) {
     Entry e;
     r->nfields = -1;
     r->lineno = 0;
+    r->nentries = 0;
     while (p < end) {
         const char *eol = memchr(p, '\n', (size_t)(end - p));
         r->lineno++;
         if (!eol) return fail(r, "truncated line (no newline)");
         const char *line = p;
         p = eol + 1;
-        if (is_hex(line[0])) {
+        if (line < eol && is_hex(line[0])) {
             if (have && finish(r, &e, values, idx) < 0) return -1;
             if (parse_header(r, line, eol, &e) < 0) return -1;
             have = 1;
@@ -176,34 +292,42 @@ static int read_smaps(Reader *r, const char *data, Py_ssize_t len) {
             const char *s = colon + 1, *fe = eol;
             while (s < fe && *s == ' ') s++;
             while (fe > s && fe[-1] == ' ') fe--;
+            if (!printable(s, fe)) return fail(r, "unusual characters in VmFlags");
             e.flags = s;
             e.flagslen = fe - s;
             if (finish(r, &e, values, idx) < 0) return -1;
             have = 0;
             continue;
         }
-        /* "Name:   123 kB"; fields without a kB unit (THPeligible, ProtectionKey) are skipped */
-        if (eol - line < 3 || memcmp(eol - 3, " kB", 3) != 0) continue;
-        const char *s = colon + 1;
-        while (s < eol && *s == ' ') s++;
-        long long v = 0;
-        const char *digits = s;
-        while (s < eol && *s >= '0' && *s <= '9') { v = v * 10 + (*s - '0'); s++; }
-        if (s == digits || s != eol - 3) return fail(r, "bad number");
+        const char *t = eol;
+        while (t > colon && t[-1] == ' ') t--;
+        if (!(t - colon > 2 && t[-2] == 'k' && t[-1] == 'B')) {
+            /* a field without a kB unit (THPeligible, ProtectionKey): skipped, as Python does */
+            if (!printable(line, eol)) return fail(r, "unusual characters");
+            continue;
+        }
         if (idx >= MAX_FIELDS) return fail(r, "too many fields");
         if (r->nfields < 0) {
+            if (nlen == 0) return fail(r, "field without a name");
+            for (const char *c = line; c < colon; c++)
+                if (!is_name_char(*c)) return fail(r, "bad field name");
             r->name[idx] = line;
             r->name_len[idx] = nlen;
         } else if (idx >= r->nfields || r->name_len[idx] != nlen || memcmp(r->name[idx], line, (size_t)nlen) != 0) {
             return fail(r, "unexpected field (entries differ)");
         }
-        values[idx++] = v;
+        int rc = parse_field(colon, eol, &values[idx]);
+        if (rc == -2) return fail(r, "value out of range");
+        if (rc < 0) return fail(r, "bad number");
+        idx++;
     }
     if (have && finish(r, &e, values, idx) < 0) return -1;
     return 0;
 }
 
-/* ---- parse(): one tuple per entry ------------------------------------------------------------ */
+/*
+ * parse(): one tuple per entry
+ */
 
 static int emit_tuple(Reader *r, const Entry *e, const long long *values) {
     PyObject *vals = PyTuple_New(r->nfields);
@@ -266,21 +390,29 @@ out:
     return result;
 }
 
-/* ---- summarize(): the per-process split ------------------------------------------------------ */
+/*
+ * summarize(): the per-process split
+ *
+ * The same rules as memtype.model.classify.Classifier.split (kinds) and
+ * memtype.model.reclaim.reclaim_from_smaps (reclaim classes), in kB; tests/test_parity.py
+ * compares them on every mapping class. Python's integers never overflow, so where a damaged
+ * but in-bounds entry would overflow here (a share of a huge product), this code raises and the
+ * caller uses the Python path.
+ */
 
 static long long lmin(long long a, long long b) { return a < b ? a : b; }
 static long long lmax(long long a, long long b) { return a > b ? a : b; }
 
 static int class_of(Reader *r, const Entry *e) {
-    /* key: perms \0 dev \0 path \0 flags, as bytes */
+    /* key: perms \0 dev \0 path \0 flags, as bytes (flags hold no \0: the last one separates) */
     Py_ssize_t n = 4 + 1 + e->devlen + 1 + e->pathlen + 1 + e->flagslen;
     PyObject *key = PyBytes_FromStringAndSize(NULL, n);
     if (!key) return -1;
     char *k = PyBytes_AS_STRING(key);
     memcpy(k, e->perms, 4); k += 4; *k++ = 0;
-    memcpy(k, e->dev, e->devlen); k += e->devlen; *k++ = 0;
-    memcpy(k, e->path, e->pathlen); k += e->pathlen; *k++ = 0;
-    memcpy(k, e->flags, e->flagslen);
+    memcpy(k, e->dev, (size_t)e->devlen); k += e->devlen; *k++ = 0;
+    memcpy(k, e->path, (size_t)e->pathlen); k += e->pathlen; *k++ = 0;
+    memcpy(k, e->flags, (size_t)e->flagslen);
     PyObject *cls = PyDict_GetItemWithError(r->classes, key);
     if (!cls) {
         if (PyErr_Occurred()) { Py_DECREF(key); return -1; }
@@ -298,16 +430,38 @@ static int class_of(Reader *r, const Entry *e) {
     return (int)c;
 }
 
-/* Whether the space-separated VmFlags contain the two-letter mnemonic. */
+/* Whether the VmFlags contain the two-letter mnemonic (as a word: Python's m in flags.split()). */
 static int has_flag(const char *flags, Py_ssize_t len, const char *m) {
-    for (Py_ssize_t i = 0; i + 1 < len; i += 3)
-        if (flags[i] == m[0] && flags[i + 1] == m[1] && (i + 2 == len || flags[i + 2] == ' ')) return 1;
+    for (Py_ssize_t i = 0; i < len;) {
+        while (i < len && flags[i] == ' ') i++;
+        Py_ssize_t j = i;
+        while (j < len && flags[j] != ' ') j++;
+        if (j - i == 2 && flags[i] == m[0] && flags[i + 1] == m[1]) return 1;
+        i = j;
+    }
     return 0;
 }
 
-/* Reclaim classes of one entry (memtype.model.reclaim.reclaim_from_smaps: the same rules, kB),
- * "swap" meaning swappable: the caller moves it to "never" when no swap device has room. */
-enum { R_DROP, R_WRITEBACK, R_SWAP, R_NEVER };
+/* floor(a * b / d), as Python's //, with a, b >= 0; -1 where the result is not small (damage). */
+static int share_of(long long a, long long b, long long d, long long *out) {
+    if (!d) { *out = 0; return 0; }
+#ifdef __SIZEOF_INT128__
+    __int128 n = (__int128)a * b, q = n / d;
+    if (n % d != 0 && (d < 0)) q--; /* n >= 0: truncation is floor unless d < 0 */
+    if (q > MAX_KB * 4 || q < -MAX_KB * 4) return -1;
+    *out = (long long)q;
+#else
+    long long n, q;
+    if (__builtin_mul_overflow(a, b, &n)) return -1;
+    q = n / d;
+    if (n % d != 0 && d < 0) q--;
+    if (q > MAX_KB * 4 || q < -MAX_KB * 4) return -1;
+    *out = q;
+#endif
+    return 0;
+}
+
+/* Reclaim classes of one entry (memtype.model.reclaim.reclaim_from_smaps: the same rules, kB). */
 static void reclaim_entry(long long *rc, const Entry *e, int cls, const long long *f) {
     long long rss = f[F_RSS], huge = f[F_SH] + f[F_PH];
     rc[R_NEVER] += huge;
@@ -329,6 +483,34 @@ static void reclaim_entry(long long *rc, const Entry *e, int cls, const long lon
     rc[R_DROP] += cache - dirty;
 }
 
+/* A private view of a file or of shmem (Classifier._split_private_view): anon pages are the ones
+ * already written (COW copies); Private_Dirty anon is this process's own, the rest still shared. */
+static int split_private_view(long long *k, int cls, const long long *f) {
+    long long rss = f[F_RSS], pss = f[F_PSS], swap = f[F_SWAP], swap_pss = f[F_SWAPPSS];
+    long long anon = f[F_ANON], own = lmin(anon, f[F_PD]), cow_anon = anon - own, pages = rss - anon;
+    long long own_pss = lmin(pss, own), rest = pss - own_pss, cow_pss;
+    if (share_of(rest, cow_anon, cow_anon + pages, &cow_pss) < 0) return -1;
+    int cache = cls == C_FILE_PRIVATE ? K_FILE : (cls == C_FILE_COW_PENDING ? K_COW : K_SHARED);
+    /* anon swap >= SwapPss (anon entries only); in a private shmem view the rest is shmem swap */
+    long long anon_swap = cls == C_SHMEM_PRIVATE ? lmin(swap, swap_pss) : swap;
+    k[K_ANON + P_RSS] += own; k[K_ANON + P_PSS] += own_pss;
+    k[K_COW + P_RSS] += cow_anon; k[K_COW + P_PSS] += cow_pss;
+    k[cache + P_RSS] += pages; k[cache + P_PSS] += rest - cow_pss;
+    k[K_ANON + P_SWAP] += anon_swap; k[K_ANON + P_SWAPPSS] += swap_pss;
+    k[K_SHARED + P_SWAP] += swap - anon_swap;
+    return 0;
+}
+
+static int sums_in_range(const Reader *r) {
+    for (int i = 0; i < N_TOTALS; i++)
+        if (r->totals[i] > SUM_LIMIT || r->totals[i] < -SUM_LIMIT) return 0;
+    for (int i = 0; i < N_KIND_SLOTS; i++)
+        if (r->kinds[i] > SUM_LIMIT || r->kinds[i] < -SUM_LIMIT) return 0;
+    for (int i = 0; i < N_RECLAIM; i++)
+        if (r->reclaim[i] > SUM_LIMIT || r->reclaim[i] < -SUM_LIMIT) return 0;
+    return 1;
+}
+
 static int emit_split(Reader *r, const Entry *e, const long long *values) {
     long long f[N_USED];
     for (int u = 0; u < N_USED; u++) f[u] = r->used[u] >= 0 ? values[r->used[u]] : 0;
@@ -340,68 +522,33 @@ static int emit_split(Reader *r, const Entry *e, const long long *values) {
     long long rss = f[F_RSS], pss = f[F_PSS], swap = f[F_SWAP], swap_pss = f[F_SWAPPSS];
     long long hugetlb = f[F_SH] + f[F_PH];
     reclaim_entry(r->reclaim, e, cls, f);
-    if (!(rss || swap || hugetlb)) return 0;
-    t[T_RSS] += rss; t[T_PSS] += pss; t[T_USS] += f[F_PC] + f[F_PD]; t[T_SWAP] += swap; t[T_SWAPPSS] += swap_pss;
-    t[T_HUGETLB] += hugetlb; t[T_LOCKED] += f[F_LOCKED]; t[T_LAZY] += f[F_LAZY]; t[T_AHP] += f[F_AHP];
-    int base = -1;
-    switch (cls) {
-    case C_ANON:
-    case C_ANON_HUGETLB: {
-        long long cow = lmin(f[F_ANON], lmax(f[F_SC] + f[F_SD], f[F_KSM]));
-        long long own = rss - cow, own_pss = lmin(pss, own);
-        k[K_ANON] += own; k[K_ANON + 1] += own_pss; k[K_ANON + 2] += swap; k[K_ANON + 3] += swap_pss;
-        k[K_COW] += cow; k[K_COW + 1] += pss - own_pss;
-        return 0;
+    if (rss || swap || hugetlb) {
+        t[T_RSS] += rss; t[T_PSS] += pss; t[T_USS] += f[F_PC] + f[F_PD]; t[T_SWAP] += swap;
+        t[T_SWAPPSS] += swap_pss; t[T_HUGETLB] += hugetlb; t[T_LOCKED] += f[F_LOCKED]; t[T_LAZY] += f[F_LAZY];
+        t[T_AHP] += f[F_AHP];
+        int base = -1;
+        switch (cls) {
+        case C_ANON:
+        case C_ANON_HUGETLB: {
+            /* anon pages mapped more than once are still COW-shared after fork (or KSM): spec A.6 */
+            long long cow = lmin(f[F_ANON], lmax(f[F_SC] + f[F_SD], f[F_KSM]));
+            long long own = rss - cow, own_pss = lmin(pss, own);
+            k[K_ANON + P_RSS] += own; k[K_ANON + P_PSS] += own_pss;
+            k[K_ANON + P_SWAP] += swap; k[K_ANON + P_SWAPPSS] += swap_pss;
+            k[K_COW + P_RSS] += cow; k[K_COW + P_PSS] += pss - own_pss;
+            break;
+        }
+        case C_SHMEM: case C_SHMEM_HUGETLB: base = K_SHARED; break;
+        case C_FILE_SHARED: base = K_FILE; break;
+        case C_DEVICE: case C_DEVICE_PFN: base = K_DEVICE; break;
+        default:
+            if (split_private_view(k, cls, f) < 0) return fail(r, "values too large to split");
+        }
+        if (base >= 0) {
+            k[base + P_RSS] += rss; k[base + P_PSS] += pss; k[base + P_SWAP] += swap; k[base + P_SWAPPSS] += swap_pss;
+        }
     }
-    case C_SHMEM: case C_SHMEM_HUGETLB: base = K_SHARED; break;
-    case C_FILE_SHARED: base = K_FILE; break;
-    case C_DEVICE: case C_DEVICE_PFN: base = K_DEVICE; break;
-    default: {
-        long long anon = f[F_ANON], own = lmin(anon, f[F_PD]), cow_anon = anon - own, pages = rss - anon;
-        long long own_pss = lmin(pss, own), rest = pss - own_pss;
-        long long cow_pss = cow_anon + pages ? rest * cow_anon / (cow_anon + pages) : 0;
-        int cache = cls == C_FILE_PRIVATE ? K_FILE : (cls == C_FILE_COW_PENDING ? K_COW : K_SHARED);
-        /* anon swap >= SwapPss (anon entries only); in a private shmem view the rest is shmem swap */
-        long long anon_swap = cls == C_SHMEM_PRIVATE ? lmin(swap, swap_pss) : swap;
-        k[K_ANON] += own; k[K_ANON + 1] += own_pss;
-        k[K_COW] += cow_anon; k[K_COW + 1] += cow_pss;
-        k[cache] += pages; k[cache + 1] += rest - cow_pss;
-        k[K_ANON + 2] += anon_swap; k[K_ANON + 3] += swap_pss;
-        k[K_SHARED + 2] += swap - anon_swap;
-        return 0;
-    }
-    }
-    k[base] += rss; k[base + 1] += pss; k[base + 2] += swap; k[base + 3] += swap_pss;
-    return 0;
-}
-
-/* Which mappings --exact walks (memtype.collect.exact.process._PagemapReader does the same in Python). */
-static int emit_walk(Reader *r, const Entry *e, const long long *values) {
-    long long idx = r->index++;
-    int cls = class_of(r, e);
-    if (cls < 0) return -1;
-    if (e->pathlen == 10 && memcmp(e->path, "[vsyscall]", 10) == 0) return 0;
-    if (cls == C_DEVICE_PFN || cls == C_ANON_HUGETLB || cls == C_SHMEM_HUGETLB) return 0;
-    long long rss = values[r->used[F_RSS]], pss = values[r->used[F_PSS]];
-    long long swap = r->used[F_SWAP] >= 0 ? values[r->used[F_SWAP]] : 0;
-    long long bytes = (long long)(e->end - e->start);
-    if (!(rss || swap) && !(cls == C_ANON && bytes <= r->zero_walk_limit)) return 0;
-    int vk = V_PLAIN;
-    if (cls == C_DEVICE) vk = V_DEVICE;
-    else if (e->pathlen >= 10 && memcmp(e->path, "/secretmem", 10) == 0) vk = V_SECRETMEM;
-    else if (cls == C_FILE_COW_PENDING) vk = V_COW_PENDING;
-    else if (cls == C_SHMEM || cls == C_SHMEM_PRIVATE) vk = V_SHMEM;
-    if (r->nwalk == r->cap) {
-        Py_ssize_t cap = r->cap ? r->cap * 2 : 64;
-        long long *grown = PyMem_Realloc(r->walk, sizeof(long long) * WALK_FIELDS * (size_t)cap);
-        if (!grown) { PyErr_NoMemory(); return -1; }
-        r->walk = grown;
-        r->cap = cap;
-    }
-    long long *w = r->walk + WALK_FIELDS * r->nwalk++;
-    w[W_INDEX] = idx; w[W_FIRST] = (long long)e->start / r->page; w[W_PAGES] = bytes / r->page;
-    w[W_VKIND] = vk; w[W_RSS] = rss; w[W_PSS] = pss;
-    return 0;
+    return sums_in_range(r) ? 0 : fail(r, "sums too large");
 }
 
 static PyObject *ll_tuple(const long long *v, int n) {
@@ -422,15 +569,52 @@ static PyObject *py_summarize(PyObject *self, PyObject *args) {
     r.emit = emit_split;
     PyObject *result = NULL;
     if (read_smaps(&r, buf.buf, buf.len) == 0) {
-        PyObject *tot = ll_tuple(r.totals, N_TOTALS), *kinds = ll_tuple(r.kinds, N_KIND_SLOTS);
-        PyObject *rc = ll_tuple(r.reclaim, 4);
-        if (tot && kinds && rc) result = PyTuple_Pack(3, tot, kinds, rc);
-        Py_XDECREF(tot);
-        Py_XDECREF(kinds);
-        Py_XDECREF(rc);
+        if (r.nentries == 0) { /* Python's split needs the field names of at least one entry */
+            fail(&r, "no mapping");
+        } else {
+            PyObject *tot = ll_tuple(r.totals, N_TOTALS), *kinds = ll_tuple(r.kinds, N_KIND_SLOTS);
+            PyObject *rc = ll_tuple(r.reclaim, N_RECLAIM);
+            if (tot && kinds && rc) result = PyTuple_Pack(3, tot, kinds, rc);
+            Py_XDECREF(tot);
+            Py_XDECREF(kinds);
+            Py_XDECREF(rc);
+        }
     }
     PyBuffer_Release(&buf);
     return result;
+}
+
+/*
+ * walk_pagemap(): the mappings --exact reads, and their pagemap entries
+ */
+
+/* Which mappings --exact walks (memtype.collect.exact.process.PagemapReader does the same in Python). */
+static int emit_walk(Reader *r, const Entry *e, const long long *values) {
+    long long idx = r->index++;
+    int cls = class_of(r, e);
+    if (cls < 0) return -1;
+    if (e->pathlen == 10 && memcmp(e->path, "[vsyscall]", 10) == 0) return 0;
+    if (cls == C_DEVICE_PFN || cls == C_ANON_HUGETLB || cls == C_SHMEM_HUGETLB) return 0;
+    long long rss = values[r->used[F_RSS]], pss = values[r->used[F_PSS]];
+    long long swap = r->used[F_SWAP] >= 0 ? values[r->used[F_SWAP]] : 0;
+    unsigned long long bytes = e->end - e->start, page = (unsigned long long)r->page;
+    if (!(rss || swap) && !(cls == C_ANON && bytes <= (unsigned long long)r->zero_walk_limit)) return 0;
+    int vk = V_PLAIN;
+    if (cls == C_DEVICE) vk = V_DEVICE;
+    else if (e->pathlen >= 10 && memcmp(e->path, "/secretmem", 10) == 0) vk = V_SECRETMEM;
+    else if (cls == C_FILE_COW_PENDING) vk = V_COW_PENDING;
+    else if (cls == C_SHMEM || cls == C_SHMEM_PRIVATE) vk = V_SHMEM;
+    if (r->nwalk == r->cap) {
+        Py_ssize_t cap = r->cap ? r->cap * 2 : 64;
+        long long *grown = PyMem_Realloc(r->walk, sizeof(long long) * WALK_FIELDS * (size_t)cap);
+        if (!grown) { PyErr_NoMemory(); return -1; }
+        r->walk = grown;
+        r->cap = cap;
+    }
+    long long *w = r->walk + WALK_FIELDS * r->nwalk++;
+    w[W_INDEX] = idx; w[W_FIRST] = (long long)(e->start / page); w[W_PAGES] = (long long)(bytes / page);
+    w[W_VKIND] = vk; w[W_RSS] = rss; w[W_PSS] = pss;
+    return 0;
 }
 
 /* Read the ranges (offset, length) of fd into dst; adjacent ranges in one pread. 0, errno, or -1 (short). */
@@ -460,8 +644,6 @@ static PyObject *read_error(int err, long long got, long long total) {
     PyErr_Format(PyExc_EOFError, "short read: %lld of %lld bytes", got, total);
     return NULL;
 }
-
-/* ---- walk_pagemap(): the mappings --exact reads, and their pagemap entries ----------------------- */
 
 static PyObject *py_walk_pagemap(PyObject *self, PyObject *args) {
     Py_buffer buf;
@@ -524,7 +706,9 @@ out:
     return result;
 }
 
-/* ---- pread_ranges(): many positioned reads of one file, GIL released ---------------------------- */
+/*
+ * pread_ranges(): many positioned reads of one file, GIL released
+ */
 
 static PyObject *py_pread_ranges(PyObject *self, PyObject *args) {
     int fd;
@@ -556,17 +740,23 @@ static PyObject *py_pread_ranges(PyObject *self, PyObject *args) {
     return out;
 }
 
-/* ---- classify_pages(): passes 2 and 3 of --exact without numpy ---------------------------------- */
-/* The Python side (memtype.collect.exact.process / classify) owns the rules: it passes the KPF masks of
- * each flag-class test (in decision order), the detail masks, and the decision table
- * TABLE[flag class][exclusive][mapping kind]. This code only applies them, page by page. */
+/*
+ * classify_pages(): passes 2 and 3 of --exact without numpy
+ *
+ * Python (memtype.model.pages) owns the rules; this code only applies them, page by page:
+ *   rules      the flag-class rules in decision order, each (all, any, none, count_min, count_max):
+ *              a page is in the class of the first rule its kpageflags f and kpagecount c meet,
+ *              (f & all) == all, (any == 0 or f & any), !(f & none), count_min <= c <= count_max;
+ *              in class len(rules) if none matches
+ *   table      TABLE[flag class][pagemap exclusive bit][mapping kind] -> page category
+ *   detail     (must be set, must be clear) masks, one per bit of the page detail byte
+ */
 
-#define NCAT 8
-enum { CAT_NONE, CAT_ANON, CAT_SHARED, CAT_COW, CAT_FILE, CAT_DEVICE, CAT_ZERO, CAT_SWAP };
-#define N_FC_TESTS 8
+#define MAX_RULES 64
 #define N_DETAIL 8
-#define N_VK 5
 #define PM_PFN ((1ULL << 55) - 1)
+
+typedef struct { unsigned long long all, any, none, cmin, cmax; } FlagRule;
 
 typedef struct { unsigned long long *keys; int *vals; size_t cap, used; } PfnMap;
 
@@ -650,14 +840,49 @@ static int read_kpage(int fd, const PfnIndex *sorted, size_t n, unsigned long lo
     return 0;
 }
 
+static int flag_class(const FlagRule *rules, int n, unsigned long long f, unsigned long long c) {
+    for (int t = 0; t < n; t++) {
+        const FlagRule *q = &rules[t];
+        if ((f & q->all) == q->all && (!q->any || (f & q->any)) && !(f & q->none) && c >= q->cmin && c <= q->cmax)
+            return t;
+    }
+    return n;
+}
+
+/* The rules and detail masks from their Python tuples; -1 with an exception set. */
+static int read_rules(PyObject *rules_obj, PyObject *detail_obj, FlagRule *rules, int *nrules,
+                      unsigned long long detail_mask[N_DETAIL][2]) {
+    Py_ssize_t n = PyTuple_GET_SIZE(rules_obj);
+    if (n > MAX_RULES || PyTuple_GET_SIZE(detail_obj) != N_DETAIL) {
+        PyErr_SetString(PyExc_ValueError, "rules or detail masks");
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *t = PyTuple_GET_ITEM(rules_obj, i);
+        if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 5) { PyErr_SetString(PyExc_ValueError, "rule"); return -1; }
+        unsigned long long v[5];
+        for (int k = 0; k < 5; k++) v[k] = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(t, k));
+        rules[i] = (FlagRule){v[0], v[1], v[2], v[3], v[4]};
+    }
+    for (int i = 0; i < N_DETAIL; i++) {
+        PyObject *pair = PyTuple_GET_ITEM(detail_obj, i);
+        if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) { PyErr_SetString(PyExc_ValueError, "detail"); return -1; }
+        detail_mask[i][0] = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(pair, 0)); /* must be set */
+        detail_mask[i][1] = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(pair, 1)); /* must be clear */
+    }
+    *nrules = (int)n;
+    return PyErr_Occurred() ? -1 : 0;
+}
+
 static PyObject *py_classify_pages(PyObject *self, PyObject *args) {
-    PyObject *procs, *fc_masks_obj, *detail_obj;
+    PyObject *procs, *rules_obj, *detail_obj;
     Py_buffer table_buf;
-    int flags_fd, count_fd, want_records;
+    int flags_fd, count_fd, want_records, nrules;
     long long page, nopage;
-    unsigned long long fc_mask[N_FC_TESTS], fc_extra_uptodate_lru, detail_mask[N_DETAIL][2];
+    FlagRule rules[MAX_RULES];
+    unsigned long long detail_mask[N_DETAIL][2];
     if (!PyArg_ParseTuple(args, "O!iiO!O!y*LLp", &PyList_Type, &procs, &flags_fd, &count_fd, &PyTuple_Type,
-                          &fc_masks_obj, &PyTuple_Type, &detail_obj, &table_buf, &page, &nopage, &want_records))
+                          &rules_obj, &PyTuple_Type, &detail_obj, &table_buf, &page, &nopage, &want_records))
         return NULL;
     PyObject *result = NULL;
     PfnMap map = {0};
@@ -665,21 +890,11 @@ static PyObject *py_classify_pages(PyObject *self, PyObject *args) {
     PfnIndex *sorted = NULL;
     int *slots = NULL;
     signed char *fclass = NULL; unsigned char *detail = NULL;
-    if (table_buf.len != (N_FC_TESTS + 1) * 2 * N_VK) { PyErr_SetString(PyExc_ValueError, "decision table size"); goto out; }
-    /* fc_masks: N_FC_TESTS masks (test k: flags & mask != 0), plus the UPTODATE|LRU mask of the driver test */
-    if (PyTuple_GET_SIZE(fc_masks_obj) != N_FC_TESTS + 1 || PyTuple_GET_SIZE(detail_obj) != N_DETAIL) {
-        PyErr_SetString(PyExc_ValueError, "mask tuples"); goto out;
-    }
-    for (int i = 0; i < N_FC_TESTS; i++) fc_mask[i] = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(fc_masks_obj, i));
-    fc_extra_uptodate_lru = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(fc_masks_obj, N_FC_TESTS));
-    for (int i = 0; i < N_DETAIL; i++) {
-        PyObject *pair = PyTuple_GET_ITEM(detail_obj, i);
-        if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) { PyErr_SetString(PyExc_ValueError, "detail"); goto out; }
-        detail_mask[i][0] = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(pair, 0)); /* must be set */
-        detail_mask[i][1] = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(pair, 1)); /* must be clear */
-    }
-    if (PyErr_Occurred()) goto out;
+    if (read_rules(rules_obj, detail_obj, rules, &nrules, detail_mask) < 0) goto out;
+    if (table_buf.len != (nrules + 1) * 2 * N_VK) { PyErr_SetString(PyExc_ValueError, "decision table size"); goto out; }
     const signed char *table = table_buf.buf;
+    for (Py_ssize_t i = 0; i < table_buf.len; i++)
+        if (table[i] < 0 || table[i] >= NCAT) { PyErr_SetString(PyExc_ValueError, "decision table"); goto out; }
     Py_ssize_t nproc = PyList_GET_SIZE(procs);
     /* pass 2a: distinct PFNs of present entries; each entry remembers its PFN's slot for pass 3 */
     Py_ssize_t nentries = 0;
@@ -723,15 +938,7 @@ static PyObject *py_classify_pages(PyObject *self, PyObject *args) {
         err = errno;
     for (size_t u = 0; u < nu && !err; u++) {
         unsigned long long f = flags[u];
-        int fc = N_FC_TESTS; /* page cache: no test matched */
-        for (int t = 0; t < N_FC_TESTS; t++) {
-            int hit;
-            if (t == 3) hit = (f & fc_mask[t]) && counts[u] > 1;           /* anon mapped more than once */
-            else if (t == 7) hit = (f & fc_mask[t]) || !(f & fc_extra_uptodate_lru); /* driver page */
-            else hit = (f & fc_mask[t]) != 0;
-            if (hit) { fc = t; break; }
-        }
-        fclass[u] = (signed char)fc;
+        fclass[u] = (signed char)flag_class(rules, nrules, f, counts[u]);
         unsigned char d = 0;
         for (int b = 0; b < N_DETAIL; b++)
             if ((f & detail_mask[b][0]) && !(f & detail_mask[b][1])) d |= (unsigned char)(1 << b);
@@ -750,7 +957,7 @@ static PyObject *py_classify_pages(PyObject *self, PyObject *args) {
         const unsigned long long *pm = (const unsigned long long *)PyBytes_AS_STRING(pm_obj);
         const int *own = (const int *)PyBytes_AS_STRING(own_obj);
         const long long *rec = (const long long *)PyBytes_AS_STRING(rec_obj);
-        Py_ssize_t n = PyBytes_GET_SIZE(pm_obj) / 8, nrec = PyBytes_GET_SIZE(rec_obj) / (8 * 6);
+        Py_ssize_t n = PyBytes_GET_SIZE(pm_obj) / 8, nrec = PyBytes_GET_SIZE(rec_obj) / (8 * WALK_FIELDS);
         PyObject *cnt_obj = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(nrec * NCAT * 8));
         PyObject *pss_obj = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(nrec * NCAT * 8));
         double *pss_sum = PyMem_Calloc((size_t)(nrec * NCAT + 1), sizeof(double));
@@ -768,7 +975,7 @@ static PyObject *py_classify_pages(PyObject *self, PyObject *args) {
             if ((e >> 63) && !guard) {
                 int u = slot[i];
                 if (u < 0) { bad = 1; break; }
-                int vk = (int)rec[o * 6 + 3];
+                int vk = (int)rec[o * WALK_FIELDS + W_VKIND];
                 if (vk < 0 || vk >= N_VK) { bad = 1; break; }
                 cat = table[(fclass[u] * 2 + (int)((e >> 56) & 1)) * N_VK + vk];
                 pss_sum[o * NCAT + cat] += 1.0 / (double)(counts[u] > 1 ? counts[u] : 1);
@@ -811,13 +1018,17 @@ out:
     return result;
 }
 
+/*
+ * The module: methods, and the vocabularies as tuples of str
+ */
+
 static PyMethodDef methods[] = {
     {"parse", py_parse, METH_VARARGS, "parse(data, vma_type=tuple) -> (names, vmas)"},
     {"summarize", py_summarize, METH_VARARGS, "summarize(data, classes, classify) -> (totals, kinds, reclaim) in kB"},
     {"walk_pagemap", py_walk_pagemap, METH_VARARGS,
      "walk_pagemap(smaps, classes, classify, fd, page, zero_walk_limit) -> (entries, owners, records)"},
     {"classify_pages", py_classify_pages, METH_VARARGS,
-     "classify_pages(procs, flags_fd, count_fd, fc_masks, detail_masks, table, page, nopage, want_records)"},
+     "classify_pages(procs, flags_fd, count_fd, rules, detail_masks, table, page, nopage, want_records)"},
     {"pread_ranges", py_pread_ranges, METH_VARARGS,
      "pread_ranges(fd, offsets, lengths) -> bytes: the ranges' bytes, concatenated (GIL released)"},
     {NULL, NULL, 0, NULL},
@@ -825,4 +1036,37 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_smaps", "Fast smaps reader.", -1, methods};
 
-PyMODINIT_FUNC PyInit__smaps(void) { return PyModule_Create(&module); }
+static int add_names(PyObject *m, const char *attr, const char *const *names, int n) {
+    PyObject *t = PyTuple_New(n);
+    if (!t) return -1;
+    for (int i = 0; i < n; i++) {
+        PyObject *s = PyUnicode_FromString(names[i]);
+        if (!s) { Py_DECREF(t); return -1; }
+        PyTuple_SET_ITEM(t, i, s);
+    }
+    int rc = PyModule_AddObjectRef(m, attr, t);
+    Py_DECREF(t);
+    return rc;
+}
+
+PyMODINIT_FUNC PyInit__smaps(void) {
+    PyObject *m = PyModule_Create(&module);
+    if (!m) return NULL;
+    if (add_names(m, "SMAPS_FIELDS", SMAPS_FIELD_NAMES, COUNT(SMAPS_FIELD_NAMES)) < 0 ||
+        add_names(m, "MAP_CLASSES", MAP_CLASS_NAMES, COUNT(MAP_CLASS_NAMES)) < 0 ||
+        add_names(m, "KINDS", KIND_NAMES, COUNT(KIND_NAMES)) < 0 ||
+        add_names(m, "KIND_PARTS", KIND_PART_NAMES, COUNT(KIND_PART_NAMES)) < 0 ||
+        add_names(m, "TOTALS", TOTAL_NAMES, COUNT(TOTAL_NAMES)) < 0 ||
+        add_names(m, "RECLAIM_CLASSES", RECLAIM_NAMES, COUNT(RECLAIM_NAMES)) < 0 ||
+        add_names(m, "PAGE_CATEGORIES", PAGE_CATEGORY_NAMES, COUNT(PAGE_CATEGORY_NAMES)) < 0 ||
+        add_names(m, "MAPPING_KINDS", MAPPING_KIND_NAMES, COUNT(MAPPING_KIND_NAMES)) < 0 ||
+        add_names(m, "WALK_FIELDS", WALK_FIELD_NAMES, COUNT(WALK_FIELD_NAMES)) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    PyObject *max_kb = PyLong_FromLongLong(MAX_KB);
+    int rc = max_kb ? PyModule_AddObjectRef(m, "MAX_KB", max_kb) : -1;
+    Py_XDECREF(max_kb);
+    if (rc < 0) { Py_DECREF(m); return NULL; }
+    return m;
+}

@@ -22,7 +22,7 @@ if os.environ.get("MEMTYPE_PURE_PYTHON") != "1":  # set to compare with the pure
 
 TYPE_CHECKING = False  # typing costs ~5 ms of start-up; mypy still reads these imports
 if TYPE_CHECKING:
-    from typing import Any, NamedTuple
+    from typing import Any, Final, NamedTuple
 
     class RawVma(NamedTuple):
         """One smaps entry as the kernel printed it. ``values`` align with ``SmapsText.names`` (kB)."""
@@ -52,6 +52,24 @@ class SmapsText:
 _HEADER = r"^([0-9a-f]+)-([0-9a-f]+) (\S{4}) ([0-9a-f]+) ([0-9a-f]+:[0-9a-f]+) (\d+) ?\s*(.*)$"
 _FIELD = r"^(\w+):\s+(\d+) kB$"
 
+# Positions in a RawVma, for loops that index the tuples (faster than attribute access).
+START: Final = 0
+END: Final = 1
+PERMS: Final = 2
+OFFSET: Final = 3
+DEV: Final = 4
+INODE: Final = 5
+PATH: Final = 6
+VMFLAGS: Final = 7
+VALUES: Final = 8
+
+# The largest kB value an entry can hold: 2^56 bytes, the whole user address space with 5-level
+# paging (Documentation/arch/x86/x86_64/mm.rst). A larger one is a damaged file, as is a mapping that
+# starts above its end or a header number beyond 64 bits; such an entry is skipped (the compiled
+# reader exports the same bound: _smaps.MAX_KB).
+MAX_KB = 1 << 46
+_MAX_U64 = (1 << 64) - 1
+
 
 def parse_smaps(data: bytes, *, accelerated: bool = True) -> SmapsText:
     """Parse smaps text.
@@ -61,7 +79,8 @@ def parse_smaps(data: bytes, *, accelerated: bool = True) -> SmapsText:
         accelerated: use the compiled parser when available (tests turn it off to compare).
 
     Returns:
-        The entries; ``problems`` lists damaged lines (empty for a well-formed file).
+        The entries; ``problems`` lists damaged lines (empty for a well-formed file). Entries with
+        impossible numbers are skipped and named in one problem line.
     """
     if accelerated and _fast is not None:
         try:
@@ -77,24 +96,34 @@ def _parse_tolerant(text: str) -> SmapsText:
     names: list[str] | None = None
     vmas: list[RawVma] = []
     problems: list[str] = []
+    impossible: list[str] = []  # entries with out-of-range numbers: said once, with a count
     header: tuple[int, int, str, int, str, int, str] | None = None
     fields: dict[str, int] = {}
     order: list[str] = []
     damaged = False
+    said = False  # the current entry's damage is already in ``impossible``
 
     def finish(vmflags: str) -> None:
-        nonlocal names, header, damaged
+        nonlocal names, header, damaged, said
         if header is None:
             return
         if names is None and not damaged:
             names = list(order)
         if damaged or names is None or any(n not in fields for n in names):
-            problems.append(f"mapping {header[0]:x}-{header[1]:x} {header[6]}: incomplete entry skipped")
+            if not said:
+                problems.append(f"mapping {header[0]:x}-{header[1]:x} {header[6]}: incomplete entry skipped")
         else:
             vmas.append(RawVma(*header, vmflags, tuple(fields[n] for n in names)))
-        header, damaged = None, False
+        header, damaged, said = None, False, False
         fields.clear()
         order.clear()
+
+    def impossible_entry(why: str) -> None:
+        nonlocal damaged, said
+        assert header is not None
+        if not said:
+            impossible.append(f"mapping {header[0]:x}-{header[1]:x} {header[6]}: {why}")
+        damaged = said = True
 
     lines = text.split("\n")
     complete = text.endswith("\n")
@@ -110,6 +139,10 @@ def _parse_tolerant(text: str) -> SmapsText:
             finish("")
             start, end, perms, off, dev, inode, path = m.groups()
             header = (int(start, 16), int(end, 16), perms, int(off, 16), dev, int(inode), path)
+            if max(header[0], header[1], header[3], header[5]) > _MAX_U64:
+                impossible_entry("a header number beyond 64 bits")
+            elif header[0] > header[1]:
+                impossible_entry("it starts above its end")
             continue
         if header is None:
             problems.append(f"line {lineno}: not inside a mapping: {line[:40]!r}")
@@ -119,7 +152,10 @@ def _parse_tolerant(text: str) -> SmapsText:
             continue
         f = field_re.match(line)
         if f:
-            fields[f.group(1)] = int(f.group(2))
+            value = int(f.group(2))
+            if value > MAX_KB:
+                impossible_entry(f"{f.group(1)} {value} kB is beyond any address space")
+            fields[f.group(1)] = value
             order.append(f.group(1))
         elif ":" in line and not line.rstrip().endswith("kB"):
             continue  # fields without a kB unit (THPeligible, ProtectionKey)
@@ -129,6 +165,9 @@ def _parse_tolerant(text: str) -> SmapsText:
     if header is not None and (damaged or not complete):
         damaged = True
     finish("")
+    if impossible:
+        more = f" (and {len(impossible) - 1} more such entries)" if len(impossible) > 1 else ""
+        problems.append(f"{impossible[0]}; skipped{more}")
     return SmapsText(tuple(names or ()), vmas, tuple(problems))
 
 

@@ -1,14 +1,14 @@
 """Page-level results into memtype's records: shared by the compiled and the numpy pass 3.
 
 A walk record (one per mapping whose pagemap --exact reads) has the columns W_*; a category code per
-page comes from ``memtype.collect.exact.classify``. Here the per-category page counts and PSS bytes become
+page comes from ``memtype.model.pages``. Here the per-category page counts and PSS bytes become
 each process's (and mapping's) KindUsage, Totals and page detail.
 """
 
 from __future__ import annotations
 
-from memtype.collect.exact import classify as pc
 from memtype.kinds import KINDS, Kind
+from memtype.model.pages import ANON, CATEGORY_NAMES, COW, DETAIL_BITS, DEVICE, FILE, SHARED, SWAP, ZERO
 from memtype.model.records import KindUsage, ProcessMemory, Totals
 
 TYPE_CHECKING = False
@@ -18,9 +18,8 @@ if TYPE_CHECKING:
 # Columns of a walk record (the compiled reader returns the same layout).
 W_INDEX, W_FIRST, W_PAGES, W_VKIND, W_RSS, W_PSS = range(6)
 W_FIELDS = 6
-KIND_CODES = ((Kind.ANONYMOUS, pc.ANON), (Kind.SHARED, pc.SHARED), (Kind.COW, pc.COW), (Kind.FILE, pc.FILE),
-              (Kind.DEVICE, pc.DEVICE))
-NCAT = len(pc.CATEGORY_NAMES)
+KIND_CODES = ((Kind.ANONYMOUS, ANON), (Kind.SHARED, SHARED), (Kind.COW, COW), (Kind.FILE, FILE), (Kind.DEVICE, DEVICE))
+NCAT = len(CATEGORY_NAMES)
 # The page detail only pages can give (JSON "pages"): bytes of classified resident pages.
 DETAIL = ("zero", "ksm", "lazyfree", "dirty", "writeback", "mlocked", "unevictable", "thp", "swapcache")
 UNPRIVILEGED_NOTE = ("page frame numbers are hidden without CAP_SYS_ADMIN: --exact used the pagemap bits "
@@ -32,7 +31,7 @@ def apply_pages(proc: ProcessMemory, pages: Sequence[int], pss: Sequence[int], u
     """Replace the mapping-level split of ``proc`` with the page-level one."""
     level = proc.categories  # mapping level: the source of shmem swap and of every swap_pss (smaps only)
     kinds = {k: KindUsage(int(pages[code]) * page, int(pss[code])) for k, code in KIND_CODES}
-    swap_bytes = int(pages[pc.SWAP]) * page
+    swap_bytes = int(pages[SWAP]) * page
     kinds[Kind.ANONYMOUS].swap = swap_bytes
     kinds[Kind.ANONYMOUS].swap_pss = min(level[Kind.ANONYMOUS].swap_pss + level[Kind.COW].swap_pss, swap_bytes)
     kinds[Kind.SHARED].swap = level[Kind.SHARED].swap
@@ -44,9 +43,9 @@ def apply_pages(proc: ProcessMemory, pages: Sequence[int], pss: Sequence[int], u
                          t.anon_huge)
     proc.categories = kinds
     out: dict[str, int | None] = {name: None for name in DETAIL}
-    out["zero"] = int(pages[pc.ZERO]) * page  # virtual bytes mapped to the zero page: they cost no RAM
+    out["zero"] = int(pages[ZERO]) * page  # virtual bytes mapped to the zero page: they cost no RAM
     if detail is not None:
-        out.update(zip(pc.DETAIL_BITS, detail))
+        out.update(zip(DETAIL_BITS, detail))
     proc.pages = out
     proc.exact = True
 
@@ -63,7 +62,7 @@ def account_mappings(proc: ProcessMemory, walked: list[int], pages: Sequence[int
         if row is not None:
             for k, code in KIND_CODES:
                 kinds[k] = KindUsage(int(pages[row * NCAT + code]) * page, int(pss[row * NCAT + code]))
-            kinds[Kind.ANONYMOUS].swap = int(pages[row * NCAT + pc.SWAP]) * page
+            kinds[Kind.ANONYMOUS].swap = int(pages[row * NCAT + SWAP]) * page
             kinds[Kind.ANONYMOUS].swap_pss = min(m.categories[Kind.ANONYMOUS].swap_pss, kinds[Kind.ANONYMOUS].swap)
             kinds[Kind.SHARED].swap = m.categories[Kind.SHARED].swap
             kinds[Kind.SHARED].swap_pss = m.categories[Kind.SHARED].swap_pss

@@ -1,5 +1,5 @@
 """Passes 2 and 3 of ``--exact`` in numpy: used without the compiled reader, and without root (then
-only the pagemap bits decide: ``pages.classify.classify_by_bits``). Memory stays bounded: pass 3
+only the pagemap bits decide: ``classify.classify_by_bits``). Memory stays bounded: pass 3
 runs over batches of processes.
 """
 
@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import os
 
-from memtype.collect.exact import classify as pc
+from memtype.collect.exact.classify import classify_by_bits, classify_pages, detail_bits, flag_classes
 from memtype.collect.exact.account import (NCAT, UNPRIVILEGED_NOTE, W_FIELDS, W_INDEX, W_PSS, W_RSS, W_VKIND,
                                            account_mappings, apply_pages)
 from memtype.collect.exact.reader import gather
+from memtype.model.pages import ANON, COW, DETAIL_BITS, DEVICE, ZERO
 from memtype.model.records import ProcessMemory, Scan
 from memtype.parse.pagebits import PM_EXCLUSIVE, PM_PFN_MASK, PM_PRESENT, kpf_mask
 
@@ -36,10 +37,10 @@ class _PerPfn:
         import numpy as np
 
         self.lookup = lookup
-        self.flag_class = pc.flag_classes(flags, counts)
+        self.flag_class = flag_classes(flags, counts)
         self.weight = 1.0 / np.maximum(counts, np.uint64(1))  # a page's share of PSS: 1 / mappers
         self.single = counts == np.uint64(1)  # counts in USS
-        self.detail = pc.detail_bits(flags)
+        self.detail = detail_bits(flags)
 
 
 def classify_all(result: Scan, procs: list[ProcessMemory], raw: dict[int, tuple[bytes, bytes, bytes]], page: int,
@@ -85,7 +86,7 @@ def _classify_batch(procs: list[ProcessMemory], raw: dict[int, tuple[bytes, byte
         idx = per_pfn.lookup(pm[on] & np.uint64(PM_PFN_MASK))
         fc = np.zeros(len(pm), np.int8)
         fc[on] = per_pfn.flag_class[idx]
-        cat = pc.classify_pages(pm, fc, vk)
+        cat = classify_pages(pm, fc, vk)
         weight = np.zeros(len(pm))
         weight[on] = per_pfn.weight[idx]
         single = np.zeros(len(pm), np.bool_)
@@ -93,7 +94,7 @@ def _classify_batch(procs: list[ProcessMemory], raw: dict[int, tuple[bytes, byte
         detail = np.zeros(len(pm), np.uint8)
         detail[on] = per_pfn.detail[idx]
     else:
-        cat = _zero_pages_by_rss(pc.classify_by_bits(pm, vk), vidx, rec[:, W_RSS] * 1024 // page)
+        cat = _zero_pages_by_rss(classify_by_bits(pm, vk), vidx, rec[:, W_RSS] * 1024 // page)
         weight = _weights_without_counts(pm, cat, vidx, rec[:, W_PSS] * 1024 / page)
     nvma = len(rec)
     key = vidx * NCAT + cat
@@ -109,12 +110,12 @@ def _classify_batch(procs: list[ProcessMemory], raw: dict[int, tuple[bytes, byte
     if single is not None and detail is not None:
         # USS and the page detail in one integer histogram: (process, single mapper, detail byte)
         proc_of_page = np.repeat(np.arange(nproc, dtype=np.int64), [len(raw[p.pid][0]) // 8 for p in procs])
-        resident = (cat >= pc.ANON) & (cat <= pc.DEVICE)
+        resident = (cat >= ANON) & (cat <= DEVICE)
         hist_key = proc_of_page[resident] * 512 + single[resident].astype(np.int64) * 256 + detail[resident]
         hist = np.bincount(hist_key, minlength=nproc * 512).reshape(nproc, 2, 256)
         uss = hist[:, 1, :].sum(axis=1)
         by_byte = hist.sum(axis=1)  # (process, detail byte)
-        bit_of_byte = (np.arange(256)[:, None] >> np.arange(len(pc.DETAIL_BITS))[None, :]) & 1
+        bit_of_byte = (np.arange(256)[:, None] >> np.arange(len(DETAIL_BITS))[None, :]) & 1
         bits = by_byte @ bit_of_byte  # (process, bit)
     for i, proc in enumerate(procs):
         apply_pages(proc, per_proc_pages[i].tolist(), per_proc_pss[i].tolist(), None if uss is None else int(uss[i]) * page,
@@ -181,15 +182,15 @@ def _zero_pages_by_rss(cat: npt.NDArray[np.int8], vidx: npt.NDArray[np.int64], r
     import numpy as np
 
     n = len(rss_pages)
-    resident = np.bincount(vidx, weights=(cat >= pc.ANON) & (cat <= pc.DEVICE), minlength=n)
+    resident = np.bincount(vidx, weights=(cat >= ANON) & (cat <= DEVICE), minlength=n)
     excess = np.maximum(resident - rss_pages, 0).astype(np.int64)
     if not excess.any():
         return cat
-    cows = np.flatnonzero(cat == pc.COW)
+    cows = np.flatnonzero(cat == COW)
     owner = vidx[cows]  # pages are grouped by mapping, so ranks within a mapping are offsets from its first
     rank = np.arange(len(cows)) - np.searchsorted(owner, owner, side="left")
     out = cat.copy()
-    out[cows[rank < excess[owner]]] = pc.ZERO
+    out[cows[rank < excess[owner]]] = ZERO
     return out
 
 
@@ -200,7 +201,7 @@ def _weights_without_counts(pm: npt.NDArray[np.uint64], cat: npt.NDArray[np.int8
 
     n = len(pss_pages)
     excl = ((pm >> np.uint64(PM_EXCLUSIVE)) & np.uint64(1)) == np.uint64(1)
-    resident = (cat >= pc.ANON) & (cat <= pc.DEVICE)
+    resident = (cat >= ANON) & (cat <= DEVICE)
     shared = np.bincount(vidx, weights=resident & ~excl, minlength=n)
     own = np.bincount(vidx, weights=resident & excl, minlength=n)
     share = np.where(shared > 0, np.maximum(pss_pages - own, 0) / np.maximum(shared, 1), 0.0)

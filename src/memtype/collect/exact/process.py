@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import os
 
-from memtype.collect.exact import classify as pc
 from memtype.collect.exact.account import W_FIELDS, W_FIRST, W_INDEX, W_PAGES, account_mappings, apply_pages
 from memtype.collect.exact.reader import pagemap_error, pread_ranges
 from memtype.errors import AccessDenied, MemtypeError, ProcessGone
 from memtype.model.classify import Classifier, MapClass
+from memtype.model.pages import (DECISION_TABLE_BYTES, DETAIL_MASKS, RULE_MASKS, V_COW_PENDING, V_DEVICE, V_PLAIN,
+                                 V_SECRETMEM, V_SHMEM)
 from memtype.model.records import ProcessMemory
 from memtype.parse.pagebits import kpf_mask
 from memtype.parse.smaps import compiled, parse_smaps
@@ -48,14 +49,14 @@ ZERO_ONLY_WALK_LIMIT = 64 << 20
 def vkind_of(cls: MapClass, path: str) -> int:
     """What a page's mapping tells the decision table (rows 14-16 of B.3)."""
     if cls is MapClass.DEVICE:
-        return pc.V_DEVICE
+        return V_DEVICE
     if path.startswith("/secretmem"):
-        return pc.V_SECRETMEM
+        return V_SECRETMEM
     if cls is MapClass.FILE_COW_PENDING:
-        return pc.V_COW_PENDING
+        return V_COW_PENDING
     if cls in (MapClass.SHMEM, MapClass.SHMEM_PRIVATE):
-        return pc.V_SHMEM
-    return pc.V_PLAIN
+        return V_SHMEM
+    return V_PLAIN
 
 
 class PagemapReader:
@@ -142,10 +143,10 @@ def open_kpage() -> tuple[int, int] | None:
 
 def classify_compiled(fast: Any, procs: list[ProcessMemory], raw: dict[int, tuple[bytes, bytes, bytes]],
                        fds: tuple[int, int], page: int, mappings: bool) -> None:
-    """Passes 2 and 3 in the compiled reader (no numpy): the rules and masks come from pages.classify."""
+    """Passes 2 and 3 in the compiled reader (no numpy): the rules, masks and decision table come from memtype.model.pages."""
     try:
-        out = fast.classify_pages([raw[p.pid] for p in procs], fds[0], fds[1], pc.FLAG_CLASS_MASKS,
-                                  pc.DETAIL_MASKS, pc.DECISION_TABLE_BYTES, page, kpf_mask("nopage"), mappings)
+        out = fast.classify_pages([raw[p.pid] for p in procs], fds[0], fds[1], RULE_MASKS, DETAIL_MASKS,
+                                  DECISION_TABLE_BYTES, page, kpf_mask("nopage"), mappings)
     except OSError as exc:
         raise MemtypeError(f"cannot read /proc/kpageflags or /proc/kpagecount: {exc.strerror}") from None
     for proc, (kind_pages, kind_pss, uss, detail, counts, pss) in zip(procs, out):

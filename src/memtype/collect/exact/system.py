@@ -3,17 +3,12 @@
 Streaming, so peak memory does not grow with RAM (1 TiB of RAM is 2 GiB of flags): both files are
 read in equal chunks of ``CHUNK_PFNS`` entries into buffers allocated once, in two threads (each
 read is kernel time on its own CPU; readinto drops the GIL), while the previous chunk is counted.
-numpy does no classification: it packs the 16 KPF bits that decide a page and a count class (0, 1,
-more) into an 18-bit key and histograms it (``np.bincount``). The decision table is a plain
-function, ``page_bucket``, applied once per distinct key (a few hundred), so the rules are the same
-ones tested on the verbatim signatures of kernel-spec.md B.4. The other KPF bits are ignored.
-
-Decision order (kernel-spec.md B.3 without the pagemap/VMA rows, which a system scan does not have):
-page types first (SLAB carries bogus ANON|KSM bits, B.6 and surprise 8), then NOPAGE, ZERO_PAGE,
-HUGE, KSM, unmapped swap cache, ANON (cow when mapped more than once), SWAPBACKED (shmem), page
-cache (LRU or UPTODATE), driver pages (MMAP without LRU/UPTODATE/ANON), and "untyped" for the rest:
-flags 0 (free memory the kernel has not initialised yet, surprise 14; vmalloc, stacks, percpu,
-driver allocations) and RESERVED. Kernel and free memory come from meminfo, not from these buckets.
+numpy does no classification: it packs the KPF bits that decide a page and a count class (0, 1,
+more) into a 14-bit key and histograms it (``np.bincount``). The decision table is
+``memtype.model.pages`` (the one the per-process pass uses too), applied once per distinct key (a
+few hundred) by ``page_bucket``, so the rules are the same ones tested on the verbatim signatures of
+kernel-spec.md B.4. The other KPF bits are ignored. Kernel and free memory come from meminfo, not
+from these buckets.
 """
 
 from __future__ import annotations
@@ -24,12 +19,13 @@ from typing import TYPE_CHECKING
 from memtype.collect.exact.numpy_import import numpy
 from memtype.errors import MemtypeError, ParseError
 from memtype.model.machine import PageCensus
-from memtype.parse.pagebits import kpf_mask
+from memtype.model.pages import RULES, page_bucket
+from memtype.parse.pagebits import KPF, kpf_mask
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from types import ModuleType
-    from typing import BinaryIO
+    from typing import Any, BinaryIO
 
 
 # 2 MiB of each file per read (256K PFNs = 1 GiB of RAM). Measured on 6.5M PFNs here: 8 MiB reads
@@ -39,15 +35,19 @@ CHUNK_PFNS = 1 << 18
 
 # The key: the bits that decide a page, in 14 bits, so the histogram is 16K entries (128 KiB; an
 # 18-bit key made bincount allocate 2 MiB per chunk, which showed up in the AnonPages comparison).
-# Two runs of the u64 are looked up in tables: bits 3-14 (4096 entries) and bits 17-26 (1024).
+# Two runs of the u64 are looked up in tables: bits 3-14 (4096 entries) and bits 17-32 (65536).
 _LOW_SHIFT, _LOW_WIDTH = 3, 12
-_HIGH_SHIFT, _HIGH_WIDTH = 17, 10
+_HIGH_SHIFT, _HIGH_WIDTH = 17, 16
 # low code (9 bits): these 8 bits as they are, or 256 + i for the page type _LOW_TYPES[i] (a typed
-# page is decided by its type alone: page_bucket looks at nothing else, spec B.6)
+# page is decided by its type alone: its rule comes first and tests nothing else, spec B.6)
 _LOW_BITS = ("uptodate", "dirty", "lru", "writeback", "mmap", "anon", "swapcache", "swapbacked")
 _LOW_TYPES = ("slab", "buddy")
-# high code (3 bits): the one of these that page_bucket tests first, or 0 (later entries win)
-_HIGH_CODES = ("ksm", "huge", "zero_page", "nopage", "offline", "pgtable")
+# high code (3 bits): of these bits, the one whose rule comes first in RULES, or 0. Each of them
+# decides alone where its rule matches (only "reserved" needs another bit, mmap, a low bit), so the
+# bits of later rules do not matter. Lowest priority first (later entries win).
+_HIGH_BITS = ("ksm", "huge", "zero_page", "nopage", "offline", "pgtable", "reserved")
+_HIGH_CODES = tuple(sorted(_HIGH_BITS, key=lambda name: -next(
+    i for i, r in enumerate(RULES) if name in r.all_of + r.any_of)))
 KEPT = _LOW_BITS + _LOW_TYPES + _HIGH_CODES
 _HIGH_KEY_SHIFT = 9
 _COUNT_SHIFT = 12                 # key bits 12-13: kpagecount 0, 1, or 2 (= more than one)
@@ -59,39 +59,6 @@ BUCKETS = ("anonymous", "cow.fork", "cow.ksm", "shared.mapped", "shared.unmapped
            "free.buddy", "untyped")
 
 _M = {name: kpf_mask(name) for name in KEPT}
-_PAGE_TYPES = (("slab", "kernel.slab"), ("pgtable", "kernel.pgtable"), ("buddy", "free.buddy"),
-               ("offline", "kernel.offline"))
-
-
-def page_bucket(flags: int, count: int) -> str:
-    """The bucket of one page from its kpageflags and kpagecount (first match wins).
-
-    Args:
-        flags: the page's KPF bits. count: its kpagecount (2 stands for any count above 1).
-    """
-    m = _M
-    for name, bucket in _PAGE_TYPES:  # page types first: their ANON|KSM bits are bogus (spec B.6)
-        if flags & m[name]:
-            return bucket
-    if flags & m["nopage"]:
-        return "nopage"           # no struct page behind the PFN (MMIO, offline section)
-    if flags & m["zero_page"]:
-        return "zero"             # the shared (huge) zero page: kernel memory, mapped read-only everywhere
-    if flags & m["huge"]:
-        return "hugetlb"          # in the pool, used or free; the row comes from meminfo Hugetlb
-    if flags & m["ksm"]:
-        return "cow.ksm"
-    if flags & m["swapcache"] and count == 0 and flags & (m["anon"] | m["swapbacked"]):
-        return "swap_cache"       # in RAM and in swap, mapped by no one (spec E.2); mapped ones are their kind
-    if flags & m["anon"]:
-        return "cow.fork" if count > 1 else "anonymous"  # count 0: being freed, or a THP part; still anon
-    if flags & m["swapbacked"]:
-        return "shared.mapped" if count else "shared.unmapped"  # shmem (spec B.2: SWAPBACKED without ANON)
-    if flags & (m["lru"] | m["uptodate"]):
-        return "file.mapped" if count else "file.unmapped"
-    if flags & m["mmap"]:
-        return "device"           # mapped, yet not page cache, anon nor shmem: a driver's page (surprise 10)
-    return "untyped"
 
 
 def pack_key(flags: int, count: int) -> int:
@@ -121,6 +88,15 @@ def _low_code(field: int) -> int:
 def _high_code(field: int) -> int:
     flags = field << _HIGH_SHIFT
     return max((i for i, name in enumerate(_HIGH_CODES, 1) if flags & _M[name]), default=0) << _HIGH_KEY_SHIFT
+
+
+def high_code_table(np: ModuleType) -> Any:
+    """``_high_code`` of every value of the high run, built with array operations (65536 entries)."""
+    field = np.arange(1 << _HIGH_WIDTH, dtype=np.int64)
+    out = np.zeros(1 << _HIGH_WIDTH, dtype=np.int64)
+    for i, name in enumerate(_HIGH_CODES, 1):  # ascending priority: a later code overwrites
+        out[(field >> (KPF[name] - _HIGH_SHIFT)) & 1 == 1] = i << _HIGH_KEY_SHIFT
+    return out
 
 
 class PageScanner:
@@ -197,7 +173,7 @@ class _Counter:
         self.key = np.frombuffer(work[1], dtype=np.int64)
         self.key2 = np.frombuffer(work[2], dtype=np.int64)
         self.low = np.array([_low_code(v) for v in range(1 << _LOW_WIDTH)], dtype=np.int64)
-        self.high = np.array([_high_code(v) for v in range(1 << _HIGH_WIDTH)], dtype=np.int64)
+        self.high = high_code_table(np)
         self.hist = np.zeros(KEY_SPACE, dtype=np.int64)
 
     def count(self, flags: bytearray, counts: bytearray, n: int) -> None:
