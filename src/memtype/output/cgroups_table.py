@@ -118,7 +118,7 @@ def _table(title: str, rows: Sequence[CgroupMemory], name: Callable[[CgroupMemor
         cols.append(Column(header, [f(cg) for cg in rows], right=True, drop=1 if drop_extra else 0, least=4))
     kept, dropped, full = layout(cols, width)
     if dropped:
-        title += f" · {', '.join(dropped)}: {full}+ columns"
+        title += f" · not shown for want of room: {', '.join(dropped)} ({full}+ columns)"
     return render_columns(kept, title=title)
 
 
