@@ -69,12 +69,13 @@ def test_parse_keyed_on_v1_and_v2_stat_and_oom_control() -> None:
     ("0\n", 0),
 ])
 def test_parse_bytes_limits(text: str, value: int | None) -> None:
-    assert parse_bytes(text) == value
+    page = 65536 if text.startswith("9223372036854710272") else 4096
+    assert parse_bytes(text, page) == value
 
 
 def test_parse_bytes_rejects_garbage() -> None:
     with pytest.raises(ValueError):
-        parse_bytes("12k\n")
+        parse_bytes("12k\n", 4096)
 
 
 def test_parse_pressure_and_procs() -> None:
@@ -223,9 +224,9 @@ def test_v2_cgroup_without_memory_controller_joins_its_parent(tmp_path: Path) ->
 
 
 def test_a_cgroup_removed_while_walking_is_counted(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = cgmod._subdirs
-    monkeypatch.setattr(cgmod, "_subdirs", lambda root, rel: real(root, rel) + (
-        ["vanished"] if rel == "sys/fs/cgroup" else []))
+    real = cgmod.CgroupFiles.children
+    monkeypatch.setattr(cgmod.CgroupFiles, "children", lambda self, path: real(self, path) + (
+        ["/vanished"] if path == "/" else []))
     with Root(str(V2_ROOT)) as root:
         tree = read_cgroups(root)
     assert tree.gone == 1 and len(tree.cgroups) == 4

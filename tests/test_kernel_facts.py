@@ -158,7 +158,7 @@ def _defs(tree: ast.AST) -> set[str]:
 
 def test_issue8_no_second_parser_in_collect() -> None:
     """The parsers the review found in collect/ (and the second zoneinfo one) are gone from there."""
-    gone = {"collect/process.py": {"memory_cgroup"}, "collect/pressure.py": {"_keyed"},
+    gone = {"collect/process.py": {"memory_cgroup"}, "collect/pressure.py": {"_keyed", "memory_hierarchy", "_number"},
             "collect/filesystems.py": {"parse_mount_types"}, "collect/system.py": {"pcp_free_pages"},
             "parse/swapfiles.py": {"parse_zone_high"}, "parse/procfiles.py": {"parse_mountinfo_shmem_devs"},
             "parse/cgroupfiles.py": {"parse_cgroup_mounts", "Mount"}}

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import memtype
-from memtype.collect.pressure import memory_hierarchy, pressure, read_cgroup
+from memtype.collect.pressure import cgroup_files, pressure, read_cgroup
 from memtype.collect.swapinfo import swap_info, swap_room
 from memtype.errors import PressureError
 from memtype.model.classify import Classifier
@@ -439,7 +439,8 @@ def test_lru_from_memory_stat_and_meminfo() -> None:
 
 def test_pressure_on_the_synthetic_machine_and_its_cgroup(tmp_path: Path) -> None:
     with Root(str(synthetic_root(tmp_path))) as root:
-        assert memory_hierarchy(root) == (2, "sys/fs/cgroup")
+        files = cgroup_files(root)
+        assert files is not None and (files.version, files.hierarchy.rel) == (2, "sys/fs/cgroup")
         cg = read_cgroup(root, "/app")
         assert cg.limit is None and cg.swap_limit_room == 16 * MiB
         result = memtype.scan(root, cgroup=True)

@@ -22,18 +22,25 @@ Both versions' figures include the descendants (v2 memory.stat is hierarchical; 
 usage are, with use_hierarchy=1, the only mode since 6.x); v1's own-pages-only fields are kept in
 ``self_categories``. ``other`` is the remainder of ``charged`` (per-CPU charge batches, and any row
 the kernel did not report), so the rows add up to it.
+
+``CgroupFiles`` is the one reader of cgroup files (``memtype cgroups`` and the pressure model). Its race
+policy (style.md rule 4): a cgroup removed between listing and reading (ENOENT, or ENODEV once its
+files were opened: kernfs) is skipped and counted; one unreadable or malformed file of a cgroup leaves
+that cgroup's figures from it unknown (None) with a warning naming the cgroup, never the whole report.
 """
 
 from __future__ import annotations
 
-from memtype.errors import AccessDenied, FileMissing, MemtypeError, ParseError, ProcessGone
+from memtype.collect.scan import host_info
+from memtype.collect.swapinfo import swap_room
+from memtype.errors import AccessDenied, FileMissing, MemtypeError, ProcessGone
 from memtype.model.cgroups import CgroupMemory, CgroupTree, Hierarchy, effective_limits
+from memtype.model.reclaim import reclaim_from_memory_stat
 from memtype.model.records import ProcessMemory, Scan
-from memtype.parse.cgroupfiles import Pressure, parse_bytes, parse_keyed, parse_pressure, parse_procs
+from memtype.parse.cgroupfiles import (Pressure, parse_bytes, parse_keyed, parse_pressure, parse_procs,
+                                       v1_unlimited)
 from memtype.parse.mountinfo import cgroup_mounts, parse_mountinfo
 from memtype.source.root import Root
-from memtype.collect.swapinfo import swap_room
-from memtype.model.reclaim import reclaim_from_memory_stat
 
 _V2_CANDIDATES = ("sys/fs/cgroup", "sys/fs/cgroup/unified")
 _V1_DIR = "sys/fs/cgroup/memory"
@@ -72,37 +79,107 @@ def find_hierarchy(root: Root) -> Hierarchy:
                        "and cgroup v1 memory under sys/fs/cgroup)")
 
 
+class CgroupFiles:
+    """The one reader of a memory hierarchy's files: a cgroup's directory by its path ("/" or "/a/b"),
+    its files parsed, its children. ``page_size`` is the machine's (v1's "no limit" depends on it)."""
+
+    def __init__(self, root: Root, hierarchy: Hierarchy | None = None, page_size: int | None = None) -> None:
+        self.root = root
+        self.hierarchy = hierarchy or find_hierarchy(root)
+        self.page_size = page_size if page_size is not None else host_info(root).page_size
+
+    @property
+    def version(self) -> int:
+        return self.hierarchy.version
+
+    def rel(self, path: str) -> str:
+        """The cgroup's directory inside the Root."""
+        return self.hierarchy.rel if path in ("/", "") else self.hierarchy.rel + path.rstrip("/")
+
+    def exists(self, path: str) -> bool:
+        return self.root.exists(self.rel(path))
+
+    def text(self, path: str, name: str) -> str:
+        """Raises: MemtypeError (FileMissing, AccessDenied, ...) as Root.read_text."""
+        return self.root.read_text(f"{self.rel(path)}/{name}")
+
+    def stat(self, path: str) -> dict[str, int]:
+        """memory.stat. Raises: MemtypeError as ``text``."""
+        return parse_keyed(self.text(path, "memory.stat"))
+
+    def number(self, path: str, name: str, problems: list[str] | None = None) -> int | None:
+        """A one-number file in bytes; None where it is absent or unreadable, or means "no limit". A file
+        that is there but not a number is added to ``problems``."""
+        try:
+            return parse_bytes(self.text(path, name), self.page_size)
+        except FileMissing:
+            return None
+        except (MemtypeError, ValueError) as exc:
+            if problems is not None:
+                problems.append(f"{name}: {exc}")
+            return None
+
+    def keyed(self, path: str, name: str, problems: list[str] | None = None) -> dict[str, int]:
+        """A ``key value`` file ({} where absent or unreadable)."""
+        try:
+            return parse_keyed(self.text(path, name))
+        except FileMissing:
+            return {}
+        except MemtypeError as exc:
+            if problems is not None:
+                problems.append(f"{name}: {exc}")
+            return {}
+
+    def limit(self, value: int | None) -> int | None:
+        """A limit read from memory.stat (v1 ``hierarchical_memory_limit``): None for "no limit"."""
+        return None if value is None or v1_unlimited(value, self.page_size) else value
+
+    def children(self, path: str) -> list[str]:
+        """The child cgroups' paths, by name; [] once it was removed (its parent was read)."""
+        try:
+            names = self.root.subdirs(self.rel(path))
+        except MemtypeError:
+            return []
+        return [f"{path.rstrip('/')}/{name}" for name in names]
+
+
 def read_cgroups(root: Root, hierarchy: Hierarchy | None = None) -> CgroupTree:
-    """Every cgroup of the memory hierarchy, parents first (siblings by name). A cgroup removed while
-    being read is skipped and counted (style.md rule 6)."""
-    h = hierarchy or find_hierarchy(root)
-    tree = CgroupTree(h)
+    """Every cgroup of the memory hierarchy, parents first (siblings by name), with the race policy of
+    the module docstring: a removed cgroup is counted in ``gone``, a damaged one kept with unknown
+    figures and a warning."""
+    files = CgroupFiles(root, hierarchy)
+    tree = CgroupTree(files.hierarchy)
     room = swap_room(root)
     stack = ["/"]
     while stack:
         path = stack.pop()
-        rel = h.rel if path == "/" else h.rel + path
+        problems: list[str] = []
+        stat: dict[str, int] | None
         try:
-            cg = _read_one(root, rel, path, h.version, room)
+            stat = files.stat(path)
         except (FileMissing, ProcessGone):
-            if path == "/":
-                raise MemtypeError(f"cannot read /{h.rel}/memory.stat") from None
-            if not root.exists(rel):
+            if path != "/" and not files.exists(path):
                 tree.gone += 1  # removed since its parent was listed
-            continue  # else a v2 cgroup without the memory controller: charged to the parent
-        except AccessDenied as exc:
-            tree.warnings.append(str(exc))
+                continue
+            if path != "/":
+                continue  # a v2 cgroup without the memory controller: charged to its parent
+            stat = None  # a root without memory.stat (v2 before 5.x, a capture)
+            problems.append("memory.stat: missing")
+        except MemtypeError as exc:  # ENODEV (removed after open), a directory in its place, denied, ...
+            if not files.exists(path):
+                tree.gone += 1
+                continue
+            stat = None
+            problems.append(f"memory.stat: {exc}")
+        if stat is not None and not stat:
+            continue  # an empty memory.stat: no memory controller here
+        cg = _read_one(files, path, stat, room, problems)
+        if path != "/" and not files.exists(path):
+            tree.gone += 1  # removed while its files were read: what was read is not kept
             continue
-        except (ParseError, ValueError) as exc:  # one damaged cgroup: that cgroup only (issue 8)
-            if path == "/":
-                raise ParseError(f"{h.rel}/memory.stat", str(exc)) from None
-            tree.warnings.append(f"{rel}/memory.stat: {exc}; cgroup skipped")
-            stack.extend(reversed([f"{path.rstrip('/')}/{d}" for d in _subdirs(root, rel)]))
-            continue
-        if cg is None:
-            continue
+        tree.warnings.extend(f"cgroup {path}: {p}; its figures from that file are unknown" for p in problems)
         tree.cgroups.append(cg)
-        stack.extend(reversed([f"{path.rstrip('/')}/{d}" for d in _subdirs(root, rel)]))
+        stack.extend(reversed(files.children(path)))
     effective_limits(tree.cgroups)
     return tree
 
@@ -153,74 +230,69 @@ def _ancestors(path: str, index: dict[str, CgroupMemory]) -> list[CgroupMemory]:
         path = path.rsplit("/", 1)[0] or "/"
 
 
-def _read_one(root: Root, rel: str, path: str, version: int, swap_room: bool) -> CgroupMemory | None:
-    stat_text = root.read_text(f"{rel}/memory.stat")
-    stat = parse_keyed(stat_text)
-    if not stat:
-        return None
+def _read_one(files: CgroupFiles, path: str, known: dict[str, int] | None, swap_room: bool,
+              problems: list[str]) -> CgroupMemory:
+    """One cgroup from its memory.stat (``known``; None: unreadable, its figures unknown) and other files;
+    what a file could not give is None and named in ``problems``."""
+    version = files.version
     cg = CgroupMemory(path, version)
-    cg.reclaim = reclaim_from_memory_stat(stat, version, swap_room)
+    stat = known or {}
+    if known is not None:
+        try:
+            cg.reclaim = reclaim_from_memory_stat(stat, version, swap_room)
+        except ValueError as exc:
+            problems.append(f"memory.stat: {exc}")
     if version == 2:
         file, shmem = stat.get("file"), stat.get("shmem")
         cg.categories = {"anonymous": stat.get("anon"), "shared": shmem, "file": _minus(file, shmem)}
         kernel, sock = stat.get("kernel"), stat.get("sock")
         cg.kernel = None if kernel is None else kernel + (sock or 0)  # both are charged to memory.current
         cg.swapcached = stat.get("swapcached")
-        cg.charged = _number(root, f"{rel}/memory.current")  # absent on the root cgroup
-        cg.swap = _number(root, f"{rel}/memory.swap.current")
-        cg.limit = _number(root, f"{rel}/memory.max")
-        cg.oom_kills = _keyed(root, f"{rel}/memory.events").get("oom_kill")
-        swap_max = _number(root, f"{rel}/memory.swap.max")
-        if swap_room and swap_max is not None and cg.swap is not None and swap_max <= cg.swap:
+        cg.charged = files.number(path, "memory.current", problems)  # absent on the root cgroup
+        cg.swap = files.number(path, "memory.swap.current", problems)
+        cg.limit = files.number(path, "memory.max", problems)
+        cg.oom_kills = files.keyed(path, "memory.events", problems).get("oom_kill")
+        swap_max = files.number(path, "memory.swap.max", problems)
+        if swap_room and swap_max is not None and cg.swap is not None and swap_max <= cg.swap and cg.reclaim:
             cg.reclaim = reclaim_from_memory_stat(stat, version, False)  # its swap limit is reached
     else:
         t = "total_" if "total_rss" in stat else ""  # total_*: the subtree (spec D.1)
-        cg.hierarchical = bool(t)
+        cg.hierarchical = bool(t) or known is None
         cache, shmem = stat.get(t + "cache"), stat.get(t + "shmem")
         cg.categories = {"anonymous": stat.get(t + "rss"), "shared": shmem, "file": _minus(cache, shmem)}
-        cg.self_categories = {"anonymous": stat.get("rss"), "shared": stat.get("shmem"),
-                              "file": _minus(stat.get("cache"), stat.get("shmem"))}
+        own_shmem = stat.get("shmem")
+        cg.self_categories = None if known is None else {
+            "anonymous": stat.get("rss"), "shared": own_shmem, "file": _minus(stat.get("cache"), own_shmem)}
         # The v1 root's usage_in_bytes is rss + cache (+ swap) summed from its stats, without kernel
         # memory (mem_cgroup_usage() in mm/memcontrol-v1.c): its kmem is no part of its charged figure.
-        cg.kernel = None if path == "/" else _number(root, f"{rel}/memory.kmem.usage_in_bytes")
+        cg.kernel = None if path == "/" else files.number(path, "memory.kmem.usage_in_bytes", problems)
         cg.swapcached = stat.get(t + "swapcached")
-        cg.charged = _number(root, f"{rel}/memory.usage_in_bytes")
-        cg.limit = _number(root, f"{rel}/memory.limit_in_bytes")
+        cg.charged = files.number(path, "memory.usage_in_bytes", problems)
+        cg.limit = files.number(path, "memory.limit_in_bytes", problems)
         # memory.stat's swap counter, shown only with swap accounting (memsw files present). memsw.usage
         # minus usage is NOT swap on a busy cgroup: two reads apart, observed +2 MiB here with no swap at all.
         cg.swap = stat.get(t + "swap")
         if cg.swap is None:
-            memsw = _number(root, f"{rel}/memory.memsw.usage_in_bytes")
+            memsw = files.number(path, "memory.memsw.usage_in_bytes", problems)
             cg.swap = None if memsw is None or cg.charged is None else max(0, memsw - cg.charged)
-        cg.oom_kills = _keyed(root, f"{rel}/memory.oom_control").get("oom_kill")
+        cg.oom_kills = files.keyed(path, "memory.oom_control", problems).get("oom_kill")
     try:
-        cg.pressure = parse_pressure(root.read_text(f"{rel}/memory.pressure"))
+        cg.pressure = parse_pressure(files.text(path, "memory.pressure"))
     except MemtypeError:
         if path == "/":  # the root cgroup's PSI is the machine's (psi.rst): /proc/pressure, or v2's root
-            cg.pressure = _pressure(root, "proc/pressure/memory") or _pressure(root, _V2_ROOT_PSI)
+            cg.pressure = _pressure(files.root, "proc/pressure/memory") or _pressure(files.root, _V2_ROOT_PSI)
     try:
-        cg.pids = parse_procs(root.read_text(f"{rel}/cgroup.procs"))
+        cg.pids = parse_procs(files.text(path, "cgroup.procs"))
     except (FileMissing, AccessDenied):
+        cg.pids = []
+    except (MemtypeError, ValueError) as exc:
+        problems.append(f"cgroup.procs: {exc} (its processes are placed by /proc/PID/cgroup)")
         cg.pids = []
     return cg
 
 
 def _minus(a: int | None, b: int | None) -> int | None:
     return None if a is None or b is None else a - b
-
-
-def _number(root: Root, rel: str) -> int | None:
-    try:
-        return parse_bytes(root.read_text(rel))
-    except (MemtypeError, ValueError):
-        return None
-
-
-def _keyed(root: Root, rel: str) -> dict[str, int]:
-    try:
-        return parse_keyed(root.read_text(rel))
-    except MemtypeError:
-        return {}
 
 
 def _pressure(root: Root, rel: str) -> Pressure | None:
@@ -235,11 +307,3 @@ def _words(root: Root, rel: str) -> list[str]:
         return root.read_text(rel).split()
     except MemtypeError:
         return []
-
-
-def _subdirs(root: Root, rel: str) -> list[str]:
-    """Child cgroups: the sub-directories, by name."""
-    try:
-        return root.subdirs(rel)
-    except MemtypeError:
-        return []  # removed meanwhile: its parent was read, so report what we have

@@ -10,109 +10,70 @@ from __future__ import annotations
 
 import os
 
-from memtype.collect.cgroups import find_hierarchy
+from memtype.collect.cgroups import CgroupFiles
 from memtype.collect.scan import host_info
 from memtype.collect.swapinfo import read_devices, read_swappiness
 from memtype.errors import MemtypeError, PressureError
 from memtype.kinds import Kind
 from memtype.model.pressure import (CgroupState, LruSizes, PressureReport, lru_from_meminfo, lru_from_memory_stat,
                                     predict, share)
-from memtype.parse.cgroupfiles import parse_keyed
 from memtype.parse.procfiles import parse_meminfo
 from memtype.parse.zoneinfo import high_watermark_pages, parse_zoneinfo
 from memtype.source.root import Root
 
 TYPE_CHECKING = False  # typing costs ~5 ms of start-up; mypy still reads these imports
 if TYPE_CHECKING:
-    from memtype.model.records import ProcessMemory, Scan
+    from memtype.model.records import HostInfo, ProcessMemory, Scan
 
-_V1 = "sys/fs/cgroup/memory"
-_V2 = ("sys/fs/cgroup", "sys/fs/cgroup/unified")
-UNLIMITED = 1 << 62  # v1 prints PAGE_COUNTER_MAX pages (9223372036854771712 here) for "no limit"
-
-
-def memory_hierarchy(root: Root) -> tuple[int, str] | None:
-    """(version, directory in the Root) of the memory controller, as `memtype cgroups` finds it
-    (``memtype.collect.cgroups.find_hierarchy``, which reads mountinfo); where that finds none, v1
-    first (a hybrid host keeps memory there), else a cgroup2 mount that lists memory in
-    cgroup.controllers or has a memory.stat."""
+def cgroup_files(root: Root, page_size: int | None = None) -> CgroupFiles | None:
+    """The memory hierarchy's reader, as `memtype cgroups` finds it; None where there is none."""
     try:
-        found = find_hierarchy(root)
-        return found.version, found.rel
-    except MemtypeError:
-        pass
-    if root.exists(f"{_V1}/memory.stat"):
-        return 1, _V1
-    for rel in _V2:
-        try:
-            if "memory" in root.read_text(f"{rel}/cgroup.controllers").split():
-                return 2, rel
-        except MemtypeError:
-            if root.exists(f"{rel}/memory.stat"):  # a capture keeps memory.stat, not always the rest
-                return 2, rel
-    return None
-
-
-def _number(root: Root, rel: str) -> int | None:
-    try:
-        text = root.read_text(rel).strip()
+        return CgroupFiles(root, page_size=page_size)
     except MemtypeError:
         return None
-    return int(text) if text.isdigit() else None  # "max" (v2 no limit): None
 
 
-def read_cgroup(root: Root, path: str) -> CgroupState:
+def read_cgroup(root: Root, path: str, files: CgroupFiles | None = None) -> CgroupState:
     """One cgroup by its path below the hierarchy root ("/" or "/a/b").
 
     Raises:
         PressureError: no memory controller, a malformed path, or no such cgroup.
     """
-    found = memory_hierarchy(root)
-    if found is None:
+    files = files or cgroup_files(root)
+    if files is None:
         raise PressureError("no memory cgroup controller on this machine (or in the capture)")
-    version, base = found
     if not path.startswith("/") or any(part in ("..", ".") for part in path.split("/")):
         raise PressureError(f"--cgroup {path!r}: give the path as `memtype cgroups` shows it, starting with /")
-    rel = base + path.rstrip("/")
     try:
-        stat = parse_keyed(root.read_text(f"{rel}/memory.stat"))
+        stat = files.stat(path)
     except MemtypeError:
-        raise PressureError(f"no memory cgroup {path!r} (looked for /{rel}/memory.stat)") from None
-    cg = CgroupState(path, version, stat)
-    if version == 1:
-        cg.usage = _number(root, f"{rel}/memory.usage_in_bytes")
-        limit = stat.get("hierarchical_memory_limit", _number(root, f"{rel}/memory.limit_in_bytes"))
-        cg.limit = limit if limit is not None and limit < UNLIMITED else None
-        cg.swappiness = _number(root, f"{rel}/memory.swappiness")
+        raise PressureError(f"no memory cgroup {path!r} (looked for /{files.rel(path)}/memory.stat)") from None
+    cg = CgroupState(path, files.version, stat)
+    if files.version == 1:
+        cg.usage = files.number(path, "memory.usage_in_bytes")
+        found = stat.get("hierarchical_memory_limit")  # the least limit on the way up (memcg1_stat_format)
+        cg.limit = files.limit(found) if found is not None else files.number(path, "memory.limit_in_bytes")
+        cg.swappiness = files.number(path, "memory.swappiness")
     else:
-        cg.usage = _number(root, f"{rel}/memory.current")
-        cg.limit = _number(root, f"{rel}/memory.max")
+        cg.usage = files.number(path, "memory.current")
+        cg.limit = files.number(path, "memory.max")
         rooms = []
         parts = [p for p in path.split("/") if p]
         for depth in range(len(parts), 0, -1):
-            d = base + "/" + "/".join(parts[:depth])
-            swap_max, swap_cur = _number(root, f"{d}/memory.swap.max"), _number(root, f"{d}/memory.swap.current")
+            up = "/" + "/".join(parts[:depth])
+            swap_max, swap_cur = files.number(up, "memory.swap.max"), files.number(up, "memory.swap.current")
             if swap_max is not None:
                 rooms.append(max(0, swap_max - (swap_cur or 0)))
         cg.swap_limit_room = min(rooms) if rooms else None
     return cg
 
 
-def child_cgroups(root: Root, path: str) -> list[tuple[str, dict[str, int]]]:
-    """The direct children of a cgroup with their memory.stat (unreadable ones left out)."""
-    found = memory_hierarchy(root)
-    if found is None:
-        return []
-    version, base = found
-    rel = base + path.rstrip("/")
-    try:
-        names = sorted(e.name for e in os.scandir(root.join(rel)) if e.is_dir())
-    except OSError:
-        return []
+def child_cgroups(files: CgroupFiles, path: str) -> list[tuple[str, dict[str, int]]]:
+    """The direct children of a cgroup with their memory.stat (unreadable or removed ones left out)."""
     out = []
-    for name in names:
+    for child in files.children(path):
         try:
-            out.append((f"{path.rstrip('/')}/{name}", parse_keyed(root.read_text(f"{rel}/{name}/memory.stat"))))
+            out.append((child, files.stat(child)))
         except MemtypeError:
             continue
     return out
@@ -139,11 +100,11 @@ def measure_file_folio(root: Root, cgroup: str | None = None) -> float | None:
         return None
     inode = None
     if cgroup is not None:
-        found = memory_hierarchy(root)
-        if found is None:
+        files = cgroup_files(root)
+        if files is None:
             return None
         try:
-            inode = os.stat(root.join(found[1] + cgroup.rstrip("/"))).st_ino
+            inode = os.stat(root.join(files.rel(cgroup))).st_ino  # kpagecgroup gives the memcg's inode
         except OSError:
             return None
     try:
@@ -176,7 +137,7 @@ def pressure(root: Root, need: int, cgroup: str | None = None, *, top: int = 5,
     if swappiness is None:
         notes.append("vm.swappiness not found (capture without proc/sys/vm): assumed 60, the kernel default")
         swappiness = 60
-    cg = read_cgroup(root, cgroup) if cgroup is not None else None
+    cg = read_cgroup(root, cgroup, cgroup_files(root, host.page_size)) if cgroup is not None else None
     if file_folio is None:
         file_folio = measure_file_folio(root, cgroup)
         if file_folio is None:
@@ -206,21 +167,20 @@ def pressure(root: Root, need: int, cgroup: str | None = None, *, top: int = 5,
         raise PressureError(f"cannot model reclaim here: {exc}") from None
     report = PressureReport(pred, cg, room, free)
     report.notes = notes
-    _holders(root, report, lru, cgroup, scan, top)
+    _holders(root, host, report, lru, cgroup, scan, top)
     return report
 
 
-def _holders(root: Root, report: PressureReport, lru: LruSizes, cgroup: str | None, scan: Scan | None,
-             top: int) -> None:
+def _holders(root: Root, host: HostInfo, report: PressureReport, lru: LruSizes, cgroup: str | None,
+             scan: Scan | None, top: int) -> None:
     pred = report.prediction
     pool = lru.holds()
-    found = memory_hierarchy(root)
-    if found is not None:
-        version = found[0]
+    files = cgroup_files(root, host.page_size)
+    if files is not None:
         kids: list[tuple[str, dict[str, int]]] = []
-        for path, stat in child_cgroups(root, cgroup or "/"):
+        for path, stat in child_cgroups(files, cgroup or "/"):
             try:
-                kids.append((path, lru_from_memory_stat(stat, version).holds()))
+                kids.append((path, lru_from_memory_stat(stat, files.version).holds()))
             except ValueError:
                 continue
         for kind in pred.taken:

@@ -75,8 +75,9 @@ class CgroupMemory:
 
     @property
     def other(self) -> int | None:
-        """charged minus the rows shown; rows the kernel did not report are inside it."""
-        if self.charged is None:
+        """charged minus the rows shown; rows the kernel did not report are inside it (None where the
+        rows are all unknown: an unreadable memory.stat)."""
+        if self.charged is None or all(v is None for v in self.categories.values()):
             return None
         rows = [*self.categories.values(), self.kernel, self.swapcached]
         return self.charged - sum(v for v in rows if v is not None)

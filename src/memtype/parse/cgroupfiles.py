@@ -9,10 +9,17 @@ from __future__ import annotations
 
 from memtype.parse.numbers import is_uint, to_int
 
-# v1 reports "no limit" as PAGE_COUNTER_MAX pages: LONG_MAX rounded down to a page
-# (9223372036854771712 with 4 KiB pages, observed here). Any value within 1 MiB of 2^63 is that,
-# whatever the page size (up to 1 MiB pages); no real limit is within 1 MiB of 8 EiB.
-_V1_UNLIMITED = (1 << 63) - (1 << 20)
+
+def v1_unlimited(value: int, page_size: int) -> bool:
+    """Whether a v1 limit (memory.limit_in_bytes, memsw, hierarchical_memory_limit) means "no limit".
+
+    v1 prints a limit as ``(u64)page_counter.max * PAGE_SIZE`` (mm/memcontrol-v1.c mem_cgroup_read_u64,
+    memcg1_stat_format) and "no limit" is PAGE_COUNTER_MAX, which is ``LONG_MAX / PAGE_SIZE`` on 64-bit
+    kernels and ``LONG_MAX`` on 32-bit ones (include/linux/page_counter.h). So the value is LONG_MAX
+    rounded down to a page: 9223372036854771712 with 4 KiB pages (observed here), 2^63 - 65536 with 64
+    KiB; on a 32-bit kernel (2^31 - 1) pages. v2 prints ``max`` instead.
+    """
+    return value >= ((1 << 63) - 1) // page_size * page_size or value == ((1 << 31) - 1) * page_size
 
 
 def parse_keyed(text: str) -> dict[str, int]:
@@ -31,25 +38,36 @@ def parse_keyed(text: str) -> dict[str, int]:
     return out
 
 
-def parse_bytes(text: str) -> int | None:
+def parse_bytes(text: str, page_size: int) -> int | None:
     """A one-number file (memory.current, memory.usage_in_bytes, memory.max, memory.limit_in_bytes).
+
+    Args:
+        page_size: the machine's page size, which v1's "no limit" value depends on (``v1_unlimited``).
 
     Returns:
         The bytes, or ``None`` for "no limit": v2 ``max`` and v1's PAGE_COUNTER_MAX value.
 
     Raises:
-        ValueError: the text is not a number.
+        ValueError: the text is not a number (ASCII digits).
     """
     word = text.strip()
     if word == "max":
         return None
     value = to_int(word)
-    return None if value >= _V1_UNLIMITED else value
+    return None if v1_unlimited(value, page_size) else value
 
 
 def parse_procs(text: str) -> list[int]:
-    """cgroup.procs: one PID per line (the cgroup's own members, not its descendants')."""
-    return sorted(int(w) for w in text.split() if is_uint(w))
+    """cgroup.procs: one PID per line (the cgroup's own members, not its descendants').
+
+    Raises:
+        ValueError: a line is not a PID (ASCII digits: '²' is str.isdigit() but no number int() takes).
+    """
+    words = text.split()
+    bad = next((w for w in words if not is_uint(w)), None)
+    if bad is not None:
+        raise ValueError(f"not a PID: {bad[:20]!r}")
+    return sorted(int(w) for w in words)
 
 
 class Pressure:
