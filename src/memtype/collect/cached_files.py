@@ -50,6 +50,7 @@ def cached_files(root: Root, top: int, *, method: str = "auto", fs: Filesystems 
     files = [f for f, _ in measured]
     out = MachineCache([], len(files), mm.row("file"), mm.raw.get("Buffers"))
     out.processes, out.denied, out.gone = holders.processes, holders.denied, holders.gone
+    out.notes.extend(holders.warnings)
     out.held = sum(f.cached for f in files if f.kind == "file" and f.cached is not None)
     out.held_unknown = sum(1 for f in files if f.cached is None)
     out.shmem = sum(f.cached for f in files if f.kind == "shmem" and f.cached is not None)

@@ -112,7 +112,9 @@ class CgroupFiles:
         that is there but not a number is added to ``problems``."""
         try:
             return parse_bytes(self.text(path, name), self.page_size)
-        except FileMissing:
+        except FileMissing as exc:
+            if exc.why and problems is not None:  # there, but refused (a capture's symlink, FIFO...)
+                problems.append(f"{name}: {exc}")
             return None
         except (MemtypeError, ValueError) as exc:
             if problems is not None:
@@ -123,7 +125,9 @@ class CgroupFiles:
         """A ``key value`` file ({} where absent or unreadable)."""
         try:
             return parse_keyed(self.text(path, name))
-        except FileMissing:
+        except FileMissing as exc:
+            if exc.why and problems is not None:
+                problems.append(f"{name}: {exc}")
             return {}
         except MemtypeError as exc:
             if problems is not None:
@@ -157,14 +161,18 @@ def read_cgroups(root: Root, hierarchy: Hierarchy | None = None) -> CgroupTree:
         stat: dict[str, int] | None
         try:
             stat = files.stat(path)
-        except (FileMissing, ProcessGone):
+        except (FileMissing, ProcessGone) as exc:
             if path != "/" and not files.exists(path):
                 tree.gone += 1  # removed since its parent was listed
                 continue
-            if path != "/":
+            if isinstance(exc, FileMissing) and exc.why:  # there, but refused (a directory, a link...)
+                stat = None
+                problems.append(f"memory.stat: {exc}")
+            elif path != "/":
                 continue  # a v2 cgroup without the memory controller: charged to its parent
-            stat = None  # a root without memory.stat (v2 before 5.x, a capture)
-            problems.append("memory.stat: missing")
+            else:
+                stat = None  # a root without memory.stat (v2 before 5.x, a capture)
+                problems.append("memory.stat: missing")
         except MemtypeError as exc:  # ENODEV (removed after open), a directory in its place, denied, ...
             if not files.exists(path):
                 tree.gone += 1

@@ -6,8 +6,10 @@ needs CAP_SYS_ADMIN, proc(5)), since /proc/PID/maps shows the inode's superblock
 from stat's on overlayfs and btrfs; without it, from the maps line. Each file keeps an "opener": a
 /proc link that reopens that very file even when deleted or in another mount namespace.
 
-The race policy is the scan's (style.md rule 4): a process that exits is skipped and counted, one
-whose files we may not read is counted as denied.
+The race policy is the scan's (style.md rule 4; ``memtype.collect.scan.skip_for``): every read goes
+through the Root's errno map, a process that exits is counted as gone, one whose files we may not read
+as denied, any other failure by its reason with a warning; an fd closed or a mapping unmapped between
+the listing and the stat is simply no longer held.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from __future__ import annotations
 import os
 import stat as st_
 
-from memtype.errors import AccessDenied, FileMissing, MemtypeError, ProcessGone
+from memtype.collect.scan import skip_for
+from memtype.errors import MemtypeError, ProcessGone
 from memtype.model.files import FileCache
 from memtype.parse.maps import file_mappings, parse_maps
 from memtype.source.root import Root
@@ -39,8 +42,24 @@ class Holders:
     def __init__(self) -> None:
         self.files: dict[tuple[int, int], Held] = {}
         self.processes = 0
-        self.denied = 0  # processes whose maps or fds we may not read
-        self.gone = 0
+        self.skipped: dict[str, int] = {}  # processes not (fully) read, by the scan's reasons
+        self.warnings: list[str] = []
+
+    @property
+    def denied(self) -> int:
+        """Processes whose maps or fds we may not read."""
+        return self.skipped.get("denied", 0)
+
+    @property
+    def gone(self) -> int:
+        return self.skipped.get("gone", 0)
+
+    def skip(self, pid: int, error: MemtypeError) -> None:
+        """Count a process the race policy skips (``skip_for``), and warn where that is news."""
+        skipped, warning = skip_for(pid, error)
+        self.skipped[skipped.reason] = self.skipped.get(skipped.reason, 0) + 1
+        if warning:
+            self.warnings.append(warning)
 
     def attach(self, files: list[FileCache]) -> None:
         """Set ``mapped_by`` and ``open_by`` of walked files."""
@@ -64,21 +83,20 @@ def scan_holders(root: Root, *, skip_self: bool = True) -> Holders:
             continue
         try:
             text = root.read_text(f"proc/{pid}/maps", pid)
-        except ProcessGone:
-            out.gone += 1
-            continue
-        except (AccessDenied, FileMissing):
-            out.denied += 1
-            continue
-        except MemtypeError:
+        except MemtypeError as exc:
+            out.skip(pid, exc)
             continue
         if not text:
-            continue  # kernel thread or zombie
+            continue  # kernel thread or zombie: no address space
         out.processes += 1
         _add_maps(root, out, pid, text, by_maps_line)
-        denied = _add_fds(root, out, pid)
-        if denied:
-            out.denied += 1
+        try:
+            fds = root.listdir(f"proc/{pid}/fd", pid)
+        except MemtypeError as exc:
+            if not isinstance(exc, ProcessGone):  # gone after its maps were read: what it mapped is counted
+                out.skip(pid, exc)
+            continue
+        _add_fds(root, out, pid, fds)
     return out
 
 
@@ -98,19 +116,16 @@ def _add_maps(root: Root, out: Holders, pid: int, text: str,
 
 def _identify_mapping(root: Root, pid: int, rng: str, dev: str, ino: str, path: str,
                       out: Holders) -> tuple[int, int] | None:
-    link = root.join(f"proc/{pid}/map_files/{rng}")
+    rel = f"proc/{pid}/map_files/{rng}"
     try:
-        st = os.stat(link)
+        st = root.stat(rel, pid)
         if not st_.S_ISREG(st.st_mode):
             return None
         ident = (st.st_dev, st.st_ino)
-        opener: str | None = link
-    except OSError:  # not root (map_files needs CAP_SYS_ADMIN) or gone: trust the maps line
-        try:
-            major, _, minor = dev.partition(":")
-            ident = (os.makedev(int(major, 16), int(minor, 16)), int(ino))
-        except ValueError:
-            return None
+        opener: str | None = root.join(rel)
+    except MemtypeError:  # denied (map_files needs CAP_SYS_ADMIN), unmapped or gone: trust the maps line
+        major, _, minor = dev.partition(":")
+        ident = (os.makedev(int(major, 16), int(minor, 16)), int(ino))  # parse_maps checked the hex
         if path.startswith("/dev/"):
             return None  # a device node (private /dev/zero, GPU control files): no page cache
         opener = None if path.endswith(" (deleted)") else root.join(f"proc/{pid}/root") + path
@@ -121,31 +136,24 @@ def _identify_mapping(root: Root, pid: int, rng: str, dev: str, ino: str, path: 
     return ident
 
 
-def _add_fds(root: Root, out: Holders, pid: int) -> bool:
-    """The regular files ``pid`` holds open; True when its fd directory was not readable."""
-    fd_dir = root.join(f"proc/{pid}/fd")
-    try:
-        names = os.listdir(fd_dir)
-    except PermissionError:
-        return True
-    except OSError:
-        return False  # gone
+def _add_fds(root: Root, out: Holders, pid: int, names: list[str]) -> None:
+    """The regular files ``pid`` holds open (the fd names listed in proc/PID/fd)."""
     for name in names:
-        link = f"{fd_dir}/{name}"
+        rel = f"proc/{pid}/fd/{name}"
         try:
-            target = os.readlink(link)
+            target = root.readlink(rel, pid)
             if not target.startswith("/"):
                 continue  # socket:[..], pipe:[..], anon_inode:..
-            st = os.stat(link)
-        except OSError:
-            continue
+            st = root.stat(rel, pid)
+        except MemtypeError:
+            continue  # closed since the listing (or the process went): no longer held
         if not st_.S_ISREG(st.st_mode):
             continue
         ident = (st.st_dev, st.st_ino)
         held = out.files.get(ident)
+        link = root.join(rel)
         if held is None:
             held = out.files[ident] = Held(target, st.st_dev, st.st_ino, link)
         elif held.opener is None:
             held.opener = link
         held.open_by.add(pid)
-    return False

@@ -38,7 +38,8 @@ def parse_maps(text: str) -> list[MapsLine]:
         lo, dash, hi = rng.partition("-")
         if not dash or len(perms) != 4 or not inode.isascii() or not inode.isdigit():
             continue
-        if not (_is_hex(lo) and _is_hex(hi) and _is_hex(offset)):
+        major, colon, minor = dev.partition(":")
+        if not (_is_hex(lo) and _is_hex(hi) and _is_hex(offset) and colon and _is_hex(major) and _is_hex(minor)):
             continue
         start, end, off = int(lo, 16), int(hi, 16), int(offset, 16)
         if start > end:

@@ -163,6 +163,16 @@ class Root:
         except OSError as exc:
             raise self._map_error(exc, rel, pid) from None
 
+    def stat(self, rel: str, pid: int | None = None) -> os.stat_result:
+        """stat(2) of what ``rel`` leads to, following links: live /proc links (``fd/N``, ``map_files/``)
+        name the very file a process holds. A capture stores no such links (FileMissing)."""
+        if not self.live:
+            raise FileMissing(rel, "a capture keeps no /proc links to follow")
+        try:
+            return os.stat(self.join(rel))
+        except OSError as exc:
+            raise self._map_error(exc, rel, pid) from None
+
     def exists(self, rel: str) -> bool:
         """Whether ``rel`` is there (in a capture: as a regular file or a real directory)."""
         if self._fd is None:
