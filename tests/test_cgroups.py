@@ -307,7 +307,7 @@ def test_cgroups_json_schema(run_cli: Run) -> None:
     r = run_cli("cgroups", "--root", str(V2_ROOT), "--format", "json")
     assert r.code == 0, r.err
     doc = json.loads(r.out)
-    assert doc["schema"] == "memtype/1" and doc["hierarchy"] == {"version": 2, "mount": "/sys/fs/cgroup",
+    assert doc["schema"] == "memtype/2" and doc["hierarchy"] == {"version": 2, "mount": "/sys/fs/cgroup",
                                                                  "hybrid": False}
     assert any("first touched" in n for n in doc["notes"])
     items = doc["cgroups"]

@@ -53,7 +53,7 @@ def test_ps_json_schema(run_cli: Run) -> None:
     r = run_cli("ps", "--root", str(GPU_ROOT), "--format", "json")
     assert r.code == 0
     doc = json.loads(r.out)
-    assert doc["schema"] == "memtype/1"
+    assert doc["schema"] == "memtype/2"
     assert doc["host"]["kernel"] == "6.18.44-fc-v657-gpu"
     assert doc["summary"] == {"processes": 8, "kernel_threads": 1, "skipped": {"not captured": 1}}
     procs = doc["processes"]

@@ -18,6 +18,7 @@ from memtype.parse.mountinfo import mount_types, parse_mountinfo
 from memtype.collect.holders import scan_holders
 from memtype.collect.probe import Prober
 from memtype.model.files import CacheTotal, FileCache, FilesReport, Skip
+from memtype.model.records import HostInfo
 from memtype.output.files_json import file_dict, file_json, write_report
 from memtype.output.files_table import notes, report_table
 from memtype.output.table import make_console, show
@@ -28,6 +29,7 @@ from test_cli import check_golden
 
 Run = Callable[..., Result]
 K = 1024
+HOST = HostInfo("test", "6.18", 4096, None, "/", True)
 
 MOUNTINFO = """\
 22 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw
@@ -101,12 +103,12 @@ def test_report_json_is_one_document() -> None:
     report.total.add_all(files)
     report.skipped.append(Skip("/d/link", "symlink"))
     out = io.StringIO()
-    write_report(out, {"live": True}, report, files)
+    write_report(out, HOST, report, files)
     doc = json.loads(out.getvalue())
-    assert doc["schema"] == "memtype/1" and len(doc["files"]) == 5000
+    assert doc["schema"] == "memtype/2" and len(doc["files"]) == 5000 and doc["summary"]["files"] == 5000
     assert doc["total"]["cached"] == 5000 * 4096 and doc["skipped"] == [{"path": "/d/link", "reason": "symlink"}]
     out = io.StringIO()
-    write_report(out, {}, FilesReport("mincore"), [])
+    write_report(out, HOST, FilesReport("mincore"), [])
     assert json.loads(out.getvalue())["files"] == []
 
 

@@ -7,7 +7,7 @@ import argparse
 from collections.abc import Callable, Sequence
 
 from memtype.errors import MemtypeError, UsageError
-from memtype.output.fields import FIELDS, SORT_ALIASES
+from memtype.model.fields import Registry, sort_records
 
 TYPE_CHECKING = False  # typing costs ~5 ms of start-up; mypy still reads these imports
 if TYPE_CHECKING:
@@ -15,12 +15,6 @@ if TYPE_CHECKING:
 
     from memtype.model.records import ProcessMemory, Scan
     from memtype.source.root import Root
-
-PROCESS_KEYS: dict[str, Callable[[Any], Any]] = {"pid": lambda p: p.pid, "name": lambda p: p.comm.lower(),
-                                                 "user": lambda p: user_label(p)}
-GROUP_KEYS: dict[str, Callable[[Any], Any]] = {"name": lambda g: g.key.lower(), "program": lambda g: g.key.lower(),
-                                               "user": lambda g: g.key, "path": lambda g: g.key,
-                                               "cgroup": lambda g: g.key, "count": lambda g: g.count}
 
 
 def scanner(args: argparse.Namespace) -> Callable[..., Scan]:
@@ -79,21 +73,26 @@ def filter_processes(procs: list[ProcessMemory], user: str | None, name: str | N
     return out
 
 
-def sort_rows(items: Sequence[Any], column: str, text_keys: dict[str, Callable[[Any], Any]]) -> list[Any]:
-    """Largest first by a size field (or a kind: its RSS), alphabetical by a text key."""
-    col = column.lower()
-    if col in text_keys:
-        return sorted(items, key=text_keys[col])
-    field = FIELDS.get(SORT_ALIASES.get(col, col))
-    if field is None:
-        raise UsageError(f"unknown sort column {column!r}; choose from {sort_choices(text_keys)}")
-    return sorted(items, key=field.get, reverse=True)
+def sort_rows(items: Sequence[Any], column: str, registry: Registry) -> list[Any]:
+    """By one field of ``registry`` (an id or alias: ``pss``, ``cow``, ``name``): numbers largest first,
+    text A to Z, unknown last."""
+    try:
+        field = registry.resolve(column)
+    except KeyError:
+        raise UsageError(f"unknown sort column {column!r}; choose from {', '.join(registry.tokens())}") from None
+    return sort_records(items, field)
 
 
-def check_sort(column: str, text_keys: dict[str, Callable[[Any], Any]]) -> None:
+def check_sort(column: str, registry: Registry) -> None:
     """Fail on a bad ``--sort`` before anything is read."""
-    sort_rows([], column, text_keys)
+    sort_rows([], column, registry)
 
 
-def sort_choices(text_keys: dict[str, Callable[[Any], Any]]) -> str:
-    return ", ".join(list(text_keys) + [f.id for f in FIELDS.values()] + list(SORT_ALIASES))
+def check_fields(tokens: str | None, registry: Registry) -> list[str] | None:
+    """``--fields ID,...``: the ids it names, checked before anything is read (None: not given)."""
+    if not tokens:
+        return None
+    try:
+        return registry.select(tokens)
+    except KeyError as exc:
+        raise UsageError(f"--fields: {exc.args[0]}") from None

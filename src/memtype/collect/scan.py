@@ -10,7 +10,7 @@ from memtype.errors import AccessDenied, FileMissing, MemtypeError, NoSuchProces
 from memtype.model.classify import Classifier
 from memtype.model.records import HostInfo, ProcessMemory, Scan, Skipped
 from memtype.parse.mountinfo import parse_mountinfo, shmem_devices
-from memtype.parse.smaps import kernel_page_size
+from memtype.parse.smaps import absent_fields, kernel_page_size
 from memtype.source.root import Root
 
 
@@ -54,12 +54,20 @@ def scan(root: str | Root = "/", pids: Iterable[int] | None = None, *, mappings:
             if pid not in present:
                 raise NoSuchProcess(pid)
 
+    first: list[bytes] = []  # one smaps text: which fields this kernel prints (HostInfo.smaps_absent)
+
+    def note_fields(proc: ProcessMemory, data: bytes) -> None:
+        if not first:
+            first.append(data[:16384])
+        if visit is not None:
+            visit(proc, data)
+
     def read_all(pids_part: list[int]) -> list[tuple[int, ProcessMemory | Skipped | MemtypeError]]:
         done: list[tuple[int, ProcessMemory | Skipped | MemtypeError]] = []
         for pid in pids_part:
             try:
                 done.append((pid, read_process(r, pid, classifier, users, mappings=mappings, cmdline=cmdline,
-                                               exe=exe, visit=visit, cgroup=cgroup)))
+                                               exe=exe, visit=note_fields, cgroup=cgroup)))
             except MemtypeError as exc:
                 done.append((pid, exc))
         return done
@@ -80,6 +88,9 @@ def scan(root: str | Root = "/", pids: Iterable[int] | None = None, *, mappings:
     for p in processes:
         warnings.extend(p.problems)
     warnings.extend(r.warnings)  # what a capture held that memtype refused to read (a symlink, a FIFO)
+    if first:
+        host = HostInfo(host.hostname, host.kernel, host.page_size, host.captured_at, host.root, host.live,
+                        host.page_size_note, smaps_absent=absent_fields(first[0]))
     return Scan(host, processes, skipped, warnings)
 
 

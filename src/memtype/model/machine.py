@@ -34,6 +34,7 @@ from __future__ import annotations
 from memtype.errors import ParseError
 from memtype.kinds import Kind
 from memtype.model.reclaim import reclaim_from_meminfo
+from memtype.model.records import Row
 
 TYPE_CHECKING = False  # typing costs ~5 ms of start-up; mypy still reads these imports
 if TYPE_CHECKING:
@@ -172,6 +173,26 @@ class SystemMemory:
         self.reconcile: list[ReconcileRow] | None = None
         self.notes: list[str] = []
         self.reclaim: dict[str, int] | None = None  # memtype.model.reclaim classes of the LRU lists + hugetlb
+
+    @property
+    def unknown(self) -> tuple[str, ...]:
+        """Rows this mode cannot know: meminfo has no copy-on-write or driver-page figure (their bytes
+        are counted in anonymous and unaccounted; the rows hold 0 so that the sum stays MemTotal)."""
+        return () if self.exact else ("cow", "device")
+
+    def row(self, row_id: str) -> int | None:
+        """A top-level row's bytes; None where this mode cannot know it."""
+        return None if row_id in self.unknown else self.rows[row_id]
+
+    def table_rows(self) -> list[Row]:
+        """The rows, each followed by its sub-rows (``parent`` set), then ``total`` (MemTotal): the
+        top-level rows that are known add up to it."""
+        out = []
+        for rid in ROW_IDS:
+            out.append(Row(rid, self.row(rid)))
+            out.extend(Row(did, self.detail[did], rid) for did in DETAIL_IDS if did.startswith(rid + "."))
+        out.append(Row("total", self.total))
+        return out
 
 
 def system_from_meminfo(host: HostInfo, mi: dict[str, int], pcp: int | None, census: PageCensus | None,

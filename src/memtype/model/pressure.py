@@ -234,3 +234,40 @@ class PressureReport:
         self.cgroups: Holders = {}
         self.processes: Holders = {}
         self.notes: list[str] = []
+
+
+class KindTake:
+    """One line of the prediction: what is taken of one kind (``free``, ``file``, ``anonymous``, ``shared``,
+    ``short``), out of what the target holds of it (``of``; None where it has no meaning)."""
+
+    __slots__ = ("kind", "taken", "of")
+
+    def __init__(self, kind: str, taken: int, of: int | None) -> None:
+        self.kind, self.taken, self.of = kind, taken, of
+
+
+class Holder:
+    """One holder a kind is taken from: a child cgroup or a process (``source``), what it holds of the
+    kind and its predicted share."""
+
+    __slots__ = ("source", "kind", "who", "holds", "taken")
+
+    def __init__(self, source: str, kind: str, who: str, holds: int, taken: int) -> None:
+        self.source, self.kind, self.who, self.holds, self.taken = source, kind, who, holds, taken
+
+
+def kind_takes(r: PressureReport) -> list[KindTake]:
+    """The prediction as lines that add up to the last one, ``need``: free (machine only), each kind, short."""
+    p = r.prediction
+    holds = p.lru.holds()
+    out = [KindTake("free", p.from_free, r.free)] if r.cgroup is None else []
+    out.extend(KindTake(k, p.taken[k], holds[k]) for k in KINDS)
+    out.append(KindTake("short", p.short, None))
+    out.append(KindTake("need", p.need, None))
+    return out
+
+
+def holders(r: PressureReport) -> list[Holder]:
+    """Every holder of ``r.cgroups`` and ``r.processes``, kinds in ``KINDS`` order."""
+    return [Holder(source, kind, who, held, got) for source, h in (("cgroups", r.cgroups), ("processes", r.processes))
+            for kind in KINDS for who, held, got in h.get(kind, [])]

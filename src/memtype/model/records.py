@@ -163,17 +163,25 @@ SKIP_REASONS = {
 
 
 class HostInfo:
-    """The machine a scan describes."""
+    """The machine a scan describes.
 
-    __slots__ = ("hostname", "kernel", "page_size", "captured_at", "root", "live", "page_size_note")
+    ``smaps_absent``: the smaps fields memtype reads that this kernel does not print (``LazyFree``
+    before 4.12, ``SwapPss`` before 4.3...); the figures made from them are unknown, not 0, although
+    the records hold 0 there so that sums stay plain ints on the hot path (review L3). Empty until
+    a scan has read a smaps.
+    """
+
+    __slots__ = ("hostname", "kernel", "page_size", "captured_at", "root", "live", "page_size_note", "smaps_absent")
 
     def __init__(self, hostname: str | None, kernel: str | None, page_size: int, captured_at: str | None,
-                 root: str, live: bool, page_size_note: str | None = None) -> None:
+                 root: str, live: bool, page_size_note: str | None = None,
+                 smaps_absent: frozenset[str] = frozenset()) -> None:
         self.hostname, self.kernel = hostname, kernel
         self.page_size = page_size  # bytes: sysconf live; a capture's manifest, else its smaps KernelPageSize
         self.page_size_note = page_size_note  # set where the page size was assumed
         self.captured_at = captured_at  # ISO time of the capture; None when live
         self.root, self.live = root, live
+        self.smaps_absent = smaps_absent
 
 
 class Scan:
@@ -202,3 +210,17 @@ class Scan:
             if s.reason != "kernel":
                 counts[s.reason] = counts.get(s.reason, 0) + 1
         return counts
+
+
+class Row:
+    """One line of a table whose lines add up: ``memtype system``'s rows (to MemTotal), who is in swap (to
+    the swap used), the machine's file cache (to Buffers + Cached - Shmem). ``parent``: the row this one
+    splits (a sub-row, not part of the top-level sum); ``bytes`` None: not known in this mode."""
+
+    __slots__ = ("id", "parent", "bytes")
+
+    def __init__(self, id: str, bytes: int | None, parent: str | None = None) -> None:
+        self.id, self.bytes, self.parent = id, bytes, parent
+
+    def __repr__(self) -> str:
+        return f"Row({self.id!r}, {self.bytes}, parent={self.parent!r})"

@@ -1,4 +1,4 @@
-"""`memtype cgroups` front end: a flat table sorted by a column, or a tree; and the JSON items.
+"""`memtype cgroups` tables: a flat table sorted by a column, or a tree (JSON: ``output/documents.py``).
 
 Two tables side by side in meaning: what memory.stat charges to each cgroup (anon, shmem, file...;
 kernel-spec.md D.1/D.2), and what the cgroup's processes map, by kind (their PSS). They differ on
@@ -17,37 +17,19 @@ from rich.text import Text
 
 from memtype.kinds import KINDS
 from memtype.model.cgroups import CATEGORIES, CgroupMemory, CgroupTree, component_name
+from memtype.model.fields import sort_records
+from memtype.model.fields_cgroups import CGROUP
 from memtype.output.human import UNITS_NOTE, size
 from memtype.output.table import SIZE_WIDTH, Column, layout, render_columns
 
 Getter = Callable[[CgroupMemory], "int | float | None"]
 
+# Columns by field id (model/fields_cgroups.py): (id, title, getter); the kinds' PSS go by the kind's name.
 CHARGED_COLUMNS: list[tuple[str, str, Getter]] = [
-    ("charged", "Charged", lambda c: c.charged),
-    ("limit", "Limit", lambda c: c.limit),
-    ("anonymous", "Anon", lambda c: c.categories["anonymous"]),
-    ("shared", "Shared", lambda c: c.categories["shared"]),
-    ("file", "File", lambda c: c.categories["file"]),
-    ("kernel", "Kernel", lambda c: c.kernel),
-    ("other", "Other", lambda c: c.other),
-    ("swap", "Swap", lambda c: c.swap),
-]
+    (i, CGROUP[i].title, CGROUP[i].get) for i in ("charged", "limit", *CATEGORIES, "kernel", "other", "swap")]
 MEMBER_COLUMNS: list[tuple[str, str, Getter]] = [
-    ("pss", "PSS", lambda c: c.members.totals.pss),
-] + [(f"{k.value}.pss", k.label, (lambda k: lambda c: c.members.categories[k].pss)(k)) for k in KINDS] + [
-    ("members.swap", "Swap", lambda c: c.members.totals.swap),
-]
-SORT_KEYS: dict[str, Getter] = {
-    **{key: get for key, _, get in CHARGED_COLUMNS},
-    "anon": lambda c: c.categories["anonymous"],
-    "oom": lambda c: c.oom_kills,
-    "psi": lambda c: _psi10(c),
-    "procs": lambda c: c.members.count,
-    **{key: get for key, _, get in MEMBER_COLUMNS},
-    **{k.value.replace("anonymous", "anon") + ".pss": (lambda k: lambda c: c.members.categories[k].pss)(k)
-       for k in KINDS},
-}
-TEXT_KEYS = ("name", "path")
+    (i, k.label if k is not None else CGROUP[i].title, CGROUP[i].get)
+    for i, k in [("processes.pss", None), *((f"processes.{k.value}.pss", k) for k in KINDS), ("processes.swap", None)]]
 
 NOTE = ("Charged: memory.current (v2) or memory.usage_in_bytes (v1); a cgroup's figures include its child "
         "cgroups, and Anon+Shared+File+Kernel+Other = Charged (Other: the rest, e.g. per-CPU charge "
@@ -60,18 +42,17 @@ V1_ROOT_NOTE = ("v1 root: memory.usage_in_bytes counts only rss + cache (no kern
 
 
 def sort_cgroups(cgroups: Sequence[CgroupMemory], key: str) -> list[CgroupMemory]:
-    """Largest first (``name``/``path``: alphabetical); a cgroup without the figure goes last.
+    """By one field of the cgroup registry (``charged``, ``psi``, ``cow.pss``...): largest first, text
+    (``name``, ``path``) alphabetical; a cgroup without the figure goes last.
 
     Raises:
         ValueError: unknown key.
     """
-    k = key.lower()
-    if k in TEXT_KEYS:
-        return sorted(cgroups, key=lambda c: c.name.lower() if k == "name" else c.path)
-    get = SORT_KEYS.get(k)
-    if get is None:
-        raise ValueError(f"unknown sort column {key!r}; choose from {', '.join(list(SORT_KEYS) + list(TEXT_KEYS))}")
-    return sorted(cgroups, key=lambda c: (get(c) is None, -(get(c) or 0)))
+    try:
+        field = CGROUP.resolve(key)
+    except KeyError:
+        raise ValueError(f"unknown sort column {key!r}; choose from {', '.join(CGROUP.tokens())}") from None
+    return sort_records(cgroups, field)
 
 
 def tree_order(cgroups: Sequence[CgroupMemory], key: str) -> list[CgroupMemory]:
@@ -153,29 +134,3 @@ def render(tree: CgroupTree, rows: Sequence[CgroupMemory], *, as_tree: bool, sor
     return RichGroup(*parts)
 
 
-# -- JSON ------------------------------------------------------------------------------------------
-
-def cgroup_dict(cg: CgroupMemory, members: bool) -> dict[str, Any]:
-    """One ``"cgroups"`` item of the JSON document (bytes; null = not reported, or no limit)."""
-    d: dict[str, Any] = {
-        "path": cg.path, "name": cg.name, "version": cg.version, "depth": cg.depth,
-        "hierarchical": cg.hierarchical,
-        "charged": cg.charged, "categories": {k: cg.categories[k] for k in CATEGORIES},
-        "kernel": cg.kernel, "swapcached": cg.swapcached, "other": cg.other, "swap": cg.swap,
-        "limit": cg.limit, "effective_limit": cg.effective_limit, "oom_kills": cg.oom_kills,
-        "pressure": cg.pressure.as_dict() if cg.pressure is not None else None,
-        "pids": cg.pids, "reclaim": cg.reclaim,
-    }
-    if cg.self_categories is not None:
-        d["self_categories"] = cg.self_categories
-    if members:
-        m = cg.members
-        d["processes"] = {
-            "count": m.count, "rss": m.totals.rss, "pss": m.totals.pss, "uss": m.totals.uss,
-            "swap": m.totals.swap, "swap_pss": m.totals.swap_pss,
-            "categories": {k.value: {"rss": m.categories[k].rss, "pss": m.categories[k].pss,
-                                     "swap": m.categories[k].swap, "swap_pss": m.categories[k].swap_pss}
-                           for k in KINDS},
-            "unread": dict(sorted(cg.unread.items())),
-        }
-    return d

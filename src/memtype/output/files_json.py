@@ -1,4 +1,5 @@
-"""JSON of ``memtype files`` (schema "memtype/1"): sizes in bytes, ``null`` where unknown.
+"""JSON of ``memtype files`` (schema "memtype/2", the envelope of ``output/json.py``): sizes in bytes,
+``null`` where unknown.
 
 ``{"schema", "host", "method": "cachestat"|"mincore"|null, "files": [item...], ...}``; each item has
 ``path``, ``size``, ``cached``, ``dirty``, ``writeback``, ``evicted``, ``recently_evicted``, ``kind``
@@ -20,33 +21,38 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any, TextIO
 
-from memtype.model.files import CacheTotal, FileCache, FilesReport, MachineCache, Skip
+from memtype.model.fields_files import CACHE_TOTAL, FILE, MACHINE_CACHE
+from memtype.model.files import FileCache, FilesReport, MachineCache
+from memtype.model.records import HostInfo
+from memtype.output.json import build, dumps, envelope, plan, record, records
 
-SCHEMA = "memtype/1"
+TYPE_CHECKING = False  # typing costs ~5 ms of start-up; mypy still reads these imports
+if TYPE_CHECKING:
+    from memtype.output.json import Plan
+
 _BATCH = 4096
+_PLANS: dict[frozenset[str], Plan] = {}
 
 
-def file_dict(f: FileCache) -> dict[str, Any]:
-    d: dict[str, Any] = {"path": f.path, "size": f.size, "cached": f.cached, "dirty": f.dirty,
-                         "writeback": f.writeback, "evicted": f.evicted, "recently_evicted": f.recently_evicted,
-                         "kind": f.kind, "method": f.method, "unknown": f.why,
-                         "mapped_by": None if f.mapped_by is None else list(f.mapped_by),
-                         "open_by": None if f.open_by is None else list(f.open_by)}
-    if f.before is not None:
-        d["cached_before"] = f.before
-    if f.mapped_pss is not None:
-        d["mapped_pss"] = f.mapped_pss
-    return d
+def _plan(options: frozenset[str]) -> Plan:
+    found = _PLANS.get(options)
+    if found is None:
+        found = _PLANS[options] = plan(FILE.present(options))
+    return found
+
+
+def file_dict(f: FileCache, options: Iterable[str] = ()) -> dict[str, Any]:
+    """One ``"files"`` item: the file registry's fields present with ``options`` (action, capture, top)."""
+    return build(_plan(frozenset(options)), f)
 
 
 _str = json.encoder.encode_basestring_ascii  # the C encoder json.dumps uses
 
 
-def file_json(f: FileCache) -> str:
-    """``json.dumps(file_dict(f))`` (compact), formatted directly for the common case: ~4x faster."""
-    if (f.method != "cachestat" or f.size is None or f.before is not None or f.mapped_pss is not None
-            or f.mapped_by is None or f.open_by is None):
-        return json.dumps(file_dict(f), separators=(",", ":"))
+def file_json(f: FileCache, options: frozenset[str] = frozenset()) -> str:
+    """``dumps(file_dict(f, options))``, formatted directly for the common case: ~4x faster."""
+    if options or f.method != "cachestat" or f.size is None or f.mapped_by is None or f.open_by is None:
+        return dumps(file_dict(f, options))
     return (f'{{"path":{_str(f.path)},"size":{f.size},"cached":{f.cached},"dirty":{f.dirty},'
             f'"writeback":{f.writeback},"evicted":{f.evicted},"recently_evicted":{f.recently_evicted},'
             f'"kind":"{f.kind}","method":"cachestat","unknown":null,'
@@ -57,51 +63,46 @@ def _pids(pids: tuple[int, ...]) -> str:
     return "[" + ",".join(map(str, pids)) + "]" if pids else "[]"
 
 
-def total_dict(t: CacheTotal) -> dict[str, Any]:
-    return {"path": t.path, "files": t.files, "size": t.size, "cached": t.cached, "dirty": t.dirty,
-            "writeback": t.writeback, "evicted": t.evicted, "recently_evicted": t.recently_evicted,
-            "unknown_files": t.unknown}
+def report_summary(report: FilesReport, denied: int) -> dict[str, Any]:
+    """Files measured, paths skipped by reason, processes whose maps/fds could not be read."""
+    reasons: dict[str, int] = {}
+    for s in report.skipped:
+        reasons[s.reason] = reasons.get(s.reason, 0) + 1
+    return {"files": len(report.files), "skipped": reasons, "processes_unreadable": denied}
 
 
-def _skips(skipped: list[Skip]) -> list[dict[str, str]]:
-    return [{"path": s.path, "reason": s.reason} for s in skipped]
-
-
-def write_report(out: TextIO, host: dict[str, Any], report: FilesReport, files: Iterable[FileCache]) -> None:
+def write_report(out: TextIO, host: HostInfo, report: FilesReport, files: Iterable[FileCache], *, denied: int = 0,
+                 notes: Iterable[str] = ()) -> None:
     """``memtype files PATH...``: the files (as given, e.g. sorted), directory totals, grand total, skips."""
-    head = {"schema": SCHEMA, "host": host, "method": report.method, "action": report.action}
-    tail = {"directories": [total_dict(t) for t in report.dirs], "total": total_dict(report.total),
-            "skipped": _skips(report.skipped), "notes": report.notes}
-    _write(out, head, files, tail)
+    options = frozenset({"action"} if report.action else ())
+    doc = envelope(host, report_summary(report, denied), [], notes=list(notes), method=report.method,
+                   action=report.action, files=_STREAM, directories=records(CACHE_TOTAL, report.dirs),
+                   total=record(CACHE_TOTAL, report.total),
+                   skipped=[{"path": s.path, "reason": s.reason} for s in report.skipped])
+    _write(out, doc, files, options)
 
 
-def write_machine(out: TextIO, host: dict[str, Any], mc: MachineCache, method: str | None) -> None:
+def write_machine(out: TextIO, host: HostInfo, mc: MachineCache, method: str | None) -> None:
     """``memtype files --top N``: the top files with their cgroup, then the machine's file cache split."""
-    head = {"schema": SCHEMA, "host": host, "method": method}
-    machine = {"file_cache": mc.file_cache, "held": mc.held if mc.live else None,
-               "held_unknown_files": mc.held_unknown, "buffers": mc.buffers, "unheld": mc.unheld,
-               "shmem_files": mc.shmem, "mapped_pss": mc.mapped, "files": mc.count, "processes": mc.processes,
-               "processes_unreadable": mc.denied}
-    tail = {"machine": machine, "notes": mc.notes}
-    _write(out, head, mc.files, tail, extra=lambda f: {"cgroup": f.cgroup})
+    options = frozenset({"top"} | (set() if mc.live else {"capture"}))
+    summary = {"files": mc.count, "processes": mc.processes, "processes_unreadable": mc.denied,
+               "processes_gone": mc.gone}
+    doc = envelope(host, summary, [], notes=mc.notes, method=method, files=_STREAM, machine=record(MACHINE_CACHE, mc))
+    _write(out, doc, mc.files, options)
 
 
-def _write(out: TextIO, head: dict[str, Any], files: Iterable[FileCache], tail: dict[str, Any],
-           extra: Any = None) -> None:
-    text = json.dumps(head, separators=(",", ":"))
-    out.write(text[:-1] + ',"files":[')
+_STREAM = "\x00files\x00"  # where the streamed items go in the envelope's text
+
+
+def _write(out: TextIO, doc: dict[str, Any], files: Iterable[FileCache], options: frozenset[str]) -> None:
+    head, tail = dumps(doc).split(json.dumps(_STREAM), 1)
+    out.write(head + "[")
     first = True
     for batch in _batches(files):
-        if extra is None:
-            body = ",".join([file_json(f) for f in batch])
-        else:
-            dicts = [file_dict(f) for f in batch]
-            for d, f in zip(dicts, batch):
-                d.update(extra(f))
-            body = json.dumps(dicts, separators=(",", ":"))[1:-1]
+        body = ",".join([file_json(f, options) for f in batch])
         out.write(body if first else "," + body)
         first = False
-    out.write("]," + json.dumps(tail, separators=(",", ":"))[1:] + "\n")
+    out.write("]" + tail + "\n")
 
 
 def _batches(files: Iterable[FileCache]) -> Iterator[list[FileCache]]:

@@ -1,4 +1,4 @@
-"""``memtype pressure`` for people (rich tables) and programs (JSON, schema ``memtype/1``; bytes)."""
+"""``memtype pressure`` for people: rich tables (JSON and CSV come from the field registry)."""
 
 from __future__ import annotations
 
@@ -16,38 +16,8 @@ if TYPE_CHECKING:
 
     from memtype.model.records import HostInfo
 
-MODEL = "classic-lru/1"  # the documented model of memtype.model.pressure; bumped when it changes
 _HOW = {"file": "page cache: dropped", "anonymous": "swapped out",
         "shared": "shmem: swapped out"}
-
-
-def _holders(h: Holders) -> dict[str, list[dict[str, Any]]]:
-    return {kind: [{"who": who, "holds": held, "bytes": got} for who, held, got in rows] for kind, rows in h.items()}
-
-
-def pressure_dict(r: PressureReport, host: HostInfo) -> dict[str, Any]:
-    from memtype._version import __version__
-
-    p = r.prediction
-    cg = r.cgroup
-    target: dict[str, Any] = {"cgroup": cg.path if cg else None, "need": p.need, "swappiness": p.swappiness,
-                              "swap_room": p.swap_room, "file_folio_pages": round(p.file_folio, 2)}
-    if cg is not None:
-        target.update(version=cg.version, usage=cg.usage, limit=cg.limit,
-                      headroom=None if cg.limit is None or cg.usage is None else max(0, cg.limit - cg.usage))
-    else:
-        target["free_above_watermarks"] = r.free
-    return {
-        "schema": "memtype/1",
-        "host": {"hostname": host.hostname, "kernel": host.kernel, "page_size": host.page_size, "live": host.live,
-                 "root": host.root, "captured_at": host.captured_at, "memtype_version": __version__},
-        "model": MODEL, "target": target, "lru": p.lru.as_dict(), "holds": p.lru.holds(),
-        "from_free": p.from_free, "predicted": dict(p.taken), "writeback": p.writeback, "swap": p.swap,
-        "would_swap": p.swap > 0, "short": p.short,
-        "steps": [{"phase": phase, "bytes": n} for phase, n in p.steps],
-        "from": {"cgroups": _holders(r.cgroups), "processes": _holders(r.processes)},
-        "notes": list(r.notes),
-    }
 
 
 def _table(title: str) -> Table:

@@ -1,4 +1,4 @@
-"""``memtype swap`` for people (rich tables) and programs (JSON, schema ``memtype/1``; bytes)."""
+"""``memtype swap`` for people: rich tables (JSON and CSV come from the field registry: ``output/documents.py``)."""
 
 from __future__ import annotations
 
@@ -16,39 +16,6 @@ from memtype.output.human import UNITS_NOTE, percent, size
 TYPE_CHECKING = False  # typing costs ~5 ms of start-up; mypy still reads these imports
 if TYPE_CHECKING:
     from typing import Any
-
-
-# -- JSON --------------------------------------------------------------------------------------------
-
-def swap_dict(r: SwapReport) -> dict[str, Any]:
-    from memtype.output.formats import SCHEMA, host_dict, summary_dict
-
-    i = r.info
-    z = i.zswap
-    return {
-        "schema": SCHEMA, "host": host_dict(r.scan), "summary": summary_dict(r.scan),
-        "swappiness": i.swappiness, "total": i.total, "used": i.used, "free": i.free, "cached": i.cached,
-        "room": i.room,
-        "devices": [{"path": d.path, "type": d.type, "size": d.size, "used": d.used, "priority": d.priority}
-                    for d in i.devices],
-        "zswap": {"enabled": z.enabled, "compressor": z.compressor, "max_pool_percent": z.max_pool_percent,
-                  "pool": z.pool, "stored": z.stored},
-        "zram": [{"name": d.name, "disksize": d.disksize, "algorithm": d.algorithm, "stored": d.stored,
-                  "compressed": d.compressed, "pool": d.pool, "swap": d.is_swap} for d in i.zram],
-        "attribution": dict(r.attribution),
-        "processes": [{"pid": p.pid, "comm": p.comm, "swap": p.totals.swap, "swap_pss": p.totals.swap_pss,
-                       "anonymous": anon_swap(p), "anonymous_pss": anon_swap_pss(p),
-                       "shared": p.categories[Kind.SHARED].swap} for p in r.processes()],
-        "objects": [{"object": o.name, "dev": o.dev, "inode": o.inode, "swap": o.swap, "exact": o.exact,
-                     "mappers": [{"pid": pid, "comm": comm, "swap": sw} for pid, comm, sw in o.mappers]}
-                    for o in r.objects],
-        "mappings": [{"pid": s.pid, "comm": s.comm, "start": f"{s.mapping.start:x}", "end": f"{s.mapping.end:x}",
-                      "class": s.mapping.mapclass, "path": s.mapping.path, "swap": s.mapping.totals.swap,
-                      "swap_pss": s.mapping.totals.swap_pss,
-                      "kinds": {k.value: s.mapping.categories[k].swap for k in Kind if s.mapping.categories[k].swap}}
-                     for s in r.mappings[: r.top]],
-        "warnings": list(r.scan.warnings),
-    }
 
 
 # -- tables ------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""``memtype system`` for people (a rich table) and for programs (JSON, schema ``memtype/1``).
+"""``memtype system`` for people: a rich table (JSON and CSV come from the field registry).
 
 Only the top-level rows add up to MemTotal; sub-rows are indented, have no percentage, and are left
 out of the table where the mode cannot know them (they are ``null`` in the JSON, style.md rule 3).
@@ -20,7 +20,6 @@ TYPE_CHECKING = False  # typing costs ~5 ms of start-up; mypy still reads these 
 if TYPE_CHECKING:
     from typing import Any
 
-SCHEMA = "memtype/1"
 
 TITLES = {"anonymous": "anonymous", "cow": "copy-on-write", "shared": "shared", "file": "file cache",
           "device": "device", "swap_cache": "swap cache", "kernel": "kernel", "hugetlb": "hugetlb", "free": "free",
@@ -59,35 +58,6 @@ DETAIL_HELP = {"kernel.vmalloc": "VmallocUsed - KernelStack",
                "kernel.page_tables": "PageTables + SecPageTables", "kernel.stacks": "KernelStack",
                "kernel.percpu": "Percpu", "kernel.zswap": "Zswap: compressed swap in RAM",
                "free.memfree": "buddy lists", "free.per_cpu": "zoneinfo pagesets (not in MemFree)"}
-
-
-# -- JSON --------------------------------------------------------------------------------------------
-
-def system_dict(sm: SystemMemory) -> dict[str, Any]:
-    """The ``memtype system --format json`` document; every size in bytes."""
-    h = sm.host
-    from memtype._version import __version__
-
-    doc: dict[str, Any] = {
-        "schema": SCHEMA,
-        "host": {"hostname": h.hostname, "kernel": h.kernel, "page_size": h.page_size, "live": h.live, "root": h.root,
-                 "captured_at": h.captured_at, "memtype_version": __version__},
-        "exact": sm.exact, "total": sm.total, "rows": dict(sm.rows), "detail": dict(sm.detail),
-        "available": sm.available, "swap": dict(sm.swap), "reconcile": None, "processes": None, "scan": None,
-    }
-    if sm.reconcile is not None:
-        doc["reconcile"] = [{"kind": r.kind, "system": r.system, "processes": r.processes,
-                             "difference": r.difference, "difference_is": r.meaning} for r in sm.reconcile]
-    if sm.processes is not None:
-        doc["processes"] = {"count": len(sm.processes.processes), "kernel_threads": sm.processes.kernel_threads,
-                            "skipped": sm.processes.skip_counts()}
-    if sm.census is not None:
-        c = sm.census
-        doc["scan"] = {"page_frames": c.pfns, "seconds": round(c.seconds, 3),
-                       "buckets": {k: v * h.page_size for k, v in c.pages.items()}}
-    doc["notes"] = list(sm.notes)
-    doc["warnings"] = list(sm.processes.warnings) if sm.processes is not None else []
-    return doc
 
 
 # -- table -------------------------------------------------------------------------------------------

@@ -23,14 +23,12 @@ from memtype.model.group import total_of
 from memtype.model.machine import MachineMemory
 from memtype.model.records import Scan
 from memtype.output.console import EDGES, make_console, new_table, show
-from memtype.output.fields import FIELDS
+from memtype.model.fields import PROCESS, Field, Registry
 from memtype.output.human import UNITS_NOTE, cut, fit_path, percent, size
 
 TYPE_CHECKING = False  # typing costs ~5 ms of start-up; mypy still reads these imports
 if TYPE_CHECKING:
     from typing import Any
-
-    from memtype.output.fields import HasMemory
 
 __all__ = ["Key", "header_line", "layout", "machine_table", "make_console", "overview", "rows_table", "show"]
 
@@ -131,26 +129,39 @@ def render_columns(columns: Sequence[Column], *, title: str | None, totals: int 
     return t
 
 
-def _measure_header(fid: str, measure: str) -> str:
+def _measure_header(field: Field, measure: str) -> str:
     """Kinds' columns name their measure on a second header line ("Anon" over "RSS")."""
-    title = FIELDS[fid].title
-    if "." in fid:
-        kind_title = KINDS_BY_ID[fid.split(".", 1)[0]].label
-        return f"{kind_title}\n{measure}"
-    return title
+    kind = KINDS_BY_ID.get(field.id.split(".", 1)[0]) if "." in field.id else None
+    return f"{kind.label}\n{measure}" if kind is not None else field.title
 
 
 KINDS_BY_ID = {k.value: k for k in KINDS}
 
 
-def rows_table(rows: Sequence[HasMemory], keys: Sequence[Key], field_ids: Sequence[str], *,
+def value_text(field: Field, value: Any) -> str:
+    """A field's value for people, by its unit: sizes as 70.3M, a percent or ratio with its %, "-" unknown."""
+    if value is None:
+        return "-"
+    if field.unit == "bytes":
+        return size(value)
+    if field.unit == "ratio":
+        return f"{100 * value:.1f}%"
+    if field.unit == "percent":
+        return f"{value:.2f}"
+    if isinstance(value, (list, tuple)):
+        return " ".join(str(v) for v in value)
+    return str(value)
+
+
+def rows_table(rows: Sequence[Any], keys: Sequence[Key], field_ids: Sequence[str], *,
                title: str, width: int | None, trailing: Sequence[Key] = (), drop: dict[str, int] | None = None,
-               totals: str | None = "sum", label: int = -1) -> RenderableType:
-    """One row per item, sizes right-aligned, then the total rows; cells are never read as markup.
+               totals: str | None = "sum", label: int = -1, registry: Registry = PROCESS) -> RenderableType:
+    """One row per item, figures right-aligned, then the total rows; cells are never read as markup.
 
     Args:
-        keys: text columns before the sizes; ``trailing``: after them (a path goes last).
-        field_ids: the sizes, from ``output.fields``; the kinds' ones are their ``.rss`` or ``.pss``.
+        keys: text columns before the figures; ``trailing``: after them (a path goes last).
+        field_ids: the figures, fields of ``registry`` (titles and units from there); the kinds' ones
+            are their ``.rss`` or ``.pss``.
         drop: field id -> drop rank (see ``Key``); sizes not named are always shown.
         totals: "total" (one exact row: the rows do not share pages, e.g. one process's mappings),
             "sum" (rows of several processes: the column sums, then the kinds' PSS), or None.
@@ -161,27 +172,28 @@ def rows_table(rows: Sequence[HasMemory], keys: Sequence[Key], field_ids: Sequen
     texts = list(keys) + list(trailing)
     measure = "PSS" if any(f.endswith(".pss") for f in field_ids) else "RSS"
     body_keys = [[k.get(r) for r in rows] for k in texts]
-    body_sizes = [[size(FIELDS[f].get(r)) for r in rows] for f in field_ids]
+    fields = [registry[f] for f in field_ids]
+    body_sizes = [[value_text(f, f.get(r)) for r in rows] for f in fields]
     labels: list[str] = []
     if rows and totals is not None:
-        tot = total_of(rows)  # type: ignore[arg-type]
+        tot = total_of(rows)
         if totals == "sum" and len(rows) > 1:
             labels = ["sum", "PSS"]
-            for fid, cells in zip(field_ids, body_sizes):
-                pss_row = _pss_of(fid)
-                cells.append("" if fid == "pss" else size(FIELDS[fid].get(tot)))
-                cells.append(size(FIELDS[pss_row].get(tot)) if pss_row else "")
+            for f, cells in zip(fields, body_sizes):
+                pss_row = _pss_of(f.id)
+                cells.append("" if f.id == "pss" else value_text(f, f.get(tot)))
+                cells.append(value_text(PROCESS[pss_row], PROCESS[pss_row].get(tot)) if pss_row else "")
         else:
             labels = ["total"]
-            for fid, cells in zip(field_ids, body_sizes):
-                cells.append(size(FIELDS[fid].get(tot)))
+            for f, cells in zip(fields, body_sizes):
+                cells.append(value_text(f, f.get(tot)))
     where = label % len(texts) if texts else 0
     for i, cells in enumerate(body_keys):
         cells.extend(labels if i == where else [""] * len(labels))
     cols = [Column(k.header, cells, right=k.right, drop=k.drop, shrink=k.shrink, path=k.path)
             for k, cells in zip(keys, body_keys[: len(keys)])]
-    cols += [Column(_measure_header(f, measure), cells, right=True, drop=drop.get(f, 0), least=SIZE_WIDTH)
-             for f, cells in zip(field_ids, body_sizes)]
+    cols += [Column(_measure_header(f, measure), cells, right=True, drop=drop.get(f.id, 0), least=SIZE_WIDTH)
+             for f, cells in zip(fields, body_sizes)]
     cols += [Column(k.header, cells, right=k.right, drop=k.drop, shrink=k.shrink, path=k.path)
              for k, cells in zip(trailing, body_keys[len(keys):])]
     kept, dropped, full = layout(cols, width)
@@ -196,7 +208,7 @@ def _pss_of(fid: str) -> str | None:
     """The PSS counterpart of a column for the PSS total row: the kinds' and the total's."""
     if fid == "pss":
         return "pss"
-    if fid.endswith(".rss") or fid.endswith(".pss"):
+    if fid.split(".", 1)[0] in KINDS_BY_ID and (fid.endswith(".rss") or fid.endswith(".pss")):
         return fid.rsplit(".", 1)[0] + ".pss"
     return None
 
@@ -249,15 +261,16 @@ def overview(scan: Scan, mm: MachineMemory, top: int, width: int | None = None) 
     title = f"Top {len(shown)} of {len(procs)} processes by PSS; the kinds add up to PSS"
     ids = ["pss"] + [f"{k.value}.pss" for k in KINDS] + ["swap"]
     texts = [[k.get(p) for p in shown] for k in PROCESS_KEYS]
-    sizes = [[size(FIELDS[f].get(p)) for p in shown] for f in ids]
+    fields = [PROCESS[f] for f in ids]
+    sizes = [[size(f.get(p)) for p in shown] for f in fields]
     if procs:  # every process, not only those shown: the PSS of all of them, split by kind
         all_tot = total_of(procs)
         texts[0].append("")
         texts[1].append(f"all {len(procs)}")
-        for f, cells in zip(ids, sizes):
-            cells.append(size(FIELDS[f].get(all_tot)))
+        for f, cells in zip(fields, sizes):
+            cells.append(size(f.get(all_tot)))
     cols = [Column(k.header, cells, right=k.right, shrink=k.shrink) for k, cells in zip(PROCESS_KEYS, texts)]
-    cols += [Column(_measure_header(f, "PSS"), cells, right=True, least=SIZE_WIDTH) for f, cells in zip(ids, sizes)]
+    cols += [Column(_measure_header(f, "PSS"), cells, right=True, least=SIZE_WIDTH) for f, cells in zip(fields, sizes)]
     kept, _, _ = layout(cols, width)
     t = render_columns(kept, title=title, totals=1 if procs else 0)
     legend = Text(LEGEND + " " + UNITS_NOTE, style="dim")

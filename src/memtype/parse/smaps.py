@@ -190,3 +190,21 @@ def compiled() -> Any:
 def accelerated() -> bool:
     """Whether the compiled parser is in use."""
     return _fast is not None
+
+
+# smaps fields memtype reads that older kernels do not print (proc(5)): SwapPss 4.3, *_Hugetlb 4.4,
+# LazyFree 4.12, KSM 6.1; the others are older than any kernel memtype runs on, but a capture may lack them.
+OPTIONAL_FIELDS = ("Swap", "SwapPss", "Shared_Hugetlb", "Private_Hugetlb", "Locked", "LazyFree", "AnonHugePages",
+                   "KSM")
+
+
+def absent_fields(data: bytes) -> frozenset[str]:
+    """The ``OPTIONAL_FIELDS`` the first entry of an smaps text lacks: every entry of one kernel has
+    the same fields, so one entry tells what the kernel prints."""
+    found: set[str] = set()
+    for line in data[:16384].split(b"\n")[1:]:
+        key, sep, _ = line.partition(b":")
+        if not sep or b" " in key:  # the next entry's header ("7f..-7f.. r-xp 0 08:01 ...")
+            break
+        found.add(key.decode("ascii", "replace"))
+    return frozenset(n for n in OPTIONAL_FIELDS if n not in found)

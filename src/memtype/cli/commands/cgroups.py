@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 
 from memtype.cli import args as types, notes, output
+from memtype.cli.formats import add_format_options, write_csv, write_json
 
 DESCRIPTION = ("Every memory cgroup: memory.stat mapped onto the kinds (anonymous, shared, file), charged total, "
                "limit, swap, PSI and OOM kills, and the summed PSS by kind of its processes. cgroup v2, v1, and "
@@ -21,7 +22,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="only the first N cgroups (flat table)")
     p.add_argument("--no-processes", dest="processes", action="store_false",
                    help="skip the processes (no smaps read): memory.stat figures only")
-    p.add_argument("--format", choices=("table", "json"), default="table")
+    add_format_options(p)
     types.add_width(p)
 
 
@@ -48,11 +49,15 @@ def run(args: argparse.Namespace) -> int:
     rows = (view.tree_order(tree.cgroups, args.sort) if args.tree
             else view.sort_cgroups(tree.cgroups, args.sort)[: args.top])
     if args.format == "json":
-        from memtype.output.formats import document
+        from memtype.output.documents import cgroups_document
 
         legend = [view.NOTE] + ([view.V1_ROOT_NOTE] if tree.hierarchy.version == 1 else [])
-        output.text(document(result, hierarchy=tree.hierarchy.as_dict(),
-                             cgroups=[view.cgroup_dict(cg, args.processes) for cg in rows], notes=legend) + "\n")
+        write_json(cgroups_document(tree, rows, result, members=args.processes, notes=legend))
+    elif args.format == "csv":
+        from memtype.model.fields_cgroups import CGROUP
+
+        options = ({"processes"} if args.processes else set()) | ({"v1"} if tree.hierarchy.version == 1 else set())
+        write_csv(args, CGROUP, rows, options=options)
     else:
         out = output.console(args)
         output.table(out, view.render(tree, rows, as_tree=args.tree, sort=args.sort, width=out.width,

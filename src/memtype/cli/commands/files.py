@@ -13,12 +13,14 @@ import argparse
 import sys
 
 from memtype.cli import args as types, notes, output
+from memtype.cli.formats import add_format_options, write_csv
 from memtype.errors import UsageError
 
 TYPE_CHECKING = False  # typing costs ~5 ms of start-up; mypy still reads these imports
 if TYPE_CHECKING:
     from typing import Any
 
+    from memtype.model.records import HostInfo
     from memtype.source.root import Root
 
 TABLE_ROWS = 25  # files shown in a table when --top is not given
@@ -42,7 +44,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     action.add_argument("--warm", action="store_true", help="read the files into the page cache (up to MemAvailable)")
     p.add_argument("--mincore", action="store_true",
                    help="use mincore(2) instead of cachestat(2): resident pages only, like vmtouch")
-    p.add_argument("--format", choices=("table", "json"), default="table")
+    add_format_options(p, tables=("files", "directories", "split"))
     types.add_width(p)
 
 
@@ -82,7 +84,17 @@ def _paths(args: argparse.Namespace, root: Root, method: str) -> int:
 
         files = _most_cached(report.files)[: args.top] if args.top else sorted(report.files, key=lambda f: f.path)
         with output.writing():
-            write_report(sys.stdout, _host(root), report, files)
+            write_report(sys.stdout, _host(root), report, files, denied=holders.denied, notes=report.notes)
+    elif args.format == "csv":
+        from memtype.model.fields_files import CACHE_TOTAL, FILE
+
+        if args.table == "split":
+            raise UsageError("--table split is the machine's file cache: `memtype files --top N` (no PATH)")
+        files = _most_cached(report.files)[: args.top] if args.top else sorted(report.files, key=lambda f: f.path)
+        if args.table == "files":
+            write_csv(args, FILE, files, options={"action"} if report.action else ())
+        else:
+            write_csv(args, CACHE_TOTAL, [*report.dirs, report.total])
     else:
         from memtype.output.files_table import report_table
 
@@ -104,6 +116,19 @@ def _machine(args: argparse.Namespace, root: Root, method: str) -> int:
 
         with output.writing():
             write_machine(sys.stdout, _host(root), mc, method if root.live else None)
+    elif args.format == "csv":
+        from memtype.model.fields_files import FILE
+        from memtype.model.fields_machine import ROW
+        from memtype.model.records import Row
+
+        if args.table == "directories":
+            raise UsageError("--table directories needs PATHs (directory totals)")
+        if args.table == "files":
+            write_csv(args, FILE, mc.files, options={"top"} | (set() if root.live else {"capture"}))
+        else:  # the machine's file cache in parts that add up to it (live: held; a capture: mapped PSS)
+            part = Row("held", mc.held) if mc.live else Row("mapped_pss", mc.mapped)
+            write_csv(args, ROW, [part, Row("buffers", mc.buffers), Row("unheld", mc.unheld),
+                                  Row("file_cache", mc.file_cache)])
     else:
         from memtype.output.files_table import machine_table
 
@@ -121,9 +146,7 @@ def _most_cached(files: list[Any]) -> list[Any]:
     return sorted(files, key=lambda f: (f.cached if f.cached is not None else -1, f.size or 0), reverse=True)
 
 
-def _host(root: Root) -> dict[str, Any]:
+def _host(root: Root) -> HostInfo:
     from memtype.collect.scan import host_info
-    from memtype.model.records import Scan
-    from memtype.output.formats import host_dict
 
-    return host_dict(Scan(host_info(root), []))
+    return host_info(root)

@@ -6,11 +6,13 @@ from __future__ import annotations
 import argparse
 
 from memtype.cli import args as types, notes, output
-from memtype.cli.rows import GROUP_KEYS, check_sort, scanner, sort_rows
+from memtype.cli.formats import add_format_options, write_csv, write_json
+from memtype.cli.rows import check_fields, check_sort, scanner, sort_rows
 from memtype.errors import MemtypeError, UsageError
 from memtype.kinds import KINDS
+from memtype.model.fields import MAPPING, PROCESS, Registry, group_registry
 from memtype.model.group import group_mappings, mapping_key
-from memtype.output import formats
+from memtype.output import json as jsonout
 from memtype.source.root import Root
 
 TYPE_CHECKING = False  # typing costs ~5 ms of start-up; mypy still reads these imports
@@ -26,9 +28,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("pid", type=types.pid, nargs="?", help="the process")
     p.add_argument("--all", action="store_true", help="every process (use with --group path)")
     p.add_argument("--group", choices=("mapping", "path"), default="mapping")
-    p.add_argument("--sort", default=None, metavar="COLUMN", help="sort by this column, descending")
+    p.add_argument("--sort", default=None, metavar="COLUMN",
+                   help="sort by this field: numbers descending, text ascending (pss, cow, start, path...)")
     p.add_argument("--top", type=types.positive, metavar="N", help="only the first N rows")
-    p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    add_format_options(p, fields_help="CSV columns (and a table's figures), by field id: start,end,class,path,"
+                       "pss,cow.rss... (docs/fields.md lists them)")
     p.add_argument("--exact", action="store_true", help="classify every page (pagemap + kpageflags; root)")
     types.add_width(p)
 
@@ -38,8 +42,10 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("give a PID, or --all (with --group path) for every process")
     if args.all and args.group != "path":
         raise UsageError("--all needs --group path (one row per file across all processes)")
+    registry = group_registry("path") if args.group == "path" else MAPPING
     if args.sort:
-        check_sort(args.sort, GROUP_KEYS if args.group == "path" else {})
+        check_sort(args.sort, registry)
+    check_fields(args.fields, registry)
     with Root(args.root) as root:
         result = scanner(args)(root, None if args.all else [args.pid], mappings=True, jobs=args.jobs)
     if not result.processes and not args.all:
@@ -68,13 +74,14 @@ def _why(result: Scan) -> str:
 
 
 def _by_path(args: argparse.Namespace, result: Scan) -> None:
-    groups = sort_rows(group_mappings(result.processes), args.sort or "pss", GROUP_KEYS)[: args.top]
+    registry = group_registry("path")
+    groups = sort_rows(group_mappings(result.processes), args.sort or "pss", registry)[: args.top]
+    absent = result.host.smaps_absent
     if args.format == "json":
-        output.text(formats.document(result, group_by="path",
-                                     groups=[formats.group_dict(g, "path") for g in groups]) + "\n")
+        write_json(jsonout.scan_document(result, group_by="path", groups=jsonout.records(registry, groups,
+                                                                                          absent=absent)))
     elif args.format == "csv":
-        output.text(formats.csv_text(groups, [("path", lambda g: g.key), ("mappings", lambda g: g.count),
-                                              ("processes", lambda g: len(set(g.pids)))], FIELDS + ["pss", "uss"]))
+        write_csv(args, registry, groups, absent=absent)
     else:
         from memtype.output.table import Key, rows_table  # rich: only for tables
 
@@ -82,8 +89,9 @@ def _by_path(args: argparse.Namespace, result: Scan) -> None:
         path = [Key("Mapping", lambda g: g.key, shrink=20, path=True)]
         what = "all processes" if args.all else f"PID {args.pid} ({result.processes[0].comm})"
         out = output.console(args)
-        output.table(out, rows_table(groups, keys, FIELDS[1:], drop={"swap": 1}, trailing=path, width=out.width,
-                                     totals="sum" if args.all else "total",
+        output.table(out, rows_table(groups, keys, _figures(args, registry, FIELDS[1:]), drop={"swap": 1},
+                                     trailing=path, width=out.width, totals="sum" if args.all else "total",
+                                     registry=registry,
                                      title=f"{len(groups)} files and regions of {what}, sorted by "
                                            f"{args.sort or 'pss'}"))
 
@@ -92,15 +100,15 @@ def _mappings(args: argparse.Namespace, result: Scan) -> None:
     proc = result.processes[0]
     ms: list[Mapping] = list(proc.mappings or [])
     if args.sort:
-        ms = sort_rows(ms, args.sort, {})
+        ms = sort_rows(ms, args.sort, MAPPING)
     ms = ms[: args.top]
+    absent = result.host.smaps_absent
     if args.format == "json":
-        output.text(formats.document(result, process=formats.process_dict(proc),
-                                     mappings=[formats.mapping_dict(m) for m in ms]) + "\n")
+        options = {"exact"} if getattr(args, "exact", False) else set()
+        write_json(jsonout.scan_document(result, process=jsonout.record(PROCESS, proc, options=options, absent=absent),
+                                         mappings=jsonout.records(MAPPING, ms, absent=absent)))
     elif args.format == "csv":
-        output.text(formats.csv_text(ms, [("start", lambda m: f"{m.start:x}"), ("perms", lambda m: m.perms),
-                                          ("class", lambda m: m.mapclass), ("path", lambda m: m.path)],
-                                     FIELDS + ["pss", "uss", "swap_pss", "device_mapped"]))
+        write_csv(args, MAPPING, ms, absent=absent)
     else:
         from memtype.output.table import Key, rows_table  # rich: only for tables
 
@@ -108,5 +116,12 @@ def _mappings(args: argparse.Namespace, result: Scan) -> None:
                 Key("Class", lambda m: m.mapclass, drop=2)]
         path = [Key("Mapping", lambda m: mapping_key(m), shrink=24, path=True)]
         out = output.console(args)
-        output.table(out, rows_table(ms, keys, FIELDS, drop={"size": 5, "swap": 4}, trailing=path, width=out.width,
-                                     totals="total", title=f"PID {proc.pid} ({proc.comm}): {len(ms)} mappings"))
+        output.table(out, rows_table(ms, keys, _figures(args, MAPPING, FIELDS), drop={"size": 5, "swap": 4},
+                                     trailing=path, width=out.width, totals="total", registry=MAPPING,
+                                     title=f"PID {proc.pid} ({proc.comm}): {len(ms)} mappings"))
+
+
+def _figures(args: argparse.Namespace, registry: Registry, default: list[str]) -> list[str]:
+    """A table's figures: the numeric fields of ``--fields``, else ``default``."""
+    chosen = check_fields(args.fields, registry)
+    return default if chosen is None else [i for i in chosen if registry[i].numeric]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 
 from memtype.cli import args as types, notes, output
+from memtype.cli.formats import add_format_options, write_csv, write_json
 
 DESCRIPTION = ("If N more bytes were needed now (machine-wide, or inside a memory cgroup), what would the kernel "
                "reclaim, of which kind, from whom, and would it swap? A documented model of classic LRU reclaim "
@@ -22,7 +23,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"holders per kind (default {DEFAULT_TOP})")
     p.add_argument("--file-folio", type=types.pages, default=None, metavar="PAGES",
                    help="pages per page-cache folio (default: measured from /proc/kpageflags as root, else 1)")
-    p.add_argument("--format", choices=("table", "json"), default="table")
+    add_format_options(p, tables=("kinds", "holders"))
     types.add_width(p)
 
 
@@ -36,11 +37,17 @@ def run(args: argparse.Namespace) -> int:
         result = scan(root, jobs=args.jobs, cgroup=True)
         report = pressure(root, args.need, args.cgroup, top=args.top, scan=result, file_folio=args.file_folio)
     if args.format == "json":
-        import json
+        from memtype.output.documents import pressure_document
 
-        from memtype.output.pressure_table import pressure_dict
+        write_json(pressure_document(report, host, result))
+    elif args.format == "csv":
+        from memtype.model.fields_pressure import HOLDER, KIND_TAKE
+        from memtype.model.pressure import holders, kind_takes
 
-        output.text(json.dumps(pressure_dict(report, host), separators=(",", ":")) + "\n")
+        if args.table == "kinds":  # free, each kind, short, then the need they add up to
+            write_csv(args, KIND_TAKE, kind_takes(report))
+        else:
+            write_csv(args, HOLDER, holders(report))
     else:
         from memtype.output.pressure_table import render
 

@@ -6,13 +6,13 @@ import argparse
 from collections.abc import Callable, Sequence
 
 from memtype.cli import args as types, notes, output
-from memtype.cli.rows import GROUP_KEYS, PROCESS_KEYS, check_sort, check_user, filter_processes, scanner, sort_rows
-from memtype.cli.rows import user_label
+from memtype.cli.formats import add_format_options, write_csv, write_json
+from memtype.cli.rows import check_fields, check_sort, check_user, filter_processes, scanner, sort_rows, user_label
 from memtype.collect.swapinfo import swap_room
 from memtype.kinds import KINDS
 from memtype.model import reclaim
-from memtype.output import formats
-from memtype.output.fields import FIELDS
+from memtype.model.fields import PROCESS, group_registry
+from memtype.output import json as jsonout
 from memtype.source.root import Root
 
 TYPE_CHECKING = False  # typing costs ~5 ms of start-up; mypy still reads these imports
@@ -30,13 +30,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pid", type=types.pid, action="append", metavar="PID", help="only this PID (repeatable)")
     p.add_argument("--user", metavar="USER", help="only processes of this user (name or uid)")
     p.add_argument("--name", metavar="REGEX", help="only processes whose name or program matches")
-    p.add_argument("--sort", default="pss", metavar="COLUMN", help="column to sort by, descending "
-                   "(pid, name, user, rss, pss, uss, swap, anonymous, shared, cow, file, device; default pss)")
+    p.add_argument("--sort", default="pss", metavar="COLUMN", help="field to sort by: numbers descending, text "
+                   "ascending (pss, rss, uss, swap, a kind (cow...), cow.pss, reclaim.never, pid, name, user...; "
+                   "default pss)")
     p.add_argument("--top", type=types.positive, metavar="N", help="only the first N rows")
     p.add_argument("--group", choices=GROUPS, default="process",
                    help="one row per process (default), per program (same executable, like ps_mem), per user, "
                    "or per memory cgroup (container)")
-    p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    add_format_options(p, fields_help="CSV columns (and a table's figures), by field id: pid,comm,pss,cow.rss... "
+                       "(docs/fields.md lists them)")
     p.add_argument("--cmdline", action="store_true", help="include command lines (JSON/CSV; sensitive)")
     p.add_argument("--exact", action="store_true", help="classify every page (pagemap + kpageflags; root)")
     p.add_argument("--cgroup", action="store_true",
@@ -46,7 +48,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    check_sort(args.sort, PROCESS_KEYS if args.group == "process" else GROUP_KEYS)
+    registry = PROCESS if args.group == "process" else group_registry(args.group)
+    check_sort(args.sort, registry)
+    check_fields(args.fields, registry)
     with Root(args.root) as root:
         result = scanner(args)(root, args.pid, exe=args.group == "program" or bool(args.name),
                                cmdline=args.cmdline, jobs=args.jobs, cgroup=args.group == "cgroup" or args.cgroup)
@@ -62,18 +66,28 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def scan_options(args: argparse.Namespace) -> set[str]:
+    """The reading options whose fields a ``ps`` document has (``Field.option``)."""
+    found = set()
+    if args.group == "program" or args.name or args.cmdline:
+        found.add("program")
+    if args.cmdline:
+        found.add("cmdline")
+    if args.group == "cgroup" or args.cgroup:
+        found.add("cgroup")
+    if args.exact:
+        found.add("exact")
+    return found
+
+
 def _processes(args: argparse.Namespace, result: Scan, procs: list[ProcessMemory]) -> None:
-    rows: Sequence[Any] = sort_rows(procs, args.sort, PROCESS_KEYS)[: args.top]
+    rows: Sequence[Any] = sort_rows(procs, args.sort, PROCESS)[: args.top]
+    absent, options = result.host.smaps_absent, scan_options(args)
     if args.format == "json":
-        output.text(formats.document(result, processes=[formats.process_dict(p, cmdline=args.cmdline)
-                                                        for p in rows]) + "\n")
+        write_json(jsonout.scan_document(result, processes=jsonout.records(PROCESS, rows, options=options,
+                                                                           absent=absent)))
     elif args.format == "csv":
-        keys: list[tuple[str, Callable[[Any], Any]]] = [
-            ("pid", lambda p: p.pid), ("comm", lambda p: p.comm), ("user", lambda p: p.user)]
-        if args.cmdline:
-            keys.append(("cmdline", lambda p: " ".join(p.cmdline or [])))
-        output.text(formats.csv_text(rows, keys, ["pss", "uss", "rss", "swap", "swap_pss", "hugetlb",
-                                                  "device_mapped"] + [f.id for f in FIELDS.values() if "." in f.id]))
+        write_csv(args, PROCESS, rows, options=options, absent=absent)
     else:
         from memtype.output.table import Key, rows_table  # rich: only for tables
 
@@ -85,8 +99,9 @@ def _processes(args: argparse.Namespace, result: Scan, procs: list[ProcessMemory
                       path=True)] \
             if any(p.cgroup for p in rows) else []
         out = output.console(args)
-        output.table(out, rows_table(rows, columns, TABLE_FIELDS, drop={"uss": 2}, trailing=cgroup, width=out.width,
-                                     label=2, title=f"{len(rows)} of {len(procs)} processes, sorted by {args.sort}"))
+        output.table(out, rows_table(rows, columns, _figures(args, PROCESS), drop={"uss": 2}, trailing=cgroup,
+                                     width=out.width, label=2,
+                                     title=f"{len(rows)} of {len(procs)} processes, sorted by {args.sort}"))
 
 
 def _groups(args: argparse.Namespace, result: Scan, procs: list[ProcessMemory]) -> None:
@@ -95,21 +110,28 @@ def _groups(args: argparse.Namespace, result: Scan, procs: list[ProcessMemory]) 
     by = args.group
     key: Callable[[ProcessMemory], str] = {"program": lambda p: p.program, "user": user_label,
                                            "cgroup": lambda p: _cgroup_label(p.cgroup)}[by]
-    groups = sort_rows(group_processes(procs, key), args.sort, GROUP_KEYS)[: args.top]
+    registry = group_registry(by)
+    groups = sort_rows(group_processes(procs, key), args.sort, registry)[: args.top]
+    absent = result.host.smaps_absent
     if args.format == "json":
-        output.text(formats.document(result, group_by=by, groups=[formats.group_dict(g, by) for g in groups]) + "\n")
+        write_json(jsonout.scan_document(result, group_by=by, groups=jsonout.records(registry, groups, absent=absent)))
     elif args.format == "csv":
-        output.text(formats.csv_text(groups, [(by, lambda g: g.key), ("processes", lambda g: g.count)],
-                                     ["pss", "uss", "rss", "swap", "swap_pss"] +
-                                     [f.id for f in FIELDS.values() if "." in f.id]))
+        write_csv(args, registry, groups, absent=absent)
     else:
         from memtype.output.table import Key, rows_table  # rich: only for tables
 
         columns = [Key(by.capitalize(), lambda g: g.key, shrink=8, path=by == "cgroup"),
                    Key("Procs", lambda g: str(g.count), right=True)]
         out = output.console(args)
-        output.table(out, rows_table(groups, columns, TABLE_FIELDS, drop={"uss": 1}, width=out.width, label=0,
+        output.table(out, rows_table(groups, columns, _figures(args, registry), drop={"uss": 1}, width=out.width,
+                                     label=0, registry=registry,
                                      title=f"{len(groups)} {by}s, sorted by {args.sort}"))
+
+
+def _figures(args: argparse.Namespace, registry: Any) -> list[str]:
+    """A table's figures: the numeric fields of ``--fields``, else TABLE_FIELDS."""
+    chosen = check_fields(args.fields, registry)
+    return TABLE_FIELDS if chosen is None else [i for i in chosen if registry[i].numeric]
 
 
 def _cgroup_label(path: str | None) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from memtype.cli import args as types, notes, output
+from memtype.cli.formats import add_format_options, write_csv, write_json
 
 DESCRIPTION = ("Every byte of MemTotal by kind, from /proc/meminfo (default) or a full kpageflags/kpagecount "
                "scan (--exact, root), beside the sum over processes of each kind.")
@@ -14,7 +15,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--exact", action="store_true", help="scan /proc/kpageflags and /proc/kpagecount (root)")
     p.add_argument("--no-processes", dest="processes", action="store_false",
                    help="skip the comparison with the processes' PSS (no smaps read)")
-    p.add_argument("--format", choices=("table", "json"), default="table")
+    add_format_options(p, tables=("rows", "reconcile"))
     types.add_width(p)
 
 
@@ -25,13 +26,16 @@ def run(args: argparse.Namespace) -> int:
     with Root(args.root) as root:
         sm = system_memory(root, exact=args.exact, processes=args.processes, jobs=args.jobs)
     if args.format == "json":
-        import json
+        from memtype.output.documents import system_document
 
-        from memtype.output.system_table import system_dict
+        write_json(system_document(sm))
+    elif args.format == "csv":
+        from memtype.model.fields_machine import RECONCILE, ROW
 
-        doc = system_dict(sm)
-        doc["reclaim"] = sm.reclaim  # {"drop","writeback","swap","never"}: the LRU lists + hugetlb (model.reclaim)
-        output.text(json.dumps(doc, separators=(",", ":")) + "\n")
+        if args.table == "rows":  # the rows, each with its sub-rows, then total: the known top rows add up to it
+            write_csv(args, ROW, sm.table_rows())
+        else:
+            write_csv(args, RECONCILE, sm.reconcile or [])
     else:
         from memtype.output.system_table import render
 

@@ -1,0 +1,422 @@
+"""The field registry: every figure a front end shows, once (style.md rule 8; review §3 anchor A).
+
+A ``Field`` is one figure of one record type: a stable dotted id, a table title, a unit, a metric
+kind, a help line, whether tables show it by default, and how to read it from the record (``None``
+when unknown, style.md rule 3). One ``Registry`` per record type lists its fields in output order.
+Every front end derives from it:
+
+* the id is the ``--sort``/``--fields`` token, the CSV header and the JSON key path (``cow.rss``
+  is ``{"categories": {"cow": {"rss": ...}}}``: kind figures sit under ``categories``, as they
+  always have; ``Field.path`` is the path, spelled out);
+* tables take titles and units from it (``output/table.py``); JSON and CSV take ids and values
+  (``output/json.py``, ``output/csv.py``);
+* an exporter names a metric ``memtype_<registry>_<metric>_<unit suffix>`` (``metric_name``), with
+  the field's constant ``labels`` (``kind="cow"``) beside the registry's identifying ones.
+
+This module holds the core and the registries of the ``ps``/``maps`` hot path (process, mapping,
+group); the others live in ``model/fields_*.py`` beside it and load on demand (``registries()``).
+``tests/test_model_fields.py`` fails when a record gains a public attribute that has neither a
+field nor an explicit exclusion here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+
+from memtype.kinds import KINDS, Kind
+from memtype.model.group import Group
+from memtype.model.records import KindUsage, Mapping, ProcessMemory, Totals
+
+TYPE_CHECKING = False  # typing costs ~5 ms of start-up; mypy still reads these imports
+if TYPE_CHECKING:
+    from typing import Any
+
+    Getter = Callable[[Any], Any]
+
+# What a value is measured in; "" for text, flags and identifiers. Sizes are always bytes.
+UNITS = ("bytes", "pages", "count", "seconds", "microseconds", "ratio", "percent", "")
+# How an exporter treats it: a gauge (goes up and down), a counter (only grows, since boot or since the
+# cgroup was made), a label (text that identifies a record: pid, comm, path), or info (descriptive
+# text, flags and lists: shown and written, never a metric or a label).
+METRIC_KINDS = ("gauge", "counter", "label", "info")
+_SUFFIX = {"bytes": "_bytes", "pages": "_pages", "seconds": "_seconds", "microseconds": "_microseconds",
+           "ratio": "_ratio", "percent": "_percent", "count": "", "": ""}
+
+
+class Field:
+    """One figure of a record type.
+
+    Attributes:
+        id: stable dotted id: ``pss``, ``cow.rss``, ``kernel.slab_reclaimable``.
+        title: short column title for tables.
+        unit: one of ``UNITS``. kind: one of ``METRIC_KINDS``.
+        help: one line: what it is and where the kernel reports it.
+        get: reads it from a record; ``None`` = unknown.
+        default: tables and CSV show it unless ``--fields`` says otherwise.
+        attr: the record attribute it reads (dotted for nested records: ``totals.pss``), for the
+            coverage test; ``categories.rss`` stands for every kind's ``rss``.
+        path: its JSON key path (default: the id's parts).
+        needs: kernel fields it is computed from (smaps names): ``None`` where the kernel lacks one
+            (``HostInfo.smaps_absent``).
+        option: the reading option that produces it (``cgroup``, ``cmdline``, ``exact``...): documents
+            have it only when that option was on.
+        labels: constant labels it carries as a metric (``(("kind", "cow"),)``); metric: the metric id
+            those labels fold into (``kind.rss``: one metric, one series per kind; default: the id).
+            Only parts of one whole fold into one metric: a sum over the label must mean something.
+    """
+
+    __slots__ = ("id", "title", "unit", "kind", "help", "get", "default", "attr", "path", "needs", "option",
+                 "labels", "metric")
+
+    def __init__(self, id: str, title: str, unit: str, kind: str, help: str, get: Getter, *, default: bool = False,
+                 attr: str | None = None, path: tuple[str, ...] | None = None, needs: tuple[str, ...] = (),
+                 option: str | None = None, labels: tuple[tuple[str, str], ...] = (),
+                 metric: str | None = None) -> None:
+        self.id, self.title, self.unit, self.kind, self.help, self.get = id, title, unit, kind, help, get
+        self.default = default
+        self.attr = attr if attr is not None else id
+        self.path = path if path is not None else tuple(id.split("."))
+        self.needs, self.option, self.labels = needs, option, labels
+        self.metric = metric if metric is not None else id
+
+    @property
+    def numeric(self) -> bool:
+        return self.kind in ("gauge", "counter")
+
+    def metric_name(self, registry: str) -> str:
+        """The Prometheus name: ``memtype_process_kind_rss_bytes``; counters end in ``_total``."""
+        name = f"memtype_{registry}_{self.metric.replace('.', '_')}{_SUFFIX[self.unit]}"
+        return name + "_total" if self.kind == "counter" else name
+
+    def __repr__(self) -> str:
+        return f"Field({self.id!r}, {self.unit!r}, {self.kind!r})"
+
+
+class Registry:
+    """The fields of one record type, in output order.
+
+    Attributes:
+        name: the record type (``process``, ``cgroup``...), also the metric prefix.
+        labels: ids of the fields that identify one record (an exporter's labels).
+        aliases: other ``--sort``/``--fields`` tokens (``cow`` for ``cow.rss``), kept for old spellings.
+        exclude: the record's public attributes that are deliberately no field, with the reason.
+        nested: attribute -> record type read through it (``totals`` -> ``Totals``), for the coverage test.
+        partitions: total id -> the ids of parts that add up to it exactly (the test checks every output).
+    """
+
+    __slots__ = ("name", "help", "fields", "labels", "aliases", "exclude", "nested", "partitions", "csv")
+
+    def __init__(self, name: str, help: str, fields: Iterable[Field], *, labels: Sequence[str] = (),
+                 aliases: dict[str, str] | None = None, exclude: dict[str, str] | None = None,
+                 nested: dict[str, type] | None = None, partitions: dict[str, tuple[str, ...]] | None = None,
+                 csv: Sequence[str] | None = None) -> None:
+        self.name, self.help = name, help
+        self.fields: dict[str, Field] = {}
+        for f in fields:
+            if f.id in self.fields:
+                raise ValueError(f"{name}: field id {f.id!r} twice")
+            self.fields[f.id] = f
+        self.labels = tuple(labels)
+        self.aliases = aliases or {}
+        self.exclude = exclude or {}
+        self.nested = nested or {}
+        self.partitions = partitions or {}
+        self.csv = tuple(csv) if csv is not None else None  # CSV columns without --fields (None: every field)
+
+    def __getitem__(self, field_id: str) -> Field:
+        return self.fields[field_id]
+
+    def __contains__(self, field_id: object) -> bool:
+        return field_id in self.fields
+
+    def __iter__(self) -> Iterator[Field]:
+        return iter(self.fields.values())
+
+    def __len__(self) -> int:
+        return len(self.fields)
+
+    def resolve(self, token: str) -> Field:
+        """The field a ``--sort``/``--fields`` token names (an id or an alias, any case).
+
+        Raises:
+            KeyError: no such field; the message lists the choices.
+        """
+        key = token.strip().lower()
+        found = self.fields.get(key) or self.fields.get(self.aliases.get(key, ""))
+        if found is None:
+            raise KeyError(f"unknown field {token!r}; choose from {', '.join(self.tokens())}")
+        return found
+
+    def tokens(self) -> list[str]:
+        return list(self.fields) + [a for a in self.aliases if a not in self.fields]
+
+    def select(self, tokens: str | Sequence[str]) -> list[str]:
+        """The ids a ``--fields`` list names (``"pid,comm,pss"``), in its order.
+
+        Raises:
+            KeyError: a token names no field.
+        """
+        parts = tokens.split(",") if isinstance(tokens, str) else list(tokens)
+        return [self.resolve(t).id for t in parts if t.strip()]
+
+    def csv_columns(self, options: Iterable[str] = ()) -> list[str]:
+        """The CSV's columns without ``--fields``: ``csv`` (or every field) present with ``options``."""
+        present = {f.id for f in self.present(options)}
+        return [i for i in (self.csv if self.csv is not None else self.fields) if i in present]
+
+    def present(self, options: Iterable[str] = ()) -> list[Field]:
+        """The fields a document has when ``options`` were on (every field without an option)."""
+        on = set(options)
+        return [f for f in self if f.option is None or f.option in on]
+
+    def __repr__(self) -> str:
+        return f"Registry({self.name!r}, {len(self.fields)} fields)"
+
+
+def sort_records(records: Iterable[Any], field: Field, *, reverse: bool | None = None) -> list[Any]:
+    """Records by one field: numbers largest first, text A to Z; unknown (None) always last (below's
+    ``sort_queriables``)."""
+    desc = field.numeric if reverse is None else reverse
+    get = field.get
+    items = list(records)
+    known = [r for r in items if get(r) is not None]
+    unknown = [r for r in items if get(r) is None]
+    if known and isinstance(get(known[0]), str):
+        return sorted(known, key=lambda r: str(get(r)).lower(), reverse=desc) + unknown
+    return sorted(known, key=get, reverse=desc) + unknown
+
+
+def registries() -> dict[str, Registry]:
+    """Every registry by name (imports the per-command modules: start-up cost only when asked)."""
+    # Imported here, not at module level: ``ps`` needs only this module (start-up is benchmarked).
+    from memtype.model import fields_cgroups, fields_files, fields_machine, fields_pressure, fields_swap
+
+    found = [PROCESS, MAPPING, *(group_registry(by) for by in GROUP_KEYS)]
+    for module in (fields_machine, fields_cgroups, fields_swap, fields_pressure, fields_files):
+        found.extend(module.REGISTRIES)
+    return {r.name: r for r in found}
+
+
+def covers() -> list[tuple[Registry, type]]:
+    """Each registry beside the record type it covers: every public attribute of the record has a
+    field or an exclusion (views such as ``swap_process`` read a record another registry covers)."""
+    from memtype.model import fields_cgroups, fields_files, fields_machine, fields_pressure, fields_swap
+    from memtype.model.cgroups import CgroupMemory
+
+    found = [(PROCESS, ProcessMemory), (MAPPING, Mapping), (group_registry("program"), Group),
+             (fields_cgroups.CGROUP, CgroupMemory)]
+    for module in (fields_machine, fields_swap, fields_pressure, fields_files):
+        found.extend(module.COVERS)
+    return found
+
+
+# -- building blocks shared by the registries ----------------------------------------------------
+
+def gauge(id: str, title: str, help: str, get: Getter, unit: str = "bytes", **kw: Any) -> Field:
+    """A figure that goes up and down (bytes unless ``unit`` says otherwise)."""
+    return Field(id, title, unit, "gauge", help, get, **kw)
+
+
+def counter(id: str, title: str, help: str, get: Getter, unit: str = "count", **kw: Any) -> Field:
+    """A figure that only grows (events since boot, or since the cgroup was made)."""
+    return Field(id, title, unit, "counter", help, get, **kw)
+
+
+def label(id: str, title: str, help: str, get: Getter, **kw: Any) -> Field:
+    """Text that identifies a record (an exporter's label)."""
+    return Field(id, title, "", "label", help, get, **kw)
+
+
+def info(id: str, title: str, help: str, get: Getter, unit: str = "", **kw: Any) -> Field:
+    """Descriptive text, flags, lists: written, never a metric."""
+    return Field(id, title, unit, "info", help, get, **kw)
+
+
+def _total(name: str) -> Getter:
+    return lambda x: getattr(x.totals, name)
+
+
+_SMAPS_NEEDS = {"swap": ("Swap",), "swap_pss": ("SwapPss",), "hugetlb": ("Shared_Hugetlb", "Private_Hugetlb"),
+                "locked": ("Locked",), "lazyfree": ("LazyFree",), "anon_huge": ("AnonHugePages",)}
+PART_HELP = {"rss": "resident bytes", "pss": "proportional share (PSS)", "swap": "bytes in swap (smaps Swap)",
+             "swap_pss": "proportional swap (SwapPss)"}
+PARTS = ("rss", "pss", "swap", "swap_pss")
+
+
+def totals_fields(prefix: str = "", through: str | None = None, default: Sequence[str] = (),
+                  option: str | None = None) -> list[Field]:
+    """The smaps sums of a process, mapping or group (``Totals``), ids prefixed with ``prefix``;
+    ``through``: read from that attribute's totals (a cgroup's ``members``) instead of the record's."""
+    spec = (
+        ("size", "Size", "virtual size of the mappings"),
+        ("rss", "RSS", "resident bytes (smaps Rss)"),
+        ("pss", "PSS", "proportional share: each page divided by its mappers (smaps Pss)"),
+        ("uss", "USS", "pages only this process maps (Private_Clean + Private_Dirty)"),
+        ("swap", "Swap", "bytes in swap, anon and shmem (smaps Swap)"),
+        ("swap_pss", "SwapPSS", "proportional swap (anon only; shmem swap counts 0)"),
+        ("hugetlb", "Huge", "hugetlb pages (outside Rss)"),
+        ("device_mapped", "DevMap", "size of pf/io device mappings (not RAM)"),
+        ("locked", "Locked", "locked (mlock) bytes"),
+        ("lazyfree", "LazyFree", "MADV_FREE'd pages the kernel may drop"),
+        ("anon_huge", "AnonTHP", "anonymous transparent huge pages (smaps AnonHugePages)"),
+    )
+    base = f"{through}.totals" if through else "totals"
+    return [gauge(prefix + name, title, help, _total(name) if through is None else _total_of(through, name),
+                  attr=f"{base}.{name}", needs=_SMAPS_NEEDS.get(name, ()), default=name in default, option=option)
+            for name, title, help in spec]
+
+
+def _total_of(through: str, name: str) -> Getter:
+    return lambda x: getattr(getattr(x, through).totals, name)
+
+
+def kind_fields(prefix: str = "", parts: Sequence[str] = PARTS, default: Sequence[str] = ("rss",),
+                group: str | None = None, json_base: tuple[str, ...] = (), option: str | None = None) -> list[Field]:
+    """Each kind's share (``KindUsage``): ``cow.rss``... under ``categories`` in JSON. ``group``: read
+    through that attribute (``members`` of a cgroup) instead of the record itself."""
+    out = []
+    for k in KINDS:
+        for part in parts:
+            get = _kind(k, part) if group is None else _kind_of(group, k, part)
+            out.append(gauge(f"{prefix}{k.value}.{part}", k.label if part == "rss" else f"{k.label} {part}",
+                             f"{k.value}: {PART_HELP[part]}; {k.help}", get,
+                             attr=f"{group + '.' if group else ''}categories.{part}",
+                             path=(*json_base, "categories", k.value, part), needs=_SMAPS_NEEDS.get(part, ()),
+                             default=part in default, labels=(("kind", k.value),), metric=f"{prefix}kind.{part}",
+                             option=option))
+    return out
+
+
+def _kind(k: Kind, part: str) -> Getter:
+    return lambda x: getattr(x.categories[k], part)
+
+
+def _kind_of(group: str, k: Kind, part: str) -> Getter:
+    return lambda x: getattr(getattr(x, group).categories[k], part)
+
+
+def kind_partitions(prefix: str = "", parts: Sequence[str] = PARTS) -> dict[str, tuple[str, ...]]:
+    """Each total is the sum of the kinds' parts (``pss`` = Σ ``K.pss``)."""
+    return {prefix + p: tuple(f"{prefix}{k.value}.{p}" for k in KINDS) for p in parts}
+
+
+def _pages(name: str) -> Getter:
+    return lambda p: p.pages.get(name) if p.pages is not None else None
+
+
+def _reclaim(name: str) -> Getter:
+    return lambda p: p.reclaim.get(name) if p.reclaim is not None else None
+
+
+RECLAIM_HELP = {"drop": "clean page cache and MADV_FREE'd memory: dropped without I/O",
+                "writeback": "dirty page cache: written back, then dropped",
+                "swap": "anonymous and shmem memory, while a swap device has room",
+                "never": "mlocked, unevictable, driver pages, hugetlb; anon and shmem without swap room"}
+RECLAIM_CLASSES = ("drop", "writeback", "swap", "never")
+
+
+def reclaim_fields(getter: Callable[[str], Getter], what: str, default: bool = False) -> list[Field]:
+    """``reclaim.drop``... (``memtype.model.reclaim``): what reclaim could do with the memory."""
+    return [gauge(f"reclaim.{c}", f"Reclaim {c}", f"{what}: {RECLAIM_HELP[c]}", getter(c), attr="reclaim",
+                  labels=(("class", c),), metric="reclaim", default=default) for c in RECLAIM_CLASSES]
+
+
+PAGE_HELP = {"zero": "virtual bytes mapped to the zero page (they cost no RAM)", "ksm": "KSM-merged pages",
+             "lazyfree": "MADV_FREE'd pages", "dirty": "dirty page cache", "writeback": "page cache under writeback",
+             "mlocked": "mlocked pages", "unevictable": "unevictable pages", "thp": "pages in transparent huge pages",
+             "swapcache": "pages in the swap cache"}
+
+
+_NESTED: dict[str, type] = {"totals": Totals, "categories": KindUsage}
+_ALL_KINDS = [f"{k.value}.{p}" for k in KINDS for p in PARTS]
+# The CSV's columns as memtype/1 wrote them (with cgroup now, issue 8 item 6).
+PROCESS_CSV = ["pid", "comm", "user", "cmdline", "cgroup", "pss", "uss", "rss", "swap", "swap_pss", "hugetlb",
+               "device_mapped", *_ALL_KINDS]
+
+
+# -- process ---------------------------------------------------------------------------------------
+
+def _user(p: Any) -> Any:
+    return p.user
+
+
+PROCESS = Registry("process", "one process's memory by kind, from its smaps (memtype ps)", [
+    label("pid", "PID", "process id", lambda p: p.pid, default=True),
+    label("comm", "Name", "the process name (/proc/PID/stat comm)", lambda p: p.comm, default=True),
+    label("user", "User", "owner's user name (None: no name for the uid)", _user, default=True),
+    info("uid", "UID", "real user id (/proc/PID/status Uid)", lambda p: p.uid),
+    info("ppid", "PPID", "parent process id", lambda p: p.ppid),
+    info("starttime", "Start", "start time in clock ticks after boot (stat field 22): with pid, its identity",
+         lambda p: p.starttime),
+    label("program", "Program", "the executable's name (ps_mem's grouping key), else argv[0], else comm",
+          lambda p: p.program, option="program"),
+    info("cmdline", "Command", "the command line (sensitive: only with --cmdline)", lambda p: p.cmdline,
+         option="cmdline", default=True),
+    *totals_fields(default=("pss", "uss", "rss", "swap", "swap_pss", "hugetlb", "device_mapped")),
+    *kind_fields(),
+    info("incomplete", "Incomplete", "part of its smaps was unreadable (see warnings)", lambda p: bool(p.problems),
+         attr="problems"),
+    info("exact", "Exact", "every page was classified (--exact)", lambda p: p.exact),
+    # not one metric with a label: the page figures overlap (a dirty page may be mlocked), a sum means nothing
+    *[gauge(f"pages.{n}", n, f"--exact: {h}", _pages(n), attr="pages", option="exact") for n, h in PAGE_HELP.items()],
+    label("cgroup", "Cgroup", "memory cgroup path (/proc/PID/cgroup; only with --cgroup)", lambda p: p.cgroup,
+          option="cgroup", default=True),
+    *reclaim_fields(_reclaim, "its resident memory plus hugetlb"),
+], labels=("pid", "comm"),
+    aliases={"name": "comm", **{k.value: f"{k.value}.rss" for k in KINDS}},
+    exclude={"totals": "read through its fields", "categories": "read through the kinds' fields",
+             "mappings": "records of their own (the mapping registry)", "exe": "a full path: program is its name",
+             "key": "its identity: pid and starttime"},
+    nested=_NESTED, partitions=kind_partitions(), csv=PROCESS_CSV)
+
+
+# -- mapping ---------------------------------------------------------------------------------------
+
+MAPPING = Registry("mapping", "one mapping (VMA) of a process with its class and split (memtype maps)", [
+    label("start", "Address", "start address (hex)", lambda m: f"{m.start:x}", default=True),
+    label("end", "End", "end address (hex, exclusive)", lambda m: f"{m.end:x}", default=True),
+    info("perms", "Perm", "permissions (r, w, x; p private or s shared)", lambda m: m.perms, default=True),
+    info("offset", "Offset", "offset into the file", lambda m: m.offset, unit="bytes"),
+    info("dev", "Dev", "device of the file (major:minor, hex)", lambda m: m.dev),
+    info("inode", "Inode", "inode of the file (0: anonymous)", lambda m: m.inode),
+    label("path", "Mapping", "the file or region ([heap], [stack], /memfd:...; empty: anonymous)",
+          lambda m: m.path, default=True),
+    info("vmflags", "VmFlags", "the kernel's VmFlags (proc(5))", lambda m: list(m.vmflags)),
+    label("class", "Class", "mapping class: anon, shmem, file-private, file-cow, device, device-pfn...",
+          lambda m: m.mapclass, attr="mapclass", default=True),
+    *totals_fields(default=("size", "rss", "pss", "uss", "swap", "swap_pss", "device_mapped")),
+    *kind_fields(),
+], labels=("start", "path"), aliases={"address": "start", "mapclass": "class", **{k.value: f"{k.value}.rss" for k in KINDS}},
+    exclude={"totals": "read through its fields", "categories": "read through the kinds' fields"},
+    nested=_NESTED, partitions=kind_partitions(),
+    csv=["start", "end", "perms", "class", "path", "size", "rss", "pss", "uss", "swap", "swap_pss", "device_mapped",
+         *_ALL_KINDS])
+
+
+# -- groups ------------------------------------------------------------------------------------------
+
+GROUP_KEYS = {"program": "the executable's name (ps --group program)", "user": "user name (ps --group user)",
+              "cgroup": "memory cgroup, by readable name (ps --group cgroup)",
+              "path": "the mapped file or region (maps --group path)"}
+_GROUPS: dict[str, Registry] = {}
+
+
+def group_registry(by: str) -> Registry:
+    """The fields of a sum of processes (``ps --group BY``) or of mappings (``maps --group path``)."""
+    found = _GROUPS.get(by)
+    if found is None:
+        members = "mappings" if by == "path" else "processes"
+        found = _GROUPS[by] = Registry(f"group_{by}", f"a sum of {members} by {by}", [
+            label(by, by.capitalize(), GROUP_KEYS[by], lambda g: g.key, attr="key", default=True),
+            gauge("count", "Count", f"{members} summed in the group", lambda g: g.count, unit="count", default=True),
+            gauge("processes", "Procs", "distinct processes in the group", lambda g: len(set(g.pids)), unit="count",
+                  attr="pids", default=by == "path"),
+            info("pids", "PIDs", "their process ids", lambda g: g.pids),
+            *totals_fields(default=("pss", "uss", "rss", "swap", "swap_pss")),
+            *kind_fields(),
+        ], labels=(by,), aliases={"name": by, "key": by, **{k.value: f"{k.value}.rss" for k in KINDS}},
+            exclude={"totals": "read through its fields", "categories": "read through the kinds' fields"},
+            nested=_NESTED, partitions=kind_partitions(),
+            csv=[by, "count", *(["processes"] if by == "path" else []), "pss", "uss", "rss", "swap", "swap_pss",
+                 *_ALL_KINDS])
+    return found

@@ -1,0 +1,79 @@
+"""The JSON documents of ``system``, ``cgroups``, ``swap`` and ``pressure`` (schema ``memtype/2``):
+the one envelope of ``output/json.py`` around their records, each made from its field registry.
+
+``ps`` and ``maps`` build theirs with ``json.scan_document`` directly; ``files`` streams its own
+(``output/files_json.py``) inside the same envelope.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from memtype.model.cgroups import CgroupMemory, CgroupTree
+from memtype.model.fields_cgroups import CGROUP
+from memtype.model.fields_machine import RECONCILE, SYSTEM
+from memtype.model.fields_pressure import HOLDER, PRESSURE
+from memtype.model.fields_swap import SHMEM_OBJECT, SWAP, SWAP_DEVICE, SWAP_PROCESS, SWAPPED_MAPPING, ZRAM
+from memtype.model.machine import SystemMemory
+from memtype.model.pressure import PressureReport, holders
+from memtype.model.records import HostInfo, Scan
+from memtype.model.swap import SwapReport
+from memtype.output.json import envelope, record, records, scan_document, scan_summary
+
+TYPE_CHECKING = False  # typing costs ~5 ms of start-up; mypy still reads these imports
+if TYPE_CHECKING:
+    from typing import Any
+
+MODEL = "classic-lru/1"  # the documented model of memtype.model.pressure; bumped when it changes
+
+
+def system_document(sm: SystemMemory) -> dict[str, Any]:
+    """``memtype system --format json``: the rows (null where the mode cannot know them: cow and device
+    from meminfo), sub-rows, swap, reclaim classes, the reconciliation and the page scan."""
+    scan = sm.processes
+    body = record(SYSTEM, sm)
+    if sm.census is None:
+        body["scan"] = None
+    else:
+        body["scan"]["buckets"] = {k: v * sm.host.page_size for k, v in sm.census.pages.items()}
+    body["reconcile"] = None if sm.reconcile is None else records(RECONCILE, sm.reconcile)
+    body["processes"] = None if scan is None else {  # memtype/1's name for the summary's counts
+        "count": len(scan.processes), "kernel_threads": scan.kernel_threads, "skipped": scan.skip_counts()}
+    return envelope(sm.host, scan_summary(scan), scan.warnings if scan is not None else [], notes=sm.notes, **body)
+
+
+def cgroups_document(tree: CgroupTree, rows: Sequence[CgroupMemory], scan: Scan, *, members: bool,
+                     notes: Sequence[str]) -> dict[str, Any]:
+    """``memtype cgroups --format json``: the hierarchy and one item per cgroup (``rows``, in order)."""
+    options = {"v1"} if tree.hierarchy.version == 1 else set()
+    if members:
+        options.add("processes")
+    items = records(CGROUP, rows, options=options)
+    for item, cg in zip(items, rows):
+        if cg.self_categories is None:
+            item.pop("self_categories", None)
+    doc = scan_document(scan, notes=notes, hierarchy=tree.hierarchy.as_dict(), cgroups=items)
+    doc["summary"].update(cgroups=len(tree.cgroups), cgroups_gone=tree.gone)
+    return doc
+
+
+def swap_document(r: SwapReport) -> dict[str, Any]:
+    """``memtype swap --format json``: the setup, the attribution (adds up to ``used``), and who is in swap."""
+    absent = r.scan.host.smaps_absent
+    i = r.info
+    return scan_document(
+        r.scan, **record(SWAP, r), devices=records(SWAP_DEVICE, i.devices), zram=records(ZRAM, i.zram),
+        processes=records(SWAP_PROCESS, r.processes(), absent=absent), objects=records(SHMEM_OBJECT, r.objects),
+        mappings=records(SWAPPED_MAPPING, r.mappings[: r.top], absent=absent))
+
+
+def pressure_document(r: PressureReport, host: HostInfo, scan: Scan | None) -> dict[str, Any]:
+    """``memtype pressure --format json``: the target, the lists, the prediction (``from_free`` +
+    ``predicted`` + ``short`` = ``need``) and, per kind, the holders it is taken from."""
+    body = record(PRESSURE, r)
+    found: dict[str, dict[str, list[dict[str, Any]]]] = {"cgroups": {}, "processes": {}}
+    for item in records(HOLDER, holders(r)):  # grouped as memtype/1 had them: from.SOURCE.KIND = [{who, ...}]
+        source, kind = item.pop("source"), item.pop("kind")
+        found[source].setdefault(kind, []).append(item)
+    return envelope(host, scan_summary(scan), scan.warnings if scan is not None else [], notes=r.notes,
+                    model=MODEL, **body, **{"from": found})
