@@ -9,7 +9,6 @@ fork to the parent's cgroup (spec D.3), and PSS divides shared pages among every
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from rich.console import Group as RichGroup, RenderableType
 from rich.table import Table

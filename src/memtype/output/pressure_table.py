@@ -12,8 +12,6 @@ from memtype.output.human import UNITS_NOTE, size
 
 TYPE_CHECKING = False  # typing costs ~5 ms of start-up; mypy still reads these imports
 if TYPE_CHECKING:
-    from typing import Any
-
     from memtype.model.records import HostInfo
 
 _HOW = {"file": "page cache: dropped", "anonymous": "swapped out",

@@ -9,13 +9,9 @@ from rich.table import Table
 from rich.text import Text
 
 from memtype.kinds import Kind
-from memtype.model.swap import SwapInfo, SwapReport, anon_swap, anon_swap_pss
+from memtype.model.swap import SwapInfo, SwapReport, anon_swap
 from memtype.output.console import new_table
 from memtype.output.human import UNITS_NOTE, percent, size
-
-TYPE_CHECKING = False  # typing costs ~5 ms of start-up; mypy still reads these imports
-if TYPE_CHECKING:
-    from typing import Any
 
 
 # -- tables ------------------------------------------------------------------------------------------

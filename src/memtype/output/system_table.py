@@ -16,11 +16,6 @@ from memtype.model.machine import DETAIL_IDS, SystemMemory
 from memtype.output.console import new_table
 from memtype.output.human import UNITS_NOTE, percent, size
 
-TYPE_CHECKING = False  # typing costs ~5 ms of start-up; mypy still reads these imports
-if TYPE_CHECKING:
-    from typing import Any
-
-
 TITLES = {"anonymous": "anonymous", "cow": "copy-on-write", "shared": "shared", "file": "file cache",
           "device": "device", "swap_cache": "swap cache", "kernel": "kernel", "hugetlb": "hugetlb", "free": "free",
           "unaccounted": "unaccounted"}
