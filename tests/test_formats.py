@@ -86,6 +86,7 @@ def swapped_root(tmp_path: Path) -> Path:
 # name, root (None: pressure's synthetic root), arguments, registry of the CSV (and of the JSON items),
 # options, the JSON items
 CASES: list[tuple[str, Path | Callable[[Path], Path] | None, list[str], str, set[str], Items]] = [
+    ("overview", GPU_ROOT, ["--top", "3"], "process", set(), key("processes")),
     ("ps", GPU_ROOT, ["ps"], "process", set(), key("processes")),
     ("ps-cgroup", CG_ROOT, ["ps", "--cgroup"], "process", {"cgroup"}, key("processes")),
     ("ps-cmdline-program", GPU_ROOT, ["ps", "--cmdline", "--name", "py"], "process", {"cmdline", "program"},
@@ -165,6 +166,11 @@ def test_row_tables_add_up(run_cli: Run, tmp_path: Path) -> None:
         r = run_cli(*args, "--root", str(root), "--format", "csv")
         assert r.code == 0, r.err
         check_row_table(check_csv(REG["row"], r.out))
+    rows = check_csv(REG["machine_row"], run_cli("--root", str(GPU_ROOT), "--format", "csv", "--table", "machine").out)
+    assert rows[-1]["row"] == "total" and sum(int(r["bytes"]) for r in rows[:-1]) == int(rows[-1]["bytes"])
+    overview = json.loads(run_cli("--root", str(GPU_ROOT), "--format", "json").out)["machine"]
+    check_partitions(REG["machine"], lambda i: value_at(overview, REG["machine"][i].path))
+    assert overview["rows"]["anonymous"] == int(rows[0]["bytes"])
     doc = json.loads(run_cli("swap", "--root", str(swapped), "--format", "json").out)
     assert doc["attribution"] == {"anonymous": 8 << 20, "shared": 4 << 10, "rest": 100 << 10}
     assert [o["mapped_by"] for o in doc["objects"]] == [[421, 453]]

@@ -72,6 +72,12 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--top", dest="overview_top", type=types.positive, default=None, metavar="N",
                         help="processes to show, with no command (default 15)")
     parser.add_argument("--width", dest="overview_width", type=types.width, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--format", dest="overview_format", choices=("table", "json", "csv"), default=None,
+                        help="with no command: table (default), json, or csv (--table processes or machine)")
+    parser.add_argument("--fields", dest="overview_fields", metavar="ID,...", default=None,
+                        help="with no command: the CSV's columns, by field id")
+    parser.add_argument("--table", dest="overview_table", choices=("processes", "machine"), default=None,
+                        help="with no command: which table --format csv writes (default processes)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     subparsers = {name: sub.add_parser(name, help=summary, add_help=False)
                   for name, (_, summary) in COMMANDS.items()}
@@ -90,10 +96,13 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     problem = types.merge_global(args)
     if problem:
         parser.error(problem)
+    overview = {"--top": args.overview_top, "--width": args.overview_width, "--format": args.overview_format,
+                "--fields": args.overview_fields, "--table": args.overview_table}
     if args.command is None:
-        args.top, args.width = args.overview_top, args.overview_width
+        args.top, args.width, args.fields = args.overview_top, args.overview_width, args.overview_fields
+        args.format, args.table = args.overview_format or "table", args.overview_table or "processes"
     else:
-        for option, value in (("--top", args.overview_top), ("--width", args.overview_width)):
+        for option, value in overview.items():
             if value is not None:  # never accepted and then ignored (issue 8, item 1)
                 parser.error(f"{option} before the command is the overview's (memtype {option} {value}); for "
                              f"`memtype {args.command}` put it after the command's name")

@@ -1,4 +1,4 @@
-"""The JSON documents of ``system``, ``cgroups``, ``swap`` and ``pressure`` (schema ``memtype/2``):
+"""The JSON documents of the overview, ``system``, ``cgroups``, ``swap`` and ``pressure`` (``memtype/2``):
 the one envelope of ``output/json.py`` around their records, each made from its field registry.
 
 ``ps`` and ``maps`` build theirs with ``json.scan_document`` directly; ``files`` streams its own
@@ -11,12 +11,13 @@ from collections.abc import Sequence
 
 from memtype.model.cgroups import CgroupMemory, CgroupTree
 from memtype.model.fields_cgroups import CGROUP
-from memtype.model.fields_machine import RECONCILE, SYSTEM
+from memtype.model.fields import PROCESS
+from memtype.model.fields_machine import MACHINE, RECONCILE, SYSTEM
 from memtype.model.fields_pressure import HOLDER, PRESSURE
 from memtype.model.fields_swap import SHMEM_OBJECT, SWAP, SWAP_DEVICE, SWAP_PROCESS, SWAPPED_MAPPING, ZRAM
-from memtype.model.machine import SystemMemory
+from memtype.model.machine import MachineMemory, SystemMemory
 from memtype.model.pressure import PressureReport, holders
-from memtype.model.records import HostInfo, Scan
+from memtype.model.records import HostInfo, ProcessMemory, Scan
 from memtype.model.swap import SwapReport
 from memtype.output.json import envelope, record, records, scan_document, scan_summary
 
@@ -25,6 +26,13 @@ if TYPE_CHECKING:
     from typing import Any
 
 MODEL = "classic-lru/1"  # the documented model of memtype.model.pressure; bumped when it changes
+
+
+def overview_document(scan: Scan, mm: MachineMemory, shown: Sequence[ProcessMemory]) -> dict[str, Any]:
+    """``memtype --format json``: the machine's rows (meminfo; they add up to ``total``) and the top
+    processes by PSS (the ``ps`` records)."""
+    return scan_document(scan, machine=record(MACHINE, mm),
+                         processes=records(PROCESS, shown, absent=scan.host.smaps_absent))
 
 
 def system_document(sm: SystemMemory) -> dict[str, Any]:

@@ -5,20 +5,40 @@ from __future__ import annotations
 import argparse
 
 from memtype.cli import notes, output
+from memtype.cli.formats import write_csv, write_json
+from memtype.cli.rows import check_fields
 from memtype.collect.scan import scan
 from memtype.collect.system import machine_memory
+from memtype.model.fields import PROCESS
+from memtype.model.fields_machine import MACHINE_ROW
+from memtype.model.machine import MachineRow
 from memtype.source.root import Root
 
 DEFAULT_TOP = 15
 
 
 def run(args: argparse.Namespace) -> int:
-    from memtype.output.table import overview  # rich: only for tables
-
+    fmt = getattr(args, "format", "table")
+    if fmt == "csv":
+        check_fields(args.fields, MACHINE_ROW if args.table == "machine" else PROCESS)
     with Root(args.root) as root:
         mm = machine_memory(root)
         result = scan(root, jobs=args.jobs)
-    out = output.console(args)
-    output.table(out, overview(result, mm, args.top or DEFAULT_TOP, out.width))
+    top = args.top or DEFAULT_TOP
+    shown = sorted(result.processes, key=lambda p: p.totals.pss, reverse=True)[:top]
+    if fmt == "json":
+        from memtype.output.documents import overview_document
+
+        write_json(overview_document(result, mm, shown))
+    elif fmt == "csv":
+        if args.table == "machine":  # the rows, then MemTotal they add up to
+            write_csv(args, MACHINE_ROW, [*mm.rows, MachineRow("total", "total", mm.total, "MemTotal")])
+        else:
+            write_csv(args, PROCESS, shown, absent=result.host.smaps_absent)
+    else:
+        from memtype.output.table import overview  # rich: only for tables
+
+        out = output.console(args)
+        output.table(out, overview(result, mm, top, out.width))
     notes.scan_notes(result)
     return 0
