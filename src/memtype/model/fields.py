@@ -102,14 +102,17 @@ class Registry:
         exclude: the record's public attributes that are deliberately no field, with the reason.
         nested: attribute -> record type read through it (``totals`` -> ``Totals``), for the coverage test.
         partitions: total id -> the ids of parts that add up to it exactly (the test checks every output).
+        null_objects: JSON objects (dotted paths) written as null when nothing in them is known, as
+            memtype/1 did (a process's ``reclaim`` or ``pages``, a cgroup's ``pressure``).
     """
 
-    __slots__ = ("name", "help", "fields", "labels", "aliases", "exclude", "nested", "partitions", "csv")
+    __slots__ = ("name", "help", "fields", "labels", "aliases", "exclude", "nested", "partitions", "csv",
+                 "null_objects")
 
     def __init__(self, name: str, help: str, fields: Iterable[Field], *, labels: Sequence[str] = (),
                  aliases: dict[str, str] | None = None, exclude: dict[str, str] | None = None,
                  nested: dict[str, type] | None = None, partitions: dict[str, tuple[str, ...]] | None = None,
-                 csv: Sequence[str] | None = None) -> None:
+                 csv: Sequence[str] | None = None, null_objects: Sequence[str] = ()) -> None:
         self.name, self.help = name, help
         self.fields: dict[str, Field] = {}
         for f in fields:
@@ -122,6 +125,7 @@ class Registry:
         self.nested = nested or {}
         self.partitions = partitions or {}
         self.csv = tuple(csv) if csv is not None else None  # CSV columns without --fields (None: every field)
+        self.null_objects = tuple(null_objects)
 
     def __getitem__(self, field_id: str) -> Field:
         return self.fields[field_id]
@@ -367,7 +371,7 @@ PROCESS = Registry("process", "one process's memory by kind, from its smaps (mem
     exclude={"totals": "read through its fields", "categories": "read through the kinds' fields",
              "mappings": "records of their own (the mapping registry)", "exe": "a full path: program is its name",
              "key": "its identity: pid and starttime"},
-    nested=_NESTED, partitions=kind_partitions(), csv=PROCESS_CSV)
+    nested=_NESTED, partitions=kind_partitions(), csv=PROCESS_CSV, null_objects=("pages", "reclaim"))
 
 
 # -- mapping ---------------------------------------------------------------------------------------

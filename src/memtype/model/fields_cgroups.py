@@ -90,6 +90,7 @@ CGROUP = Registry("cgroup", "one memory cgroup: charged memory by kind, limits, 
     exclude={"members.key": "the cgroup's path", "members.pids": "the subtree's processes (pids: its own)",
              **{f"members.totals.{n}": "not summed for cgroups" for n in Totals.__slots__ if n not in _MEMBER_TOTALS}},
     nested={"members": Group, "members.totals": Totals, "members.categories": KindUsage},
-    partitions={"charged": (*CATEGORIES, "kernel", "swapcached", "other"), **kind_partitions("processes.")})
+    partitions={"charged": (*CATEGORIES, "kernel", "swapcached", "other"), **kind_partitions("processes.")},
+    null_objects=("pressure", "pressure.some", "pressure.full", "reclaim"))
 
 REGISTRIES = (CGROUP,)

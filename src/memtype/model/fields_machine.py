@@ -93,7 +93,8 @@ SYSTEM = Registry("system", "every byte of MemTotal by kind (memtype system)", [
              "table_rows": "rows of their own (row)"},
     partitions={"total": ROW_IDS, "kernel": tuple(d for d in DETAIL_IDS if d.startswith("kernel.")),
                 "free": ("free.memfree", "free.per_cpu"), "cow": ("cow.fork", "cow.ksm"),
-                "shared": ("shared.mapped", "shared.unmapped"), "file": ("file.mapped", "file.unmapped")})
+                "shared": ("shared.mapped", "shared.unmapped"), "file": ("file.mapped", "file.unmapped")},
+    null_objects=("reclaim", "scan"))
 
 ROW = Registry("row", "one line of a table that adds up (system rows, who is in swap, the file cache split)", [
     label("row", "Row", "the row's id: a top-level row, or parent.part for a sub-row; total: what they add up to",

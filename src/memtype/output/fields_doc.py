@@ -47,6 +47,9 @@ def registry_markdown(r: Registry) -> str:
     if r.partitions:
         parts = "; ".join(f"`{t}` = " + " + ".join(f"`{p}`" for p in ps) for t, ps in r.partitions.items())
         lines += ["", f"Adds up: {parts}."]
+    if r.null_objects:
+        lines += ["", "JSON objects that are `null` when nothing in them is known: "
+                  + ", ".join(f"`{p}`" for p in r.null_objects) + "."]
     lines += ["", "| id | unit | kind | JSON path | metric | when | help |", "|---|---|---|---|---|---|---|"]
     lines += [_row(r, f) for f in r]
     return "\n".join(lines) + "\n"

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from memtype.model.records import HostInfo, Scan
 
-    Plan = list[tuple[str, Any, "Plan | None"]]
+    Plan = list[tuple[str, Any, "Plan | None", bool]]
 
 SCHEMA = "memtype/2"
 
@@ -64,9 +64,10 @@ def dumps(doc: dict[str, Any]) -> str:
 
 # -- records by field --------------------------------------------------------------------------------
 
-def plan(fields: Iterable[Field], absent: Iterable[str] = ()) -> Plan:
+def plan(fields: Iterable[Field], absent: Iterable[str] = (), null_objects: Iterable[str] = ()) -> Plan:
     """How to build a record's dict: each field at its path; fields computed from a kernel field in
-    ``absent`` (``HostInfo.smaps_absent``) read as null.
+    ``absent`` (``HostInfo.smaps_absent``) read as null; the objects at ``null_objects`` (dotted JSON
+    paths, ``Registry.null_objects``) are null when nothing in them is known.
 
     Raises:
         ValueError: two fields want the same path, or one's path runs through another's value.
@@ -82,34 +83,38 @@ def plan(fields: Iterable[Field], absent: Iterable[str] = ()) -> Plan:
         if f.path[-1] in node:
             raise ValueError(f"field {f.id!r}: path {'.'.join(f.path)} taken twice")
         node[f.path[-1]] = _null if missing.intersection(f.needs) else f.get
-    return _compile(root)
+    return _compile(root, frozenset(null_objects), "")
 
 
 def _null(_: Any) -> None:
     return None
 
 
-def _compile(node: dict[str, Any]) -> Plan:
-    return [(k, None, _compile(v)) if isinstance(v, dict) else (k, v, None) for k, v in node.items()]
+def _compile(node: dict[str, Any], nullable: frozenset[str], at: str) -> Plan:
+    out: Plan = []
+    for k, v in node.items():
+        path = at + k
+        out.append((k, None, _compile(v, nullable, path + "."), path in nullable) if isinstance(v, dict)
+                   else (k, v, None, False))
+    return out
 
 
 def build(p: Plan, record: Any) -> dict[str, Any]:
-    """One record's dict from its plan. An object whose values are all null is null: nothing in it is
-    known (a cgroup without memory.pressure, a process whose page detail the kernel hid)."""
+    """One record's dict from its plan."""
     d: dict[str, Any] = {}
-    for key, get, sub in p:
+    for key, get, sub, nullable in p:
         if sub is None:
             d[key] = get(record)
         else:
             inner = build(sub, record)
-            d[key] = inner if any(v is not None for v in inner.values()) else None
+            d[key] = None if nullable and all(v is None for v in inner.values()) else inner
     return d
 
 
 def records(registry: Registry, items: Iterable[Any], *, options: Iterable[str] = (),
             absent: Iterable[str] = ()) -> list[dict[str, Any]]:
     """Dicts of ``items``: every field present with ``options`` (``Registry.present``)."""
-    p = plan(registry.present(options), absent)
+    p = plan(registry.present(options), absent, registry.null_objects)
     return [build(p, r) for r in items]
 
 
