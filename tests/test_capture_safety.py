@@ -464,3 +464,13 @@ def test_issue8_signal_handlers_are_restored_and_nohup_respected() -> None:
         assert seen == [signal.SIG_IGN] and signal.getsignal(signal.SIGTERM) == before
     finally:
         signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
+# -- found by the fuzzer (tests/test_fuzz.py) ------------------------------------------------------
+
+def test_issue8_undecodable_process_name_prints(gpu_copy: Path, run_cli: Run) -> None:
+    """A comm or path that is not UTF-8 (decoded with surrogateescape) used to crash the table output."""
+    stat_file = gpu_copy / "proc/450/stat"
+    stat_file.write_bytes(stat_file.read_bytes().replace(b"(", b"(\xe5", 1))
+    r = run_cli("ps", "--root", str(gpu_copy), "--width", "120")
+    assert r.code == 0 and "\\udce5" in r.out, r.err

@@ -117,6 +117,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if sys.stdout is None:  # started with stdout closed (`memtype ps >&-`)
         print("memtype: error: standard output is closed", file=sys.stderr)
         return EXIT_ERROR
+    reconfigure = getattr(sys.stdout, "reconfigure", None)
+    if reconfigure is not None:  # a name the kernel gave as bytes (surrogateescape) prints as \udcNN, not a crash
+        reconfigure(errors="backslashreplace")
     try:
         return int(args.run(args))
     except MemtypeError as exc:
