@@ -108,7 +108,7 @@ def test_page_flags_replace_the_dirty_estimate() -> None:
 def test_every_process_of_the_gpu_capture_adds_up() -> None:
     with Root(str(GPU_ROOT)) as root:
         result = memtype.scan(root)
-        memtype.model.reclaim.annotate(result, swap_room(root))
+        result = memtype.model.reclaim.annotate(result, swap_room(root))
     assert result.processes
     for p in result.processes:
         assert p.reclaim is not None

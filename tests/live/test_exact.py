@@ -564,8 +564,6 @@ def test_compiled_and_numpy_pass_3_agree(spawn: Spawn) -> None:
     """Passes 2-3 run in the compiled reader as root and in numpy otherwise: on the same pagemap
     entries (every process on this machine, plus a child with fork-shared and written memory) they must
     give the same bytes per kind, page detail and mapping split."""
-    import copy
-
     from memtype.collect.scan import scan, shmem_devs
     from memtype.model.classify import Classifier
     from memtype.collect.exact import process as pp
@@ -587,15 +585,14 @@ def test_compiled_and_numpy_pass_3_agree(spawn: Spawn) -> None:
         reader = pp.PagemapReader(Classifier(shmem_devs(live_root)), PAGE)
         result = scan(live_root, None, mappings=True, visit=reader)
         procs = [p for p in result.processes if p.pid in reader.pages]
-        by_c, by_numpy = copy.deepcopy(procs), copy.deepcopy(procs)
         fds = pp.open_kpage()
         assert fds is not None
         try:
-            pp.classify_compiled(fast, by_c, reader.pages, fds, PAGE, True)
+            by_c = pp.classify_compiled(fast, procs, reader.pages, fds, PAGE, True)
         finally:
             for fd in fds:
                 os.close(fd)
-        classify_all(result, by_numpy, reader.pages, PAGE, True)
+        by_numpy, _ = classify_all(procs, reader.pages, PAGE, True)  # records are read-only: both from procs
         assert len(by_c) > 1
         if all(_same(x, y) for x, y in zip(by_c, by_numpy)) or attempt == 4:
             break

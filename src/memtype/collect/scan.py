@@ -75,7 +75,7 @@ def scan(root: str | Root = "/", pids: Iterable[int] | None = None, *, mappings:
     processes: list[ProcessMemory] = []
     skipped: list[Skipped] = []
     warnings: list[str] = [host.page_size_note] if host.page_size_note else []
-    for pid, got in sorted(_in_parallel(read_all, wanted, jobs), key=lambda item: item[0]):
+    for pid, got in sorted(in_parallel(read_all, wanted, jobs), key=lambda item: item[0]):
         if isinstance(got, ProcessMemory):
             processes.append(got)
         elif isinstance(got, Skipped):
@@ -113,7 +113,7 @@ def default_jobs() -> int:
     return max(1, min(4, len(os.sched_getaffinity(0))))
 
 
-def _in_parallel(work: Callable[[list[int]], list[T]], pids: list[int], jobs: int) -> list[T]:
+def in_parallel(work: Callable[[list[int]], list[T]], pids: list[int], jobs: int) -> list[T]:
     """Run ``work`` over interleaved shares of ``pids`` in ``jobs`` threads (os.read drops the GIL)."""
     if jobs <= 1 or len(pids) < 32:
         return work(pids)

@@ -43,18 +43,21 @@ def scan_exact(root: str | Root = "/", pids: Iterable[int] | None = None, *, map
         reader = PagemapReader(Classifier(shmem_devs(r)), os.sysconf("SC_PAGE_SIZE"))
         result = scan(r, pids, mappings=mappings, cmdline=cmdline, exe=exe, jobs=jobs, visit=reader, cgroup=cgroup)
         procs = [p for p in result.processes if p.pid in reader.pages]
+        notes: list[str] = []
         if use_compiled and kpage_fds is not None:
-            classify_compiled(fast, procs, reader.pages, kpage_fds, result.host.page_size, mappings)
+            procs = classify_compiled(fast, procs, reader.pages, kpage_fds, result.host.page_size, mappings)
         else:
             if importer is not None:
                 importer.join()
             numpy()  # the one-line error if numpy is missing
             if procs:
-                classify_all(result, procs, reader.pages, result.host.page_size, mappings)
+                procs, notes = classify_all(procs, reader.pages, result.host.page_size, mappings)
     finally:
         for fd in kpage_fds or ():
             os.close(fd)
-    return result
+    exact = {p.pid: p for p in procs}  # records are read-only: the page-level ones replace the scan's
+    return result.replace(processes=[exact.get(p.pid, p) for p in result.processes],
+                          warnings=result.warnings + notes)
 
 
 def _import_numpy_in_background() -> threading.Thread:

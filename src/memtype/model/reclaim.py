@@ -208,17 +208,20 @@ def _split(anon: int, file: int, dirty: int, unevictable: int, swap_room: bool) 
             "never": unevictable + (0 if swap_room else anon)}
 
 
-def annotate(scan: Scan, swap_room: bool) -> None:
-    """Finish ``reclaim`` ({"drop","writeback","swap","never"}, bytes) on every process of ``scan``.
+def annotate(scan: Scan, swap_room: bool) -> Scan:
+    """``scan`` with ``reclaim`` ({"drop","writeback","swap","never"}, bytes) finished on every process.
 
     The scan computed each process's classes from the smaps it read (compiled or Python, the rules of
     ``reclaim_from_smaps``), with "swap" meaning swappable. Here: without a swap device with room
     (``swap_room``, from ``memtype.collect.swapinfo.swap_room``) that moves to "never"; with ``--exact``
     the page flags replace the dirty estimate; and the classes are fitted to the reported
-    ``rss + hugetlb`` (an exact scan counts pages, smaps counted kB).
+    ``rss + hugetlb`` (an exact scan counts pages, smaps counted kB). Records are read-only: the
+    processes are new ones, the scan is a new one.
     """
+    done = []
     for p in scan.processes:
         if p.reclaim is None:
+            done.append(p)
             continue
         classes = dict(p.reclaim)
         if not swap_room:
@@ -226,7 +229,8 @@ def annotate(scan: Scan, swap_room: bool) -> None:
             classes["swap"] = 0
         if p.pages is not None:
             classes = refine_with_pages(classes, p.pages)
-        p.reclaim = fit(classes, process_total(p), scan.host.page_size)
+        done.append(p.replace(reclaim=fit(classes, process_total(p), scan.host.page_size)))
+    return scan.replace(processes=done)
 
 
 def process_total(p: ProcessMemory) -> int:

@@ -1,13 +1,18 @@
 """Typed records every front end reads. All sizes are bytes; ``None`` means "not reported".
 
-Plain slotted classes rather than dataclasses: ``dataclasses`` pulls in ``inspect`` (about 7 ms of
+Slotted classes rather than dataclasses: ``dataclasses`` pulls in ``inspect`` (about 7 ms of
 every run's start-up, measured with ``python -X importtime``), and memtype's start-up is part of
-what the benchmark compares with ``cat``.
+what the benchmark compares with ``cat``. The records (``Mapping``, ``ProcessMemory``, ``Skipped``,
+``HostInfo``, ``Scan``) are read-only once built (``memtype.model.frozen``); a step that refines one
+(``--exact``, the reclaim fit) returns a new one with ``replace``. ``KindUsage`` and ``Totals`` are
+plain value types, also used as accumulators for sums a caller owns (``model.group``): nothing
+changes the instances a record holds.
 """
 
 from __future__ import annotations
 
 from memtype.kinds import KINDS, Kind
+from memtype.model.frozen import Frozen, FrozenValue, fill
 
 
 class KindUsage:
@@ -77,27 +82,54 @@ class Totals:
         return "Totals(" + ", ".join(f"{k}={v}" for k, v in self.as_dict().items()) + ")"
 
 
-class Mapping:
-    """One mapping (VMA) with its mapping-level class and its split into kinds."""
+class Mapping(Frozen):
+    """One mapping (VMA) with its mapping-level class and its split into kinds (read-only)."""
 
     __slots__ = ("start", "end", "perms", "offset", "dev", "inode", "path", "vmflags", "mapclass", "totals",
                  "categories")
 
+    start: int
+    end: int
+    perms: str
+    offset: int
+    dev: str
+    inode: int
+    path: str
+    vmflags: tuple[str, ...]
+    mapclass: str
+    totals: Totals
+    categories: dict[Kind, KindUsage]
+
     def __init__(self, start: int, end: int, perms: str, offset: int, dev: str, inode: int, path: str,
                  vmflags: tuple[str, ...], mapclass: str, totals: Totals, categories: dict[Kind, KindUsage]) -> None:
-        self.start, self.end, self.perms, self.offset = start, end, perms, offset
-        self.dev, self.inode, self.path, self.vmflags = dev, inode, path, vmflags
-        self.mapclass, self.totals, self.categories = mapclass, totals, categories
+        fill(self, start, end, perms, offset, dev, inode, path, vmflags, mapclass, totals, categories)
 
     def __repr__(self) -> str:
         return f"Mapping({self.start:x}-{self.end:x} {self.perms} {self.mapclass} {self.path!r})"
 
 
-class ProcessMemory:
-    """A process's memory by kind, from its smaps."""
+class ProcessMemory(Frozen):
+    """A process's memory by kind, from its smaps (read-only: ``replace`` gives a changed copy)."""
 
     __slots__ = ("pid", "comm", "uid", "user", "ppid", "starttime", "totals", "categories", "exe", "cmdline",
-                 "mappings", "problems", "exact", "pages", "cgroup", "reclaim")
+                 "mappings", "problems", "cgroup", "reclaim", "exact", "pages")
+
+    pid: int
+    comm: str
+    uid: int | None
+    user: str | None
+    ppid: int | None
+    starttime: int | None
+    totals: Totals
+    categories: dict[Kind, KindUsage]
+    exe: str | None
+    cmdline: list[str] | None
+    mappings: list[Mapping] | None
+    problems: list[str]
+    cgroup: str | None  # memory cgroup path ("/system.slice/x.service"), when asked for
+    reclaim: dict[str, int] | None  # {"drop","writeback","swap","never"} bytes, when computed
+    exact: bool  # every page was classified (``--exact``)
+    pages: dict[str, int | None] | None  # page-only detail of an exact scan (bytes)
 
     def __init__(self, pid: int, comm: str, uid: int | None, user: str | None, ppid: int | None,
                  starttime: int | None, totals: Totals, categories: dict[Kind, KindUsage], exe: str | None = None,
@@ -105,14 +137,8 @@ class ProcessMemory:
                  problems: list[str] | None = None, cgroup: str | None = None,
                  reclaim: dict[str, int] | None = None, exact: bool = False,
                  pages: dict[str, int | None] | None = None) -> None:
-        self.pid, self.comm, self.uid, self.user, self.ppid, self.starttime = pid, comm, uid, user, ppid, starttime
-        self.totals, self.categories = totals, categories
-        self.exe, self.cmdline, self.mappings = exe, cmdline, mappings
-        self.problems: list[str] = problems if problems is not None else []
-        self.cgroup = cgroup  # memory cgroup path ("/system.slice/x.service"), when asked for
-        self.reclaim = reclaim  # {"drop","writeback","swap","never"} bytes, when computed
-        self.exact = exact  # True once every page was classified (``--exact``)
-        self.pages = pages  # page-only detail of an exact scan (bytes)
+        fill(self, pid, comm, uid, user, ppid, starttime, totals, categories, exe, cmdline, mappings,
+             problems if problems is not None else [], cgroup, reclaim, exact, pages)
 
     @property
     def key(self) -> tuple[int, int | None]:
@@ -132,22 +158,20 @@ class ProcessMemory:
         return f"ProcessMemory(pid={self.pid}, comm={self.comm!r}, rss={self.totals.rss}, pss={self.totals.pss})"
 
 
-class Skipped:
-    """A process memtype could not report, and why: a ``SKIP_REASONS`` key."""
+class Skipped(FrozenValue):
+    """A process memtype could not report, and why: a ``SKIP_REASONS`` key (read-only)."""
 
     __slots__ = ("pid", "reason", "path")
 
+    pid: int
+    reason: str
+    path: str
+
     def __init__(self, pid: int, reason: str, path: str = "") -> None:
-        self.pid, self.reason, self.path = pid, reason, path
+        fill(self, pid, reason, path)
 
     def __repr__(self) -> str:
         return f"Skipped({self.pid}, {self.reason!r}, {self.path!r})"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Skipped) and (self.pid, self.reason, self.path) == (other.pid, other.reason,
-                                                                                     other.path)
-
-    __hash__ = None  # type: ignore[assignment]
 
 
 # Why a process is in ``Scan.skipped`` (one line per reason for the notes; style.md rule 6).
@@ -159,11 +183,12 @@ SKIP_REASONS = {
     "not captured": "the capture does not hold its smaps",
     "unreadable": "its files are damaged",
     "error": "a read error",
+    "not sampled": "its smaps was not read in this sample (counters only)",
 }
 
 
-class HostInfo:
-    """The machine a scan describes.
+class HostInfo(FrozenValue):
+    """The machine a scan describes (read-only).
 
     ``smaps_absent``: the smaps fields memtype reads that this kernel does not print (``LazyFree``
     before 4.12, ``SwapPss`` before 4.3...); the figures made from them are unknown, not 0, although
@@ -173,28 +198,34 @@ class HostInfo:
 
     __slots__ = ("hostname", "kernel", "page_size", "captured_at", "root", "live", "page_size_note", "smaps_absent")
 
+    hostname: str | None
+    kernel: str | None
+    page_size: int  # bytes: sysconf live; a capture's manifest, else its smaps KernelPageSize
+    captured_at: str | None  # ISO time of the capture; None when live
+    root: str
+    live: bool
+    page_size_note: str | None  # set where the page size was assumed
+    smaps_absent: frozenset[str]
+
     def __init__(self, hostname: str | None, kernel: str | None, page_size: int, captured_at: str | None,
                  root: str, live: bool, page_size_note: str | None = None,
                  smaps_absent: frozenset[str] = frozenset()) -> None:
-        self.hostname, self.kernel = hostname, kernel
-        self.page_size = page_size  # bytes: sysconf live; a capture's manifest, else its smaps KernelPageSize
-        self.page_size_note = page_size_note  # set where the page size was assumed
-        self.captured_at = captured_at  # ISO time of the capture; None when live
-        self.root, self.live = root, live
-        self.smaps_absent = smaps_absent
+        fill(self, hostname, kernel, page_size, captured_at, root, live, page_size_note, smaps_absent)
 
 
-class Scan:
-    """Every process of a machine, split by kind, with what could not be read and why."""
+class Scan(Frozen):
+    """Every process of a machine, split by kind, with what could not be read and why (read-only)."""
 
     __slots__ = ("host", "processes", "skipped", "warnings")
 
+    host: HostInfo
+    processes: list[ProcessMemory]
+    skipped: list[Skipped]  # kernel threads too ("kernel")
+    warnings: list[str]
+
     def __init__(self, host: HostInfo, processes: list[ProcessMemory], skipped: list[Skipped] | None = None,
                  warnings: list[str] | None = None) -> None:
-        self.host = host
-        self.processes = processes
-        self.skipped: list[Skipped] = skipped if skipped is not None else []  # kernel threads too ("kernel")
-        self.warnings: list[str] = warnings if warnings is not None else []
+        fill(self, host, processes, skipped if skipped is not None else [], warnings if warnings is not None else [])
 
     @property
     def kernel_threads(self) -> int:

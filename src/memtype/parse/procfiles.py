@@ -1,4 +1,4 @@
-"""Parsers for the small per-process and system files: status, stat, meminfo, cmdline, cgroup.
+"""Parsers for the small per-process and system files: status, stat, meminfo, vmstat, uptime, cmdline, cgroup.
 
 (mountinfo: ``memtype.parse.mountinfo``; zoneinfo: ``memtype.parse.zoneinfo``.)
 
@@ -118,6 +118,29 @@ def parse_meminfo(text: str) -> dict[str, int]:
         n = int(parts[0])
         out[key.strip()] = n * 1024 if len(parts) > 1 and parts[1] == "kB" else n
     return out
+
+
+def parse_vmstat(text: str) -> dict[str, int]:
+    """/proc/vmstat -> {counter: value} (pages or events, as the kernel counts them)."""
+    out: dict[str, int] = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(" ")
+        value = value.strip()
+        if key and value.isascii() and value.isdigit():
+            out[key] = int(value)
+    return out
+
+
+def parse_uptime(text: str) -> float:
+    """Seconds since boot from /proc/uptime (its first field; CLOCK_BOOTTIME).
+
+    Raises:
+        ValueError: not an uptime line.
+    """
+    first = text.split(None, 1)[0] if text.strip() else ""
+    if not first.replace(".", "", 1).isascii() or not first.replace(".", "", 1).isdigit():
+        raise ValueError(f"not an uptime: {text[:40]!r}")
+    return float(first)
 
 
 def memory_cgroup(text: str) -> str | None:

@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
             attach_members(tree, result, root)
         else:
             result = Scan(host_info(root), [])
-    result.warnings[:0] = tree.warnings
+    result = result.replace(warnings=tree.warnings + result.warnings)
     rows = (view.tree_order(tree.cgroups, args.sort) if args.tree
             else view.sort_cgroups(tree.cgroups, args.sort)[: args.top])
     if args.format == "json":

@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     with Root(args.root) as root:
         result = scanner(args)(root, args.pid, exe=args.group == "program" or bool(args.name),
                                cmdline=args.cmdline, jobs=args.jobs, cgroup=args.group == "cgroup" or args.cgroup)
-        reclaim.annotate(result, swap_room(root))
+        result = reclaim.annotate(result, swap_room(root))
         check_user(root, args.user, result.processes)
     procs = filter_processes(result.processes, args.user, args.name)
     if args.group == "process":

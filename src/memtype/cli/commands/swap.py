@@ -34,10 +34,11 @@ def run(args: argparse.Namespace) -> int:
         info = swap_info(root)
         result = scan(root, mappings=True, jobs=args.jobs)
     objects = shmem_objects(result.processes, info.shm)
-    report = SwapReport(info, result, objects, swapped_mappings(result.processes),
-                        attribution(info.used, result.processes, objects), args.top)
-    for p in result.processes:  # the per-mapping detail is in the report now: keep memory flat
-        p.mappings = None
+    swapped = swapped_mappings(result.processes)
+    shares = attribution(info.used, result.processes, objects)
+    # The per-mapping detail is in the report now: the processes it keeps drop their mappings (memory flat).
+    result = result.replace(processes=[p.replace(mappings=None) for p in result.processes])
+    report = SwapReport(info, result, objects, swapped, shares, args.top)
     if args.format == "json":
         from memtype.output.documents import swap_document
 

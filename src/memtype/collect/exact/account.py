@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from memtype.kinds import KINDS, Kind
 from memtype.model.pages import ANON, CATEGORY_NAMES, COW, DETAIL_BITS, DEVICE, FILE, SHARED, SWAP, ZERO
-from memtype.model.records import KindUsage, ProcessMemory, Totals
+from memtype.model.records import KindUsage, Mapping, ProcessMemory, Totals
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -27,47 +27,51 @@ UNPRIVILEGED_NOTE = ("page frame numbers are hidden without CAP_SYS_ADMIN: --exa
 
 
 def apply_pages(proc: ProcessMemory, pages: Sequence[int], pss: Sequence[int], uss: int | None,
-           detail: list[int] | None, page: int) -> None:
-    """Replace the mapping-level split of ``proc`` with the page-level one."""
+                detail: list[int] | None, page: int) -> ProcessMemory:
+    """``proc`` with its mapping-level split replaced by the page-level one (a new record)."""
     level = proc.categories  # mapping level: the source of shmem swap and of every swap_pss (smaps only)
-    kinds = {k: KindUsage(int(pages[code]) * page, int(pss[code])) for k, code in KIND_CODES}
     swap_bytes = int(pages[SWAP]) * page
-    kinds[Kind.ANONYMOUS].swap = swap_bytes
-    kinds[Kind.ANONYMOUS].swap_pss = min(level[Kind.ANONYMOUS].swap_pss + level[Kind.COW].swap_pss, swap_bytes)
-    kinds[Kind.SHARED].swap = level[Kind.SHARED].swap
-    kinds[Kind.SHARED].swap_pss = level[Kind.SHARED].swap_pss
+    kinds = {k: KindUsage(int(pages[code]) * page, int(pss[code])) for k, code in KIND_CODES}
+    kinds[Kind.ANONYMOUS] = KindUsage(kinds[Kind.ANONYMOUS].rss, kinds[Kind.ANONYMOUS].pss, swap_bytes,
+                                      min(level[Kind.ANONYMOUS].swap_pss + level[Kind.COW].swap_pss, swap_bytes))
+    kinds[Kind.SHARED] = KindUsage(kinds[Kind.SHARED].rss, kinds[Kind.SHARED].pss, level[Kind.SHARED].swap,
+                                   level[Kind.SHARED].swap_pss)
     t = proc.totals
-    proc.totals = Totals(t.size, sum(u.rss for u in kinds.values()), sum(u.pss for u in kinds.values()),
-                         t.uss if uss is None else uss, sum(u.swap for u in kinds.values()),
-                         sum(u.swap_pss for u in kinds.values()), t.hugetlb, t.device_mapped, t.locked, t.lazyfree,
-                         t.anon_huge)
-    proc.categories = kinds
+    totals = Totals(t.size, sum(u.rss for u in kinds.values()), sum(u.pss for u in kinds.values()),
+                    t.uss if uss is None else uss, sum(u.swap for u in kinds.values()),
+                    sum(u.swap_pss for u in kinds.values()), t.hugetlb, t.device_mapped, t.locked, t.lazyfree,
+                    t.anon_huge)
     out: dict[str, int | None] = {name: None for name in DETAIL}
     out["zero"] = int(pages[ZERO]) * page  # virtual bytes mapped to the zero page: they cost no RAM
     if detail is not None:
         out.update(zip(DETAIL_BITS, detail))
-    proc.pages = out
-    proc.exact = True
+    return proc.replace(totals=totals, categories=kinds, pages=out, exact=True)
 
 
-def account_mappings(proc: ProcessMemory, walked: list[int], pages: Sequence[int], pss: Sequence[int],
-                      page: int) -> None:
-    """The page-level split of each mapping (``maps --exact``); mappings not walked have no pages.
+def account_mappings(mappings: list[Mapping], walked: list[int], pages: Sequence[int], pss: Sequence[int],
+                     page: int) -> list[Mapping]:
+    """The page-level split of each mapping (``maps --exact``), as new records; mappings not walked
+    have no pages.
 
     ``pages`` and ``pss`` are flat, NCAT values per walked mapping."""
     row_of = {n: row for row, n in enumerate(walked)}
-    for n, m in enumerate(proc.mappings or []):
+    done = []
+    for n, m in enumerate(mappings):
         row = row_of.get(n)
         kinds = {k: KindUsage() for k in KINDS}
         if row is not None:
             for k, code in KIND_CODES:
                 kinds[k] = KindUsage(int(pages[row * NCAT + code]) * page, int(pss[row * NCAT + code]))
-            kinds[Kind.ANONYMOUS].swap = int(pages[row * NCAT + SWAP]) * page
-            kinds[Kind.ANONYMOUS].swap_pss = min(m.categories[Kind.ANONYMOUS].swap_pss, kinds[Kind.ANONYMOUS].swap)
-            kinds[Kind.SHARED].swap = m.categories[Kind.SHARED].swap
-            kinds[Kind.SHARED].swap_pss = m.categories[Kind.SHARED].swap_pss
+            anon_swap = int(pages[row * NCAT + SWAP]) * page
+            kinds[Kind.ANONYMOUS] = KindUsage(kinds[Kind.ANONYMOUS].rss, kinds[Kind.ANONYMOUS].pss, anon_swap,
+                                              min(m.categories[Kind.ANONYMOUS].swap_pss, anon_swap))
+            kinds[Kind.SHARED] = KindUsage(kinds[Kind.SHARED].rss, kinds[Kind.SHARED].pss,
+                                           m.categories[Kind.SHARED].swap, m.categories[Kind.SHARED].swap_pss)
         t = m.totals
-        m.totals = Totals(t.size, sum(u.rss for u in kinds.values()), sum(u.pss for u in kinds.values()), t.uss,
-                          sum(u.swap for u in kinds.values()), sum(u.swap_pss for u in kinds.values()), t.hugetlb,
-                          t.device_mapped, t.locked, t.lazyfree, t.anon_huge)
-        m.categories = kinds
+        done.append(m.replace(totals=Totals(t.size, sum(u.rss for u in kinds.values()),
+                                            sum(u.pss for u in kinds.values()), t.uss,
+                                            sum(u.swap for u in kinds.values()),
+                                            sum(u.swap_pss for u in kinds.values()), t.hugetlb, t.device_mapped,
+                                            t.locked, t.lazyfree, t.anon_huge),
+                              categories=kinds))
+    return done

@@ -12,7 +12,7 @@ from memtype.collect.exact.account import (NCAT, UNPRIVILEGED_NOTE, W_FIELDS, W_
                                            account_mappings, apply_pages)
 from memtype.collect.exact.reader import gather
 from memtype.model.pages import ANON, COW, DETAIL_BITS, DEVICE, ZERO
-from memtype.model.records import ProcessMemory, Scan
+from memtype.model.records import ProcessMemory
 from memtype.parse.pagebits import PM_EXCLUSIVE, PM_PFN_MASK, PM_PRESENT, kpf_mask
 
 TYPE_CHECKING = False
@@ -43,9 +43,13 @@ class _PerPfn:
         self.detail = detail_bits(flags)
 
 
-def classify_all(result: Scan, procs: list[ProcessMemory], raw: dict[int, tuple[bytes, bytes, bytes]], page: int,
-                  mappings: bool) -> None:
-    """Pass 2 over every process (distinct PFNs, kpage*), then pass 3 in batches of processes."""
+def classify_all(procs: list[ProcessMemory], raw: dict[int, tuple[bytes, bytes, bytes]], page: int,
+                 mappings: bool) -> tuple[list[ProcessMemory], list[str]]:
+    """Pass 2 over every process (distinct PFNs, kpage*), then pass 3 in batches of processes.
+
+    Returns:
+        ``procs`` with the page-level split, in the same order (new records), and the warnings.
+    """
     import numpy as np
 
     mask = np.uint64(PM_PFN_MASK)
@@ -56,20 +60,21 @@ def classify_all(result: Scan, procs: list[ProcessMemory], raw: dict[int, tuple[
         flags, counts = _kpage(pfns)
         if flags is not None and counts is not None:
             per_pfn = _PerPfn(lookup, flags, counts)
-    if per_pfn is None and len(pfns):
-        result.warnings.append(UNPRIVILEGED_NOTE)
+    warnings = [UNPRIVILEGED_NOTE] if per_pfn is None and len(pfns) else []
+    done: list[ProcessMemory] = []
     batch: list[ProcessMemory] = []
     entries = 0
     for i, p in enumerate(procs):
         batch.append(p)
         entries += len(present[i])
         if entries >= BATCH_ENTRIES or i == len(procs) - 1:
-            _classify_batch(batch, raw, per_pfn, page, mappings)
+            done += _classify_batch(batch, raw, per_pfn, page, mappings)
             batch, entries = [], 0
+    return done, warnings
 
 
 def _classify_batch(procs: list[ProcessMemory], raw: dict[int, tuple[bytes, bytes, bytes]], per_pfn: _PerPfn | None,
-                    page: int, mappings: bool) -> None:
+                    page: int, mappings: bool) -> list[ProcessMemory]:
     """Pass 3 for some processes: a few array operations over all their pages, then per-process sums."""
     import numpy as np
 
@@ -117,13 +122,18 @@ def _classify_batch(procs: list[ProcessMemory], raw: dict[int, tuple[bytes, byte
         by_byte = hist.sum(axis=1)  # (process, detail byte)
         bit_of_byte = (np.arange(256)[:, None] >> np.arange(len(DETAIL_BITS))[None, :]) & 1
         bits = by_byte @ bit_of_byte  # (process, bit)
+    done = []
     for i, proc in enumerate(procs):
-        apply_pages(proc, per_proc_pages[i].tolist(), per_proc_pss[i].tolist(), None if uss is None else int(uss[i]) * page,
-               None if bits is None else [int(b) * page for b in bits[i]], page)
+        proc = apply_pages(proc, per_proc_pages[i].tolist(), per_proc_pss[i].tolist(),
+                           None if uss is None else int(uss[i]) * page,
+                           None if bits is None else [int(b) * page for b in bits[i]], page)
         if mappings and proc.mappings is not None:
             lo, hi = int(vma_start[i]), int(vma_start[i + 1])
-            account_mappings(proc, rec[lo:hi, W_INDEX].tolist(), pages[lo:hi].ravel().tolist(),
-                              pss[lo:hi].ravel().tolist(), page)
+            proc = proc.replace(mappings=account_mappings(proc.mappings, rec[lo:hi, W_INDEX].tolist(),
+                                                          pages[lo:hi].ravel().tolist(), pss[lo:hi].ravel().tolist(),
+                                                          page))
+        done.append(proc)
+    return done
 
 
 def _sum_rows(a: npt.NDArray[np.int64], starts: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:

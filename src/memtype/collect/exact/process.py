@@ -142,16 +142,25 @@ def open_kpage() -> tuple[int, int] | None:
 
 
 def classify_compiled(fast: Any, procs: list[ProcessMemory], raw: dict[int, tuple[bytes, bytes, bytes]],
-                       fds: tuple[int, int], page: int, mappings: bool) -> None:
-    """Passes 2 and 3 in the compiled reader (no numpy): the rules, masks and decision table come from memtype.model.pages."""
+                      fds: tuple[int, int], page: int, mappings: bool) -> list[ProcessMemory]:
+    """Passes 2 and 3 in the compiled reader (no numpy): the rules, masks and decision table come from
+    memtype.model.pages.
+
+    Returns:
+        ``procs`` with the page-level split, in the same order (new records).
+    """
     try:
         out = fast.classify_pages([raw[p.pid] for p in procs], fds[0], fds[1], RULE_MASKS, DETAIL_MASKS,
                                   DECISION_TABLE_BYTES, page, kpf_mask("nopage"), mappings)
     except OSError as exc:
         raise MemtypeError(f"cannot read /proc/kpageflags or /proc/kpagecount: {exc.strerror}") from None
+    done = []
     for proc, (kind_pages, kind_pss, uss, detail, counts, pss) in zip(procs, out):
-        apply_pages(proc, kind_pages, kind_pss, uss * page, [n * page for n in detail], page)
+        proc = apply_pages(proc, kind_pages, kind_pss, uss * page, [n * page for n in detail], page)
         if mappings and proc.mappings is not None and counts is not None and pss is not None:
             rec = memoryview(raw[proc.pid][2]).cast("q")
             walked = [rec[i] for i in range(W_INDEX, len(rec), W_FIELDS)]
-            account_mappings(proc, walked, memoryview(counts).cast("q"), memoryview(pss).cast("q"), page)
+            proc = proc.replace(mappings=account_mappings(proc.mappings, walked, memoryview(counts).cast("q"),
+                                                          memoryview(pss).cast("q"), page))
+        done.append(proc)
+    return done

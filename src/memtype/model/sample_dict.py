@@ -1,0 +1,98 @@
+"""A Sample as a JSON-ready dict and back, exactly (``from_dict(to_dict(s)) == s``).
+
+The layout (``SCHEMA`` ``memtype-sample/1``; new fields get defaults, old ones keep their meaning,
+style.md rule 9)::
+
+    {"schema": ..., "host": {...}, "monotonic": s, "wall": s, "duration": s,
+     "meminfo": {...}, "vmstat": {...} | null, "zoneinfo": [{...}] | null,
+     "shmem_devs": [...], "users": {"uid": name},
+     "names": [[field, ...], ...],                  # distinct smaps field lists
+     "headers": [[perms, dev, path, vmflags], ...], # distinct entry headers
+     "processes": [{"pid", "starttime", "comm", "uid", "ppid", "state",
+                    "counters": [rss_anon, rss_file, rss_shmem, vm_swap, minflt, majflt],
+                    "exe", "cgroup", "problems",
+                    "smaps": {"at": s, "names": i, "headers": [j, ...], "numbers": [...]} | null}],
+     "skipped": [[pid, reason, path], ...], "warnings": [...]}
+
+``numbers`` is ``SmapsRows.numbers`` as is: per entry start, end, offset, inode, then one kB value
+per field name. Paths keep undecodable bytes as surrogate escapes, which JSON carries as ``\\udcXX``.
+"""
+
+from __future__ import annotations
+
+from array import array
+
+from memtype.model.records import HostInfo, Skipped
+from memtype.model.sample import COUNTERS, SCHEMA, Counters, ProcessSample, Sample, SmapsRows
+
+TYPE_CHECKING = False  # typing costs ~5 ms of start-up; mypy still reads these imports
+if TYPE_CHECKING:
+    from typing import Any
+
+_HOST = ("hostname", "kernel", "page_size", "captured_at", "root", "live", "page_size_note")  # + smaps_absent
+
+
+def to_dict(sample: Sample) -> dict[str, Any]:
+    """The sample as plain dicts, lists, strings and numbers (``json.dumps`` takes it as is)."""
+    names: dict[tuple[str, ...], int] = {}
+    headers: dict[tuple[str, str, str, str], int] = {}
+    processes = []
+    for p in sample.processes.values():
+        smaps = None
+        if p.smaps is not None:
+            rows = p.smaps
+            smaps = {"at": p.smaps_at, "names": names.setdefault(rows.names, len(names)),
+                     "headers": [headers.setdefault(h, len(headers)) for h in rows.headers],
+                     "numbers": rows.numbers.tolist()}
+        processes.append({"pid": p.pid, "starttime": p.starttime, "comm": p.comm, "uid": p.uid, "ppid": p.ppid,
+                          "state": p.state, "counters": list(p.counters.as_tuple()), "exe": p.exe,
+                          "cgroup": p.cgroup, "problems": list(p.problems), "smaps": smaps})
+    h = sample.host
+    return {"schema": SCHEMA, "host": {**{k: getattr(h, k) for k in _HOST}, "smaps_absent": sorted(h.smaps_absent)},
+            "monotonic": sample.monotonic, "wall": sample.wall, "duration": sample.duration,
+            "meminfo": dict(sample.meminfo), "vmstat": None if sample.vmstat is None else dict(sample.vmstat),
+            "zoneinfo": None if sample.zoneinfo is None else [dict(z) for z in sample.zoneinfo],
+            "shmem_devs": sorted(sample.shmem_devs), "users": {str(k): v for k, v in sample.users.items()},
+            "names": [list(n) for n in names], "headers": [list(x) for x in headers],
+            "processes": processes, "skipped": [[s.pid, s.reason, s.path] for s in sample.skipped],
+            "warnings": list(sample.warnings)}
+
+
+def from_dict(doc: dict[str, Any]) -> Sample:
+    """The sample ``to_dict`` gave.
+
+    Raises:
+        ValueError: not a memtype sample of a schema this version reads.
+    """
+    if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
+        found = doc.get("schema") if isinstance(doc, dict) else type(doc).__name__
+        raise ValueError(f"not a {SCHEMA} document (schema: {found!r})")
+    try:
+        return _sample(doc)
+    except (KeyError, IndexError, TypeError, ValueError, OverflowError) as exc:
+        raise ValueError(f"damaged {SCHEMA} document: {type(exc).__name__}: {exc}") from None
+
+
+def _sample(doc: dict[str, Any]) -> Sample:
+    names = [tuple(n) for n in doc["names"]]
+    headers = [(str(a), str(b), str(c), str(d)) for a, b, c, d in doc["headers"]]
+    processes = {}
+    for p in doc["processes"]:
+        s = p["smaps"]
+        rows = None if s is None else SmapsRows(names[s["names"]], tuple(headers[i] for i in s["headers"]),
+                                                array("Q", s["numbers"]))
+        counters = p["counters"]
+        if len(counters) != len(COUNTERS):
+            raise TypeError(f"{len(counters)} counters, not {len(COUNTERS)}")
+        ps = ProcessSample(p["pid"], p["starttime"], p["comm"], p["uid"], p["ppid"], p["state"], Counters(*counters),
+                           rows, None if s is None else s["at"], p["exe"], p["cgroup"], tuple(p["problems"]))
+        processes[ps.key] = ps
+    h = doc["host"]
+    zones = doc["zoneinfo"]
+    host = HostInfo(h["hostname"], h["kernel"], h["page_size"], h["captured_at"], h["root"], h["live"],
+                    h["page_size_note"], frozenset(h["smaps_absent"]))
+    return Sample(host, doc["monotonic"], doc["wall"], doc["duration"],
+                  dict(doc["meminfo"]), None if doc["vmstat"] is None else dict(doc["vmstat"]),
+                  None if zones is None else tuple(dict(z) for z in zones), frozenset(doc["shmem_devs"]),
+                  {int(k): v for k, v in doc["users"].items()}, processes,
+                  tuple(Skipped(pid, reason, path) for pid, reason, path in doc["skipped"]), tuple(doc["warnings"]))
