@@ -86,6 +86,7 @@ def test_issue8_derive_gives_the_scan_of_the_root(gpu_sample: Sample) -> None:
 
     assert view(model.scan) == view(expected)
     assert model.scan.skipped == expected.skipped and model.scan.kernel_threads == 1
+    assert model.scan.host == expected.host and model.scan.warnings == expected.warnings
     assert model.machine is not None and model.machine.total == gpu_sample.meminfo["MemTotal"]
     assert model.changes is None
 
@@ -203,10 +204,12 @@ def test_issue8_model_fixture_is_current() -> None:
 
 
 def test_issue8_front_end_runs_on_the_fixture_model() -> None:
-    """A front end needs no Root: the JSON document of ``ps`` from the stored model."""
-    from memtype.output import formats
+    """A front end needs no Root: the overview's JSON document (machine rows + processes) from the stored model."""
+    from memtype.output.documents import overview_document
+    from memtype.output.json import dumps
 
     model = get_sample_model()
-    doc = json.loads(formats.document(model.scan, processes=[formats.process_dict(p) for p in model.scan.processes]))
+    assert model.machine is not None
+    doc = json.loads(dumps(overview_document(model.scan, model.machine, model.scan.processes)))
     assert [p["pid"] for p in doc["processes"]] == [409, 415, 421, 450, 451, 452, 453, 471]
     assert doc["summary"]["kernel_threads"] == 1 and doc["host"]["root"] == "tests/fixtures/roots/gpu-dataloader"
