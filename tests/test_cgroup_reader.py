@@ -147,7 +147,7 @@ def test_issue8_one_bad_cgroup_file_affects_that_cgroup_only(tmp_path: Path, run
     core = cgs[CORE]
     assert core["charged"] == before[CORE]["charged"] and core["limit"] == before[CORE]["limit"]  # other files
     if how == "directory":
-        assert core["categories"] == {"anonymous": None, "shared": None, "file": None} and core["reclaim"] is None
+        assert not any((core["categories"] or {}).values()) and core["reclaim"] is None  # null: unknown
         assert core["other"] is None  # not "all of charged": the rows are unknown, not zero
     elif how == "no active_file":
         assert core["reclaim"] is None and core["categories"] == before[CORE]["categories"]

@@ -79,6 +79,9 @@ _SLOTS = 4 * len(KINDS)
  COW_PSS, COW_SWAP, COW_SWAP_PSS, FILE_RSS, FILE_PSS, FILE_SWAP, FILE_SWAP_PSS, DEVICE_RSS, DEVICE_PSS,
  DEVICE_SWAP, DEVICE_SWAP_PSS) = range(_SLOTS)
 assert KINDS == (Kind.ANONYMOUS, Kind.SHARED, Kind.COW, Kind.FILE, Kind.DEVICE)  # the slot names above
+# Two more slots after the kinds': the file-backed part of cow (Totals.cow_file, cow_file_pss).
+COW_FILE_RSS, COW_FILE_PSS = _SLOTS, _SLOTS + 1
+_PARTS = _SLOTS + 2
 # Classes whose pages all go to one kind: that kind's first slot.
 _WHOLE = {MapClass.SHMEM: SHARED_RSS, MapClass.SHMEM_HUGETLB: SHARED_RSS, MapClass.FILE_SHARED: FILE_RSS,
           MapClass.DEVICE: DEVICE_RSS, MapClass.DEVICE_PFN: DEVICE_RSS}
@@ -87,7 +90,8 @@ _VIEW_CACHE = {MapClass.FILE_PRIVATE: FILE_RSS, MapClass.FILE_COW_PENDING: COW_R
 
 # The fields a split reads, in the order of the locals ``split`` unpacks them into (_smaps.SMAPS_FIELDS).
 _NAMES = ("Size", "Rss", "Pss", "Shared_Clean", "Shared_Dirty", "Private_Clean", "Private_Dirty", "Anonymous",
-          "KSM", "Swap", "SwapPss", "Shared_Hugetlb", "Private_Hugetlb", "Locked", "LazyFree", "AnonHugePages")
+          "KSM", "Swap", "SwapPss", "Shared_Hugetlb", "Private_Hugetlb", "Locked", "LazyFree", "AnonHugePages",
+          "FilePmdMapped")
 _REQUIRED = ("Size", "Rss", "Pss")
 
 
@@ -153,9 +157,9 @@ class Classifier:
             one Mapping per entry with its own split.
         """
         pick, padded = self._layout(names)
-        acc = [0] * _SLOTS
+        acc = [0] * _PARTS
         all_size = all_rss = all_pss = all_uss = all_swap = all_swap_pss = all_hugetlb = device_mapped = 0
-        all_locked = all_lazyfree = all_anon_huge = 0
+        all_locked = all_lazyfree = all_anon_huge = all_file_huge = 0
         mappings: list[Mapping] | None = [] if want_mappings else None
         cache, whole = self._cache, _WHOLE
         ANON, ANON_HUGETLB, DEVICE_PFN = MapClass.ANON, MapClass.ANON_HUGETLB, MapClass.DEVICE_PFN
@@ -165,15 +169,15 @@ class Classifier:
             if cls is None:
                 cls = self.mapclass(*key)
             (size, rss, pss, shared_clean, shared_dirty, private_clean, private_dirty, anon, ksm, swap, swap_pss,
-             shared_hugetlb, private_hugetlb, locked, lazyfree, anon_huge) = pick(v[VALUES] + (0,) if padded
-                                                                                   else v[VALUES])
+             shared_hugetlb, private_hugetlb, locked, lazyfree, anon_huge, file_huge) = pick(
+                 v[VALUES] + (0,) if padded else v[VALUES])
             all_size += size
             hugetlb = shared_hugetlb + private_hugetlb
             if cls is DEVICE_PFN:
                 device_mapped += size
             if not (rss or swap or hugetlb):
                 if mappings is not None:
-                    mappings.append(_mapping(v, cls, [0] * _SLOTS, Totals(
+                    mappings.append(_mapping(v, cls, [0] * _PARTS, Totals(
                         size=size * 1024, device_mapped=size * 1024 if cls is DEVICE_PFN else 0)))
                 continue
             all_rss += rss
@@ -185,7 +189,8 @@ class Classifier:
             all_locked += locked
             all_lazyfree += lazyfree
             all_anon_huge += anon_huge
-            part = [0] * _SLOTS if mappings is not None else acc
+            all_file_huge += file_huge
+            part = [0] * _PARTS if mappings is not None else acc
             if cls is ANON or cls is ANON_HUGETLB:
                 # Anon pages mapped more than once are still COW-shared after fork (or KSM): A.6.
                 cow = min(anon, max(shared_clean + shared_dirty, ksm))
@@ -207,16 +212,18 @@ class Classifier:
                     part[base + 2] += swap
                     part[base + 3] += swap_pss
             if mappings is not None:
-                for i in range(_SLOTS):
+                for i in range(_PARTS):
                     acc[i] += part[i]
                 mappings.append(_mapping(v, cls, part, Totals(
                     size=size * 1024, rss=rss * 1024, pss=pss * 1024, uss=(private_clean + private_dirty) * 1024,
                     swap=swap * 1024, swap_pss=swap_pss * 1024, hugetlb=hugetlb * 1024,
                     device_mapped=size * 1024 if cls is DEVICE_PFN else 0, locked=locked * 1024,
-                    lazyfree=lazyfree * 1024, anon_huge=anon_huge * 1024)))
+                    lazyfree=lazyfree * 1024, anon_huge=anon_huge * 1024, file_huge=file_huge * 1024,
+                    cow_file=part[COW_FILE_RSS] * 1024, cow_file_pss=part[COW_FILE_PSS] * 1024)))
         totals = Totals(all_size * 1024, all_rss * 1024, all_pss * 1024, all_uss * 1024, all_swap * 1024,
                         all_swap_pss * 1024, all_hugetlb * 1024, device_mapped * 1024, all_locked * 1024,
-                        all_lazyfree * 1024, all_anon_huge * 1024)
+                        all_lazyfree * 1024, all_anon_huge * 1024, all_file_huge * 1024, acc[COW_FILE_RSS] * 1024,
+                        acc[COW_FILE_PSS] * 1024)
         return totals, _kinds(acc), mappings
 
 
@@ -238,6 +245,9 @@ def _split_private_view(part: list[int], cls: MapClass, rss: int, pss: int, swap
     part[COW_PSS] += cow_pss
     part[cache] += cache_pages
     part[cache + 1] += rest - cow_pss
+    if cache == COW_RSS:  # unwritten page cache under a private writable map: cow's file-backed part
+        part[COW_FILE_RSS] += cache_pages
+        part[COW_FILE_PSS] += rest - cow_pss
     # Swap here is anon swap entries (COW copies), plus, in a private view of shmem, the object's own
     # swapped pages; SwapPss counts only the anon entries (spec E.1), so anon swap is at least SwapPss
     # (equal unless fork-shared) and the rest is shmem.

@@ -241,7 +241,8 @@ def _total(name: str) -> Getter:
 
 
 _SMAPS_NEEDS = {"swap": ("Swap",), "swap_pss": ("SwapPss",), "hugetlb": ("Shared_Hugetlb", "Private_Hugetlb"),
-                "locked": ("Locked",), "lazyfree": ("LazyFree",), "anon_huge": ("AnonHugePages",)}
+                "locked": ("Locked",), "lazyfree": ("LazyFree",), "anon_huge": ("AnonHugePages",),
+                "file_huge": ("FilePmdMapped",)}
 PART_HELP = {"rss": "resident bytes", "pss": "proportional share (PSS)", "swap": "bytes in swap (smaps Swap)",
              "swap_pss": "proportional swap (SwapPss)"}
 PARTS = ("rss", "pss", "swap", "swap_pss")
@@ -263,11 +264,27 @@ def totals_fields(prefix: str = "", through: str | None = None, default: Sequenc
         ("locked", "Locked", "locked (mlock) bytes"),
         ("lazyfree", "LazyFree", "MADV_FREE'd pages the kernel may drop"),
         ("anon_huge", "AnonTHP", "anonymous transparent huge pages (smaps AnonHugePages)"),
+        ("file_huge", "FileTHP", "file transparent huge pages mapped with PMDs (smaps FilePmdMapped)"),
+        ("cow_file", "CoW file", "cow's file-backed part: page cache under a private writable file map, not "
+                                 "written yet; droppable (the rest of cow is anon: swappable)"),
+        ("cow_file_pss", "CoW file PSS", "cow_file's proportional share"),
     )
     base = f"{through}.totals" if through else "totals"
-    return [gauge(prefix + name, title, help, _total(name) if through is None else _total_of(through, name),
-                  attr=f"{base}.{name}", needs=_SMAPS_NEEDS.get(name, ()), default=name in default, option=option)
-            for name, title, help in spec]
+    out = [gauge(prefix + name, title, help, _total(name) if through is None else _total_of(through, name),
+                 attr=f"{base}.{name}", needs=_SMAPS_NEEDS.get(name, ()), default=name in default, option=option)
+           for name, title, help in spec]
+    for part, of, suffix in (("rss", "cow_file", ""), ("pss", "cow_file_pss", "_pss")):  # cow = file + anon
+        out.append(gauge(f"{prefix}cow_anon{suffix}", f"CoW anon{suffix.replace('_', ' ').upper()}",
+                         f"cow's anonymous part ({part}): anon pages still shared after fork, KSM; swappable",
+                         _cow_anon(part, of, through), attr=f"{base}.{of}", option=option))
+    return out
+
+
+def _cow_anon(part: str, of: str, through: str | None) -> Getter:
+    def get(x: Any) -> Any:
+        rec = x if through is None else getattr(x, through)
+        return getattr(rec.categories[Kind.COW], part) - getattr(rec.totals, of)
+    return get
 
 
 def _total_of(through: str, name: str) -> Getter:

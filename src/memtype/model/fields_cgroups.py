@@ -43,7 +43,7 @@ def _reclaim(name: str) -> Getter:
     return lambda c: c.reclaim.get(name) if c.reclaim is not None else None
 
 
-_MEMBER_TOTALS = ("rss", "pss", "uss", "swap", "swap_pss")
+_MEMBER_TOTALS = ("rss", "pss", "uss", "swap", "swap_pss", "cow_file", "cow_file_pss", "cow_anon", "cow_anon_pss")
 _PSI = [("avg10", "PSI", "% of the last 10 s"), ("avg60", "PSI60", "% of the last 60 s"),
         ("avg300", "PSI300", "% of the last 300 s")]
 

@@ -46,14 +46,20 @@ def empty_split() -> dict[Kind, KindUsage]:
 
 
 class Totals:
-    """Sums over mappings. The kinds' rss/pss/swap/swap_pss add up to rss/pss/swap/swap_pss here."""
+    """Sums over mappings. The kinds' rss/pss/swap/swap_pss add up to rss/pss/swap/swap_pss here.
+
+    ``cow_file``/``cow_file_pss`` are the file-backed part of the cow kind: page cache under a private
+    writable file mapping that the process has not written yet (kernel-spec A.6: cow until written,
+    then a private anon copy). Like page cache it is droppable; the rest of cow (``cow_anon``: anon
+    pages still shared after fork, KSM) is swappable.
+    """
 
     __slots__ = ("size", "rss", "pss", "uss", "swap", "swap_pss", "hugetlb", "device_mapped", "locked", "lazyfree",
-                 "anon_huge")
+                 "anon_huge", "file_huge", "cow_file", "cow_file_pss")
 
     def __init__(self, size: int = 0, rss: int = 0, pss: int = 0, uss: int = 0, swap: int = 0, swap_pss: int = 0,
                  hugetlb: int = 0, device_mapped: int = 0, locked: int = 0, lazyfree: int = 0,
-                 anon_huge: int = 0) -> None:
+                 anon_huge: int = 0, file_huge: int = 0, cow_file: int = 0, cow_file_pss: int = 0) -> None:
         self.size = size
         self.rss = rss
         self.pss = pss
@@ -64,7 +70,10 @@ class Totals:
         self.device_mapped = device_mapped  # size of pf/io mappings (GPU BARs, [vvar]): address space, not RAM
         self.locked = locked
         self.lazyfree = lazyfree
-        self.anon_huge = anon_huge
+        self.anon_huge = anon_huge  # anon THP mapped with PMDs (smaps AnonHugePages)
+        self.file_huge = file_huge  # file THP mapped with PMDs (smaps FilePmdMapped, 4.15+)
+        self.cow_file = cow_file  # resident bytes of the cow kind that are page cache (class docstring)
+        self.cow_file_pss = cow_file_pss
 
     def add(self, o: Totals) -> None:
         for name in Totals.__slots__:

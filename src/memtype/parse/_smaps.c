@@ -65,9 +65,9 @@
 /* Fields the split uses (memtype.model.classify._NAMES). */
 static const char *const SMAPS_FIELD_NAMES[] = {
     "Size", "Rss", "Pss", "Shared_Clean", "Shared_Dirty", "Private_Clean", "Private_Dirty", "Anonymous", "KSM",
-    "Swap", "SwapPss", "Shared_Hugetlb", "Private_Hugetlb", "Locked", "LazyFree", "AnonHugePages"};
+    "Swap", "SwapPss", "Shared_Hugetlb", "Private_Hugetlb", "Locked", "LazyFree", "AnonHugePages", "FilePmdMapped"};
 enum { F_SIZE, F_RSS, F_PSS, F_SC, F_SD, F_PC, F_PD, F_ANON, F_KSM, F_SWAP, F_SWAPPSS, F_SH, F_PH, F_LOCKED,
-       F_LAZY, F_AHP, N_USED };
+       F_LAZY, F_AHP, F_FHP, N_USED };
 
 /* Mapping classes (memtype.model.classify.MapClass values). */
 static const char *const MAP_CLASS_NAMES[] = {"anon", "anon-hugetlb", "shmem", "shmem-hugetlb", "shmem-private",
@@ -84,8 +84,10 @@ enum { K_ANON = 0 * N_PARTS, K_SHARED = 1 * N_PARTS, K_COW = 2 * N_PARTS, K_FILE
 
 /* Totals (memtype.model.records.Totals slots). */
 static const char *const TOTAL_NAMES[] = {"size", "rss", "pss", "uss", "swap", "swap_pss", "hugetlb",
-                                          "device_mapped", "locked", "lazyfree", "anon_huge"};
-enum { T_SIZE, T_RSS, T_PSS, T_USS, T_SWAP, T_SWAPPSS, T_HUGETLB, T_DEVMAP, T_LOCKED, T_LAZY, T_AHP, N_TOTALS };
+                                          "device_mapped", "locked", "lazyfree", "anon_huge", "file_huge",
+                                          "cow_file", "cow_file_pss"};
+enum { T_SIZE, T_RSS, T_PSS, T_USS, T_SWAP, T_SWAPPSS, T_HUGETLB, T_DEVMAP, T_LOCKED, T_LAZY, T_AHP, T_FHP,
+       T_COW_FILE, T_COW_FILE_PSS, N_TOTALS };
 
 /* Reclaim classes (memtype.model.reclaim.CLASSES); "swap" means swappable here: the caller moves
  * it to "never" when no swap device has room. */
@@ -485,7 +487,7 @@ static void reclaim_entry(long long *rc, const Entry *e, int cls, const long lon
 
 /* A private view of a file or of shmem (Classifier._split_private_view): anon pages are the ones
  * already written (COW copies); Private_Dirty anon is this process's own, the rest still shared. */
-static int split_private_view(long long *k, int cls, const long long *f) {
+static int split_private_view(long long *k, long long *t, int cls, const long long *f) {
     long long rss = f[F_RSS], pss = f[F_PSS], swap = f[F_SWAP], swap_pss = f[F_SWAPPSS];
     long long anon = f[F_ANON], own = lmin(anon, f[F_PD]), cow_anon = anon - own, pages = rss - anon;
     long long own_pss = lmin(pss, own), rest = pss - own_pss, cow_pss;
@@ -496,6 +498,7 @@ static int split_private_view(long long *k, int cls, const long long *f) {
     k[K_ANON + P_RSS] += own; k[K_ANON + P_PSS] += own_pss;
     k[K_COW + P_RSS] += cow_anon; k[K_COW + P_PSS] += cow_pss;
     k[cache + P_RSS] += pages; k[cache + P_PSS] += rest - cow_pss;
+    if (cache == K_COW) { t[T_COW_FILE] += pages; t[T_COW_FILE_PSS] += rest - cow_pss; } /* cow's file part */
     k[K_ANON + P_SWAP] += anon_swap; k[K_ANON + P_SWAPPSS] += swap_pss;
     k[K_SHARED + P_SWAP] += swap - anon_swap;
     return 0;
@@ -525,7 +528,7 @@ static int emit_split(Reader *r, const Entry *e, const long long *values) {
     if (rss || swap || hugetlb) {
         t[T_RSS] += rss; t[T_PSS] += pss; t[T_USS] += f[F_PC] + f[F_PD]; t[T_SWAP] += swap;
         t[T_SWAPPSS] += swap_pss; t[T_HUGETLB] += hugetlb; t[T_LOCKED] += f[F_LOCKED]; t[T_LAZY] += f[F_LAZY];
-        t[T_AHP] += f[F_AHP];
+        t[T_AHP] += f[F_AHP]; t[T_FHP] += f[F_FHP];
         int base = -1;
         switch (cls) {
         case C_ANON:
@@ -542,7 +545,7 @@ static int emit_split(Reader *r, const Entry *e, const long long *values) {
         case C_FILE_SHARED: base = K_FILE; break;
         case C_DEVICE: case C_DEVICE_PFN: base = K_DEVICE; break;
         default:
-            if (split_private_view(k, cls, f) < 0) return fail(r, "values too large to split");
+            if (split_private_view(k, t, cls, f) < 0) return fail(r, "values too large to split");
         }
         if (base >= 0) {
             k[base + P_RSS] += rss; k[base + P_PSS] += pss; k[base + P_SWAP] += swap; k[base + P_SWAPPSS] += swap_pss;

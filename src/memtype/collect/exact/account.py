@@ -40,12 +40,20 @@ def apply_pages(proc: ProcessMemory, pages: Sequence[int], pss: Sequence[int], u
     totals = Totals(t.size, sum(u.rss for u in kinds.values()), sum(u.pss for u in kinds.values()),
                     t.uss if uss is None else uss, sum(u.swap for u in kinds.values()),
                     sum(u.swap_pss for u in kinds.values()), t.hugetlb, t.device_mapped, t.locked, t.lazyfree,
-                    t.anon_huge)
+                    t.anon_huge, t.file_huge, *_cow_file(t, kinds[Kind.COW]))
     out: dict[str, int | None] = {name: None for name in DETAIL}
     out["zero"] = int(pages[ZERO]) * page  # virtual bytes mapped to the zero page: they cost no RAM
     if detail is not None:
         out.update(zip(DETAIL_BITS, detail))
     return proc.replace(totals=totals, categories=kinds, pages=out, exact=True)
+
+
+def _cow_file(level: Totals, cow: KindUsage) -> tuple[int, int]:
+    """The file-backed part of the page-level cow kind: the mapping level's (smaps: Rss - Anonymous of
+    the private writable file maps, page cache present there), within the pages counted cow. The page
+    table has no category of its own for it: in a cow-pending mapping both a fork-shared anon page and
+    an unwritten page-cache page are cow (B.3 rows 10 and 16)."""
+    return min(level.cow_file, cow.rss), min(level.cow_file_pss, cow.pss)
 
 
 def account_mappings(mappings: list[Mapping], walked: list[int], pages: Sequence[int], pss: Sequence[int],
@@ -72,6 +80,7 @@ def account_mappings(mappings: list[Mapping], walked: list[int], pages: Sequence
                                             sum(u.pss for u in kinds.values()), t.uss,
                                             sum(u.swap for u in kinds.values()),
                                             sum(u.swap_pss for u in kinds.values()), t.hugetlb, t.device_mapped,
-                                            t.locked, t.lazyfree, t.anon_huge),
+                                            t.locked, t.lazyfree, t.anon_huge, t.file_huge,
+                                            *_cow_file(t, kinds[Kind.COW])),
                               categories=kinds))
     return done
