@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 import memtype
-from memtype.model.fields import PROCESS, group_registry, registries
+from memtype.model.fields import registries
+from memtype.model.fields_process import PROCESS, group_registry
 from memtype.model.group import group_processes
 from memtype.output import json as jsonout
 from memtype.output.csv import csv_text

@@ -13,8 +13,8 @@ Every front end derives from it:
 * an exporter names a metric ``memtype_<registry>_<metric>_<unit suffix>`` (``metric_name``), with
   the field's constant ``labels`` (``kind="cow"``) beside the registry's identifying ones.
 
-This module holds the core and the registries of the ``ps``/``maps`` hot path (process, mapping,
-group); the others live in ``model/fields_*.py`` beside it and load on demand (``registries()``).
+This module holds the core and the building blocks; the registries live in ``model/fields_*.py``
+(``fields_process``: the ``ps``/``maps`` hot path) and load on demand (``registries()``).
 ``tests/test_model_fields.py`` fails when a record gains a public attribute that has neither a
 field nor an explicit exclusion here.
 """
@@ -22,10 +22,9 @@ field nor an explicit exclusion here.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from operator import attrgetter
 
 from memtype.kinds import KINDS, Kind
-from memtype.model.group import Group
-from memtype.model.records import KindUsage, Mapping, ProcessMemory, Totals
 
 TYPE_CHECKING = False  # typing costs ~5 ms of start-up; mypy still reads these imports
 if TYPE_CHECKING:
@@ -194,6 +193,7 @@ def registries() -> dict[str, Registry]:
     """Every registry by name (imports the per-command modules: start-up cost only when asked)."""
     # Imported here, not at module level: ``ps`` needs only this module (start-up is benchmarked).
     from memtype.model import fields_cgroups, fields_files, fields_machine, fields_pressure, fields_swap
+    from memtype.model.fields_process import GROUP_KEYS, MAPPING, PROCESS, group_registry
 
     found = [PROCESS, MAPPING, *(group_registry(by) for by in GROUP_KEYS)]
     for module in (fields_machine, fields_cgroups, fields_swap, fields_pressure, fields_files):
@@ -206,6 +206,9 @@ def covers() -> list[tuple[Registry, type]]:
     field or an exclusion (views such as ``swap_process`` read a record another registry covers)."""
     from memtype.model import fields_cgroups, fields_files, fields_machine, fields_pressure, fields_swap
     from memtype.model.cgroups import CgroupMemory
+    from memtype.model.fields_process import MAPPING, PROCESS, group_registry
+    from memtype.model.group import Group
+    from memtype.model.records import Mapping, ProcessMemory
 
     found = [(PROCESS, ProcessMemory), (MAPPING, Mapping), (group_registry("program"), Group),
              (fields_cgroups.CGROUP, CgroupMemory)]
@@ -237,7 +240,7 @@ def info(id: str, title: str, help: str, get: Getter, unit: str = "", **kw: Any)
 
 
 def _total(name: str) -> Getter:
-    return lambda x: getattr(x.totals, name)
+    return attrgetter(f"totals.{name}")  # in C: the ps hot path reads 30-odd figures per process
 
 
 _SMAPS_NEEDS = {"swap": ("Swap",), "swap_pss": ("SwapPss",), "hugetlb": ("Shared_Hugetlb", "Private_Hugetlb"),
@@ -288,7 +291,7 @@ def _cow_anon(part: str, of: str, through: str | None) -> Getter:
 
 
 def _total_of(through: str, name: str) -> Getter:
-    return lambda x: getattr(getattr(x, through).totals, name)
+    return attrgetter(f"{through}.totals.{name}")
 
 
 def kind_fields(prefix: str = "", parts: Sequence[str] = PARTS, default: Sequence[str] = ("rss",),
@@ -309,7 +312,14 @@ def kind_fields(prefix: str = "", parts: Sequence[str] = PARTS, default: Sequenc
 
 
 def _kind(k: Kind, part: str) -> Getter:
-    return lambda x: getattr(x.categories[k], part)
+    """``x.categories[k].part``, spelled out per part: no getattr by name on the hot path."""
+    if part == "rss":
+        return lambda x: x.categories[k].rss
+    if part == "pss":
+        return lambda x: x.categories[k].pss
+    if part == "swap":
+        return lambda x: x.categories[k].swap
+    return lambda x: x.categories[k].swap_pss
 
 
 def _kind_of(group: str, k: Kind, part: str) -> Getter:
@@ -319,14 +329,6 @@ def _kind_of(group: str, k: Kind, part: str) -> Getter:
 def kind_partitions(prefix: str = "", parts: Sequence[str] = PARTS) -> dict[str, tuple[str, ...]]:
     """Each total is the sum of the kinds' parts (``pss`` = Σ ``K.pss``)."""
     return {prefix + p: tuple(f"{prefix}{k.value}.{p}" for k in KINDS) for p in parts}
-
-
-def _pages(name: str) -> Getter:
-    return lambda p: p.pages.get(name) if p.pages is not None else None
-
-
-def _reclaim(name: str) -> Getter:
-    return lambda p: p.reclaim.get(name) if p.reclaim is not None else None
 
 
 RECLAIM_HELP = {"drop": "clean page cache and MADV_FREE'd memory: dropped without I/O",
@@ -346,98 +348,3 @@ PAGE_HELP = {"zero": "virtual bytes mapped to the zero page (they cost no RAM)",
              "lazyfree": "MADV_FREE'd pages", "dirty": "dirty page cache", "writeback": "page cache under writeback",
              "mlocked": "mlocked pages", "unevictable": "unevictable pages", "thp": "pages in transparent huge pages",
              "swapcache": "pages in the swap cache"}
-
-
-_NESTED: dict[str, type] = {"totals": Totals, "categories": KindUsage}
-_ALL_KINDS = [f"{k.value}.{p}" for k in KINDS for p in PARTS]
-# The CSV's columns as memtype/1 wrote them (with cgroup now, issue 8 item 6).
-PROCESS_CSV = ["pid", "comm", "user", "cmdline", "cgroup", "pss", "uss", "rss", "swap", "swap_pss", "hugetlb",
-               "device_mapped", *_ALL_KINDS]
-
-
-# -- process ---------------------------------------------------------------------------------------
-
-def _user(p: Any) -> Any:
-    return p.user
-
-
-PROCESS = Registry("process", "one process's memory by kind, from its smaps (memtype ps)", [
-    label("pid", "PID", "process id", lambda p: p.pid, default=True),
-    label("comm", "Name", "the process name (/proc/PID/stat comm)", lambda p: p.comm, default=True),
-    label("user", "User", "owner's user name (None: no name for the uid)", _user, default=True),
-    info("uid", "UID", "real user id (/proc/PID/status Uid)", lambda p: p.uid),
-    info("ppid", "PPID", "parent process id", lambda p: p.ppid),
-    info("starttime", "Start", "start time in clock ticks after boot (stat field 22): with pid, its identity",
-         lambda p: p.starttime),
-    label("program", "Program", "the executable's name (ps_mem's grouping key), else argv[0], else comm",
-          lambda p: p.program, option="program"),
-    info("cmdline", "Command", "the command line (sensitive: only with --cmdline)", lambda p: p.cmdline,
-         option="cmdline", default=True),
-    *totals_fields(default=("pss", "uss", "rss", "swap", "swap_pss", "hugetlb", "device_mapped")),
-    *kind_fields(),
-    info("incomplete", "Incomplete", "part of its smaps was unreadable (see warnings)", lambda p: bool(p.problems),
-         attr="problems"),
-    info("exact", "Exact", "every page was classified (--exact)", lambda p: p.exact),
-    # not one metric with a label: the page figures overlap (a dirty page may be mlocked), a sum means nothing
-    *[gauge(f"pages.{n}", n, f"--exact: {h}", _pages(n), attr="pages", option="exact") for n, h in PAGE_HELP.items()],
-    label("cgroup", "Cgroup", "memory cgroup path (/proc/PID/cgroup; only with --cgroup)", lambda p: p.cgroup,
-          option="cgroup", default=True),
-    *reclaim_fields(_reclaim, "its resident memory plus hugetlb"),
-], labels=("pid", "comm"),
-    aliases={"name": "comm", **{k.value: f"{k.value}.rss" for k in KINDS}},
-    exclude={"totals": "read through its fields", "categories": "read through the kinds' fields",
-             "mappings": "records of their own (the mapping registry)", "exe": "a full path: program is its name",
-             "key": "its identity: pid and starttime"},
-    nested=_NESTED, partitions=kind_partitions(), csv=PROCESS_CSV, null_objects=("pages", "reclaim"))
-
-
-# -- mapping ---------------------------------------------------------------------------------------
-
-MAPPING = Registry("mapping", "one mapping (VMA) of a process with its class and split (memtype maps)", [
-    label("start", "Address", "start address (hex)", lambda m: f"{m.start:x}", default=True),
-    label("end", "End", "end address (hex, exclusive)", lambda m: f"{m.end:x}", default=True),
-    info("perms", "Perm", "permissions (r, w, x; p private or s shared)", lambda m: m.perms, default=True),
-    info("offset", "Offset", "offset into the file", lambda m: m.offset, unit="bytes"),
-    info("dev", "Dev", "device of the file (major:minor, hex)", lambda m: m.dev),
-    info("inode", "Inode", "inode of the file (0: anonymous)", lambda m: m.inode),
-    label("path", "Mapping", "the file or region ([heap], [stack], /memfd:...; empty: anonymous)",
-          lambda m: m.path, default=True),
-    info("vmflags", "VmFlags", "the kernel's VmFlags (proc(5))", lambda m: list(m.vmflags)),
-    label("class", "Class", "mapping class: anon, shmem, file-private, file-cow, device, device-pfn...",
-          lambda m: m.mapclass, attr="mapclass", default=True),
-    *totals_fields(default=("size", "rss", "pss", "uss", "swap", "swap_pss", "device_mapped")),
-    *kind_fields(),
-], labels=("start", "path"), aliases={"address": "start", "mapclass": "class", **{k.value: f"{k.value}.rss" for k in KINDS}},
-    exclude={"totals": "read through its fields", "categories": "read through the kinds' fields"},
-    nested=_NESTED, partitions=kind_partitions(),
-    csv=["start", "end", "perms", "class", "path", "size", "rss", "pss", "uss", "swap", "swap_pss", "device_mapped",
-         *_ALL_KINDS])
-
-
-# -- groups ------------------------------------------------------------------------------------------
-
-GROUP_KEYS = {"program": "the executable's name (ps --group program)", "user": "user name (ps --group user)",
-              "cgroup": "memory cgroup, by readable name (ps --group cgroup)",
-              "path": "the mapped file or region (maps --group path)"}
-_GROUPS: dict[str, Registry] = {}
-
-
-def group_registry(by: str) -> Registry:
-    """The fields of a sum of processes (``ps --group BY``) or of mappings (``maps --group path``)."""
-    found = _GROUPS.get(by)
-    if found is None:
-        members = "mappings" if by == "path" else "processes"
-        found = _GROUPS[by] = Registry(f"group_{by}", f"a sum of {members} by {by}", [
-            label(by, by.capitalize(), GROUP_KEYS[by], lambda g: g.key, attr="key", default=True),
-            gauge("count", "Count", f"{members} summed in the group", lambda g: g.count, unit="count", default=True),
-            gauge("processes", "Procs", "distinct processes in the group", lambda g: len(set(g.pids)), unit="count",
-                  attr="pids", default=by == "path"),
-            info("pids", "PIDs", "their process ids", lambda g: g.pids),
-            *totals_fields(default=("pss", "uss", "rss", "swap", "swap_pss")),
-            *kind_fields(),
-        ], labels=(by,), aliases={"name": by, "key": by, **{k.value: f"{k.value}.rss" for k in KINDS}},
-            exclude={"totals": "read through its fields", "categories": "read through the kinds' fields"},
-            nested=_NESTED, partitions=kind_partitions(),
-            csv=[by, "count", *(["processes"] if by == "path" else []), "pss", "uss", "rss", "swap", "swap_pss",
-                 *_ALL_KINDS])
-    return found

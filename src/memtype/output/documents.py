@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from memtype.model.cgroups import CgroupMemory, CgroupTree
 from memtype.model.fields_cgroups import CGROUP
-from memtype.model.fields import PROCESS
+from memtype.model.fields_process import PROCESS
 from memtype.model.fields_machine import MACHINE, RECONCILE, SYSTEM
 from memtype.model.fields_pressure import HOLDER, PRESSURE
 from memtype.model.fields_swap import SHMEM_OBJECT, SWAP, SWAP_DEVICE, SWAP_PROCESS, SWAPPED_MAPPING, ZRAM

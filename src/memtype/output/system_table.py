@@ -77,7 +77,7 @@ def rows_table(sm: SystemMemory) -> Table:
     if not per_cpu_known:  # a capture without zoneinfo
         helps["free"] = "MemFree; per-CPU free lists: in unaccounted"
     for rid, value in sm.rows.items():
-        unknown = not sm.exact and rid in ("cow", "device")
+        unknown = rid in sm.unknown  # meminfo has no cow or driver-page figure (null in JSON)
         t.add_row(TITLES[rid], "-" if unknown else size(value), "" if unknown else percent(value, sm.total),
                   " " + helps[rid])
         for did in DETAIL_IDS:

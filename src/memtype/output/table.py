@@ -23,7 +23,8 @@ from memtype.model.group import total_of
 from memtype.model.machine import MachineMemory
 from memtype.model.records import Scan
 from memtype.output.console import EDGES, make_console, new_table, show
-from memtype.model.fields import PROCESS, Field, Registry
+from memtype.model.fields import Field, Registry
+from memtype.model.fields_process import PROCESS
 from memtype.output.human import UNITS_NOTE, cut, fit_path, percent, size
 
 TYPE_CHECKING = False  # typing costs ~5 ms of start-up; mypy still reads these imports

@@ -10,7 +10,8 @@ from memtype.cli.formats import add_format_options, write_csv, write_json
 from memtype.cli.rows import check_fields, check_sort, scanner, sort_rows
 from memtype.errors import MemtypeError, UsageError
 from memtype.kinds import KINDS
-from memtype.model.fields import MAPPING, PROCESS, Registry, group_registry
+from memtype.model.fields import Registry
+from memtype.model.fields_process import MAPPING, PROCESS, group_registry
 from memtype.model.group import group_mappings, mapping_key
 from memtype.output import json as jsonout
 from memtype.source.root import Root

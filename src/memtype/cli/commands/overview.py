@@ -9,7 +9,7 @@ from memtype.cli.formats import write_csv, write_json
 from memtype.cli.rows import check_fields
 from memtype.collect.scan import scan
 from memtype.collect.system import machine_memory
-from memtype.model.fields import PROCESS
+from memtype.model.fields_process import PROCESS
 from memtype.model.fields_machine import MACHINE_ROW
 from memtype.model.machine import MachineRow
 from memtype.source.root import Root

@@ -11,7 +11,7 @@ from memtype.cli.rows import check_fields, check_sort, check_user, filter_proces
 from memtype.collect.swapinfo import swap_room
 from memtype.kinds import KINDS
 from memtype.model import reclaim
-from memtype.model.fields import PROCESS, group_registry
+from memtype.model.fields_process import PROCESS, group_registry
 from memtype.output import json as jsonout
 from memtype.source.root import Root
 
