@@ -270,7 +270,7 @@ def _capture(tmp: Path, smaps: dict[int, bytes]) -> Path:
 def _scan_both_ways(root: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[memtype.Scan, memtype.Scan]:
     compiled = memtype.scan(str(root), jobs=1)
     with monkeypatch.context() as m:
-        m.setattr(smaps_mod, "_fast", None)
+        m.setattr(smaps_mod, "_compiled", None)
         assert smaps_mod.compiled() is None
         pure = memtype.scan(str(root), jobs=1)
     return compiled, pure
@@ -425,3 +425,17 @@ def test_issue8_compiled_and_numpy_page_passes_apply_the_one_table(tmp_path: Pat
     fc = flag_classes(kf, kc)
     numpy_cats = classify_pages(entries, fc, records[own, 3].astype(np.int8))
     assert (np.bincount(own.astype(np.int64) * 8 + numpy_cats, minlength=len(records) * 8).reshape(-1, 8) == cnt).all()
+
+
+def test_issue8_numbers_too_long_for_int_are_out_of_range() -> None:
+    """Python's int() refuses decimal strings over 4300 digits: that must be a skipped entry, not a crash;
+    leading zeros are still just zeros, as in the compiled reader."""
+    long_value = _entry_text(0x3000, 0x5000, 4).replace("Rss:                   4 kB", "Rss: " + "9" * 5000 + " kB")
+    zeros = _entry_text(0x5000, 0x7000, 4).replace("Rss:                   4 kB", "Rss: " + "0" * 5000 + "4 kB")
+    long_inode = _entry_text(0x7000, 0x9000, 4).replace(" 0 \n", " " + "7" * 5000 + " \n", 1)
+    text = (_entry_text(0x1000, 0x3000, 8) + long_value + zeros + long_inode).encode()
+    for accelerated in (True, False):
+        p = parse_smaps(text, accelerated=accelerated)
+        assert [v.start for v in p.vmas] == [0x1000, 0x5000]
+        assert p.vmas[1].values[gen.FIELDS_6_18.index("Rss")] == 4
+        assert len(p.problems) == 1 and "5000-digit number" in p.problems[0] and "(and 1 more" in p.problems[0]

@@ -35,9 +35,9 @@ def scan_exact(root: str | Root = "/", pids: Iterable[int] | None = None, *, map
     r = root if isinstance(root, Root) else Root(root)
     if not r.live:
         raise Unsupported("--exact", "--exact reads pagemap of live processes; it does not work on a capture (--root)")
-    fast = compiled()
+    c_reader = compiled()
     kpage_fds = open_kpage()
-    use_compiled = fast is not None and hasattr(fast, "classify_pages") and kpage_fds is not None
+    use_compiled = c_reader is not None and hasattr(c_reader, "classify_pages") and kpage_fds is not None
     importer = None if use_compiled else _import_numpy_in_background()  # hidden behind the smaps reads
     try:
         reader = PagemapReader(Classifier(shmem_devs(r)), os.sysconf("SC_PAGE_SIZE"))
@@ -45,7 +45,7 @@ def scan_exact(root: str | Root = "/", pids: Iterable[int] | None = None, *, map
         procs = [p for p in result.processes if p.pid in reader.pages]
         notes: list[str] = []
         if use_compiled and kpage_fds is not None:
-            procs = classify_compiled(fast, procs, reader.pages, kpage_fds, result.host.page_size, mappings)
+            procs = classify_compiled(c_reader, procs, reader.pages, kpage_fds, result.host.page_size, mappings)
         else:
             if importer is not None:
                 importer.join()

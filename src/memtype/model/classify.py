@@ -102,7 +102,7 @@ class Classifier:
         self.shmem_devs = shmem_devs
         self._cache: dict[tuple[str, str, str, str], MapClass] = {}
         self._layouts: dict[tuple[str, ...], tuple[Callable[[tuple[int, ...]], tuple[int, ...]], bool]] = {}
-        self._fast_classes: dict[bytes, int] = {}  # the compiled reader's cache, keyed by raw header bytes
+        self._compiled_classes: dict[bytes, int] = {}  # the compiled reader's cache, keyed by raw header bytes
 
     def mapclass(self, path: str, perms: str, vmflags: str, dev: str) -> MapClass:
         key = (path, perms, vmflags, dev)
@@ -118,19 +118,19 @@ class Classifier:
         Returns:
             None where the compiled reader is absent or rejects the text (then parse and ``split``).
         """
-        fast = _smaps.compiled()
-        if fast is None:
+        c_reader = _smaps.compiled()
+        if c_reader is None:
             return None
         try:
-            totals, kinds, reclaim = fast.summarize(data, self._fast_classes, self._class_number)
+            totals, kinds, reclaim = c_reader.summarize(data, self._compiled_classes, self._class_number)
         except ValueError:
             return None
         return (Totals(*(x * 1024 for x in totals)), _kinds(kinds),
-                dict(zip(fast.RECLAIM_CLASSES, (x * 1024 for x in reclaim))))
+                dict(zip(c_reader.RECLAIM_CLASSES, (x * 1024 for x in reclaim))))
 
     def compiled_cache(self) -> tuple[dict[bytes, int], Callable[[str, str, str, str], int]]:
         """The class cache and the classify callback the compiled reader takes."""
-        return self._fast_classes, self._class_number
+        return self._compiled_classes, self._class_number
 
     def _class_number(self, path: str, perms: str, vmflags: str, dev: str) -> int:
         return _CLASS_NUMBER[self.mapclass(path, perms, vmflags, dev)]

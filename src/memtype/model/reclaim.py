@@ -108,7 +108,7 @@ def reclaim_from_smaps(names: tuple[str, ...], vmas: Sequence[RawVma], classifie
     if not swap_room:
         never += swap
         swap = 0
-    return {"drop": drop * 1024, "writeback": writeback * 1024, "swap": swap * 1024, "never": never * 1024}
+    return dict(zip(CLASSES, (drop * 1024, writeback * 1024, swap * 1024, never * 1024)))
 
 
 def refine_with_pages(reclaim: dict[str, int], pages: dict[str, int | None]) -> dict[str, int]:

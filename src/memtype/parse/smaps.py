@@ -12,12 +12,12 @@ import os
 import re
 from collections import namedtuple
 
-_fast: Any = None
+_compiled: Any = None
 if os.environ.get("MEMTYPE_PURE_PYTHON") != "1":  # set to compare with the pure-Python path
     try:  # optional accelerator, built by setup.py when a C compiler is present
-        from memtype.parse import _smaps as _fast  # type: ignore[attr-defined, no-redef]
+        from memtype.parse import _smaps as _compiled  # type: ignore[attr-defined, no-redef]
     except ImportError:  # pragma: no cover - memtype then parses in Python
-        _fast = None
+        _compiled = None
 
 
 TYPE_CHECKING = False  # typing costs ~5 ms of start-up; mypy still reads these imports
@@ -82,9 +82,9 @@ def parse_smaps(data: bytes, *, accelerated: bool = True) -> SmapsText:
         The entries; ``problems`` lists damaged lines (empty for a well-formed file). Entries with
         impossible numbers are skipped and named in one problem line.
     """
-    if accelerated and _fast is not None:
+    if accelerated and _compiled is not None:
         try:
-            names, vmas = _fast.parse(data, RawVma)
+            names, vmas = _compiled.parse(data, RawVma)
             return SmapsText(names, vmas)
         except ValueError:
             pass  # damaged: the tolerant parser says where, and keeps the rest
@@ -138,7 +138,7 @@ def _parse_tolerant(text: str) -> SmapsText:
         if m:
             finish("")
             start, end, perms, off, dev, inode, path = m.groups()
-            header = (int(start, 16), int(end, 16), perms, int(off, 16), dev, int(inode), path)
+            header = (int(start, 16), int(end, 16), perms, int(off, 16), dev, _decimal(inode), path)
             if max(header[0], header[1], header[3], header[5]) > _MAX_U64:
                 impossible_entry("a header number beyond 64 bits")
             elif header[0] > header[1]:
@@ -152,9 +152,10 @@ def _parse_tolerant(text: str) -> SmapsText:
             continue
         f = field_re.match(line)
         if f:
-            value = int(f.group(2))
+            value = _decimal(f.group(2))
             if value > MAX_KB:
-                impossible_entry(f"{f.group(1)} {value} kB is beyond any address space")
+                shown = f.group(2) if len(f.group(2)) < 30 else f"a {len(f.group(2))}-digit number of"
+                impossible_entry(f"{f.group(1)} {shown} kB is beyond any address space")
             fields[f.group(1)] = value
             order.append(f.group(1))
         elif ":" in line and not line.rstrip().endswith("kB"):
@@ -182,14 +183,20 @@ def kernel_page_size(data: bytes) -> int | None:
     return min(sizes) * 1024 if sizes else None
 
 
+def _decimal(digits: str) -> int:
+    """int(digits), or 2^64 for numbers too long for that (int() refuses over 4300 digits)."""
+    significant = digits.lstrip("0")
+    return int(significant or "0") if len(significant) <= 20 else 1 << 64
+
+
 def compiled() -> Any:
     """The compiled reader module, or None (memtype then parses in Python)."""
-    return _fast
+    return _compiled
 
 
 def accelerated() -> bool:
     """Whether the compiled parser is in use."""
-    return _fast is not None
+    return _compiled is not None
 
 
 # smaps fields memtype reads that older kernels do not print (proc(5)): SwapPss 4.3, *_Hugetlb 4.4,

@@ -44,8 +44,11 @@ class _PerPfn:
 
 
 def classify_all(procs: list[ProcessMemory], raw: dict[int, tuple[bytes, bytes, bytes]], page: int,
-                 mappings: bool) -> tuple[list[ProcessMemory], list[str]]:
+                 mappings: bool, kpage_fds: tuple[int, int] | None = None) -> tuple[list[ProcessMemory], list[str]]:
     """Pass 2 over every process (distinct PFNs, kpage*), then pass 3 in batches of processes.
+
+    Args:
+        kpage_fds: open kpageflags and kpagecount to read (default: /proc's, where readable).
 
     Returns:
         ``procs`` with the page-level split, in the same order (new records), and the warnings.
@@ -57,7 +60,8 @@ def classify_all(procs: list[ProcessMemory], raw: dict[int, tuple[bytes, bytes, 
     pfns, lookup = _distinct([x[(x >> np.uint64(PM_PRESENT)) == np.uint64(1)] & mask for x in present])
     per_pfn = None
     if len(pfns) and pfns[-1] != 0:
-        flags, counts = _kpage(pfns)
+        flags, counts = _kpage(pfns) if kpage_fds is None else (
+            gather(kpage_fds[0], pfns, "kpageflags", kpf_mask("nopage")), gather(kpage_fds[1], pfns, "kpagecount"))
         if flags is not None and counts is not None:
             per_pfn = _PerPfn(lookup, flags, counts)
     warnings = [UNPRIVILEGED_NOTE] if per_pfn is None and len(pfns) else []

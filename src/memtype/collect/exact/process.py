@@ -84,12 +84,12 @@ class PagemapReader:
 
     def _walk_compiled(self, fd: int, pid: int, smaps: bytes) -> tuple[bytes, bytes, bytes] | None:
         """The compiled reader picks the mappings and reads their pagemap (same rules as ``_walk``)."""
-        fast = compiled()
-        if fast is None:
+        c_reader = compiled()
+        if c_reader is None:
             return None
         classes, classify = self.classifier.compiled_cache()
         try:
-            data, owners, records = fast.walk_pagemap(smaps, classes, classify, fd, self.page,
+            data, owners, records = c_reader.walk_pagemap(smaps, classes, classify, fd, self.page,
                                                       ZERO_ONLY_WALK_LIMIT)
         except ValueError:
             return None  # damaged smaps: the tolerant parser below
@@ -141,7 +141,7 @@ def open_kpage() -> tuple[int, int] | None:
     return fds[0], fds[1]
 
 
-def classify_compiled(fast: Any, procs: list[ProcessMemory], raw: dict[int, tuple[bytes, bytes, bytes]],
+def classify_compiled(c_reader: Any, procs: list[ProcessMemory], raw: dict[int, tuple[bytes, bytes, bytes]],
                       fds: tuple[int, int], page: int, mappings: bool) -> list[ProcessMemory]:
     """Passes 2 and 3 in the compiled reader (no numpy): the rules, masks and decision table come from
     memtype.model.pages.
@@ -150,8 +150,8 @@ def classify_compiled(fast: Any, procs: list[ProcessMemory], raw: dict[int, tupl
         ``procs`` with the page-level split, in the same order (new records).
     """
     try:
-        out = fast.classify_pages([raw[p.pid] for p in procs], fds[0], fds[1], RULE_MASKS, DETAIL_MASKS,
-                                  DECISION_TABLE_BYTES, page, kpf_mask("nopage"), mappings)
+        out = c_reader.classify_pages([raw[p.pid] for p in procs], fds[0], fds[1], RULE_MASKS, DETAIL_MASKS,
+                                      DECISION_TABLE_BYTES, page, kpf_mask("nopage"), mappings)
     except OSError as exc:
         raise MemtypeError(f"cannot read /proc/kpageflags or /proc/kpagecount: {exc.strerror}") from None
     done = []

@@ -49,11 +49,11 @@ def pread_ranges(fd: int, offsets: list[int], lengths: list[int], pid: int) -> b
     ranges merged, GIL released), or a loop of preads without it."""
     from memtype.parse.smaps import compiled
 
-    fast = compiled()
-    if fast is None or not hasattr(fast, "pread_ranges"):
+    c_reader = compiled()
+    if c_reader is None or not hasattr(c_reader, "pread_ranges"):
         return b"".join(pread_exact(fd, n, off, pid) for off, n in zip(offsets, lengths))
     try:
-        data: bytes = fast.pread_ranges(fd, offsets, lengths)
+        data: bytes = c_reader.pread_ranges(fd, offsets, lengths)
     except EOFError:
         raise ProcessGone(pid, "pagemap") from None  # the address space shrank under us
     except OSError as exc:
