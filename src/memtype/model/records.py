@@ -252,15 +252,19 @@ class Scan(Frozen):
         return counts
 
 
-class Row:
+class Row(FrozenValue):
     """One line of a table whose lines add up: ``memtype system``'s rows (to MemTotal), who is in swap (to
     the swap used), the machine's file cache (to Buffers + Cached - Shmem). ``parent``: the row this one
-    splits (a sub-row, not part of the top-level sum); ``bytes`` None: not known in this mode."""
+    splits (a sub-row, not part of the top-level sum); ``bytes`` None: not known in this mode (read-only)."""
 
-    __slots__ = ("id", "parent", "bytes")
+    __slots__ = ("id", "bytes", "parent")
+
+    id: str
+    bytes: int | None
+    parent: str | None
 
     def __init__(self, id: str, bytes: int | None, parent: str | None = None) -> None:
-        self.id, self.bytes, self.parent = id, bytes, parent
+        fill(self, id, bytes, parent)
 
     def __repr__(self) -> str:
         return f"Row({self.id!r}, {self.bytes}, parent={self.parent!r})"
