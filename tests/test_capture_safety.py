@@ -474,3 +474,35 @@ def test_issue8_undecodable_process_name_prints(gpu_copy: Path, run_cli: Run) ->
     stat_file.write_bytes(stat_file.read_bytes().replace(b"(", b"(\xe5", 1))
     r = run_cli("ps", "--root", str(gpu_copy), "--width", "120")
     assert r.code == 0 and "\\udce5" in r.out, r.err
+
+
+# -- D: Root is the one errno map --------------------------------------------------------------------
+
+def test_issue8_live_enoent_is_gone_only_when_the_process_is() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    with Root("/") as root:
+        with pytest.raises(FileMissing, match="still running"):  # a kernel without the file: not "gone"
+            root.read_bytes(f"proc/{os.getpid()}/no-such-file", os.getpid())
+        from memtype.errors import ProcessGone
+
+        with pytest.raises(ProcessGone):
+            root.read_bytes(f"proc/{child.pid}/status", child.pid)
+
+
+def test_issue8_pagemap_esrch_is_process_gone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`ps --exact` under churn exited 3 with ProcessLookupError: ESRCH on /proc/PID/pagemap is "gone"."""
+    import errno
+
+    from memtype.collect.scan_exact import scan_exact
+
+    real_open = os.open
+
+    def open_(path: object, flags: int, *args: object, **kwargs: object) -> int:
+        if str(path).endswith("/pagemap"):
+            raise ProcessLookupError(errno.ESRCH, "No such process")
+        return real_open(path, flags, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "open", open_)
+    result = scan_exact("/", [os.getpid()])
+    assert [(s.pid, s.reason) for s in result.skipped] == [(os.getpid(), "gone")] and not result.processes

@@ -37,8 +37,8 @@ class CgroupCharge:
         self._fd: int | None = None
         self._names: dict[int, str] | None = None
         try:
-            self._fd = os.open(root.join("proc/kpagecgroup"), os.O_RDONLY | os.O_CLOEXEC)
-        except OSError:
+            self._fd = root.open_fd("proc/kpagecgroup")
+        except MemtypeError:
             self._fd = None
 
     @property
@@ -78,11 +78,17 @@ class CgroupCharge:
         out: set[int] = set()
         for pid, start, end in held.maps[:MAPS_PER_FILE]:
             n = min((end - start) // PAGE, PAGES_PER_MAP)
+            rel = f"proc/{pid}/pagemap"
             try:
-                with open(self.root.join(f"proc/{pid}/pagemap"), "rb", buffering=0) as f:
-                    data = os.pread(f.fileno(), n * 8, start // PAGE * 8)
-            except OSError:
+                fd = self.root.open_fd(rel, pid)
+            except MemtypeError:
                 continue  # gone, or not ours to read
+            try:
+                data = os.pread(fd, n * 8, start // PAGE * 8)
+            except OSError:
+                continue  # the process exited meanwhile (ESRCH)
+            finally:
+                os.close(fd)
             entries = array("Q")
             entries.frombytes(data[: len(data) // 8 * 8])
             out.update(e & _PFN for e in entries if e & _PRESENT and e & _FILE and e & _PFN)
@@ -102,20 +108,19 @@ def memcg_names(root: Root) -> dict[int, str]:
     except MemtypeError:
         return {}
     names: dict[int, str] = {}
-    mnt = root.join(top)
     try:
-        names[os.stat(mnt).st_ino] = "/"
-    except OSError:
+        names[root.stat(top).st_ino] = "/"
+    except MemtypeError:
         return names
-    stack = [(mnt, "")]
+    stack = [(top, "")]
     while stack:
         d, rel = stack.pop()
         try:
-            with os.scandir(d) as it:
-                for e in it:
-                    if e.is_dir(follow_symlinks=False):
-                        names[e.inode()] = f"{rel}/{e.name}"
-                        stack.append((e.path, f"{rel}/{e.name}"))
-        except OSError:
+            entries = root.scandir(d)
+        except MemtypeError:
             continue  # removed meanwhile
+        for name, is_dir, inode in entries:
+            if is_dir:
+                names[inode] = f"{rel}/{name}"
+                stack.append((f"{d}/{name}", f"{rel}/{name}"))
     return names

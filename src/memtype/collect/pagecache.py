@@ -21,6 +21,9 @@ import os
 import platform
 import sys
 
+from memtype.errors import MemtypeError
+from memtype.source.root import Root
+
 PAGE = os.sysconf("SC_PAGE_SIZE")
 # 451 in arch/x86/entry/syscalls/syscall_64.tbl and in the generic table (arm64, riscv...); alpha adds 110.
 SYS_CACHESTAT = 561 if platform.machine() == "alpha" else 451
@@ -141,11 +144,10 @@ def has_capability(cap: int) -> bool:
     if euid not in _CAPS:
         caps = 0
         try:
-            with open("/proc/self/status", encoding="ascii", errors="replace") as f:
-                for line in f:
-                    if line.startswith("CapEff:"):
-                        caps = int(line.split()[1], 16)
-        except (OSError, ValueError):
+            for line in Root("/").read_text("proc/self/status").splitlines():  # this process, even on a capture
+                if line.startswith("CapEff:"):
+                    caps = int(line.split()[1], 16)
+        except (MemtypeError, ValueError, IndexError):
             pass
         _CAPS[euid] = caps
     return bool(_CAPS[euid] >> cap & 1)

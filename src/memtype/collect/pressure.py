@@ -8,8 +8,6 @@ Machine: /proc/meminfo (LRU lists, MemFree), /proc/zoneinfo (high watermarks), v
 
 from __future__ import annotations
 
-import os
-
 from memtype.collect.cgroups import CgroupFiles
 from memtype.collect.scan import host_info
 from memtype.collect.swapinfo import read_devices, read_swappiness
@@ -104,16 +102,16 @@ def measure_file_folio(root: Root, cgroup: str | None = None) -> float | None:
         if files is None:
             return None
         try:
-            inode = os.stat(root.join(files.rel(cgroup))).st_ino  # kpagecgroup gives the memcg's inode
-        except OSError:
+            inode = root.stat(files.rel(cgroup)).st_ino  # kpagecgroup gives the memcg's inode
+        except MemtypeError:
             return None
     try:
-        with open("/proc/kpageflags", "rb", buffering=0) as flags:
+        with root.open_binary("proc/kpageflags") as flags:
             if inode is None:
                 return file_folio_pages(flags)
-            with open("/proc/kpagecgroup", "rb", buffering=0) as owners:
+            with root.open_binary("proc/kpagecgroup") as owners:
                 return file_folio_pages(flags, owners, inode)
-    except OSError:
+    except (MemtypeError, OSError):  # OSError: a read error part-way (the files are live-only)
         return None
 
 

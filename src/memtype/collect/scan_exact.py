@@ -36,11 +36,11 @@ def scan_exact(root: str | Root = "/", pids: Iterable[int] | None = None, *, map
     if not r.live:
         raise Unsupported("--exact", "--exact reads pagemap of live processes; it does not work on a capture (--root)")
     c_reader = compiled()
-    kpage_fds = open_kpage()
+    kpage_fds = open_kpage(r)
     use_compiled = c_reader is not None and hasattr(c_reader, "classify_pages") and kpage_fds is not None
     importer = None if use_compiled else _import_numpy_in_background()  # hidden behind the smaps reads
     try:
-        reader = PagemapReader(Classifier(shmem_devs(r)), os.sysconf("SC_PAGE_SIZE"))
+        reader = PagemapReader(Classifier(shmem_devs(r)), os.sysconf("SC_PAGE_SIZE"), r)
         result = scan(r, pids, mappings=mappings, cmdline=cmdline, exe=exe, jobs=jobs, visit=reader, cgroup=cgroup)
         procs = [p for p in result.processes if p.pid in reader.pages]
         notes: list[str] = []
@@ -51,7 +51,7 @@ def scan_exact(root: str | Root = "/", pids: Iterable[int] | None = None, *, map
                 importer.join()
             numpy()  # the one-line error if numpy is missing
             if procs:
-                procs, notes = classify_all(procs, reader.pages, result.host.page_size, mappings)
+                procs, notes = classify_all(procs, reader.pages, result.host.page_size, mappings, kpage_fds)
     finally:
         for fd in kpage_fds or ():
             os.close(fd)

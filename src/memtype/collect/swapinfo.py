@@ -66,8 +66,8 @@ def _zswap(root: Root, mi: dict[str, int]) -> Zswap:
 
 def _zram(root: Root, devices: list[SwapDevice]) -> list[Zram]:
     try:
-        names = sorted(n for n in _listdir(root, "sys/block") if n.startswith("zram"))
-    except OSError:
+        names = sorted(n for n in root.listdir("sys/block") if n.startswith("zram"))
+    except MemtypeError:
         return []
     swap_paths = {d.path for d in devices}
     out = []
@@ -88,11 +88,6 @@ def _zram(root: Root, devices: list[SwapDevice]) -> list[Zram]:
                         mm["pool"] if mm else None, f"/dev/{name}" in swap_paths))
     return out
 
-
-def _listdir(root: Root, rel: str) -> list[str]:
-    import os
-
-    return os.listdir(root.join(rel))
 
 
 def swap_info(root: Root) -> SwapInfo:

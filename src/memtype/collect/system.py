@@ -125,11 +125,10 @@ def _meminfo(r: Root) -> tuple[dict[str, int], int | None]:
 def _own_anon() -> int | None:
     """This process's resident anonymous memory (RssAnon), in bytes."""
     try:
-        with open("/proc/self/status", "rb") as f:
-            for line in f:
-                if line.startswith(b"RssAnon:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
+        for line in Root("/").read_text("proc/self/status").splitlines():  # this memtype, even on a capture
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1]) * 1024
+    except (MemtypeError, ValueError, IndexError):
         pass
     return None
 

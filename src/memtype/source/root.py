@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+from stat import S_ISDIR, S_ISREG
 
 from memtype.errors import AccessDenied, FileMissing, MemtypeError, ParseError, ProcessGone, RootError
 from memtype.source import safeio
@@ -178,29 +179,22 @@ class Root:
         if self._fd is None:
             return os.path.exists(self.join(rel))
         try:
-            names = safeio.components(rel)
-            if not names:
-                return True
-            parent = safeio.open_dir(self._fd, names[:-1])
+            mode = safeio.stat_beneath(self._fd, rel).st_mode
         except (safeio.Refused, OSError):
             return False
-        try:
-            import stat
+        return S_ISREG(mode) or S_ISDIR(mode)
 
-            mode = os.stat(names[-1], dir_fd=parent, follow_symlinks=False).st_mode
-            return stat.S_ISREG(mode) or stat.S_ISDIR(mode)
-        except OSError:
-            return False
-        finally:
-            os.close(parent)
+    def scandir(self, rel: str, pid: int | None = None) -> list[tuple[str, bool, int]]:
+        """(name, is a directory (a symlink to one is not), inode) of each entry of directory ``rel``."""
+        return self._entries(rel, pid)
 
     def listdir(self, rel: str, pid: int | None = None) -> list[str]:
         """The names in directory ``rel`` (unsorted)."""
-        return [name for name, _ in self._entries(rel, pid)]
+        return [name for name, _, _ in self._entries(rel, pid)]
 
     def subdirs(self, rel: str, pid: int | None = None) -> list[str]:
         """The names of the directories in ``rel`` (symlinks to directories excluded), sorted."""
-        return sorted(name for name, is_dir in self._entries(rel, pid) if is_dir)
+        return sorted(name for name, is_dir, _ in self._entries(rel, pid) if is_dir)
 
     def pids(self) -> list[int]:
         """The numeric entries of proc/, sorted (ASCII digits only: '²' is isdigit() but no PID)."""
@@ -228,11 +222,11 @@ class Root:
             raise self._map_error(exc, rel, pid) from None
         return fd, st.st_size
 
-    def _entries(self, rel: str, pid: int | None) -> list[tuple[str, bool]]:
+    def _entries(self, rel: str, pid: int | None) -> list[tuple[str, bool, int]]:
         if self._fd is None:
             try:
                 with os.scandir(self.join(rel)) as it:
-                    return [(e.name, e.is_dir(follow_symlinks=False)) for e in it]
+                    return [(e.name, e.is_dir(follow_symlinks=False), e.inode()) for e in it]
             except OSError as exc:
                 raise self._map_error(exc, rel, pid) from None
         try:

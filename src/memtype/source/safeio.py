@@ -135,14 +135,26 @@ def read_fd(fd: int, limit: int, size: int = 0) -> bytes:
     return b"".join(chunks)
 
 
-def list_dir(root_fd: int, rel: str) -> list[tuple[str, bool]]:
-    """Entries of the directory ``rel`` below ``root_fd``: (name, is a real directory)."""
+def list_dir(root_fd: int, rel: str) -> list[tuple[str, bool, int]]:
+    """Entries of the directory ``rel`` below ``root_fd``: (name, is a real directory, inode)."""
     fd = open_dir(root_fd, components(rel))
     try:
         with os.scandir(fd) as it:
-            return [(e.name, e.is_dir(follow_symlinks=False)) for e in it]
+            return [(e.name, e.is_dir(follow_symlinks=False), e.inode()) for e in it]
     finally:
         os.close(fd)
+
+
+def stat_beneath(root_fd: int, rel: str) -> os.stat_result:
+    """lstat of ``rel`` below ``root_fd`` (no symlink followed on the way)."""
+    names = components(rel)
+    if not names:
+        return os.fstat(root_fd)
+    parent = open_dir(root_fd, names[:-1])
+    try:
+        return os.stat(names[-1], dir_fd=parent, follow_symlinks=False)
+    finally:
+        os.close(parent)
 
 
 class TreeWriter:

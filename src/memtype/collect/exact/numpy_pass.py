@@ -11,9 +11,11 @@ from memtype.collect.exact.classify import classify_by_bits, classify_pages, det
 from memtype.collect.exact.account import (NCAT, UNPRIVILEGED_NOTE, W_FIELDS, W_INDEX, W_PSS, W_RSS, W_VKIND,
                                            account_mappings, apply_pages)
 from memtype.collect.exact.reader import gather
+from memtype.errors import MemtypeError
 from memtype.model.pages import ANON, COW, DETAIL_BITS, DEVICE, ZERO
 from memtype.model.records import ProcessMemory
 from memtype.parse.pagebits import PM_EXCLUSIVE, PM_PFN_MASK, PM_PRESENT, kpf_mask
+from memtype.source.root import Root
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -151,14 +153,15 @@ def _sum_rows(a: npt.NDArray[np.int64], starts: npt.NDArray[np.int64]) -> npt.ND
 
 def _kpage(pfns: npt.NDArray[np.uint64]) -> tuple[npt.NDArray[np.uint64] | None, npt.NDArray[np.uint64] | None]:
     """kpageflags and kpagecount of the PFNs, or (None, None) where they are not readable."""
+    live = Root("/")
     out = []
-    for path, missing in (("/proc/kpageflags", kpf_mask("nopage")), ("/proc/kpagecount", 0)):
+    for rel, missing in (("proc/kpageflags", kpf_mask("nopage")), ("proc/kpagecount", 0)):
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        except OSError:
+            fd = live.open_fd(rel)
+        except MemtypeError:
             return None, None
         try:
-            out.append(gather(fd, pfns, path, missing))
+            out.append(gather(fd, pfns, f"/{rel}", missing))
         finally:
             os.close(fd)
     return out[0], out[1]

@@ -24,13 +24,14 @@ import os
 
 from memtype.collect.exact.account import W_FIELDS, W_FIRST, W_INDEX, W_PAGES, account_mappings, apply_pages
 from memtype.collect.exact.reader import pagemap_error, pread_ranges
-from memtype.errors import AccessDenied, MemtypeError, ProcessGone
+from memtype.errors import MemtypeError, ProcessGone
 from memtype.model.classify import Classifier, MapClass
 from memtype.model.pages import (DECISION_TABLE_BYTES, DETAIL_MASKS, RULE_MASKS, V_COW_PENDING, V_DEVICE, V_PLAIN,
                                  V_SECRETMEM, V_SHMEM)
 from memtype.model.records import ProcessMemory
 from memtype.parse.pagebits import kpf_mask
 from memtype.parse.smaps import compiled, parse_smaps
+from memtype.source.root import Root
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -62,18 +63,14 @@ def vkind_of(cls: MapClass, path: str) -> int:
 class PagemapReader:
     """The ``visit`` hook of ``scan``: reads a process's pagemap right after its smaps."""
 
-    def __init__(self, classifier: Classifier, page: int) -> None:
+    def __init__(self, classifier: Classifier, page: int, root: Root | None = None) -> None:
         self.classifier, self.page = classifier, page
+        self.root = root if root is not None else Root("/")  # pagemap is live-only
         # pid -> (present or swapped pagemap entries, their record index as int32, walk records)
         self.pages: dict[int, tuple[bytes, bytes, bytes]] = {}
 
     def __call__(self, proc: ProcessMemory, smaps: bytes) -> None:
-        try:
-            fd = os.open(f"/proc/{proc.pid}/pagemap", os.O_RDONLY | os.O_CLOEXEC)
-        except FileNotFoundError:
-            raise ProcessGone(proc.pid, "pagemap") from None
-        except PermissionError:
-            raise AccessDenied(proc.pid, f"proc/{proc.pid}/pagemap") from None
+        fd = self.root.open_fd(f"proc/{proc.pid}/pagemap", proc.pid)  # ESRCH, ENOENT: ProcessGone
         try:
             walked = self._walk_compiled(fd, proc.pid, smaps)
             if walked is None:
@@ -128,13 +125,14 @@ class PagemapReader:
         return pm[keep].tobytes(), owners[keep].tobytes(), records.tobytes()
 
 
-def open_kpage() -> tuple[int, int] | None:
+def open_kpage(root: Root | None = None) -> tuple[int, int] | None:
     """Descriptors of /proc/kpageflags and /proc/kpagecount, or None where they are not readable (root)."""
+    root = root if root is not None else Root("/")
     fds: list[int] = []
-    for path in ("/proc/kpageflags", "/proc/kpagecount"):
+    for rel in ("proc/kpageflags", "proc/kpagecount"):
         try:
-            fds.append(os.open(path, os.O_RDONLY | os.O_CLOEXEC))
-        except OSError:
+            fds.append(root.open_fd(rel))
+        except MemtypeError:
             for fd in fds:
                 os.close(fd)
             return None
