@@ -37,6 +37,9 @@ RULES = (
          ("memtype.model",), allow=(*MODEL_DEPS, "memtype.parse", OTHER)),
     Rule("nothing but cli/ (and __main__) imports memtype.cli",
          ("memtype",), deny=("memtype.cli",), exempt=("memtype.cli", "memtype.__main__")),
+    Rule("tui/ imports of memtype only tui, model, kinds, errors, output and _version (the command wires a "
+         "sampler to it; it never reads a Root)", ("memtype.tui",),
+         allow=("memtype.tui", *MODEL_DEPS, "memtype.output", "memtype._version", OTHER)),
     # The page-level readers are a leaf of collect/: collect.system, collect.pressure and collect.scan_exact
     # use them, so an import of collect.scan (or any other collector) from here, even inside a function,
     # would be the collect <-> pages package cycle of architecture-review.md 2.1 again.

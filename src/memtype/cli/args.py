@@ -67,6 +67,16 @@ def size(text: str) -> int:
     return n
 
 
+def seconds(text: str) -> float:
+    """An interval in seconds, from 0.1 to 3600 (``2``, ``0.5``)."""
+    if not re.fullmatch(r"\s*\d{1,4}(\.\d{1,6})?\s*", text):  # no nan, inf, exponents or signs
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {_shown(text)}")
+    n = float(text)
+    if not 0.1 <= n <= 3600:
+        raise argparse.ArgumentTypeError(f"from 0.1 to 3600 seconds: {_shown(text)}")
+    return n
+
+
 def pages(text: str) -> float:
     """A number of pages, 1 or more (a folio holds at least one), finite."""
     try:

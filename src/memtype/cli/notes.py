@@ -66,16 +66,25 @@ def skips(reasons: Mapping[str, int], *, noun: str = "process", what: str = "", 
           denied_pids: Sequence[int] = ()) -> None:
     """One note per reason, in a fixed order. As root on a live machine, "denied" names the PIDs the
     kernel refused to root instead of advising root."""
+    for text in skip_lines(reasons, noun=noun, what=what, live=live, denied_pids=denied_pids):
+        note(text)
+
+
+def skip_lines(reasons: Mapping[str, int], *, noun: str = "process", what: str = "", live: bool = True,
+               denied_pids: Sequence[int] = ()) -> list[str]:
+    """The texts of ``skips``'s notes (a full-screen view shows them itself)."""
     order = list(SKIP_TEXT) + sorted(set(reasons) - set(SKIP_TEXT))
+    out = []
     for reason in order:
         n = reasons.get(reason, 0)
         if not n or reason in SILENT:
             continue
         if reason == "denied" and live and os.geteuid() == 0:
-            note(refused_root(n, denied_pids, noun) + what)
+            out.append(refused_root(n, denied_pids, noun) + what)
             continue
         template = SKIP_TEXT.get(reason, "{n} skipped{what}: " + reason)
-        note(template.format(n=count(n, noun), what=what))
+        out.append(template.format(n=count(n, noun), what=what))
+    return out
 
 
 def scan_notes(scan: Scan, *, what: str = "") -> None:

@@ -20,6 +20,7 @@ from memtype.collect.scan import in_parallel, default_jobs, host_info, open_root
 from memtype.errors import MemtypeError, NoSuchProcess, ParseError
 from memtype.model.records import Skipped
 from memtype.model.sample import Counters, ProcessSample, Sample, SmapsRows
+from memtype.parse.cgroupfiles import parse_pressure
 from memtype.parse.procfiles import parse_meminfo, parse_status_memory, parse_uptime, parse_vmstat, status_state
 from memtype.parse.smaps import parse_smaps
 from memtype.parse.zoneinfo import Zone, parse_zoneinfo
@@ -53,6 +54,7 @@ def read_sample(root: str | Root = "/", pids: Iterable[int] | None = None, *, sm
     meminfo = _optional(r, "proc/meminfo", parse_meminfo) or {}
     vmstat = _optional(r, "proc/vmstat", parse_vmstat)
     zones = _optional(r, "proc/zoneinfo", parse_zoneinfo)
+    psi = _optional(r, "proc/pressure/memory", parse_pressure)
     devs = shmem_devs(r)
     jobs = default_jobs() if jobs is None else jobs
     wanted = sorted(set(pids)) if pids is not None else r.pids()
@@ -90,7 +92,8 @@ def read_sample(root: str | Root = "/", pids: Iterable[int] | None = None, *, sm
     warnings.extend(r.warnings)  # what a capture held that memtype refused to read (a symlink, a FIFO)
     return Sample(host, monotonic, wall, None if started is None else _now() - started, meminfo, vmstat,
                   None if zones is None else tuple(_zone_dict(z) for z in zones), devs, users, processes,
-                  tuple(skipped), tuple(warnings))
+                  tuple(skipped), tuple(warnings),
+                  None if psi is None else {k: v for k, v in psi.as_dict().items() if v is not None})
 
 
 def read_process_sample(root: Root, pid: int, users: dict[int, str | None], interned: dict[Any, Any], *,

@@ -160,10 +160,13 @@ class Sample(FrozenValue):
         users: uid -> user name for the uids seen (``None``: no name).
         processes: by ``ProcessKey``, in PID order. skipped: processes not read, and why.
         warnings: damage found while reading.
+        pressure: /proc/pressure/memory (PSI, Documentation/accounting/psi.rst): ``{"some": {"avg10": %,
+            "avg60", "avg300", "total": µs}, "full": {...}}``; ``None`` where the kernel has no PSI (before
+            4.20, or ``psi=0``) or a capture lacks the file. A line the kernel does not print is absent.
     """
 
     __slots__ = ("host", "monotonic", "wall", "duration", "meminfo", "vmstat", "zoneinfo", "shmem_devs", "users",
-                 "processes", "skipped", "warnings")
+                 "processes", "skipped", "warnings", "pressure")
 
     host: HostInfo
     monotonic: float | None
@@ -177,10 +180,12 @@ class Sample(FrozenValue):
     processes: dict[ProcessKey, ProcessSample]
     skipped: tuple[Skipped, ...]
     warnings: tuple[str, ...]
+    pressure: dict[str, dict[str, float]] | None
 
     def __init__(self, host: HostInfo, monotonic: float | None, wall: float | None, duration: float | None,
                  meminfo: dict[str, int], vmstat: dict[str, int] | None, zoneinfo: tuple[dict[str, Any], ...] | None,
                  shmem_devs: frozenset[str], users: dict[int, str | None], processes: dict[ProcessKey, ProcessSample],
-                 skipped: tuple[Skipped, ...] = (), warnings: tuple[str, ...] = ()) -> None:
+                 skipped: tuple[Skipped, ...] = (), warnings: tuple[str, ...] = (),
+                 pressure: dict[str, dict[str, float]] | None = None) -> None:
         fill(self, host, monotonic, wall, duration, meminfo, vmstat, zoneinfo, shmem_devs, users, processes,
-             skipped, warnings)
+             skipped, warnings, pressure)

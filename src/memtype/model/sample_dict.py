@@ -12,7 +12,8 @@ style.md rule 9)::
                     "counters": [rss_anon, rss_file, rss_shmem, vm_swap, minflt, majflt],
                     "exe", "cgroup", "problems",
                     "smaps": {"at": s, "names": i, "headers": [j, ...], "numbers": [...]} | null}],
-     "skipped": [[pid, reason, path], ...], "warnings": [...]}
+     "skipped": [[pid, reason, path], ...], "warnings": [...],
+     "pressure": {"some": {...}, "full": {...}} | null}   # absent in older documents: null
 
 ``numbers`` is ``SmapsRows.numbers`` as is: per entry start, end, offset, inode, then one kB value
 per field name. Paths keep undecodable bytes as surrogate escapes, which JSON carries as ``\\udcXX``.
@@ -55,7 +56,8 @@ def to_dict(sample: Sample) -> dict[str, Any]:
             "shmem_devs": sorted(sample.shmem_devs), "users": {str(k): v for k, v in sample.users.items()},
             "names": [list(n) for n in names], "headers": [list(x) for x in headers],
             "processes": processes, "skipped": [[s.pid, s.reason, s.path] for s in sample.skipped],
-            "warnings": list(sample.warnings)}
+            "warnings": list(sample.warnings),
+            "pressure": None if sample.pressure is None else {k: dict(v) for k, v in sample.pressure.items()}}
 
 
 def from_dict(doc: dict[str, Any]) -> Sample:
@@ -95,4 +97,11 @@ def _sample(doc: dict[str, Any]) -> Sample:
                   dict(doc["meminfo"]), None if doc["vmstat"] is None else dict(doc["vmstat"]),
                   None if zones is None else tuple(dict(z) for z in zones), frozenset(doc["shmem_devs"]),
                   {int(k): v for k, v in doc["users"].items()}, processes,
-                  tuple(Skipped(pid, reason, path) for pid, reason, path in doc["skipped"]), tuple(doc["warnings"]))
+                  tuple(Skipped(pid, reason, path) for pid, reason, path in doc["skipped"]), tuple(doc["warnings"]),
+                  _pressure(doc.get("pressure")))
+
+
+def _pressure(doc: Any) -> dict[str, dict[str, float]] | None:
+    if doc is None:
+        return None
+    return {str(line): {str(k): v for k, v in values.items()} for line, values in doc.items()}

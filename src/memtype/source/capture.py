@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 PER_PID = ("status", "stat", "statm", "smaps", "smaps_rollup", "cmdline", "comm", "cgroup", "oom_score",
            "oom_score_adj")
 SYSTEM = ("meminfo", "zoneinfo", "vmstat", "swaps", "buddyinfo", "pagetypeinfo", "version", "uptime", "loadavg",
-          "sys/kernel/osrelease", "sys/kernel/hostname", "sysvipc/shm", "self/mountinfo")
+          "pressure/memory", "sys/kernel/osrelease", "sys/kernel/hostname", "sysvipc/shm", "self/mountinfo")
 CGROUP_FILES = ("memory.stat", "memory.current", "memory.max", "memory.swap.current", "memory.swap.max",
                 "memory.pressure", "memory.events", "cgroup.procs", "cgroup.controllers",
                 "memory.usage_in_bytes", "memory.limit_in_bytes", "memory.memsw.usage_in_bytes",

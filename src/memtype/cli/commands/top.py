@@ -1,0 +1,116 @@
+"""``memtype top``: the live full-screen view (``memtype.tui``), fed by a sampler on this machine or by
+one Sample of a capture (``--root``: a static view, no ticking)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from memtype.cli import args as types, notes
+from memtype.errors import MemtypeError
+
+TYPE_CHECKING = False  # typing costs ~5 ms of start-up; mypy still reads these imports
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from memtype.model.cgroups import CgroupTree
+    from memtype.model.derive import Model
+    from memtype.source.root import Root
+    from memtype.tui.feed import Feed
+
+DESCRIPTION = ("A live full-screen view: the machine by kind, swap, memory pressure and reclaim, and every "
+               "process's PSS by kind with its change each tick; sort, filter, group, a PSS-correct tree, a "
+               "process's mappings and fork family, the cgroups. Needs a terminal (for a table: memtype ps).")
+NOT_A_TERMINAL = "memtype top needs a terminal, and standard output is not one; for a table use `memtype ps`"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--interval", type=types.seconds, default=2.0, metavar="SECONDS",
+                   help="seconds between samples (default 2; 0.1 to 3600)")
+
+
+def run(args: argparse.Namespace) -> int:
+    if not (sys.stdout.isatty() and sys.stdin.isatty()):
+        raise MemtypeError(NOT_A_TERMINAL)
+    try:  # Textual only here: `memtype ps` never pays for it (start-up is benchmarked)
+        from memtype.tui.app import TopApp
+    except ImportError as exc:
+        raise MemtypeError(f"memtype top needs Textual ({exc.name or 'textual'} is missing): "
+                           "pip install 'memtype[tui]'") from None
+    from memtype.source.root import Root
+
+    with Root(args.root) as root:
+        feed = make_feed(root, args.interval, args.jobs)
+        app = TopApp(feed)
+        app.run()
+    if app.failure is not None:  # the terminal is restored by now
+        if args.debug:
+            import traceback
+
+            traceback.print_exception(app.failure)
+            return 3
+        if isinstance(app.failure, MemtypeError):
+            raise app.failure
+        print(f"memtype: internal error: {type(app.failure).__name__}: {app.failure} (run with --debug for details)",
+              file=sys.stderr)
+        return 3
+    if app.model is not None:
+        notes.scan_notes(app.model.scan)
+    return 0
+
+
+def make_feed(root: Root, interval: float, jobs: int | None) -> Feed:
+    """A Feed over ``root``: a sampler ticking every ``interval`` live, one Sample of a capture."""
+    from memtype.collect.sample import read_sample
+    from memtype.model.derive import derive
+    from memtype.tui.feed import Feed
+
+    if not root.live:
+        model = derive(read_sample(root, exe=True, cgroup=True, jobs=jobs))
+        return Feed(lambda: model, interval=None, live=False, cgroups=_cgroups(root), notes=tui_notes)
+    sampler = _StandIn(root, jobs)
+    return Feed(sampler.tick, interval=interval, live=True, cgroups=_cgroups(root), notes=tui_notes)
+
+
+class _StandIn:
+    """Until collect/sampler.py lands: every tick reads every smaps (read_sample) and derives."""
+
+    def __init__(self, root: Root, jobs: int | None) -> None:
+        self.root, self.jobs = root, jobs
+        self.model: Model | None = None
+
+    def tick(self) -> Model:
+        from memtype.collect.sample import read_sample
+        from memtype.model.derive import derive
+
+        self.model = derive(read_sample(self.root, exe=True, cgroup=True, jobs=self.jobs), self.model)
+        return self.model
+
+
+def _cgroups(root: Root) -> Callable[[Model], CgroupTree] | None:
+    """The cgroups with a Model's processes summed in; ``None`` where the root has no memory hierarchy."""
+    from memtype.collect.cgroups import attach_members, find_hierarchy, read_cgroups
+
+    try:
+        hierarchy = find_hierarchy(root)
+    except MemtypeError:
+        return None
+
+    def read(model: Model) -> CgroupTree:
+        tree = read_cgroups(root, hierarchy)
+        attach_members(tree, model.scan, root)
+        return tree
+
+    return read
+
+
+def tui_notes(model: Model) -> list[str]:
+    """The notes ``memtype ps`` would print about this Model (what could not be read)."""
+    scan = model.scan
+    counts = scan.skip_counts()
+    pending = counts.pop("not sampled", 0)
+    lines = notes.skip_lines(counts, live=scan.host.live,
+                             denied_pids=[s.pid for s in scan.skipped if s.reason == "denied"])
+    if pending:
+        lines.append(f"{notes.count(pending)} not read yet (their smaps comes within a few ticks)")
+    return lines
