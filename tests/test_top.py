@@ -110,9 +110,9 @@ def test_issue9_top_process_table_sort_keys_mouse_filter_and_marks() -> None:
         assert app.focused is app.table
         await pilot.press("escape")  # type: ignore[attr-defined]
         assert app.needle == "" and len(app.shown) == 8
-        # stale and big: 451's smaps was carried forward 30 s; 421 is read rarely (the feed says so)
+        # stale and big (the sampler's freshness): 451 changed since its read 30 s ago; 421 is big, read rarely
         assert "30s" in row_text(app, line_of(app, 451).key)  # type: ignore[attr-defined]
-        assert "*" in row_text(app, line_of(app, 421).key)  # type: ignore[attr-defined]
+        assert "2m*" in row_text(app, line_of(app, 421).key)  # type: ignore[attr-defined]
         assert "30s" not in row_text(app, line_of(app, 450).key)  # type: ignore[attr-defined]
 
     drive(app, body)
@@ -247,7 +247,7 @@ def test_issue9_top_renders_when_data_is_missing(size: tuple[int, int]) -> None:
     model = derive(_sparse_sample())
     again = derive(_sparse_sample(), model)
     app = TopApp(Feed(tui_data.ticking([model, again]), interval=2.0, live=True, notes=lambda m: ["a note"],
-                      rarely=lambda m, k: None), autotick=False)
+                      freshness=lambda k: tui_data.Fresh("pending", None, "not read yet")), autotick=False)
 
     async def body(pilot: object) -> None:
         await settle(pilot)  # type: ignore[arg-type]

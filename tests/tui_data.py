@@ -77,16 +77,28 @@ def ticking(sequence: list[Model]) -> Callable[[], Model]:
     return tick
 
 
-def big_421(model: Model, key: tuple[int, int | None]) -> float | None:
-    return 300.0 if key[0] == 421 else None
+class Fresh:
+    """What the sampler's ``freshness`` says (``memtype.model.sampling.Freshness``'s fields)."""
+
+    def __init__(self, state: str, age: float | None, why: str) -> None:
+        self.state, self.age, self.why = state, age, why
 
 
-def app(*, ticks: int = 2, rarely: bool = True) -> TopApp:
+def freshness(key: tuple[int, int | None]) -> Fresh:
+    """451 changed since its smaps was read 30 s ago (waiting for the budget); 421 is big, read 2 min ago."""
+    if key[0] == 451:
+        return Fresh("waiting", 30.0, "changed since its smaps was read; waiting for the CPU budget")
+    if key[0] == 421:
+        return Fresh("big", 120.0, "resident over 1.0 GiB: smaps read at most every 300 s (counters are fresh)")
+    return Fresh("read", 0.0, "smaps read in this tick")
+
+
+def app(*, ticks: int = 2, marks: bool = True) -> TopApp:
     """The app over the fixture's Models (it does not tick by itself: ``autotick=False``; ``settle``
     shows the first ``ticks`` of them)."""
     sequence = list(models())[:ticks]
     feed = Feed(ticking(sequence), interval=2.0, live=False, notes=lambda m: [],
-                rarely=big_421 if rarely else None)
+                freshness=freshness if marks else None)
     return TopApp(feed, autotick=False)
 
 

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from textual.events import Resize
 
     from memtype.model.derive import Model
+    from memtype.tui.rows import Marks
 
 HISTORY = 60  # ticks of PSS kept per line for the sparkline
 SORTS = ("pss", *FIGURES[1:], "pid", "user", "name")
@@ -81,6 +82,7 @@ class TopApp(App[int]):
         super().__init__()
         self.feed, self.autotick = feed, autotick
         self.model: Model | None = None
+        self.marks: Marks | None = None
         self.previous: Model | None = None
         self.failure: BaseException | None = None
         self.mode = "process"
@@ -126,17 +128,19 @@ class TopApp(App[int]):
     def fetch(self) -> None:
         started = time.monotonic()
         model = self.feed.tick()
-        self.call_from_thread(self.arrived, model, started)
+        fresh = self.feed.freshness
+        marks = {key: fresh(key) for key in model.by_key} if fresh is not None else None  # before the next tick
+        self.call_from_thread(self.arrived, model, marks, started)
 
-    def arrived(self, model: Model, started: float) -> None:
-        self.previous, self.model = self.model, model
+    def arrived(self, model: Model, marks: Marks | None, started: float) -> None:
+        self.previous, self.model, self.marks = self.model, model, marks
         self.ticks += 1
         self.refresh_view(new_data=True)
         if self.first_data_at is None:
             self.first_data_at = time.monotonic()
         screen = self.screen
         if isinstance(screen, (DetailScreen, CgroupScreen)):
-            screen.update_from(model)
+            screen.update_from(model, marks) if isinstance(screen, DetailScreen) else screen.update_from(model)
         if self.feed.interval is not None and self.autotick:
             self.set_timer(max(0.05, self.feed.interval - (time.monotonic() - started)), self.fetch)
 
@@ -157,16 +161,13 @@ class TopApp(App[int]):
         if model is None:
             return []
         if self.tree_view:
-            roots = tree_lines(model, self.needle, self.previous)
+            roots = tree_lines(model, self.needle, self.previous, self.marks)
             for line in walk(roots, all_lines=True):
                 line.folded = line.key in self.folded and bool(line.children)
         elif self.mode == "process":
-            roots = process_lines(model, self.needle)
+            roots = process_lines(model, self.needle, self.marks)
         else:
             roots = group_lines(model, self.mode, self.needle, self.previous)
-        if self.feed.rarely is not None:
-            for line in walk(roots, all_lines=True):
-                line.big = line.proc is not None and self.feed.rarely(model, line.proc.key) is not None
         key = self.sort_key if self.sort_key in SORTS else "pss"
         return list(walk(sort_lines(roots, key, self.descending)))
 
@@ -199,10 +200,9 @@ class TopApp(App[int]):
         view = self.view_name()
         if new_data:
             self._remember(shown if not self.tree_view else list(walk(shown, all_lines=True)), view)
-        stale = self.feed.stale_after
         for line in shown:
             history = self.history.get(f"{view}/{line.key}", ())
-            table.add_row(*cells(line, columns, kind, changes_only=self.changes_only, stale_after=stale,
+            table.add_row(*cells(line, columns, kind, changes_only=self.changes_only,
                                  history=history), key=line.key)
         self.shown = shown
         if at is not None:
@@ -253,11 +253,12 @@ class TopApp(App[int]):
         if model is None:
             return text
         what = "processes" if self.mode == "process" else f"{self.mode}s"
-        text.append(f" {shown:,} {what}")
+        text.append(f" {'tree of ' if self.tree_view else ''}{shown:,} {what}")
         title = next((c.title for c in self.columns if c.key == self.sort_key), self.sort_key)
         text.append(f" · sort {title.strip()} · figures are PSS")
         if self.tree_view:
-            text.append(" · tree: a parent shows its subtree's sum")
+            text.append(" · a parent: its subtree's sum" if self.layout_kind == "narrow"
+                        else " · a parent's figures are its subtree's sum (PSS adds up)")
         if self.changes_only:
             text.append(" · showing changes", style="yellow")
         if self.needle:

@@ -7,12 +7,31 @@ sampler, or one Sample of a capture, into a ``Feed``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from memtype.model.cgroups import CgroupTree
     from memtype.model.derive import Model
     from memtype.model.sample import ProcessKey
+
+# The sampler's freshness states (``memtype.model.sampling``) that the view marks.
+WAITING = "waiting"  # changed since its smaps was read; the read waits for the CPU budget: figures are stale
+BIG = "big"  # above the big-process threshold: its smaps is read only every few minutes
+
+
+class Freshness(Protocol):
+    """How fresh a process's kinds are (``memtype.model.sampling.Freshness``): ``state`` (read, carried,
+    waiting, big, pending), ``age`` (seconds since its smaps was read; ``None``: never) and ``why``."""
+
+    @property
+    def state(self) -> str: ...
+
+    @property
+    def age(self) -> float | None: ...
+
+    @property
+    def why(self) -> str: ...
 
 
 class Feed:
@@ -25,19 +44,16 @@ class Feed:
             ``None`` where the root has no cgroup hierarchy to read. Called in a worker thread.
         notes: the one-line notes about a Model (what could not be read: ``access denied for 12
             processes; run as root for all``), as the CLI would print them.
-        rarely: the processes whose smaps is read rarely because they are big (the sampler's rule),
-            with how often, in seconds; ``None``: no such rule.
-        stale_after: a process's figures older than this are marked stale (default: 1.5 intervals).
+        freshness: how fresh a process's kinds are in the Model ``tick`` gave last (the sampler's
+            ``freshness``), asked in the worker thread right after ``tick``; ``None``: every figure
+            was read in its own sample.
     """
 
-    __slots__ = ("tick", "interval", "live", "cgroups", "notes", "rarely", "stale_after")
+    __slots__ = ("tick", "interval", "live", "cgroups", "notes", "freshness")
 
     def __init__(self, tick: Callable[[], Model], *, interval: float | None, live: bool,
                  cgroups: Callable[[Model], CgroupTree] | None = None,
                  notes: Callable[[Model], list[str]] | None = None,
-                 rarely: Callable[[Model, ProcessKey], float | None] | None = None,
-                 stale_after: float | None = None) -> None:
+                 freshness: Callable[[ProcessKey], Freshness] | None = None) -> None:
         self.tick, self.interval, self.live, self.cgroups = tick, interval, live, cgroups
-        self.notes, self.rarely = notes, rarely
-        self.stale_after = stale_after if stale_after is not None else (
-            1.5 * interval if interval is not None else None)
+        self.notes, self.freshness = notes, freshness

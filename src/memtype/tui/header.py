@@ -134,7 +134,8 @@ def status_line(model: Model, previous: Model | None, *, live: bool) -> Text:
     else:
         out.append("reclaim ")
         out.append(f"{rate:,.0f} pages/s", style="bold red" if rate else "")
-        out.append(f" ({size(int(rate * page))}/s)")
+        if rate:
+            out.append(f" ({size(int(rate * page))}/s)")
         parts = [f"{w} {v:,.0f}" for w, v in who.items() if w in ("kswapd", "direct")]
         if rate and parts:
             out.append(" " + ", ".join(parts), style="dim")

@@ -25,6 +25,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from memtype.model.derive import Model
     from memtype.model.sample import ProcessKey
+    from memtype.tui.feed import Freshness
+
+    Marks = dict[ProcessKey, Freshness]
 
 # The figures of every line: PSS, then each kind's PSS, then the proportional swap (they add up: Σ kinds = PSS).
 FIGURES: tuple[str, ...] = ("pss", *(f"{k.value}.pss" for k in KINDS), "swap_pss")
@@ -42,7 +45,7 @@ class Line:
     """
 
     __slots__ = ("key", "pid", "user", "name", "values", "deltas", "proc", "depth", "children", "count", "age",
-                 "big", "folded")
+                 "state", "why", "folded")
 
     def __init__(self, key: str, pid: int | None, user: str, name: str, values: dict[str, int],
                  proc: ProcessMemory | None = None, count: int = 1) -> None:
@@ -53,7 +56,8 @@ class Line:
         self.children: list[Line] = []
         self.count = count
         self.age: float | None = None  # seconds since its smaps was read (``Model.age``)
-        self.big = False  # a big process whose smaps is read rarely (the sampler's rule)
+        self.state: str | None = None  # the sampler's freshness state (``tui.feed.Freshness``); None: read now
+        self.why = ""
         self.folded = False
 
     def sort_value(self, column: str) -> int | str | None:
@@ -106,14 +110,23 @@ def filtered(model: Model, needle: str) -> list[ProcessMemory]:
     return [p for p in procs if matches(p, needle)] if needle else list(procs)
 
 
-def process_lines(model: Model, needle: str = "") -> list[Line]:
+def mark(line: Line, model: Model, key: ProcessKey, marks: Marks | None) -> None:
+    """The line's age and freshness: the sampler's where it says, else the Model's age."""
+    fresh = marks.get(key) if marks is not None else None
+    if fresh is None:
+        line.age = model.age(key)
+    else:
+        line.age, line.state, line.why = fresh.age, fresh.state, fresh.why
+
+
+def process_lines(model: Model, needle: str = "", marks: Marks | None = None) -> list[Line]:
     """One line per process, with its change since the previous model (``ProcessDelta``)."""
     fields = figure_fields("process")
     changes = model.changes
     out = []
     for p in filtered(model, needle):
         line = Line(process_key(p.key), p.pid, user_name(p), p.comm, _values(p, fields), proc=p)
-        line.age = model.age(p.key)
+        mark(line, model, p.key, marks)
         if changes is not None:
             d = changes.processes.get(p.key)
             line.deltas = _delta_of(d) if d is not None else dict.fromkeys(FIGURES, 0)
@@ -158,7 +171,8 @@ def group_lines(model: Model, mode: str, needle: str = "", previous: Model | Non
     return out
 
 
-def tree_lines(model: Model, needle: str = "", previous: Model | None = None) -> list[Line]:
+def tree_lines(model: Model, needle: str = "", previous: Model | None = None, marks: Marks | None = None
+               ) -> list[Line]:
     """The process tree (by PPID): roots are processes whose parent is not in the model. A line with
     children carries its subtree's sums (itself and every descendant), PSS-correct. With a filter, a
     process is kept when it or a descendant matches (its ancestors stay, for the shape).
@@ -166,7 +180,7 @@ def tree_lines(model: Model, needle: str = "", previous: Model | None = None) ->
     Returns the roots; each line's ``children`` hold the rest.
     """
     fields = figure_fields("process")
-    roots = _tree(model, needle, fields)
+    roots = _tree(model, needle, fields, marks)
     if previous is not None:
         old: dict[str, dict[str, int]] = {}
         for line in walk(_tree(previous, needle, fields), all_lines=True):
@@ -177,13 +191,13 @@ def tree_lines(model: Model, needle: str = "", previous: Model | None = None) ->
     return roots
 
 
-def _tree(model: Model, needle: str, fields: Sequence[Field]) -> list[Line]:
+def _tree(model: Model, needle: str, fields: Sequence[Field], marks: Marks | None = None) -> list[Line]:
     procs = model.scan.processes
     by_pid = {p.pid: p for p in procs}
     lines = {p.pid: Line(process_key(p.key), p.pid, user_name(p), p.comm, _values(p, fields), proc=p)
              for p in procs}
     for p in procs:
-        lines[p.pid].age = model.age(p.key)
+        mark(lines[p.pid], model, p.key, marks)
     roots: list[Line] = []
     for p in procs:
         parent = lines.get(p.ppid) if p.ppid is not None and p.ppid != p.pid else None
@@ -191,7 +205,7 @@ def _tree(model: Model, needle: str, fields: Sequence[Field]) -> list[Line]:
 
     def total(line: Line, depth: int) -> bool:  # sums the subtree; True if something in it matches
         line.depth = depth
-        hit = not needle or matches(by_pid[line.pid], needle) if line.pid is not None else True
+        hit = not needle or (line.pid is not None and matches(by_pid[line.pid], needle))
         kept = []
         for child in line.children:
             if total(child, depth + 1):

@@ -26,14 +26,15 @@ from memtype.model.records import ProcessMemory
 from memtype.output.cgroups_table import tree_name, tree_order
 from memtype.output.human import fit_path, size
 from memtype.tui.family import family, mappings_by_path, with_mappings
-from memtype.tui.feed import Feed
-from memtype.tui.table import age_text
+from memtype.tui.feed import BIG, WAITING, Feed
+from memtype.tui.table import age_text, short_title
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from memtype.model.cgroups import CgroupTree
     from memtype.model.derive import Model
     from memtype.model.sample import ProcessKey
+    from memtype.tui.rows import Marks
 
 _BACK: list[Binding | tuple[str, str] | tuple[str, str, str]] = [Binding("escape", "app.pop_screen", "back"), Binding("q", "app.pop_screen", "back", show=False)]
 _FIGURES = ("pss", *(f"{k.value}.pss" for k in KINDS), "swap_pss")
@@ -76,26 +77,27 @@ class DetailScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one("#maps", DataTable).focus()
-        self.update_from(self.model)
+        app = self.app
+        self.update_from(self.model, getattr(app, "marks", None))
 
-    def update_from(self, model: Model) -> None:
+    def update_from(self, model: Model, marks: Marks | None = None) -> None:
         self.model = model
         p = with_mappings(model, self.key)
         who = self.query_one("#who", Static)
         if p is None:
             who.update(Text(f"PID {self.key[0]}: exited, or its smaps was not read", style="yellow"))
             return
-        age = model.age(self.key)
+        fresh = marks.get(self.key) if marks is not None else None
         text = Text()
         text.append(f"PID {p.pid} ", style="bold")
         text.append(f"{p.comm}", style="bold cyan")
         text.append(f" · user {p.user or p.uid} · parent {p.ppid}")
-        if age is not None and self.feed.stale_after is not None and age > self.feed.stale_after:
-            text.append(f" · figures {age_text(age)} old", style="yellow")
+        if fresh is not None and fresh.age is not None and fresh.state in (WAITING, BIG):
+            text.append(f" · figures {age_text(fresh.age)} old: {fresh.why}", style="yellow")
         text.append("\n")
         t = p.totals
         text.append("  ".join(f"{PROCESS[f].title} {size(PROCESS[f].get(p))}" for f in ("pss", "rss", "uss", "swap")))
-        text.append("  ·  " + "  ".join(f"{k.label} {size(p.categories[k].pss)}" for k in KINDS) + " (PSS)")
+        text.append("\nPSS by kind: " + "  ".join(f"{k.label} {size(p.categories[k].pss)}" for k in KINDS))
         if t.hugetlb:
             text.append(f"  hugetlb {size(t.hugetlb)}")
         text.append(f"\ncgroup {cgroup_label(p.cgroup) if p.cgroup else '-'}")
@@ -111,7 +113,7 @@ class DetailScreen(Screen[None]):
         width = max(40, self.size.width - 1)
         fig = 7
         spec = [("path", registry["path"].title, max(16, width - fig * len(_FIGURES)), False)]
-        spec += [(f, registry[f].title.removesuffix(" pss") if f != "pss" else "PSS", fig, True) for f in _FIGURES]
+        spec += [(f, short_title(f, registry[f].title), fig, True) for f in _FIGURES]
         _columns(table, spec)
         groups = mappings_by_path(p)
         room = spec[0][2] - 1

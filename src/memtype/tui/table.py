@@ -10,8 +10,9 @@ Three layouts, chosen by width (``layout``):
   for the name.
 
 Titles come from the field registry (``rows.figure_fields``); the kinds' titles drop their " pss"
-(the title line says the kinds are PSS). A stale line (its smaps carried forward by the sampler) is
-dimmed and its age follows the name (``12s``); a big process whose smaps is read rarely has ``*``.
+(the title line says the kinds are PSS). A stale line (the sampler's ``waiting``: the process changed
+since its smaps was read, and the read waits for the CPU budget) is dimmed and its age follows the name
+(``12s``); a big process whose smaps is read only every few minutes (``big``) has its age and ``*``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from collections.abc import Sequence
 from rich.text import Text
 
 from memtype.output.human import size
+from memtype.tui.feed import BIG, WAITING
 from memtype.tui.rows import Line, figure_fields
 
 SPARKS = "▁▂▃▄▅▆▇█"
@@ -45,7 +47,7 @@ def layout(width: int, mode: str) -> tuple[str, list[Column]]:
     """("narrow" | "medium" | "wide", the columns) for a table ``width`` cells wide (scrollbar excluded)."""
     kind = "wide" if width >= WIDE_WIDTH else "medium" if width >= MEDIUM_WIDTH else "narrow"
     fig = WIDE_FIGURE if kind == "wide" else NARROW_FIGURE
-    figures = [Column(f.id, _title(f.id, f.title), fig) for f in figure_fields(mode)]
+    figures = [Column(f.id, short_title(f.id, f.title), fig) for f in figure_fields(mode)]
     grouped = mode != "process"
     head = [Column("pid", "Procs" if grouped else "PID", 7 if kind == "wide" else 6)]
     user = Column("user", "User", 10 if kind == "wide" else 8, right=False)
@@ -58,7 +60,7 @@ def layout(width: int, mode: str) -> tuple[str, list[Column]]:
     return kind, columns
 
 
-def _title(field_id: str, title: str) -> str:
+def short_title(field_id: str, title: str) -> str:
     """The registry's title, less the PSS the title line states once (``Anon pss``: Anon, ``SwapPSS``: Swap)."""
     return title if field_id == "pss" else title.removesuffix(" pss").removesuffix("PSS")
 
@@ -87,10 +89,10 @@ def age_text(age: float) -> str:
     return f"{age:.0f}s" if age < 99.5 else f"{age / 60:.0f}m" if age < 5970 else f"{age / 3600:.0f}h"
 
 
-def cells(line: Line, columns: Sequence[Column], kind: str, *, changes_only: bool, stale_after: float | None,
+def cells(line: Line, columns: Sequence[Column], kind: str, *, changes_only: bool,
           history: Sequence[int] = ()) -> list[Text]:
     """The line's cells, one per column."""
-    stale = line.age is not None and stale_after is not None and line.age > stale_after
+    stale = line.state == WAITING
     dim = "dim" if stale else ""
     out = []
     for c in columns:
@@ -112,14 +114,16 @@ def cells(line: Line, columns: Sequence[Column], kind: str, *, changes_only: boo
 
 
 def _name(line: Line, stale: bool, width: int) -> Text:
-    text = Text(" " + "  " * line.depth)
+    step = 2 if width >= 30 else 1  # a deep tree in a narrow column: one cell per level
+    text = Text(" " + " " * step * line.depth)
     if line.children:
         text.append("▸ " if line.folded else "▾ ", style="bold")
     text.append(line.name)
     if line.folded:
         text.append(f" +{line.count - 1}", style="dim")
-    if line.big or stale:
-        mark = (age_text(line.age) if line.age is not None else "") + ("*" if line.big else "")
+    big = line.state == BIG
+    if big or stale:
+        mark = (age_text(line.age) if line.age is not None else "") + ("*" if big else "")
         room = width - len(mark) - 1
         if text.cell_len > room:
             text.truncate(max(room, 4), overflow="ellipsis")
