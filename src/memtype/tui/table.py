@@ -29,6 +29,7 @@ SPARKS = "▁▂▃▄▅▆▇█"
 NARROW_FIGURE, WIDE_FIGURE = 7, 13  # cells: a leading space, a size (<= 6 with a sign), a mark or a change
 MEDIUM_WIDTH, WIDE_WIDTH = 96, 136
 SPARK_WIDTH = 9
+MAX_INDENT = 8  # tree levels indented; deeper ones stay at that depth (the name keeps some room)
 
 
 class Column:
@@ -114,8 +115,7 @@ def cells(line: Line, columns: Sequence[Column], kind: str, *, changes_only: boo
 
 
 def _name(line: Line, stale: bool, width: int) -> Text:
-    step = 2 if width >= 30 else 1  # a deep tree in a narrow column: one cell per level
-    text = Text(" " + " " * step * line.depth)
+    text = Text(" " + "  " * min(line.depth, MAX_INDENT))  # a child's name starts under its parent's
     if line.children:
         text.append("▸ " if line.folded else "▾ ", style="bold")
     text.append(line.name)
