@@ -300,3 +300,29 @@ def test_issue9_ps_does_not_import_textual(gpu_root: str) -> None:
             "sys.exit(3 if 'textual' in sys.modules else 0)" % gpu_root)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
+
+
+def test_issue9_sample_carries_memory_psi(tmp_path: object) -> None:
+    """The header's PSI comes from the Sample: /proc/pressure/memory read by read_sample, kept by to_dict."""
+    import os
+    import shutil
+    from pathlib import Path
+
+    from memtype.collect.sample import read_sample
+    from memtype.model.sample_dict import from_dict, to_dict
+
+    root = Path(str(tmp_path)) / "root"
+    shutil.copytree(tui_data.GPU_ROOT, root)
+    (root / "proc" / "pressure").mkdir()
+    (root / "proc" / "pressure" / "memory").write_text(
+        "some avg10=1.25 avg60=0.50 avg300=0.10 total=123456\nfull avg10=0.50 avg60=0.20 avg300=0.05 total=23456\n")
+    s = read_sample(str(root), jobs=1)
+    assert s.pressure == tui_data.PSI
+    assert from_dict(to_dict(s)) == s
+    old = to_dict(s)
+    del old["pressure"]  # a document written before PSI was carried
+    assert from_dict(old).pressure is None
+    assert read_sample(str(tui_data.GPU_ROOT), [409], jobs=1).pressure is None  # the capture has no PSI file
+    if os.path.exists("/proc/pressure/memory"):
+        live = read_sample("/", [os.getpid()], jobs=1).pressure
+        assert live is not None and set(live["some"]) >= {"avg10", "avg60", "avg300", "total"}

@@ -17,7 +17,8 @@ from collections.abc import Callable, Iterable, Sequence
 
 from memtype.kinds import KINDS
 from memtype.model.cgroups import cgroup_label
-from memtype.model.fields import PROCESS, Field, group_registry
+from memtype.model.fields import Field
+from memtype.model.fields_process import PROCESS, group_registry
 from memtype.model.group import Group
 from memtype.model.records import ProcessMemory
 

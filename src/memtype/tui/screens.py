@@ -20,7 +20,7 @@ from textual.widgets import DataTable, Static
 
 from memtype.kinds import KINDS, Kind
 from memtype.model.cgroups import cgroup_label
-from memtype.model.fields import PROCESS, group_registry
+from memtype.model.fields_process import PROCESS, group_registry
 from memtype.model.fields_cgroups import CGROUP
 from memtype.model.records import ProcessMemory
 from memtype.output.cgroups_table import tree_name, tree_order
