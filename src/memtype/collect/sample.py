@@ -6,8 +6,8 @@ not go through a Sample: it classifies each smaps in compiled code as it is read
 of it (peak RSS stays flat). A Sample keeps every process's smaps as rows instead, for
 ``model.derive`` (the model plus deltas), a continuous sampler and history.
 
-Cost, measured on this machine (2 CPUs, 6.18): parsing and packing add about 1.8 µs per mapping to
-the ~16 µs the kernel takes to print it; the rows take about 220 bytes per mapping.
+Cost, measured on a 2-CPU VM (6.18): parsing and packing add about 1.8 µs per mapping to the ~16 µs
+the kernel takes to print it (read_sample ~1.2x the CPU of scan); a Sample takes ~250 bytes per mapping.
 """
 
 from __future__ import annotations
