@@ -212,6 +212,8 @@ import time  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+import launch  # noqa: E402  (bench/launch.py, beside this script)
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 TARGET_LINE = "memtype target: <=1.5x cat, peak RSS <= 64 MiB at 1000 processes"
@@ -445,14 +447,12 @@ def build_tools(args: argparse.Namespace) -> tuple[list[Tool], dict[str, str]]:
 
 _running_pids: list[int] = []  # launcher sh and tool of the run in progress, for clean-up
 
-# Why a launcher: posix_spawn (vfork) and fork both start the child on a copy of *this* Python
-# process's address space, and the kernel folds that mm's high-water RSS into the child's
-# ru_maxrss at exec -- every tool would report >= this script's ~18 MiB.  So the tool is started
-# as a background job of a tiny `sh`, which exits at once; the tool is reparented to us (we are
-# the child subreaper) and we wait4() it directly.  Its ru_maxrss then only carries the few
-# hundred KiB of the forked sh.  The same path is timed with /bin/true as "launch" overhead.
-LAUNCH_SCRIPT = '"$@" > /dev/null & echo $!'
-SH = shutil.which("sh") or "/bin/sh"
+# The tool is started through bench/launch.py (see its docstring): a tiny `sh` starts it held at a
+# gate and exits; the tool, reparented to us (the child subreaper), is released and wait4()ed here, so
+# its ru_maxrss carries only the few hundred KiB of the forked sh, not this script's ~18 MiB.  The same
+# path is timed with /bin/true as "launch" overhead.
+SH = launch.SH
+LAUNCH_SCRIPT = launch.LAUNCH_SCRIPT
 
 
 def _on_alarm(signum, frame):  # noqa: ANN001
@@ -463,25 +463,12 @@ def run_tool(tool: Tool, timeout: float, errfile: int) -> Sample:
     """Run the tool with stdout to /dev/null and stderr to errfile; wall clock + ru_maxrss."""
     os.ftruncate(errfile, 0)
     os.lseek(errfile, 0, os.SEEK_SET)
-    r, w = os.pipe()
-    fa = [
-        (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
-        (os.POSIX_SPAWN_DUP2, w, 1),
-        (os.POSIX_SPAWN_DUP2, errfile, 2),
-    ]
     signal.setitimer(signal.ITIMER_REAL, timeout)
     try:
-        t0 = time.perf_counter()
-        sh_pid = os.posix_spawn(SH, [SH, "-c", LAUNCH_SCRIPT, "sh", *tool.argv], os.environ, file_actions=fa)
-        _running_pids[:] = [sh_pid]
-        os.close(w)
-        w = -1
-        out = b""
-        while chunk := os.read(r, 64):
-            out += chunk
-        os.waitpid(sh_pid, 0)  # after this the tool is our child (reparented to the subreaper)
-        pid = int(out.split()[0])
+        pid, gate = launch.spawn(tool.argv, errfile)
         _running_pids[:] = [pid]
+        t0 = time.perf_counter()
+        os.close(gate)
         _, status, ru = os.wait4(pid, 0)
         t1 = time.perf_counter()
         _running_pids.clear()
@@ -490,9 +477,6 @@ def run_tool(tool: Tool, timeout: float, errfile: int) -> Sample:
         raise Fatal(f"{tool.name} exceeded --tool-timeout {timeout}s") from None
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
-        os.close(r)
-        if w >= 0:
-            os.close(w)
     return Sample(t1 - t0, ru.ru_maxrss, os.waitstatus_to_exitcode(status))
 
 
@@ -759,7 +743,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {name:9s} SKIPPED: {why}")
 
     hs = HelperSet()
-    launch: dict = {}
+    launch_info: dict = {}
     tmpdir = Path(tempfile.mkdtemp(prefix="bench_ps-", dir=os.environ.get("BENCH_TMPDIR", "/var/tmp")))
     errfd = os.open(tmpdir / "stderr", os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
     results = []
@@ -768,11 +752,11 @@ def main(argv: list[str] | None = None) -> int:
         files = make_files(tmpdir)
         true = Tool("launch", [shutil.which("true") or "/bin/true"])
         ls = [run_tool(true, 30, errfd) for _ in range(7)]
-        launch = {"command": f"{SH} -c {shlex.quote(LAUNCH_SCRIPT)} sh {true.argv[0]}",
+        launch_info = {"command": f"{SH} -c {shlex.quote(LAUNCH_SCRIPT)} sh {true.argv[0]}",
                   "median_s": statistics.median(x.seconds for x in ls),
                   "peak_rss_mib": max(x.maxrss_kib for x in ls) / 1024}
-        print(f"launch overhead (sh -c '<tool> &' + wait4, timing /bin/true): {launch['median_s'] * 1000:.1f} ms, "
-              f"ru_maxrss floor {launch['peak_rss_mib']:.1f} MiB")
+        print(f"launch overhead (gate release + wait4, timing /bin/true): {launch_info['median_s'] * 1000:.1f} ms, "
+              f"ru_maxrss floor {launch_info['peak_rss_mib']:.1f} MiB")
         for n in args.procs:
             res = bench_one(n, args, tools, files, hs, errfd)
             results.append(res)
@@ -822,7 +806,7 @@ def main(argv: list[str] | None = None) -> int:
             "argv": sys.argv,
             "settings": {k: v for k, v in vars(args).items() if k != "json"},
             "commands": {t.name: t.cmdline for t in tools},
-            "launch_overhead": launch,
+            "launch_overhead": launch_info,
             "skipped": skipped,
             "results": results,
             "complete": rc == 0,

@@ -1,10 +1,17 @@
-"""Run one benchmarked command and measure it: wall time and the command's own peak RSS.
+"""Run one benchmarked command and measure it: wall time, CPU time and the command's own peak RSS.
 
-Shared by bench_system.py and bench_files.py. Why a launcher: posix_spawn and fork start the child
-on a copy of this Python process, and the kernel folds that mm's high-water RSS into the child's
-ru_maxrss, so every tool would report at least the benchmark's own RSS. The tool is started as a
-background job of a tiny ``sh`` that exits at once; the tool is reparented to us (we are the child
-subreaper) and we wait4() it directly, so its ru_maxrss carries only the few hundred KiB of the sh.
+Shared by bench_ps.py, bench_system.py, bench_files.py and bench_top.py. Why a launcher: posix_spawn
+and fork start the child on a copy of this Python process, and the kernel folds that mm's high-water
+RSS into the child's ru_maxrss, so every tool would report at least the benchmark's own RSS. The tool
+is started from a tiny ``sh`` instead; we are the child subreaper, so once that sh exits the tool is
+our child and we wait4() it directly: its ru_maxrss carries only the few hundred KiB of the sh.
+
+The tool waits at a gate until the sh has exited. A first version ran ``"$@" & echo $!``: a tool that
+finished before the sh did was reaped by the sh (dash reaps its finished background jobs), and our
+wait4() failed with ``ChildProcessError: No child processes`` (1080 of 1500 runs of /bin/true on a
+loaded 2-CPU machine). Now the background subshell blocks reading the gate pipe (fd 3) before it
+execs the tool, so the tool cannot exit before the sh has, and it is reparented to us first; timing
+starts when we open the gate, so the sh's own start-up is no longer in the figure.
 """
 
 from __future__ import annotations
@@ -15,7 +22,9 @@ import time
 from dataclasses import dataclass
 
 PR_SET_CHILD_SUBREAPER = 36
-LAUNCH_SCRIPT = '"$@" > /dev/null & echo $!'
+# The subshell's stdout is /dev/null from the start: were it our pid pipe, we would wait for its EOF
+# while it waits at the gate.
+LAUNCH_SCRIPT = '( read _ <&3; exec "$@" 3<&- ) > /dev/null & echo $!'
 SH = shutil.which("sh") or "/bin/sh"
 
 
@@ -24,6 +33,7 @@ class Sample:
     seconds: float
     maxrss_kib: int
     code: int
+    cpu: float = 0.0  # ru_utime + ru_stime of the tool (and of the children it waited for)
 
 
 def become_subreaper() -> None:
@@ -34,20 +44,42 @@ def become_subreaper() -> None:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
 
 
+def spawn(argv: list[str], errfile: int) -> tuple[int, int]:
+    """Start ``argv`` held at its gate, stderr to ``errfile``: ``(pid, gate)``. The process is already
+    our child (the sh is reaped); ``os.close(gate)`` lets it exec the tool. We must be the subreaper."""
+    r, w = os.pipe()
+    gate_r, gate_w = os.pipe()
+    fa = [(os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0), (os.POSIX_SPAWN_DUP2, w, 1),
+          (os.POSIX_SPAWN_DUP2, errfile, 2), (os.POSIX_SPAWN_DUP2, gate_r, 3)]
+    try:
+        sh = os.posix_spawn(SH, [SH, "-c", LAUNCH_SCRIPT, "sh", *argv], os.environ, file_actions=fa)
+    except BaseException:
+        os.close(gate_w)
+        raise
+    finally:
+        os.close(w)
+        os.close(gate_r)
+    out = b""
+    try:
+        while chunk := os.read(r, 64):
+            out += chunk
+    finally:
+        os.close(r)
+    os.waitpid(sh, 0)  # after this the tool is our child (reparented to the subreaper), still at the gate
+    try:
+        return int(out.split()[0]), gate_w
+    except (IndexError, ValueError):
+        os.close(gate_w)
+        raise OSError(f"launcher printed no PID for {argv[0]!r}") from None
+
+
 def run(argv: list[str], errfile: int) -> Sample:
     """Run ``argv`` with stdout to /dev/null and stderr to ``errfile`` (truncated first)."""
     os.ftruncate(errfile, 0)
     os.lseek(errfile, 0, os.SEEK_SET)
-    r, w = os.pipe()
-    fa = [(os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0), (os.POSIX_SPAWN_DUP2, w, 1),
-          (os.POSIX_SPAWN_DUP2, errfile, 2)]
+    pid, gate = spawn(argv, errfile)
     t0 = time.perf_counter()
-    sh = os.posix_spawn(SH, [SH, "-c", LAUNCH_SCRIPT, "sh", *argv], os.environ, file_actions=fa)
-    os.close(w)
-    out = b""
-    while chunk := os.read(r, 64):
-        out += chunk
-    os.close(r)
-    os.waitpid(sh, 0)
-    _, status, ru = os.wait4(int(out.split()[0]), 0)
-    return Sample(time.perf_counter() - t0, ru.ru_maxrss, os.waitstatus_to_exitcode(status))
+    os.close(gate)
+    _, status, ru = os.wait4(pid, 0)
+    return Sample(time.perf_counter() - t0, ru.ru_maxrss, os.waitstatus_to_exitcode(status),
+                  ru.ru_utime + ru.ru_stime)

@@ -124,19 +124,33 @@ def read_process_sample(root: Root, pid: int, users: dict[int, str | None], inte
     if smaps is False or (smaps is not True and not smaps(head)):
         return head
     at = _now() if root.live else read_at
+    got = read_smaps_rows(root, pid, interned)
+    if got is None:
+        return Skipped(pid, "zombie")  # no kernel thread (read_identity): it exited after its stat was read
+    rows, problems = got
+    return head.replace(smaps=rows, smaps_at=at, problems=problems)
+
+
+def read_smaps_rows(root: Root, pid: int, interned: dict[Any, Any]) -> tuple[SmapsRows, tuple[str, ...]] | None:
+    """A process's smaps as rows, with the damage found in it; ``None`` if it reads empty (a zombie, or
+    a kernel thread: the caller has ruled those out by stat, so the process exited meanwhile).
+
+    Raises:
+        ProcessGone, AccessDenied, FileMissing: the race policy; ParseError: nothing readable in it, or a
+        value out of range (negative, or 2**64 kB and more).
+    """
     base = f"proc/{pid}"
     data = root.read_bytes(f"{base}/smaps", pid)
     if not data:
-        return Skipped(pid, "zombie")  # no kernel thread (read_identity): it exited after its stat was read
+        return None
     parsed = parse_smaps(data)
     problems = tuple(f"{base}/smaps {p}" for p in parsed.problems)
     if not parsed.vmas and problems:
         raise ParseError(f"{base}/smaps", problems[0])
     try:
-        rows = SmapsRows.from_vmas(parsed.names, parsed.vmas, interned)
+        return SmapsRows.from_vmas(parsed.names, parsed.vmas, interned), problems
     except OverflowError:
         raise ParseError(f"{base}/smaps", "a value out of range (negative, or 2**64 kB or more)") from None
-    return head.replace(smaps=rows, smaps_at=at, problems=problems)
 
 
 def _now() -> float:

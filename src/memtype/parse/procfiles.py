@@ -26,15 +26,16 @@ PF_KTHREAD = 0x00200000  # task flag of kernel threads (include/linux/sched.h), 
 
 
 class Stat:
-    """What memtype uses from /proc/PID/stat (proc(5): fields 3, 4, 9, 10, 12 and 22)."""
+    """What memtype uses from /proc/PID/stat (proc(5): fields 3, 4, 9, 10, 12, 22 and 24)."""
 
-    __slots__ = ("comm", "state", "ppid", "flags", "minflt", "majflt", "starttime")
+    __slots__ = ("comm", "state", "ppid", "flags", "minflt", "majflt", "starttime", "rss")
 
     def __init__(self, comm: str, state: str, ppid: int, flags: int, minflt: int, majflt: int,
-                 starttime: int) -> None:
+                 starttime: int, rss: int | None = None) -> None:
         self.comm, self.state, self.ppid, self.flags = comm, state, ppid, flags
         self.minflt, self.majflt = minflt, majflt  # page faults: minor (no I/O), major (read from disk/swap)
         self.starttime = starttime  # clock ticks after boot; with the PID it identifies a process
+        self.rss = rss  # resident pages (anon + file + shmem, as status VmRSS); None: a short stat
 
     @property
     def kernel_thread(self) -> bool:
@@ -104,7 +105,7 @@ def parse_stat(text: str) -> Stat:
         raise ValueError("stat has too few fields")
     # fields[0] is field 3 of proc(5): the state letter (R S D Z T t X I...), then ppid, ..., flags (9).
     return Stat(comm, fields[0], to_int(fields[1]), to_int(fields[6]), to_int(fields[7]), to_int(fields[9]),
-                to_int(fields[19]))
+                to_int(fields[19]), to_int(fields[21]) if len(fields) > 21 else None)
 
 
 def parse_meminfo(text: str) -> dict[str, int]:

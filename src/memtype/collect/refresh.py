@@ -1,0 +1,186 @@
+"""Which processes a sampler re-reads the smaps of in a tick, and in what order (pure: no Root).
+
+Every tick reads every process's stat (and status where stat moved); smaps, which costs the kernel
+a page-table walk (~11 ns per resident page here, plus ~16 µs per mapping), only for:
+
+* ``new``: never read (no kinds yet);
+* ``changed``: its stat moved since its last smaps read (resident pages, minor or major faults:
+  an allocation, a free, a copy-on-write break, a swap-in or -out all move one of them);
+* ``family``: a process it may share anonymous pages with changed, forked or exited (below);
+* ``big``: a process at or above the big threshold whose last read is ``big_interval`` old: its
+  changes do not trigger reads (process-exporter#246, htop#1712: walking hundreds of GiB takes
+  seconds and holds its mmap lock);
+* ``refresh``: the rest, oldest first, once their kinds are ``refresh`` seconds old (what moves the
+  kinds of a process whose counters stand still: other processes mapping or dropping pages it
+  shares, so its PSS, or KSM merging).
+
+The first three are urgent; the last two are routine. The sampler spends its CPU budget on the urgent
+ones first, but keeps a share of it for the routine ones, so a busy machine cannot starve them: every
+process is re-read within about ``refresh`` seconds plus the ticks its share needs.
+
+Fork family. Anonymous pages are shared between processes only by fork (and KSM), so only a fork
+relative can move a process's copy-on-write split without moving its counters: when a child writes
+a page it shared with its parent, the child faults, and the parent's page becomes private (its
+PSS rises) with no fault of its own; a fork and an exit do the same to the parent. The family is
+followed through ppid links (the only record of who forked whom; a reparented orphan loses it, and
+the routine refresh covers it), and only through processes whose last read showed fork-shared
+anonymous pages (``shares_anon``) or that were never read: a shell that forks and execs its commands
+shares nothing, so its other children are not dragged along. A new process always marks its parent
+(the fork just shared the parent's pages), as does one that exits before it was ever read.
+"""
+
+from __future__ import annotations
+
+from memtype.model.sample import ProcessSample, SmapsRows
+
+TYPE_CHECKING = False  # typing costs ~5 ms of start-up; mypy still reads these imports
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from memtype.model.sample import ProcessKey
+    from memtype.model.sampling import Baseline
+
+    StatSig = tuple[int | None, int, int, str, int, str]  # rss pages, minflt, majflt, comm, ppid, state
+
+NEW, CHANGED, FAMILY, BIG, REFRESH = "new", "changed", "family", "big", "refresh"
+REASONS = (NEW, CHANGED, FAMILY, BIG, REFRESH)
+_URGENT_ORDER = {NEW: 0, CHANGED: 1, FAMILY: 2}
+
+
+class Tracked:
+    """The sampler's memory of one live process (mutable; dropped when the process exits).
+
+    ``sample``: its latest ProcessSample (this tick's counters, the rows of its last smaps read);
+    ``stat_sig``: its last stat's figures (unchanged: the sample is reused as is); ``read_sig``: the
+    stat figures when its smaps was last read (``None``: never); ``dirty``: a fork relative moved since;
+    ``cost``: CPU seconds of its last smaps read; ``shares``: its last read showed fork-shared anonymous
+    pages (``None``: not read); ``big``: resident at or above the threshold; ``denied_until``: its smaps
+    was refused, not asked again before then.
+    """
+
+    __slots__ = ("sample", "stat_sig", "read_sig", "dirty", "cost", "shares", "big", "baseline", "denied_until")
+
+    def __init__(self, sample: ProcessSample, stat_sig: StatSig, baseline: Baseline) -> None:
+        self.sample = sample
+        self.stat_sig = stat_sig
+        self.read_sig: tuple[int | None, int, int] | None = None
+        self.dirty = False
+        self.cost: float | None = None
+        self.shares: bool | None = None
+        self.big = False
+        self.baseline = baseline
+        self.denied_until: float | None = None
+
+    @property
+    def changed(self) -> bool:
+        """Its resident pages or faults moved since its smaps was read (or it was never read)."""
+        return self.read_sig is None or self.stat_sig[:3] != self.read_sig
+
+    def read_at(self) -> float:
+        at = self.sample.smaps_at
+        return float("-inf") if at is None else at
+
+
+class Links:
+    """One tick's ppid links: each process's parent and children among the live ones."""
+
+    __slots__ = ("parent", "children")
+
+    def __init__(self, tracked: dict[ProcessKey, Tracked]) -> None:
+        by_pid = {key[0]: key for key in tracked}
+        self.parent: dict[ProcessKey, ProcessKey] = {}
+        self.children: dict[ProcessKey, list[ProcessKey]] = {}
+        for key, t in tracked.items():
+            ppid = t.sample.ppid
+            up = by_pid.get(ppid) if ppid is not None else None
+            if up is not None and up != key:
+                self.parent[key] = up
+                self.children.setdefault(up, []).append(key)
+
+    def relatives(self, key: ProcessKey) -> list[ProcessKey]:
+        up = self.parent.get(key)
+        return ([up] if up is not None else []) + self.children.get(key, [])
+
+
+def mark_families(tracked: dict[ProcessKey, Tracked], seeds: Iterable[tuple[ProcessKey, Links, bool]],
+                  links: Links) -> int:
+    """Mark dirty the processes the seeds may share anonymous pages with (module docstring); return how
+    many were newly marked. Each seed is ``(key, seed_links, parent_too)``: ``seed_links`` gives its own
+    relatives (the previous tick's for one that exited); ``parent_too``: its parent is marked even if it
+    showed no sharing (a fork, or the exit of a process never read). One walk for all seeds: each
+    process is visited once a tick."""
+    marked = 0
+    seen: set[ProcessKey] = set()
+    for seed, seed_links, parent_too in seeds:
+        seen.add(seed)
+        up = seed_links.parent.get(seed)
+        queue = [r for r in seed_links.relatives(seed)
+                 if r in tracked and r not in seen and (_may_share(tracked[r]) or (parent_too and r == up))]
+        while queue:
+            key = queue.pop()
+            if key in seen:
+                continue
+            seen.add(key)
+            t = tracked[key]
+            if not t.dirty and t.read_sig is not None:
+                t.dirty = True
+                marked += 1
+            if _may_share(t):
+                queue.extend(r for r in links.relatives(key) if r not in seen and _may_share(tracked[r]))
+    return marked
+
+
+def _may_share(t: Tracked) -> bool:
+    return t.shares is not False
+
+
+def plan(tracked: dict[ProcessKey, Tracked], now: float, *, big_interval: float,
+         refresh: float) -> tuple[list[tuple[ProcessKey, str]], list[tuple[ProcessKey, str]]]:
+    """The smaps reads due now: ``(urgent, routine)``, each ``(key, reason)`` in the order to read them.
+
+    Urgent: new (by PID), then changed, then family, each oldest read first. Routine: big processes
+    whose read is ``big_interval`` old, then the ones whose read is ``refresh`` old, oldest first.
+    A process whose smaps was refused is not due until its ``denied_until``.
+    """
+    urgent: list[tuple[int, float, ProcessKey, str]] = []
+    routine: list[tuple[int, float, ProcessKey, str]] = []
+    for key, t in tracked.items():
+        if t.denied_until is not None and now < t.denied_until:
+            continue
+        at = t.read_at()
+        if t.big:
+            if now - at >= big_interval:
+                routine.append((0, at, key, BIG))
+            continue
+        reason = NEW if t.read_sig is None else CHANGED if t.changed else FAMILY if t.dirty else None
+        if reason is not None:
+            urgent.append((_URGENT_ORDER[reason], at, key, reason))
+        elif now - at >= refresh:
+            routine.append((1, at, key, REFRESH))
+    urgent.sort(key=lambda item: (item[0], item[1], item[2][0]))
+    routine.sort(key=lambda item: (item[0], item[1], item[2][0]))
+    return [(key, why) for _, _, key, why in urgent], [(key, why) for _, _, key, why in routine]
+
+
+def shares_anon(rows: SmapsRows) -> bool:
+    """Some anonymous page is mapped by another process too: an entry with more ``Anonymous`` than
+    private pages (``Private_Clean + Private_Dirty``: pages mapped once) shares anonymous pages, which
+    only fork (or KSM) does (kernel-spec A.6). A lower bound where file pages share the entry."""
+    names = rows.names
+    try:
+        anon, clean, dirty = names.index("Anonymous"), names.index("Private_Clean"), names.index("Private_Dirty")
+    except ValueError:
+        return True  # an smaps without these fields: assume it may share
+    n, w, base = rows.numbers, rows.width, rows.width - len(names)
+    for i in range(base, len(n), w):
+        if n[i + anon] > n[i + clean] + n[i + dirty]:
+            return True
+    return False
+
+
+def due_count(items: Iterable[tuple[ProcessKey, str]]) -> dict[str, int]:
+    """How many reads of each reason."""
+    counts = dict.fromkeys(REASONS, 0)
+    for _, why in items:
+        counts[why] += 1
+    return counts

@@ -1,0 +1,376 @@
+"""A continuous sampler at a bounded, known cost: ``Sampler(root, interval, budget).tick() -> Model``.
+
+Each tick reads every process's ``stat`` (its identity ``(pid, starttime)``, resident pages and
+faults), ``status`` only where stat moved (RssAnon/RssFile/RssShmem/VmSwap and the uid), and the
+full smaps only for the processes ``collect.refresh.plan`` says are due, within a CPU-time budget
+per tick: reads stop once ``budget`` seconds of CPU (``time.thread_time``: user and kernel time of
+this thread, which is where the kernel formats smaps) have been spent, and what was due is left for
+the next tick (``TickReport.left``). metop uses 150 ms per 1 s tick (landscape-next §1.1); the
+default is 150 ms per tick. Between reads a process's rows are carried forward (``derive`` does not
+classify them again) and ``freshness`` says how old and why.
+
+Big processes (``big_rss``, 4 GiB by default) are read at most every ``big_interval`` seconds:
+smaps costs ~11 ns per resident page here (4 GiB of anon: 44 ms of CPU) and holds the mmap lock
+meanwhile, so hundreds of GiB take seconds and stall the process (process-exporter#246, htop#1712).
+smaps_rollup is no way out: it walks the same page tables (4 GiB: 58 ms, measured on 6.18) and,
+though since 5.10 it lets a contended writer in, it costs as much CPU; between reads a big process
+shows its counters (RSS split, swap) fresh and its kinds with their age.
+
+Memory stays flat: state is kept only for live processes (an exit drops it; ``SinceStart`` keeps
+exited processes as sums), smaps headers are interned in one pool that is rebuilt from the live
+rows once it doubles, and the user-name cache is pruned with it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from memtype.collect.process import read_cgroup, read_exe, user_of
+from memtype.collect.refresh import (BIG, NEW, Links, Tracked, due_count, mark_families, plan, shares_anon)
+from memtype.collect.sample import read_sample, read_smaps_rows
+from memtype.collect.scan import open_root, skip_for
+from memtype.errors import AccessDenied, MemtypeError, ProcessGone
+from memtype.model.derive import Model, derive
+from memtype.model.records import Skipped
+from memtype.model.sample import Counters, ProcessSample
+from memtype.model.sampling import (BIG as BIG_STATE, CARRIED, PENDING, READ, WAITING, Baseline, Exited, Freshness,
+                                    SinceStart, TickReport, since_start)
+from memtype.parse.procfiles import parse_stat, parse_status, parse_status_memory
+from memtype.source.root import Root
+
+TYPE_CHECKING = False  # typing costs ~5 ms of start-up; mypy still reads these imports
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import Any
+
+    from memtype.model.sample import ProcessKey, Sample
+
+GIB = 1 << 30
+DENIED_TTL = 60.0  # seconds before a refused smaps is asked again (metop caches EACCES for a TTL too)
+
+
+class Sampler:
+    """Samples a machine tick after tick at a bounded cost (module docstring).
+
+    Args:
+        root: "/" (this machine) or a capture (a static view: every tick is the same sample).
+        interval: seconds between ticks when iterated (``for model in sampler``), drift-free.
+        budget: CPU seconds of smaps reading per tick; ``first_budget`` for the first tick (default:
+            the same). routine_share: the part of the budget kept for routine reads (big, refresh).
+        big_rss: resident bytes from which a process is big (``None``: none is); big_interval: the
+            seconds between two full reads of a big process.
+        refresh: seconds after which a process whose counters stood still is re-read anyway.
+        exe, cgroup: resolve each process's executable (at its start and exec) and memory cgroup (at
+            each smaps read), as ``read_sample`` does.
+    """
+
+    def __init__(self, root: str | Root = "/", interval: float = 2.0, budget: float = 0.15, *,
+                 big_rss: int | None = 4 * GIB, big_interval: float = 300.0, refresh: float = 30.0,
+                 routine_share: float = 0.25, first_budget: float | None = None, exe: bool = False,
+                 cgroup: bool = False) -> None:
+        if interval <= 0 or budget < 0 or big_interval < 0 or refresh < 0 or not 0 <= routine_share <= 1:
+            raise ValueError("interval must be > 0; budget, big_interval, refresh >= 0; routine_share in [0, 1]")
+        self.root = open_root(root)
+        self.interval, self.budget, self.first_budget = interval, budget, first_budget
+        self.big_rss, self.big_interval, self.refresh, self.routine_share = big_rss, big_interval, refresh, routine_share
+        self.exe, self.cgroup = exe, cgroup
+        self.model: Model | None = None
+        self.report: TickReport | None = None
+        self._tracked: dict[ProcessKey, Tracked] = {}
+        self._links = Links({})
+        self._read_now: set[ProcessKey] = set()
+        self._interned: dict[Any, Any] = {}
+        self._pool_limit = 1 << 14
+        self._users: dict[int, str | None] = {}
+        self._exited = Exited()
+        self._machine_start: dict[str, int] | None = None
+        self._started: float | None = None
+        self._static: Sample | None = None
+        self._gone: dict[ProcessKey, Tracked] = {}  # exited since the last family marking
+
+    # -- the API --------------------------------------------------------------------------------
+    def tick(self) -> Model:
+        """Sample now: the model of this tick, with ``changes`` since the previous one."""
+        if not self.root.live:
+            return self._tick_static()
+        cpu0, wall0 = time.thread_time(), time.monotonic()
+        now = _boottime()
+        first = self.model is None
+        system = read_sample(self.root, [], smaps=False)  # meminfo, vmstat, mounts...: as every Sample has them
+        skipped, warnings, new, moved = self._read_counters(system.host.page_size, first)
+        self._mark_families(new, moved, first)
+        cpu1 = time.thread_time()
+        reads, left, spent = self._read_smaps(now, self.first_budget if first and self.first_budget is not None
+                                              else self.budget, skipped, warnings)
+        cpu2 = time.thread_time()
+        processes = {}
+        for key, t in self._tracked.items():
+            if t.denied_until is not None and now < t.denied_until:
+                skipped.append(Skipped(key[0], "denied", f"proc/{key[0]}/smaps"))
+            else:
+                processes[key] = t.sample
+        uids = {ps.uid for ps in processes.values()}
+        sample = system.replace(monotonic=now, duration=_boottime() - now, processes=processes,
+                                users={u: self._users.get(u) for u in uids if u is not None},
+                                skipped=tuple(sorted(skipped, key=lambda s: s.pid)),
+                                warnings=system.warnings + tuple(warnings))
+        cpu3 = time.thread_time()
+        model = derive(sample, self.model)
+        self._after_derive(model, first, now)
+        cpu4 = time.thread_time()
+        self.report = TickReport(0 if self.report is None else self.report.index + 1, len(processes),
+                                 self.budget, (cpu1 - cpu0) + (cpu3 - cpu2), spent, cpu4 - cpu3, cpu4 - cpu0,
+                                 time.monotonic() - wall0, reads, left,
+                                 sum(1 for t in self._tracked.values() if t.big))
+        self.model = model
+        return model
+
+    def __iter__(self) -> Iterator[Model]:
+        """Tick every ``interval`` seconds, for ever: tick k starts at start + k * interval (a tick
+        that overran skips the starts it missed, it does not catch up in a burst)."""
+        due = time.monotonic()
+        while True:
+            yield self.tick()
+            due += self.interval
+            late = time.monotonic() - due
+            if late > 0:
+                due += math.ceil(late / self.interval) * self.interval
+            time.sleep(max(0.0, due - time.monotonic()))
+
+    def freshness(self, key: ProcessKey) -> Freshness:
+        """How fresh ``key``'s kinds are in the last model (``KeyError``: not in it)."""
+        model = self.model
+        if model is None or key not in model.sample.processes:
+            raise KeyError(key)
+        t = self._tracked.get(key)
+        ps = model.sample.processes[key]
+        age = model.age(key)
+        if ps.smaps is None:
+            return Freshness(PENDING, None, None, "not read yet: counters only")
+        if t is None or key in self._read_now:
+            return Freshness(READ, age, None, "smaps read in this tick")
+        if t.big:
+            at = ps.smaps_at
+            return Freshness(BIG_STATE, age, None if at is None else at + self.big_interval,
+                             f"resident over {_gib(self.big_rss)}: smaps read at most every "
+                             f"{self.big_interval:g} s (counters are fresh)")
+        if t.changed or t.dirty:
+            why = "changed" if t.changed else "its fork family changed"
+            return Freshness(WAITING, age, None, f"{why} since its smaps was read; waiting for the CPU budget")
+        return Freshness(CARRIED, age, None, "unchanged since its smaps was read")
+
+    def since_start(self) -> SinceStart:
+        """The last model's changes since the first tick (per process, per kind, and the machine's)."""
+        if self.model is None:
+            raise ValueError("no tick yet")
+        return since_start(self.model, {k: t.baseline for k, t in self._tracked.items()}, self._exited,
+                           self._machine_start, self._started)
+
+    def close(self) -> None:
+        self.root.close()
+
+    def __enter__(self) -> Sampler:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- one tick's steps -----------------------------------------------------------------------
+    def _read_counters(self, page: int, first: bool) -> tuple[list[Skipped], list[str], list[ProcessKey],
+                                                               list[ProcessKey]]:
+        """stat of every process, status where stat moved; the live set replaces the tracked one.
+        Returns the skipped, the warnings, the new processes and the ones whose stat moved."""
+        root, old = self.root, self._tracked
+        tracked: dict[ProcessKey, Tracked] = {}
+        skipped: list[Skipped] = []
+        warnings: list[str] = []
+        new: list[ProcessKey] = []
+        moved: list[ProcessKey] = []
+        for pid in root.pids():
+            try:
+                stat = parse_stat(root.read_text(f"proc/{pid}/stat", pid))
+            except ProcessGone:
+                continue
+            except MemtypeError as exc:
+                _skip(pid, exc, skipped, warnings)
+                continue
+            except (ValueError, IndexError) as exc:
+                skipped.append(Skipped(pid, "unreadable", f"proc/{pid}/stat"))
+                warnings.append(f"proc/{pid}/stat: {exc}")
+                continue
+            if stat.kernel_thread or stat.state == "Z":
+                skipped.append(Skipped(pid, "kernel" if stat.kernel_thread else "zombie"))
+                continue
+            key: ProcessKey = (pid, stat.starttime)
+            sig = (stat.rss, stat.minflt, stat.majflt, stat.comm, stat.ppid, stat.state)
+            t = old.get(key)
+            if t is not None and t.stat_sig[:5] == sig[:5]:
+                if t.stat_sig != sig:  # only the state letter moved
+                    t.sample, t.stat_sig = t.sample.replace(state=stat.state), sig
+                tracked[key] = t
+                continue
+            try:
+                text = root.read_text(f"proc/{pid}/status", pid)
+                status = parse_status(text)
+            except ProcessGone:
+                continue
+            except MemtypeError as exc:
+                _skip(pid, exc, skipped, warnings)
+                continue
+            except ValueError as exc:
+                skipped.append(Skipped(pid, "unreadable", f"proc/{pid}/status"))
+                warnings.append(f"proc/{pid}/status: {exc}")
+                continue
+            mem = parse_status_memory(text)
+            counters = Counters(mem.rss_anon, mem.rss_file, mem.rss_shmem, mem.vm_swap, stat.minflt, stat.majflt)
+            user_of(root, status.uid, self._users)
+            if t is None:
+                ps = ProcessSample(pid, stat.starttime, stat.comm, status.uid, stat.ppid, stat.state, counters,
+                                   exe=read_exe(root, pid) if self.exe else None,
+                                   cgroup=read_cgroup(root, pid) if self.cgroup else None)
+                t = Tracked(ps, sig, Baseline(first, counters))
+                new.append(key)
+            else:
+                exe = read_exe(root, pid) if self.exe and stat.comm != t.stat_sig[3] else t.sample.exe  # an exec
+                t.sample = t.sample.replace(comm=stat.comm, uid=status.uid, ppid=stat.ppid, state=stat.state,
+                                            counters=counters, exe=exe)
+                t.stat_sig = sig
+                moved.append(key)
+            t.big = self.big_rss is not None and stat.rss is not None and stat.rss * page >= self.big_rss
+            tracked[key] = t
+        for gone in old.keys() - tracked.keys():
+            self._exited.add(old[gone].baseline)
+            self._gone[gone] = old[gone]
+        self._tracked = tracked
+        return skipped, warnings, new, moved
+
+    def _mark_families(self, new: list[ProcessKey], moved: list[ProcessKey], first: bool) -> None:
+        """Dirty the fork relatives of what forked, changed or exited (``collect.refresh``); at the first
+        tick every process is new and read anyway."""
+        tracked, before = self._tracked, self._links
+        links = Links(tracked)
+        if not first:
+            seeds = [(key, links, True) for key in new]  # its fork shared its parent's pages
+            seeds += [(key, links, False) for key in moved if tracked[key].shares]
+            seeds += [(key, before, t.shares is None) for key, t in self._gone.items() if t.shares is not False]
+            mark_families(tracked, seeds, links)
+        self._gone = {}
+        self._links = links
+
+    def _read_smaps(self, now: float, budget: float, skipped: list[Skipped],
+                    warnings: list[str]) -> tuple[dict[str, int], int, float]:
+        """The due reads within ``budget``: urgent ones up to ``1 - routine_share`` of it, then routine,
+        then what is left of the urgent ones. Returns reads per reason, reads left, CPU spent."""
+        urgent, routine = plan(self._tracked, now, big_interval=self.big_interval, refresh=self.refresh)
+        done: list[tuple[ProcessKey, str]] = []
+        spent = 0.0
+        self._read_now = set()
+        at = {"urgent": 0, "routine": 0}
+        for queue, name, limit in ((urgent, "urgent", budget * (1 - self.routine_share)), (routine, "routine", budget),
+                                   (urgent, "urgent", budget)):
+            items = queue
+            while at[name] < len(items) and spent < limit:
+                key, why = items[at[name]]
+                at[name] += 1
+                spent += self._read_one(key, now, skipped, warnings)
+                done.append((key, why))
+        left = len(urgent) - at["urgent"] + len(routine) - at["routine"]
+        if len(self._interned) > self._pool_limit:
+            self._prune()
+        return due_count(done), left, spent
+
+    def _read_one(self, key: ProcessKey, now: float, skipped: list[Skipped], warnings: list[str]) -> float:
+        """Read one process's smaps into its Tracked; the CPU seconds it took."""
+        t = self._tracked[key]
+        pid = key[0]
+        cpu0 = time.thread_time()
+        try:
+            got = read_smaps_rows(self.root, pid, self._interned)
+        except ProcessGone:
+            got = None
+        except AccessDenied:
+            t.denied_until = now + DENIED_TTL
+            return time.thread_time() - cpu0
+        except MemtypeError as exc:
+            _skip(pid, exc, skipped, warnings)
+            t.denied_until = now + DENIED_TTL  # unreadable: not asked again at once either
+            return time.thread_time() - cpu0
+        if got is None:  # exited (or a zombie) since its stat was read
+            self._gone[key] = gone = self._tracked.pop(key)
+            self._exited.add(gone.baseline)
+            return time.thread_time() - cpu0
+        rows, problems = got
+        t.shares = shares_anon(rows)
+        cost = time.thread_time() - cpu0
+        t.sample = t.sample.replace(smaps=rows, smaps_at=_boottime(), problems=problems,
+                                    cgroup=read_cgroup(self.root, pid) if self.cgroup else t.sample.cgroup)
+        t.read_sig, t.dirty, t.cost, t.denied_until = t.stat_sig[:3], False, cost, None
+        self._read_now.add(key)
+        return cost
+
+    def _after_derive(self, model: Model, first: bool, now: float) -> None:
+        """Baselines for the processes classified for the first time; the machine's at the first tick."""
+        for key in self._read_now:
+            t = self._tracked.get(key)
+            p = model.by_key.get(key)
+            if t is not None and p is not None and t.baseline.totals is None:
+                t.baseline = t.baseline.replace(totals=p.totals, kinds=p.categories)
+        if first:
+            self._started = now
+            self._machine_start = None if model.machine is None else {r.id: r.bytes for r in model.machine.rows}
+
+    def _prune(self) -> None:
+        """Rebuild the header pool from the live rows (exited processes' headers go) and the user cache."""
+        pool: dict[Any, Any] = {}
+        for t in self._tracked.values():
+            rows = t.sample.smaps
+            if rows is not None:
+                pool.setdefault(rows.names, rows.names)
+                for h in rows.headers:
+                    pool.setdefault(h, h)
+        self._interned = pool
+        self._pool_limit = max(1 << 14, 2 * len(pool))
+        live = {t.sample.uid for t in self._tracked.values()}
+        self._users = {u: n for u, n in self._users.items() if u in live}
+
+    def _tick_static(self) -> Model:
+        """A capture does not change: read it once, then every tick derives the same sample."""
+        cpu0, wall0 = time.thread_time(), time.monotonic()
+        if self._static is None:
+            self._static = read_sample(self.root)
+        model = derive(self._static, self.model)
+        self._read_now = set(model.by_key) if self.model is None else set()
+        if self.model is None:
+            self._started = self._static.monotonic
+            self._machine_start = None if model.machine is None else {r.id: r.bytes for r in model.machine.rows}
+            for key, ps in self._static.processes.items():
+                p = model.by_key.get(key)
+                self._tracked[key] = t = Tracked(ps, (None, 0, 0, ps.comm, 0, ""), Baseline(
+                    True, ps.counters, p.totals if p else None, p.categories if p else None))
+                t.read_sig = t.stat_sig[:3]
+        cpu = time.thread_time() - cpu0
+        self.report = TickReport(0 if self.report is None else self.report.index + 1, len(self._static.processes),
+                                 self.budget, 0.0, 0.0, cpu, cpu, time.monotonic() - wall0,
+                                 due_count([]) | ({NEW: len(model.by_key)} if self.model is None else {}), 0, 0)
+        self.model = model
+        return model
+
+
+def _skip(pid: int, exc: MemtypeError, skipped: list[Skipped], warnings: list[str]) -> None:
+    skip, warning = skip_for(pid, exc)
+    skipped.append(skip)
+    if warning:
+        warnings.append(warning)
+
+
+def _boottime() -> float:
+    """CLOCK_BOOTTIME: the clock of Sample.monotonic (read_sample's), so ages compare with it."""
+    return time.clock_gettime(time.CLOCK_BOOTTIME)
+
+
+def _gib(n: int | None) -> str:
+    return "?" if n is None else f"{n / GIB:.1f} GiB"
+
+
+__all__ = ["BIG", "Sampler"]
