@@ -426,6 +426,8 @@ def test_issue8_archive_without_proc_names_the_archive(tmp_path: Path, run_cli: 
     path.write_bytes(gzip.compress(_tar([("data/x", b"1")])))
     r = run_cli("ps", "--root", str(path))
     assert r.code == 1 and f"root '{path}' holds no proc/" in r.err and "memtype-root-" not in r.err
+    got, _, left = _open_with(tmp_path, path.read_bytes())
+    assert isinstance(got, RootError) and left == []  # the extraction is removed at once
 
 
 def test_issue8_shared_snapshot_still_reads(run_cli: Run) -> None:

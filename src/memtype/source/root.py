@@ -47,14 +47,18 @@ class Root:
             path = self._extract(path)
         elif not os.path.isdir(path):
             raise RootError(f"root {path!r} is neither a directory nor a .tar.gz capture")
-        self.path = _find_proc_parent(path, self.source)
-        self.live = os.path.realpath(self.path) == "/"
-        if not self.live:
-            try:
-                self._fd = os.open(self.path, safeio.DIR_FLAGS & ~os.O_NOFOLLOW)  # the user named it
-            except OSError as exc:
-                raise RootError(f"cannot open root {self.source!r}: {exc.strerror}") from None
-        self.manifest: dict[str, Any] = {} if self.live else self._read_manifest()
+        try:
+            self.path = _find_proc_parent(path, self.source)
+            self.live = os.path.realpath(self.path) == "/"
+            if not self.live:
+                try:
+                    self._fd = os.open(self.path, safeio.DIR_FLAGS & ~os.O_NOFOLLOW)  # the user named it
+                except OSError as exc:
+                    raise RootError(f"cannot open root {self.source!r}: {exc.strerror}") from None
+            self.manifest: dict[str, Any] = {} if self.live else self._read_manifest()
+        except BaseException:
+            self.close()  # an extracted archive goes now, not when the garbage collector gets to it
+            raise
 
     # -- lifecycle -------------------------------------------------------------------------
     def _extract(self, archive: str) -> str:
@@ -116,9 +120,16 @@ class Root:
         Args:
             limit: the most bytes to accept (default: safeio.limit_for); longer is a ParseError.
         """
-        if limit is None:
-            limit = safeio.limit_for(rel, self.live)
-        fd, size = self._open(rel, pid)
+        if self._fd is None and limit is None and ".." not in rel:  # live, the hot path: one call less
+            try:
+                fd = os.open(self.join(rel), os.O_RDONLY | os.O_CLOEXEC)
+            except OSError as exc:
+                raise self._map_error(exc, rel, pid) from None
+            size, limit = 0, safeio.limit_for(rel, True)
+        else:
+            fd, size = self._open(rel, pid)
+            if limit is None:
+                limit = safeio.limit_for(rel, self.live)
         try:
             return safeio.read_fd(fd, limit, size)
         except OSError as exc:

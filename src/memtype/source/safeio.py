@@ -49,7 +49,7 @@ class TooLarge(Refused):
 def limit_for(rel: str, live: bool) -> int:
     """The read limit of ``rel`` (see CAPTURE_LIMITS)."""
     smaps, other = LIVE_LIMITS if live else CAPTURE_LIMITS
-    return smaps if rel.rpartition("/")[2] in SMAPS_LIKE else other
+    return smaps if rel.endswith("maps") and rel.rpartition("/")[2] in SMAPS_LIKE else other
 
 
 def components(rel: str) -> list[str]:
