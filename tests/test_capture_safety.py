@@ -490,6 +490,12 @@ def test_issue8_live_enoent_is_gone_only_when_the_process_is() -> None:
 
         with pytest.raises(ProcessGone):
             root.read_bytes(f"proc/{child.pid}/status", child.pid)
+    # in a scan that process is an error with a warning naming the file, not "exited" or "not captured"
+    from memtype.collect.scan import skip_for
+    from memtype.errors import NotProvided
+
+    skip, warning = skip_for(7, NotProvided("proc/7/smaps", "the kernel does not provide it"))
+    assert skip.reason == "error" and warning is not None and "proc/7/smaps" in warning
 
 
 def test_issue8_pagemap_esrch_is_process_gone(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -64,6 +64,10 @@ class FileMissing(MemtypeError):
         self.why = why  # set where a capture holds something unusable there (a symlink, a FIFO, ...)
 
 
+class NotProvided(FileMissing):
+    """The live kernel lacks a per-process file although the process still runs (a kernel option is off)."""
+
+
 class Unsupported(MemtypeError):
     """The kernel (or the capture) lacks what ``feature`` needs; the message says what and what to do."""
 

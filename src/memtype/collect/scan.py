@@ -6,7 +6,8 @@ import os
 from collections.abc import Callable, Iterable
 
 from memtype.collect.process import SmapsVisitor, read_process
-from memtype.errors import AccessDenied, FileMissing, MemtypeError, NoSuchProcess, ParseError, ProcessGone
+from memtype.errors import (AccessDenied, FileMissing, MemtypeError, NoSuchProcess, NotProvided, ParseError,
+                            ProcessGone)
 from memtype.model.classify import Classifier
 from memtype.model.records import HostInfo, ProcessMemory, Scan, Skipped
 from memtype.parse.mountinfo import parse_mountinfo, shmem_devices
@@ -100,7 +101,7 @@ def skip_for(pid: int, error: MemtypeError) -> tuple[Skipped, str | None]:
         return Skipped(pid, "gone", error.path), None
     if isinstance(error, AccessDenied):
         return Skipped(pid, "denied", error.path), None
-    if isinstance(error, FileMissing):
+    if isinstance(error, FileMissing) and not isinstance(error, NotProvided):  # NotProvided: an error, warned
         return Skipped(pid, "not captured", error.path), None
     if isinstance(error, ParseError):
         return Skipped(pid, "unreadable", error.path), str(error)

@@ -17,7 +17,7 @@ import json
 import os
 from stat import S_ISDIR, S_ISREG
 
-from memtype.errors import AccessDenied, FileMissing, MemtypeError, ParseError, ProcessGone, RootError
+from memtype.errors import AccessDenied, FileMissing, MemtypeError, NotProvided, ParseError, ProcessGone, RootError
 from memtype.source import safeio
 
 TYPE_CHECKING = False  # typing costs ~5 ms of start-up; mypy still reads these imports
@@ -264,7 +264,7 @@ class Root:
             if code == errno.ENOENT:
                 if not os.path.exists(self.join(f"proc/{pid}")):
                     return ProcessGone(pid, rel)
-                return FileMissing(rel, "the kernel does not provide it (process still running)")
+                return NotProvided(rel, "the kernel does not provide it (the process is still running)")
         if code in (errno.EACCES, errno.EPERM):
             return AccessDenied(pid, rel)
         if code in (errno.ENOENT, errno.ENOTDIR):
