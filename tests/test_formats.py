@@ -167,7 +167,7 @@ def test_row_tables_add_up(run_cli: Run, tmp_path: Path) -> None:
         assert r.code == 0, r.err
         check_row_table(check_csv(REG["row"], r.out))
     rows = check_csv(REG["machine_row"], run_cli("--root", str(GPU_ROOT), "--format", "csv", "--table", "machine").out)
-    assert rows[-1]["row"] == "total" and sum(int(r["bytes"]) for r in rows[:-1]) == int(rows[-1]["bytes"])
+    assert rows[-1]["row"] == "total" and sum(int(r["bytes"] or 0) for r in rows[:-1]) == int(rows[-1]["bytes"])
     overview = json.loads(run_cli("--root", str(GPU_ROOT), "--format", "json").out)["machine"]
     check_partitions(REG["machine"], lambda i: value_at(overview, REG["machine"][i].path))
     assert overview["rows"]["anonymous"] == int(rows[0]["bytes"])
@@ -208,12 +208,15 @@ def test_fields_chooses_columns_and_sort_takes_any_field(run_cli: Run) -> None:
 
 
 def test_system_unknown_rows_are_null_not_zero(run_cli: Run) -> None:
-    """meminfo has no cow or driver-page figure: null in JSON, empty in CSV (the table says "-")."""
+    """meminfo has no driver-page or anon cow figure: null in JSON, empty in CSV (the table says "-"); cow
+    holds its file part (from the processes); with --no-processes that is unknown too."""
     doc = json.loads(run_cli("system", "--root", str(GPU_ROOT), "--format", "json").out)
-    assert doc["rows"]["cow"] is None and doc["rows"]["device"] is None
+    assert doc["rows"]["cow"] == doc["detail"]["cow.file"] and doc["rows"]["device"] is None
     rows = {r["row"]: r for r in check_csv(REG["row"], run_cli("system", "--root", str(GPU_ROOT), "--format",
                                                                  "csv").out)}
-    assert rows["cow"]["bytes"] == "" and rows["device"]["bytes"] == "" and rows["cow.fork"]["bytes"] == ""
+    assert rows["device"]["bytes"] == "" and rows["cow.fork"]["bytes"] == "" and rows["cow.anon"]["bytes"] == ""
+    bare = json.loads(run_cli("system", "--root", str(GPU_ROOT), "--format", "json", "--no-processes").out)
+    assert bare["rows"]["cow"] is None and bare["detail"]["cow.file"] is None
     assert rows["anonymous"]["bytes"] == str(doc["rows"]["anonymous"])
 
 

@@ -61,15 +61,19 @@ def test_json_meminfo_mode_rows_sum_to_memtotal(run_cli: Run) -> None:
     assert sum(v for v in doc["rows"].values() if v is not None) == doc["total"]
     rows = doc["rows"]
     assert rows["anonymous"] == mi["AnonPages"] and rows["shared"] == mi["Shmem"]
-    assert rows["file"] == mi["Buffers"] + mi["Cached"] - mi["Shmem"]  # Cached already excludes SwapCached
-    # meminfo has no cow or driver-page figure: unknown (null), not 0 (issue 8; they are inside anonymous/unaccounted)
-    assert rows["free"] == mi["MemFree"] and rows["cow"] is None and rows["device"] is None
+    # Cached already excludes SwapCached; cow's file part (the processes' Σ PSS of it) is taken out of file
+    assert rows["file"] + rows["cow"] == mi["Buffers"] + mi["Cached"] - mi["Shmem"]
+    d = doc["detail"]
+    assert rows["cow"] == d["cow.file"] > 0 and d["cow.anon"] is None  # anon cow: inside anonymous
+    # meminfo has no driver-page figure: unknown (null), not 0 (issue 8; it is inside unaccounted)
+    assert rows["free"] == mi["MemFree"] and rows["device"] is None
     # kernel stacks are vmalloc'd (VMAP_STACK): counted once, not in both KernelStack and VmallocUsed
     d = doc["detail"]
     assert d["kernel.vmalloc"] == mi["VmallocUsed"] - mi["KernelStack"] and d["kernel.stacks"] == mi["KernelStack"]
     assert rows["kernel"] == mi["Slab"] + mi["KernelStack"] + mi["PageTables"] + mi["Percpu"] + d["kernel.vmalloc"]
     assert set(d) == set(DETAIL_IDS)
-    for unknown in ("cow.fork", "cow.ksm", "shared.mapped", "shared.unmapped", "file.mapped", "file.unmapped"):
+    for unknown in ("cow.anon", "cow.fork", "cow.ksm", "shared.mapped", "shared.unmapped", "file.mapped",
+                    "file.unmapped"):
         assert d[unknown] is None, unknown  # not knowable from meminfo: null, never 0 (style rule 3)
     assert d["file.dirty"] == mi["Dirty"]
     assert doc["swap"] == {"total": 0, "used": 0, "cached": 0, "zswap_pool": 0, "zswap_stored": 0}
@@ -77,7 +81,8 @@ def test_json_meminfo_mode_rows_sum_to_memtotal(run_cli: Run) -> None:
     rec = {x["kind"]: x for x in doc["reconcile"]}
     assert list(rec) == ["anonymous", "cow", "shared", "file", "device"]
     assert rec["shared"]["difference"] == rec["shared"]["system"] - rec["shared"]["processes"]
-    assert rec["cow"]["system"] is None and rec["cow"]["difference"] is None
+    assert rec["cow"]["system"] == rows["cow"] and rec["cow"]["difference"] == 0  # the file part, both sides
+    assert rec["file"]["system"] == rows["file"]
     assert "no process maps" in rec["file"]["difference_is"]
     assert doc["processes"] == {"count": 8, "kernel_threads": 1, "skipped": {"not captured": 1}}
     assert doc["summary"] == {"processes": 8, "kernel_threads": 1, "skipped": {"not captured": 1}}

@@ -48,7 +48,7 @@ def cached_files(root: Root, top: int, *, method: str = "auto", fs: Filesystems 
             measured.append((f, held))
     mm = machine_memory(root)
     files = [f for f, _ in measured]
-    out = MachineCache([], len(files), mm.row("file"), mm.raw.get("Buffers"))
+    out = MachineCache([], len(files), mm.page_cache, mm.raw.get("Buffers"))
     out.processes, out.denied, out.gone = holders.processes, holders.denied, holders.gone
     out.notes.extend(holders.warnings)
     out.held = sum(f.cached for f in files if f.kind == "file" and f.cached is not None)
@@ -125,7 +125,7 @@ def mapped_in_capture(root: Root, top: int) -> MachineCache:
     buffers: int | None = None
     try:
         mm = machine_memory(root)
-        file_cache, buffers = mm.row("file"), mm.raw.get("Buffers")
+        file_cache, buffers = mm.page_cache, mm.raw.get("Buffers")
     except MemtypeError:
         pass
     ranked = sorted(files.values(), key=lambda f: f.mapped_pss or 0, reverse=True)

@@ -1,7 +1,8 @@
 """Read the whole machine by kind: the inputs of ``memtype.model.machine`` from a Root.
 
-``machine_memory`` reads /proc/meminfo for the overview. ``system_memory`` reads meminfo and the
-per-CPU free lists of /proc/zoneinfo and, with ``exact``, runs the page census of
+``machine_memory`` (the overview) and ``system_memory`` read the same inputs, meminfo and the
+per-CPU free lists of /proc/zoneinfo (and take cow's file part from a process scan), and split them
+with the one ``memtype.model.machine.split_machine``. With ``exact`` ``system_memory`` also runs the page census of
 ``memtype.collect.exact.system`` over /proc/kpageflags + /proc/kpagecount, reading meminfo once the scanner's
 own memory is allocated (so that it is in both figures, see PageScanner) and the processes' smaps
 during the page scan; the split, the rows and the reconciliation are ``memtype.model.machine``'s.
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from memtype.collect.scan import host_info, open_root, scan
 from memtype.errors import AccessDenied, FileMissing, MemtypeError, ParseError, Unsupported
-from memtype.model.machine import MachineMemory, SystemMemory, reconcile, split_meminfo, system_from_meminfo
+from memtype.model.machine import MachineMemory, SystemMemory, cow_file_of, split_machine, system_from_meminfo
 from memtype.parse.procfiles import parse_meminfo
 from memtype.parse.zoneinfo import parse_zoneinfo, pcp_free_pages
 from memtype.source.root import Root
@@ -24,15 +25,19 @@ if TYPE_CHECKING:
     from memtype.model.records import Scan
 
 
-def machine_memory(root: Root | str = "/") -> MachineMemory:
-    """Read and split /proc/meminfo.
+def machine_memory(root: Root | str = "/", processes: Scan | None = None) -> MachineMemory:
+    """The machine's rows from meminfo and zoneinfo, as ``memtype system`` splits them.
+
+    Args:
+        processes: a scan of the same Root, for cow's file part (else it stays in file cache).
 
     Raises:
         FileMissing: the root has no proc/meminfo. ParseError: it lacks MemTotal.
     """
-    r = root if isinstance(root, Root) else Root(root)
-    mi = parse_meminfo(r.read_text("proc/meminfo"))
-    return split_meminfo(mi)
+    r = open_root(root)
+    mi, pcp = _meminfo(r)
+    page_size = processes.host.page_size if processes is not None else host_info(r).page_size
+    return split_machine(mi, page_size, per_cpu_pages=pcp, cow_file=cow_file_of(processes))
 
 
 def system_memory(root: Root | str = "/", *, exact: bool = False, processes: bool = True,
@@ -77,11 +82,7 @@ def system_memory(root: Root | str = "/", *, exact: bool = False, processes: boo
         mi, pcp = _meminfo(r)
         procs = scan(r, jobs=jobs) if processes else None
         own = []
-    sm = system_from_meminfo(host, mi, pcp, census, own[0] if exact else None)
-    if procs is not None:
-        sm.processes = procs
-        sm.reconcile = reconcile(sm, procs)
-    return sm
+    return system_from_meminfo(host, mi, pcp, census, own[0] if exact else None, procs)
 
 
 class _Background:

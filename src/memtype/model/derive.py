@@ -16,7 +16,7 @@ from __future__ import annotations
 from memtype.kinds import KINDS, Kind
 from memtype.model.classify import Classifier
 from memtype.model.frozen import Frozen, fill
-from memtype.model.machine import MachineMemory, split_meminfo
+from memtype.model.machine import MachineMemory, cow_file_of, split_machine
 from memtype.model.reclaim import reclaim_from_smaps
 from memtype.model.records import KindUsage, ProcessMemory, Scan, Skipped, Totals
 from memtype.model.sample import Counters, ProcessSample, Sample
@@ -57,7 +57,8 @@ class Changes(Frozen):
 
     ``processes`` holds the new, exited and changed ones (a process absent did not move); ``kinds``
     and ``totals`` are their sums, so they equal this model's sums minus the previous model's.
-    ``machine`` is the change of each machine row (``MachineMemory.rows`` ids), ``None`` where either
+    ``machine`` is the change of each machine row (``MachineMemory.rows`` ids; a row ``None`` where it is
+    unknown in either), ``None`` where either
     side has no meminfo. ``elapsed`` is the seconds between the two samples (``None``: unknown).
     """
 
@@ -70,10 +71,10 @@ class Changes(Frozen):
     processes: dict[ProcessKey, ProcessDelta]
     kinds: dict[Kind, KindUsage]
     totals: Totals
-    machine: dict[str, int] | None
+    machine: dict[str, int | None] | None
 
     def __init__(self, elapsed: float | None, processes: dict[ProcessKey, ProcessDelta], kinds: dict[Kind, KindUsage],
-                 totals: Totals, machine: dict[str, int] | None) -> None:
+                 totals: Totals, machine: dict[str, int | None] | None) -> None:
         by_change: dict[str, list[ProcessKey]] = {NEW: [], EXITED: [], CHANGED: []}
         for key, delta in processes.items():
             by_change[delta.change].append(key)
@@ -152,8 +153,10 @@ def derive(sample: Sample, previous: Model | Sample | None = None, *, mappings: 
     if first is not None:  # one kernel prints the same fields in every entry (parse.smaps.absent_fields)
         host = host.replace(smaps_absent=frozenset(n for n in OPTIONAL_FIELDS if n not in first.names))
     scan = Scan(host, processes, skipped, warnings)
-    machine = split_meminfo(sample.meminfo) if "MemTotal" in sample.meminfo and "MemFree" in sample.meminfo \
-        else None
+    machine = None
+    if "MemTotal" in sample.meminfo and "MemFree" in sample.meminfo:  # the split `memtype system` makes
+        pcp = None if sample.zoneinfo is None else sum(z.get("pcp_count") or 0 for z in sample.zoneinfo)
+        machine = split_machine(sample.meminfo, host.page_size, per_cpu_pages=pcp, cow_file=cow_file_of(scan))
     changes = None if before is None else _changes(before, sample, scan, machine)
     return Model(sample, scan, machine, changes, swap_room, mappings)
 
@@ -189,12 +192,16 @@ def _changes(before: Model, sample: Sample, scan: Scan, machine: MachineMemory |
     rows = None
     if machine is not None and before.machine is not None:
         old_rows = {r.id: r.bytes for r in before.machine.rows}
-        rows = {r.id: r.bytes - old_rows.get(r.id, 0) for r in machine.rows}
+        rows = {r.id: _change(r.bytes, old_rows.get(r.id)) for r in machine.rows}
     elapsed = None
     if sample.monotonic is not None and before.sample.monotonic is not None:
         elapsed = sample.monotonic - before.sample.monotonic
     return Changes(elapsed, dict(sorted(deltas.items(), key=lambda item: (item[0][0], item[0][1] or 0))), kinds,
                    totals, rows)
+
+
+def _change(after: int | None, before: int | None) -> int | None:
+    return None if after is None or before is None else after - before
 
 
 def _minus(after: Totals | None, before: Totals | None) -> Totals:

@@ -8,7 +8,8 @@ sit under ``rows`` and ``detail`` as memtype/1 had them (``detail`` keys are the
 from __future__ import annotations
 
 from memtype.model.fields import RECLAIM_CLASSES, RECLAIM_HELP, Field, Registry, gauge, info, label
-from memtype.model.machine import DETAIL_IDS, ROW_IDS, MachineMemory, MachineRow, ReconcileRow, SystemMemory
+from memtype.model.machine import DETAIL_IDS, ROW_IDS, MachineMemory, MachineRow, SystemMemory
+from memtype.model.reconcile import ReconcileRow
 from memtype.model.records import Row
 
 TYPE_CHECKING = False  # typing costs ~5 ms of start-up; mypy still reads these imports
@@ -17,9 +18,10 @@ if TYPE_CHECKING:
 
 ROW_HELP = {
     "anonymous": "anonymous pages (meminfo AnonPages: copy-on-write included; --exact: mapped once)",
-    "cow": "copy-on-write: anon pages mapped more than once, KSM (--exact only; meminfo has no figure)",
+    "cow": "copy-on-write: anon pages still shared after fork, KSM (--exact only: meminfo counts them in "
+           "anonymous), and unwritten page cache under private writable file maps (the processes' Σ PSS)",
     "shared": "shmem: tmpfs, memfd, SysV, MAP_SHARED anonymous (meminfo Shmem)",
-    "file": "page cache (Buffers + Cached - Shmem)",
+    "file": "page cache (Buffers + Cached - Shmem), less cow's file part",
     "device": "driver pages mapped into processes (--exact only; meminfo counts them in unaccounted)",
     "swap_cache": "pages both in RAM and in swap (SwapCached)",
     "kernel": "slab, page tables, stacks, vmalloc, percpu, the zswap pool",
@@ -28,7 +30,10 @@ ROW_HELP = {
     "unaccounted": "MemTotal minus the other rows: drivers, other kernel memory",
 }
 DETAIL_HELP = {
-    "cow.fork": "anon pages shared after fork", "cow.ksm": "KSM-merged pages",
+    "cow.file": "cow's file part: page cache under private writable file maps, not written yet; droppable "
+                "(Σ PSS of the processes; null without a process scan)",
+    "cow.anon": "cow's anon part: pages shared after fork and KSM; swappable (--exact only)",
+    "cow.fork": "anon pages shared after fork (part of cow.anon)", "cow.ksm": "KSM-merged pages (part of cow.anon)",
     "shared.mapped": "shmem some process maps", "shared.unmapped": "shmem no process maps",
     "file.mapped": "page cache some process maps", "file.unmapped": "page cache no process maps",
     "file.dirty": "dirty page cache (an overlay: part of mapped and unmapped)",
@@ -39,7 +44,7 @@ DETAIL_HELP = {
     "kernel.zswap": "Zswap: the compressed swap pool in RAM",
     "free.memfree": "MemFree: the buddy lists", "free.per_cpu": "zoneinfo pagesets (not in MemFree)",
 }
-_OVERLAYS = ("file.dirty", "file.writeback")
+_OVERLAYS = ("file.dirty", "file.writeback", "cow.fork", "cow.ksm")  # not parts of their row's sum
 
 
 def _row(rid: str) -> Getter:
@@ -90,9 +95,10 @@ SYSTEM = Registry("system", "every byte of MemTotal by kind (memtype system)", [
              "meminfo": "the raw input", "processes": "the scan: the envelope's summary",
              "reconcile": "records of their own (reconcile)", "notes": "the envelope's notes",
              "census": "its scan.* fields, and scan.buckets in JSON", "unknown": "read as null rows",
-             "table_rows": "rows of their own (row)"},
+             "table_rows": "rows of their own (row)", "machine": "the rows these fields read (split_machine)"},
     partitions={"total": ROW_IDS, "kernel": tuple(d for d in DETAIL_IDS if d.startswith("kernel.")),
-                "free": ("free.memfree", "free.per_cpu"), "cow": ("cow.fork", "cow.ksm"),
+                "free": ("free.memfree", "free.per_cpu"), "cow": ("cow.file", "cow.anon"),
+                "cow.anon": ("cow.fork", "cow.ksm"),
                 "shared": ("shared.mapped", "shared.unmapped"), "file": ("file.mapped", "file.unmapped")},
     null_objects=("reclaim", "scan"))
 
@@ -117,9 +123,9 @@ def _mrow(rid: str) -> Getter:
     return lambda mm: next((r.bytes for r in mm.rows if r.id == rid), None)
 
 
-_OVERVIEW_ROWS = ("anonymous", "shared", "file", "swap_cache", "kernel", "hugetlb", "free", "unaccounted")
+_OVERVIEW_ROWS = ROW_IDS  # the rows of memtype system (model.machine.split_machine), unknown ones null
 
-MACHINE = Registry("machine", "the overview's machine rows from /proc/meminfo (memtype with no command)", [
+MACHINE = Registry("machine", "the overview's machine rows: memtype system's rows (memtype with no command)", [
     gauge("total", "MemTotal", "MemTotal: the rows add up to it", lambda mm: mm.total),
     gauge("available", "Available", "MemAvailable", lambda mm: mm.available),
     *[gauge(rid, rid, ROW_HELP[rid], _mrow(rid), attr="rows", path=("rows", rid), labels=(("row", rid),),
@@ -128,7 +134,9 @@ MACHINE = Registry("machine", "the overview's machine rows from /proc/meminfo (m
     gauge("swap.free", "Free", "SwapFree", lambda mm: mm.swap_free, attr="swap_free"),
     gauge("swap.used", "Used", "SwapTotal - SwapFree", lambda mm: mm.swap_used, attr="swap_used"),
     gauge("swap.cached", "Cached", "SwapCached", lambda mm: mm.swap_cached, attr="swap_cached"),
-], exclude={"rows": "read through the row fields (machine_row)", "raw": "the raw meminfo", "row": "a method"},
+], exclude={"rows": "read through the row fields (machine_row)", "raw": "the raw meminfo", "row": "a method",
+             "detail": "memtype system's sub-rows (the system fields)", "exact": "the overview reads meminfo only",
+             "page_cache": "file + cow.file (the files view's file_cache)"},
     partitions={"total": _OVERVIEW_ROWS})
 
 MACHINE_ROW = Registry("machine_row", "one row of the overview's machine table", [

@@ -26,6 +26,7 @@ from memtype.output.console import EDGES, make_console, new_table, show
 from memtype.model.fields import Field, Registry
 from memtype.model.fields_process import PROCESS
 from memtype.output.human import UNITS_NOTE, cut, fit_path, percent, size
+from memtype.output.system_table import machine_table
 
 TYPE_CHECKING = False  # typing costs ~5 ms of start-up; mypy still reads these imports
 if TYPE_CHECKING:
@@ -35,8 +36,8 @@ __all__ = ["Key", "header_line", "layout", "machine_table", "make_console", "ove
 
 LEGEND = ("Anon: private anonymous (heap, stack). Shared: shmem (memfd, /dev/shm, SysV, MAP_SHARED). "
           "CoW: copy-on-write (anon still shared after fork, KSM, unwritten private file pages). "
-          "File: page cache. Device: driver pages (GPU, [vdso]). Meminfo has no CoW or Device row: "
-          "it counts CoW in anonymous and driver pages in unaccounted.")
+          "File: page cache. Device: driver pages (GPU, [vdso]). Meminfo has no anon CoW or Device figure: "
+          "it counts anon CoW in anonymous and driver pages in unaccounted; its CoW row is the file part.")
 SUM_NOTE = ("sum: each column added up; a page that N processes share is in N of their RSS. PSS: the kinds' "
             "PSS, a shared page divided among its processes; they add up to the PSS total.")
 SIZE_WIDTH = 6  # a size column: "-99.9M" at most (output.human.size); the same in every table
@@ -212,24 +213,6 @@ def _pss_of(fid: str) -> str | None:
     if fid.split(".", 1)[0] in KINDS_BY_ID and (fid.endswith(".rss") or fid.endswith(".pss")):
         return fid.rsplit(".", 1)[0] + ".pss"
     return None
-
-
-def machine_table(mm: MachineMemory) -> Table:
-    t = new_table("Machine memory (/proc/meminfo)")
-    t.add_column("kind", no_wrap=True, min_width=11)
-    t.add_column("size", justify="right", no_wrap=True, min_width=6)
-    t.add_column("%", justify="right", no_wrap=True, min_width=6)
-    t.add_column(" what it is", overflow="ellipsis", no_wrap=True, ratio=1)
-    for r in mm.rows:
-        t.add_row(r.title, size(r.bytes), percent(r.bytes, mm.total), " " + r.help)
-    t.add_section()
-    t.add_row("total", size(mm.total), "100.0%", " MemTotal", style="bold")
-    if mm.swap_total:
-        t.add_row("swap used", size(mm.swap_used), percent(mm.swap_used, mm.swap_total),
-                  f" of {size(mm.swap_total)} swap")
-    else:
-        t.add_row("swap used", "-", "", " no swap: anon and shared stay in RAM")
-    return t
 
 
 def header_line(scan: Scan, mm: MachineMemory | None, command: str = "") -> Text:

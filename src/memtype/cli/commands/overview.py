@@ -22,8 +22,8 @@ def run(args: argparse.Namespace) -> int:
     if fmt == "csv":
         check_fields(args.fields, MACHINE_ROW if args.table == "machine" else PROCESS)
     with Root(args.root) as root:
-        mm = machine_memory(root)
         result = scan(root, jobs=args.jobs)
+        mm = machine_memory(root, result)  # the rows of `memtype system`, cow's file part from the scan
     top = args.top or DEFAULT_TOP
     shown = sorted(result.processes, key=lambda p: p.totals.pss, reverse=True)[:top]
     if fmt == "json":
