@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 
 # Row id -> (legend word, style). Styles differ in hue and in the glyph's shade, not in colour alone.
 SEGMENTS = {
-    "anonymous": ("anon", "red"), "shared": ("shared", "magenta"), "file": ("file", "cyan"),
+    "anonymous": ("anon", "red"), "cow": ("cow", "bright_red"), "shared": ("shared", "magenta"),
+    "file": ("file", "cyan"), "device": ("device", "white"),
     "swap_cache": ("swapcache", "yellow"), "kernel": ("kernel", "blue"), "hugetlb": ("hugetlb", "bright_white"),
     "free": ("free", "green"), "unaccounted": ("other", "bright_black"),
 }
@@ -32,7 +33,7 @@ _BY_WHO = ("kswapd", "direct", "khugepaged", "proactive")
 
 def bar_cells(machine: MachineMemory, width: int) -> list[tuple[str, int]]:
     """(row id, cells) for a bar ``width`` cells wide: proportional to bytes, summing to ``width``."""
-    rows = [(r.id, max(r.bytes, 0)) for r in machine.rows]
+    rows = [(r.id, max(r.bytes or 0, 0)) for r in machine.rows]  # None: not known from meminfo (a 0 cell)
     whole = sum(b for _, b in rows)
     if whole <= 0 or width <= 0:
         return [(rid, 0) for rid, _ in rows]
@@ -55,8 +56,8 @@ def machine_bar(machine: MachineMemory | None, width: int) -> Text:
     items = []
     for r in machine.rows:
         word, style = SEGMENTS.get(r.id, (r.id, "white"))
-        if r.bytes == 0 and r.id in ("swap_cache", "hugetlb"):
-            continue  # nothing to see; the sum still holds (the bar has no cell for them)
+        if r.bytes is None or (r.bytes == 0 and r.id in ("swap_cache", "hugetlb")):
+            continue  # nothing to see, or not known (meminfo's device row); the sum still holds
         items.append((f"{word} {size(r.bytes)}", style))
     items.append((f"= {size(machine.total)} MemTotal", ""))
     used = 0
