@@ -84,7 +84,7 @@ class Sampler:
         self._pool_limit = 1 << 14
         self._users: dict[int, str | None] = {}
         self._exited = Exited()
-        self._machine_start: dict[str, int] | None = None
+        self._machine_start: dict[str, int | None] | None = None
         self._started: float | None = None
         self._static: Sample | None = None
         self._gone: dict[ProcessKey, Tracked] = {}  # exited since the last family marking

@@ -155,16 +155,16 @@ class SinceStart(Frozen):
     exited_kinds: dict[Kind, KindUsage]
     kinds: dict[Kind, KindUsage]
     totals: Totals
-    machine: dict[str, int] | None
+    machine: dict[str, int | None] | None
 
     def __init__(self, elapsed: float | None, processes: dict[ProcessKey, ProcessDelta], exited: int,
                  exited_kinds: dict[Kind, KindUsage], kinds: dict[Kind, KindUsage], totals: Totals,
-                 machine: dict[str, int] | None) -> None:
+                 machine: dict[str, int | None] | None) -> None:
         fill(self, elapsed, processes, exited, exited_kinds, kinds, totals, machine)
 
 
 def since_start(model: Model, baselines: Mapping[ProcessKey, Baseline], exited: Exited,
-                machine_start: dict[str, int] | None, started: float | None) -> SinceStart:
+                machine_start: dict[str, int | None] | None, started: float | None) -> SinceStart:
     """The changes of ``model`` since the start, from each live process's baseline and the exited sums."""
     deltas: dict[ProcessKey, ProcessDelta] = {}
     totals = Totals()
@@ -190,11 +190,16 @@ def since_start(model: Model, baselines: Mapping[ProcessKey, Baseline], exited: 
             kinds[k].add(delta.kinds[k])
     machine = None
     if machine_start is not None and model.machine is not None:
-        machine = {r.id: r.bytes - machine_start.get(r.id, 0) for r in model.machine.rows}
+        machine = {r.id: _change(r.bytes, machine_start.get(r.id)) for r in model.machine.rows}
     now = model.sample.monotonic
     elapsed = None if now is None or started is None else now - started
     return SinceStart(elapsed, deltas, exited.count, {k: KindUsage(*v.as_tuple()) for k, v in exited.kinds.items()},
                       kinds, totals, machine)
+
+
+def _change(after: int | None, before: int | None) -> int | None:
+    """A row's change; None where it is unknown (meminfo's device row) at either end."""
+    return None if after is None or before is None else after - before
 
 
 def minus(after: Totals | None, before: Totals | None) -> Totals:
