@@ -438,7 +438,9 @@ def test_issue8_shared_snapshot_still_reads(run_cli: Run) -> None:
 
 
 _SIGNAL_MID_EXTRACTION = """
-import os, sys
+import os, signal, sys
+if int(sys.argv[1]):
+    signal.signal(int(sys.argv[1]), signal.SIG_DFL)  # under nohup SIGHUP is ignored, and memtype keeps it so
 from memtype.source import archive
 real, count = archive._Writer.file, [0]
 def file(self, *args):  # the signal arrives while the 50th file is being written
