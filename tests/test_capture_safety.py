@@ -527,3 +527,9 @@ def test_issue8_pagemap_esrch_is_process_gone(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(os, "open", open_)
     result = scan_exact("/", [os.getpid()])
     assert [(s.pid, s.reason) for s in result.skipped] == [(os.getpid(), "gone")] and not result.processes
+
+
+def test_issue8_non_ascii_digits_in_swap_files() -> None:
+    from memtype.collect.swapinfo import _int
+
+    assert _int("²") is None and _int("-1") == -1 and _int("12") == 12 and _int("--1") is None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from memtype.errors import MemtypeError
 from memtype.model.swap import SwapInfo, Zram, Zswap
+from memtype.parse.numbers import is_uint
 from memtype.parse.procfiles import parse_meminfo
 from memtype.parse.swapfiles import SwapDevice, parse_swaps, parse_sysvipc_shm, parse_zram_mm_stat
 from memtype.source.root import Root
@@ -27,7 +28,7 @@ def _int(text: str | None) -> int | None:
     if text is None:
         return None
     text = text.strip()
-    return int(text) if text.lstrip("-").isdigit() else None
+    return int(text) if is_uint(text[1:] if text[:1] == "-" else text) else None  # '²'.isdigit() is True
 
 
 def read_swappiness(root: Root) -> int | None:
