@@ -34,7 +34,9 @@ DETAIL_HELP = {
                 "(Σ PSS of the processes; null without a process scan)",
     "cow.anon": "cow's anon part: pages shared after fork and KSM; swappable (--exact only)",
     "cow.fork": "anon pages shared after fork (part of cow.anon)", "cow.ksm": "KSM-merged pages (part of cow.anon)",
-    "shared.mapped": "shmem some process maps", "shared.unmapped": "shmem no process maps",
+    "shared.mapped": "shmem some process maps",
+    "shared.unmapped": "shmem no process maps (page flags): tmpfs and /dev/shm files, SysV segments no process "
+                       "attaches",
     "file.mapped": "page cache some process maps", "file.unmapped": "page cache no process maps",
     "file.dirty": "dirty page cache (an overlay: part of mapped and unmapped)",
     "file.writeback": "page cache under writeback (an overlay)",
