@@ -42,6 +42,22 @@ def row_text(app: TopApp, key: str) -> str:
     return " ".join(cell.plain for cell in app.table.get_row(key))
 
 
+def in_step(app: TopApp) -> bool:
+    """The table, updated in place tick after tick, shows the lines in order with the cells a fresh
+    build would draw."""
+    from memtype.tui.table import cells
+
+    table = app.table
+    shown = [table.get_row_at(i) for i in range(table.row_count)]
+    assert [row[0].line_key for row in shown] == [line.key for line in app.shown]
+    view = app.view_name()
+    for row, line in zip(shown, app.shown):
+        fresh = cells(line, app.columns, app.layout_kind, changes_only=app.changes_only,
+                      history=app.history.get(f"{view}/{line.key}", ()))
+        assert [c.plain for c in row] == [c.plain for c in fresh], line
+    return True
+
+
 def test_issue9_top_tree_dataloader_family_sorted_by_cow() -> None:
     """The tree view of the DataLoader family, sorted by copy-on-write: the trainer's line carries its
     subtree's sums, PSS-correct (htop#1154), and the workers follow it in CoW order."""
@@ -77,6 +93,9 @@ def test_issue9_top_tree_dataloader_family_sorted_by_cow() -> None:
         await pilot.press("space")  # type: ignore[attr-defined]
         assert [line.pid for line in app.shown][:2] == [415, 421] and not WORKERS & {x.pid for x in app.shown}
         assert "+4" in row_text(app, app.shown[1].key)
+        assert in_step(app)
+        await pilot.press("space", "t")  # type: ignore[attr-defined]
+        assert in_step(app) and len(app.shown) == 8
 
     drive(app, body)
 
@@ -109,7 +128,14 @@ def test_issue9_top_process_table_sort_keys_mouse_filter_and_marks() -> None:
         assert {line.pid for line in app.shown} == WORKERS and app.needle == "pt_"
         assert app.focused is app.table
         await pilot.press("escape")  # type: ignore[attr-defined]
-        assert app.needle == "" and len(app.shown) == 8
+        assert app.needle == "" and len(app.shown) == 8 and in_step(app)
+        # the cursor stays on its process when the order changes
+        app.table.move_cursor(row=next(i for i, line in enumerate(app.shown) if line.pid == 452))
+        await pilot.press("s", "s")  # type: ignore[attr-defined]
+        assert app.shown[app.table.cursor_row].pid == 452 and in_step(app)
+        await pilot.press("d")  # type: ignore[attr-defined]
+        assert in_step(app) and "+100M" in row_text(app, line_of(app, 450).key)  # type: ignore[attr-defined]
+        await pilot.press("d", "S", "S")  # type: ignore[attr-defined]
         # stale and big (the sampler's freshness): 451 changed since its read 30 s ago; 421 is big, read rarely
         assert "30s" in row_text(app, line_of(app, 451).key)  # type: ignore[attr-defined]
         assert "2m*" in row_text(app, line_of(app, 421).key)  # type: ignore[attr-defined]

@@ -25,9 +25,10 @@ from textual.widgets import DataTable, Input, Static
 
 from memtype.tui import header
 from memtype.tui.feed import Feed
+from memtype.tui.grid import ProcessGrid
 from memtype.tui.rows import (FIGURES, MODES, Line, group_lines, process_lines, sort_lines, tree_lines, walk)
 from memtype.tui.screens import CgroupScreen, DetailScreen, HelpScreen
-from memtype.tui.table import Column, cells, layout
+from memtype.tui.table import Column, layout
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -107,13 +108,12 @@ class TopApp(App[int]):
         yield Static("", id="notes")
         yield Static("", id="title")
         yield FilterInput(placeholder="filter by name (Enter keeps it, Esc clears it)", id="filter")
-        table: DataTable[Text] = DataTable(id="procs", cursor_type="row", cell_padding=0, zebra_stripes=False)
-        yield table
+        yield ProcessGrid(id="procs")
         yield Static(KEYS_LINE, id="keys")
 
     @property
-    def table(self) -> DataTable[Text]:
-        return self.query_one("#procs", DataTable)
+    def table(self) -> ProcessGrid:
+        return self.query_one("#procs", ProcessGrid)
 
     def on_mount(self) -> None:
         self.table.focus()
@@ -186,24 +186,19 @@ class TopApp(App[int]):
         kind, columns = layout(width, "process" if self.tree_view else self.mode)
         table = self.table
         at = self._cursor_key()
-        if kind != self.layout_kind or [c.key for c in columns] != [c.key for c in self.columns] or \
-                [c.width for c in columns] != [c.width for c in self.columns]:
-            table.clear(columns=True)
-            for c in columns:
-                table.add_column(self._header(c), width=c.width, key=c.key)
+        headers = [self._header(c) for c in columns]
+        if kind != self.layout_kind or [(c.key, c.width) for c in columns] != [(c.key, c.width) for c in self.columns]:
+            table.set_columns(columns, headers)
             self.layout_kind, self.columns = kind, columns
         else:
-            for c in columns:
-                table.columns[c.key].label = self._header(c)  # type: ignore[index]
-            table.clear()
+            table.set_headers(headers)
         shown = self.lines()
         view = self.view_name()
         if new_data:
             self._remember(shown if not self.tree_view else list(walk(shown, all_lines=True)), view)
-        for line in shown:
-            history = self.history.get(f"{view}/{line.key}", ())
-            table.add_row(*cells(line, columns, kind, changes_only=self.changes_only,
-                                 history=history), key=line.key)
+        prefix = f"{view}/"
+        table.show(shown, columns, kind, changes_only=self.changes_only,
+                   history={line.key: self.history.get(prefix + line.key, ()) for line in shown})
         self.shown = shown
         if at is not None:
             index = next((i for i, line in enumerate(shown) if line.key == at), None)

@@ -78,6 +78,10 @@ def spark(history: Sequence[int], width: int) -> str:
     return "".join(SPARKS[round((v - low) / step)] for v in values)
 
 
+def trend_cell(sparkline: str) -> Text:
+    return Text(" " + sparkline, style="cyan", no_wrap=True, overflow="ellipsis", justify="left")
+
+
 def signed(n: int | None) -> str:
     if n is None:
         return "new"
@@ -104,7 +108,7 @@ def cells(line: Line, columns: Sequence[Column], kind: str, *, changes_only: boo
         elif c.key == "name":
             text = _name(line, stale, c.width)
         elif c.key == "trend":
-            text = Text(" " + spark(history, c.width - 1), style="cyan")
+            text = trend_cell(spark(history, c.width - 1))
         else:
             text = _figure(line, c.key, kind, changes_only, dim)
         text.no_wrap = True
