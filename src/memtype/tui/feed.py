@@ -9,15 +9,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
+# The sampler's freshness states that the view marks: WAITING (changed since its smaps was read; the
+# read waits for the CPU budget: its figures are stale) and BIG (read only every few minutes).
+from memtype.model.sampling import BIG, WAITING
+
+__all__ = ["BIG", "WAITING", "Feed", "Freshness"]
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from memtype.model.cgroups import CgroupTree
     from memtype.model.derive import Model
     from memtype.model.sample import ProcessKey
-
-# The sampler's freshness states (``memtype.model.sampling``) that the view marks.
-WAITING = "waiting"  # changed since its smaps was read; the read waits for the CPU budget: figures are stale
-BIG = "big"  # above the big-process threshold: its smaps is read only every few minutes
 
 
 class Freshness(Protocol):

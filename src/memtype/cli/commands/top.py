@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 DESCRIPTION = ("A live full-screen view: the machine by kind, swap, memory pressure and reclaim, and every "
                "process's PSS by kind with its change each tick; sort, filter, group, a PSS-correct tree, a "
                "process's mappings and fork family, the cgroups. Needs a terminal (for a table: memtype ps).")
+# CPU seconds of smaps reading in the first tick (later ticks: the sampler's default budget): enough for
+# most of a 1000-process machine in the first frame, which must come within 1 s (the rest follow).
+FIRST_BUDGET = 0.4
 NOT_A_TERMINAL = "memtype top needs a terminal, and standard output is not one; for a table use `memtype ps`"
 
 
@@ -60,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def make_feed(root: Root, interval: float, jobs: int | None) -> Feed:
-    """A Feed over ``root``: a sampler ticking every ``interval`` live, one Sample of a capture."""
+    """A Feed over ``root``: a sampler ticking every ``interval`` live, one Sample of a capture (``jobs``:
+    its reader threads; the sampler reads in one thread, within its CPU budget)."""
     from memtype.collect.sample import read_sample
     from memtype.model.derive import derive
     from memtype.tui.feed import Feed
@@ -68,23 +72,11 @@ def make_feed(root: Root, interval: float, jobs: int | None) -> Feed:
     if not root.live:
         model = derive(read_sample(root, exe=True, cgroup=True, jobs=jobs))
         return Feed(lambda: model, interval=None, live=False, cgroups=_cgroups(root), notes=tui_notes)
-    sampler = _StandIn(root, jobs)
-    return Feed(sampler.tick, interval=interval, live=True, cgroups=_cgroups(root), notes=tui_notes)
+    from memtype.collect.sampler import Sampler
 
-
-class _StandIn:
-    """Until collect/sampler.py lands: every tick reads every smaps (read_sample) and derives."""
-
-    def __init__(self, root: Root, jobs: int | None) -> None:
-        self.root, self.jobs = root, jobs
-        self.model: Model | None = None
-
-    def tick(self) -> Model:
-        from memtype.collect.sample import read_sample
-        from memtype.model.derive import derive
-
-        self.model = derive(read_sample(self.root, exe=True, cgroup=True, jobs=self.jobs), self.model)
-        return self.model
+    sampler = Sampler(root, interval=interval, first_budget=FIRST_BUDGET, exe=True, cgroup=True)
+    return Feed(sampler.tick, interval=interval, live=True, cgroups=_cgroups(root), notes=tui_notes,
+                freshness=sampler.freshness)
 
 
 def _cgroups(root: Root) -> Callable[[Model], CgroupTree] | None:
