@@ -15,6 +15,8 @@ interval, runs each contender for --duration seconds, one after the other, on th
 * ``htop-pss``: htop with its PSS column (``fields=... M_PSS ...`` in an htoprc in a temporary HOME),
   ``-d`` set to the interval, in a detached tmux session (it needs a terminal). Its CPU is utime+stime
   from /proc/PID/stat just before it is stopped, its peak RSS VmHWM.
+* ``memtype-top``: ``memtype top --interval I`` in tmux the same way: the sampler plus Textual's drawing.
+  The first frame is timed by polling the pane (first paint, and first frame with the table's data).
 
 Each figure covers the whole run, start-up included (CPU seconds / duration = average share of one
 core); "steady" is the second half alone. Standard library only (and memtype for the sampler). Linux
@@ -53,6 +55,9 @@ TARGET_CPU_PCT, TARGET_RSS_MIB, TARGET_PROBE_TICKS = 5.0, 100.0, 2
 TARGET_LINE = ("sampler target at 1000 processes, 2 s: CPU <= 5% of one core and below htop-with-PSS, "
                "peak RSS <= 100 MiB, a 100 MiB allocation shown within 2 ticks")
 PROBE_MIB = 100
+TARGET_TOP_CPU_PCT, TARGET_FIRST_FRAME_S = 10.0, 1.0
+TARGET_TOP_LINE = ("memtype top target at 1000 processes, 2 s: CPU including drawing <= 10% of one core, "
+                   "first frame <= 1 s, peak RSS <= 100 MiB")
 
 
 @dataclass
@@ -189,13 +194,35 @@ def run_htop(ctx: Context, interval: float) -> Result:
     return run_in_tmux(ctx, "htop-pss", f"exec {htop} -d {max(1, round(interval * 10))}", env, interval)
 
 
-# HOOK(top): the `memtype top` row goes here, e.g.
-#     ("memtype-top", lambda ctx, i: run_in_tmux(ctx, "memtype-top", f"exec {venv}/bin/memtype top --interval {i}",
-#                                               env, i, probe=first_frame_timer)),
-# its CPU includes drawing (target <= 10% of one core at 1000 processes, 2 s; first frame <= 1 s).
+def run_top(ctx: Context, interval: float) -> Result:
+    """``memtype top`` itself in tmux (a pty, 200x50): the sampler plus drawing; the first frame timed."""
+    env = dict(os.environ, TERM="xterm-256color")
+    top = Path(ctx.args.venv) / "bin" / "memtype"
+    return run_in_tmux(ctx, "memtype-top", f"exec {top} top --interval {interval:g}", env, interval,
+                       probe=first_frame)
+
+
+def first_frame(pid: int) -> dict:
+    """Seconds from the start until ``memtype top`` painted (its header) and until its first frame with
+    data (the table's title line), by polling ``tmux capture-pane`` every 20 ms (tmux's CPU, not top's)."""
+    server = f"memtype-bench-{os.getpid()}"
+    t0 = time.monotonic()
+    paint = data = None
+    while data is None and time.monotonic() - t0 < 30:
+        screen = subprocess.run(["tmux", "-L", server, "capture-pane", "-p"], capture_output=True, text=True).stdout
+        now = time.monotonic() - t0
+        if paint is None and "memtype top" in screen:
+            paint = now
+        if " processes · sort " in screen:
+            data = now
+        time.sleep(0.02)
+    return {"first_paint_s": paint, "first_frame_s": data}
+
+
 CONTENDERS: list[tuple[str, Callable[[Context, float], Result]]] = [
     ("memtype-sampler", run_sampler),
     ("htop-pss", run_htop),
+    ("memtype-top", run_top),
 ]
 
 HTOPRC = """fields=PID USER M_RESIDENT M_PSS M_SWAP PERCENT_CPU TIME Command
@@ -262,22 +289,39 @@ def fmt(results: list[Result]) -> str:
                          f"{e['smaps_cpu_mean'] * 1000:.1f}, derive {e['derive_cpu_mean'] * 1000:.1f}), smaps max "
                          f"{e['smaps_cpu_max'] * 1000:.1f} ms; reads {e['reads']}; left max {e['left_max']}; "
                          f"probe {PROBE_MIB} MiB shown after {e['probe_ticks']} tick(s)")
+        if r.tool == "memtype-top":
+            e = r.extra
+            paint, frame = e.get("first_paint_s"), e.get("first_frame_s")
+            lines.append(f"  top N={r.procs} {r.interval:g} s: first paint "
+                         f"{'-' if paint is None else f'{paint:.2f} s'}, first frame with data "
+                         f"{'-' if frame is None else f'{frame:.2f} s'}")
     return "\n".join(lines)
 
 
 def verdict(results: list[Result]) -> str:
     s = next((r for r in results if r.tool == "memtype-sampler" and r.procs >= TARGET_N * 0.9
               and r.interval == TARGET_INTERVAL), None)
-    h = next((r for r in results if r.tool == "htop-pss" and s is not None and r.procs == s.procs
-              and r.interval == s.interval), None)
-    if s is None:
+    t = next((r for r in results if r.tool == "memtype-top" and r.procs >= TARGET_N * 0.9
+              and r.interval == TARGET_INTERVAL), None)
+    if s is None and t is None:
         return "target: not measured (needs --procs 1000 and --intervals 2)"
-    checks = [("CPU", s.avg_pct <= TARGET_CPU_PCT, f"{s.avg_pct:.2f}% <= {TARGET_CPU_PCT}%"),
-              ("below htop", h is None or s.cpu_s < h.cpu_s,
-               "htop not run" if h is None else f"{s.cpu_s:.2f} s < {h.cpu_s:.2f} s"),
-              ("peak RSS", s.peak_rss_mib <= TARGET_RSS_MIB, f"{s.peak_rss_mib:.1f} <= {TARGET_RSS_MIB} MiB"),
-              ("probe", s.extra.get("probe_ticks") is not None and s.extra["probe_ticks"] <= TARGET_PROBE_TICKS,
-               f"{s.extra.get('probe_ticks')} <= {TARGET_PROBE_TICKS} ticks")]
+    checks = []
+    for r, cpu_target, prefix in ((s, TARGET_CPU_PCT, ""), (t, TARGET_TOP_CPU_PCT, "top ")):
+        if r is None:
+            continue
+        h = next((x for x in results if x.tool == "htop-pss" and x.procs == r.procs and x.interval == r.interval),
+                 None)
+        checks += [(f"{prefix}CPU", r.avg_pct <= cpu_target, f"{r.avg_pct:.2f}% <= {cpu_target}%"),
+                   (f"{prefix}below htop", h is None or r.cpu_s < h.cpu_s,
+                    "htop not run" if h is None else f"{r.cpu_s:.2f} s < {h.cpu_s:.2f} s"),
+                   (f"{prefix}peak RSS", r.peak_rss_mib <= TARGET_RSS_MIB, f"{r.peak_rss_mib:.1f} <= {TARGET_RSS_MIB} MiB")]
+    if s is not None:
+        checks.append(("probe", s.extra.get("probe_ticks") is not None and s.extra["probe_ticks"] <= TARGET_PROBE_TICKS,
+                       f"{s.extra.get('probe_ticks')} <= {TARGET_PROBE_TICKS} ticks"))
+    if t is not None:
+        frame = t.extra.get("first_frame_s")
+        checks.append(("top first frame", frame is not None and frame <= TARGET_FIRST_FRAME_S,
+                       f"{'-' if frame is None else f'{frame:.2f}'} <= {TARGET_FIRST_FRAME_S} s"))
     return "\n".join(f"  {'MET   ' if ok else 'MISSED'} {name}: {why}" for name, ok, why in checks)
 
 
@@ -341,6 +385,7 @@ def main(argv: list[str] | None = None) -> int:
             bench_ps.teardown(hs)
         print("\n" + fmt(results))
         print(TARGET_LINE)
+        print(TARGET_TOP_LINE)
         print(verdict(results))
     except KeyboardInterrupt as e:
         print(f"\ninterrupted ({str(e) or 'Ctrl-C'})", file=sys.stderr)

@@ -9,6 +9,7 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -107,3 +108,17 @@ def test_issue9_top_terminal_restored_after_an_internal_error(terminal: Terminal
 
 def _gpu_root() -> str:
     return os.path.join(os.path.dirname(__file__), "fixtures", "roots", "gpu-dataloader")
+
+
+def test_issue9_top_terminal_restored_after_sigterm(terminal: Terminal) -> None:
+    """``kill`` (SIGTERM) ends it as ``q`` does: the terminal is given back, exit 143."""
+    t = terminal
+    t.send(f"{shlex.quote(sys.executable)} -m memtype top --root {shlex.quote(_gpu_root())}; echo EXIT=$?", "Enter")
+    t.wait(lambda s: " processes · sort " in s, "the first frame")
+    shell = t.flag("pane_pid")
+    child = subprocess.run(["pgrep", "-P", shell], capture_output=True, text=True, timeout=10).stdout.split()
+    assert child, "no memtype process under the shell"
+    os.kill(int(child[0]), signal.SIGTERM)
+    shown = t.wait(lambda s: EXITED.search(s) is not None, "the exit")
+    assert "EXIT=143" in shown, shown
+    _restored(t)

@@ -14,21 +14,24 @@ error is kept in ``failure`` for the command to report in one line (or as a trac
 
 from __future__ import annotations
 
+import asyncio
+import signal
 import time
 from collections import deque
+from functools import partial
 
 from rich.text import Text
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import Input, Static
 
 from memtype.tui import header
 from memtype.tui.feed import Feed
 from memtype.tui.grid import ProcessGrid
 from memtype.tui.rows import (FIGURES, MODES, Line, group_lines, process_lines, sort_lines, tree_lines, walk)
 from memtype.tui.screens import CgroupScreen, DetailScreen, HelpScreen
-from memtype.tui.table import Column, layout
+from memtype.tui.table import WIDE_VALUE, Column, layout
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -75,6 +78,7 @@ class TopApp(App[int]):
         Binding("greater_than_sign", "sort(1)", show=False), Binding("less_than_sign", "sort(-1)", show=False),
         Binding("r", "reverse", "reverse the order"), Binding("g", "group", "group: process, program, user, cgroup"),
         Binding("t", "tree", "tree view"), Binding("space", "fold", "fold or unfold a subtree"),
+        Binding("enter", "detail", "the process's detail", show=False),
         Binding("c", "cgroups", "cgroups"), Binding("d", "changes", "changes in place of figures"),
     ]
 
@@ -117,6 +121,9 @@ class TopApp(App[int]):
 
     def on_mount(self) -> None:
         self.table.focus()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGHUP):  # a kill or a closed terminal: leave as `q` does
+            loop.add_signal_handler(sig, partial(self.exit, return_code=128 + sig))
         self.fetch()
 
     def on_resize(self, event: Resize) -> None:
@@ -186,10 +193,13 @@ class TopApp(App[int]):
         kind, columns = layout(width, "process" if self.tree_view else self.mode)
         table = self.table
         at = self._cursor_key()
+        changed = kind != self.layout_kind or [(c.key, c.width) for c in columns] != [(c.key, c.width)
+                                                                                  for c in self.columns]
+        self.layout_kind = kind
         headers = [self._header(c) for c in columns]
-        if kind != self.layout_kind or [(c.key, c.width) for c in columns] != [(c.key, c.width) for c in self.columns]:
+        if changed:
             table.set_columns(columns, headers)
-            self.layout_kind, self.columns = kind, columns
+            self.columns = columns
         else:
             table.set_headers(headers)
         shown = self.lines()
@@ -230,6 +240,8 @@ class TopApp(App[int]):
         if c.key == self.sort_key:
             desc = (c.key not in ("pid", "user", "name")) if self.descending is None else self.descending
             title += "▼" if desc else "▲"
+        if c.key in FIGURES and self.layout_kind == "wide":  # over the figure, not over its change
+            return Text(f"{title:>{WIDE_VALUE + 1}}".ljust(c.width), style="bold")
         return Text(title.rjust(c.width) if c.right else " " + title, style="bold")
 
     def _machine_text(self, model: Model, width: int) -> Text:
@@ -251,6 +263,8 @@ class TopApp(App[int]):
         text.append(f" {'tree of ' if self.tree_view else ''}{shown:,} {what}")
         title = next((c.title for c in self.columns if c.key == self.sort_key), self.sort_key)
         text.append(f" · sort {title.strip()} · figures are PSS")
+        if self.layout_kind == "wide":
+            text.append(", each with its change since the last tick")
         if self.tree_view:
             text.append(" · a parent: its subtree's sum" if self.layout_kind == "narrow"
                         else " · a parent's figures are its subtree's sum (PSS adds up)")
@@ -262,8 +276,8 @@ class TopApp(App[int]):
 
     # -- actions -------------------------------------------------------------------------------------
 
-    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
-        key = str(event.column_key.value)
+    def on_process_grid_header_clicked(self, event: ProcessGrid.HeaderClicked) -> None:
+        key = event.column_key
         if key == "trend":
             key = "pss"
         if key == self.sort_key:
@@ -272,7 +286,7 @@ class TopApp(App[int]):
         self.sort_key, self.descending = key, None
         self.refresh_view()
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+    def on_process_grid_row_activated(self, event: ProcessGrid.RowActivated) -> None:
         self.action_detail()
 
     def action_detail(self) -> None:

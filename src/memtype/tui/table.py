@@ -26,7 +26,8 @@ from memtype.tui.feed import BIG, WAITING
 from memtype.tui.rows import Line, figure_fields
 
 SPARKS = "▁▂▃▄▅▆▇█"
-NARROW_FIGURE, WIDE_FIGURE = 7, 13  # cells: a leading space, a size (<= 6 with a sign), a mark or a change
+NARROW_FIGURE, WIDE_FIGURE = 7, 13
+WIDE_VALUE = 6  # a wide figure: " " + its size in 6 cells + " " + its change in 5-6 cells  # cells: a leading space, a size (<= 6 with a sign), a mark or a change
 MEDIUM_WIDTH, WIDE_WIDTH = 96, 136
 SPARK_WIDTH = 9
 MAX_INDENT = 8  # tree levels indented; deeper ones stay at that depth (the name keeps some room)
@@ -52,7 +53,7 @@ def layout(width: int, mode: str) -> tuple[str, list[Column]]:
     grouped = mode != "process"
     head = [Column("pid", "Procs" if grouped else "PID", 7 if kind == "wide" else 6)]
     user = Column("user", "User", 10 if kind == "wide" else 8, right=False)
-    spark = [Column("trend", "PSS trend", SPARK_WIDTH + (4 if kind == "wide" else 0), right=False)] \
+    spark = [Column("trend", "Trend", SPARK_WIDTH + (4 if kind == "wide" else 0), right=False)] \
         if kind != "narrow" else []
     used = sum(c.width for c in (*head, user, *figures, *spark))
     name = Column("name", mode.capitalize() if grouped and mode != "user" else "Name",
@@ -141,7 +142,7 @@ def _figure(line: Line, fid: str, kind: str, changes_only: bool, dim: str) -> Te
     has_delta = bool(line.deltas) and fid in line.deltas
     grew = "red" if delta and delta > 0 else "green" if delta and delta < 0 else ""
     if kind == "wide":
-        text = Text(size(value).rjust(6), style=dim)
+        text = Text(size(value).rjust(WIDE_VALUE), style=dim)
         change = signed(delta) if has_delta else ""
         text.append(" " + change.rjust(WIDE_FIGURE - 7), style=grew or "dim")
         return text

@@ -23,7 +23,7 @@ DESCRIPTION = ("A live full-screen view: the machine by kind, swap, memory press
                "process's mappings and fork family, the cgroups. Needs a terminal (for a table: memtype ps).")
 # CPU seconds of smaps reading in the first tick (later ticks: the sampler's default budget): enough for
 # most of a 1000-process machine in the first frame, which must come within 1 s (the rest follow).
-FIRST_BUDGET = 0.4
+FIRST_BUDGET = 0.2
 NOT_A_TERMINAL = "memtype top needs a terminal, and standard output is not one; for a table use `memtype ps`"
 
 
@@ -35,15 +35,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if not (sys.stdout.isatty() and sys.stdin.isatty()):
         raise MemtypeError(NOT_A_TERMINAL)
-    try:  # Textual only here: `memtype ps` never pays for it (start-up is benchmarked)
-        from memtype.tui.app import TopApp
-    except ImportError as exc:
-        raise MemtypeError(f"memtype top needs Textual ({exc.name or 'textual'} is missing): "
-                           "pip install 'memtype[tui]'") from None
+    import importlib.util
+
+    if importlib.util.find_spec("textual") is None:
+        raise MemtypeError("memtype top needs Textual (textual is missing): pip install 'memtype[tui]'")
     from memtype.source.root import Root
 
     with Root(args.root) as root:
-        feed = make_feed(root, args.interval, args.jobs)
+        feed = make_feed(root, args.interval, args.jobs)  # its first tick starts now, in a thread
+        # Textual only here: `memtype ps` never pays for it (start-up is benchmarked); its import (~0.3 s)
+        # runs while the first tick reads the machine.
+        from memtype.tui.app import TopApp
+
         app = TopApp(feed)
         app.run()
     if app.failure is not None:  # the terminal is restored by now
@@ -59,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         return 3
     if app.model is not None:
         notes.scan_notes(app.model.scan)
-    return 0
+    return app.return_code or 0  # 143 after SIGTERM, 129 after SIGHUP (the app left as on `q`)
 
 
 def make_feed(root: Root, interval: float, jobs: int | None) -> Feed:
@@ -70,13 +73,48 @@ def make_feed(root: Root, interval: float, jobs: int | None) -> Feed:
     from memtype.tui.feed import Feed
 
     if not root.live:
-        model = derive(read_sample(root, exe=True, cgroup=True, jobs=jobs))
-        return Feed(lambda: model, interval=None, live=False, cgroups=_cgroups(root), notes=tui_notes)
+        first = ahead(lambda: derive(read_sample(root, exe=True, cgroup=True, jobs=jobs)))
+        models: list[Model] = []
+
+        def same() -> Model:  # one Sample: every tick is the first
+            if not models:
+                models.append(first())
+            return models[0]
+
+        return Feed(same, interval=None, live=False, cgroups=_cgroups(root), notes=tui_notes)
     from memtype.collect.sampler import Sampler
 
     sampler = Sampler(root, interval=interval, first_budget=FIRST_BUDGET, exe=True, cgroup=True)
-    return Feed(sampler.tick, interval=interval, live=True, cgroups=_cgroups(root), notes=tui_notes,
+    return Feed(ahead(sampler.tick), interval=interval, live=True, cgroups=_cgroups(root), notes=tui_notes,
                 freshness=sampler.freshness)
+
+
+def ahead(tick: Callable[[], Model]) -> Callable[[], Model]:
+    """``tick``, whose first call starts now in a thread (the app is not up yet): the first frame comes
+    sooner. Later calls run ``tick`` as they come; an error of the first is raised by the first call."""
+    import threading
+
+    box: list[Model | BaseException] = []
+
+    def first() -> None:
+        try:
+            box.append(tick())
+        except BaseException as exc:  # handed to the caller of the first tick
+            box.append(exc)
+
+    worker = threading.Thread(target=first, name="memtype-first-tick", daemon=True)
+    worker.start()
+
+    def next_tick() -> Model:
+        if worker.is_alive() or box:
+            worker.join()
+            got = box.pop()
+            if isinstance(got, BaseException):
+                raise got
+            return got
+        return tick()
+
+    return next_tick
 
 
 def _cgroups(root: Root) -> Callable[[Model], CgroupTree] | None:
