@@ -242,6 +242,8 @@ class TopApp(App[int]):
             title += "▼" if desc else "▲"
         if c.key in FIGURES and self.layout_kind == "wide":  # over the figure, not over its change
             return Text(f"{title:>{WIDE_VALUE + 1}}".ljust(c.width), style="bold")
+        if c.key in FIGURES:  # over the figure, not over its mark of change
+            return Text(title.rjust(c.width - 1) + " ", style="bold")
         return Text(title.rjust(c.width) if c.right else " " + title, style="bold")
 
     def _machine_text(self, model: Model, width: int) -> Text:
