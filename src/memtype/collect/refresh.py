@@ -3,9 +3,10 @@
 Every tick reads every process's stat (and status where stat moved); smaps, which costs the kernel
 a page-table walk (~11 ns per resident page here, plus ~16 µs per mapping), only for:
 
-* ``new``: never read (no kinds yet);
 * ``changed``: its stat moved since its last smaps read (resident pages, minor or major faults:
   an allocation, a free, a copy-on-write break, a swap-in or -out all move one of them);
+* ``new``: never read (no kinds yet; its counters are shown meanwhile). After the changed ones: a
+  machine that spawns short-lived processes by the hundred must not starve the ones being watched;
 * ``family``: a process it may share anonymous pages with changed, forked or exited (below);
 * ``big``: a process at or above the big threshold whose last read is ``big_interval`` old: its
   changes do not trigger reads (process-exporter#246, htop#1712: walking hundreds of GiB takes
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
 
 NEW, CHANGED, FAMILY, BIG, REFRESH = "new", "changed", "family", "big", "refresh"
 REASONS = (NEW, CHANGED, FAMILY, BIG, REFRESH)
-_URGENT_ORDER = {NEW: 0, CHANGED: 1, FAMILY: 2}
+_URGENT_ORDER = {CHANGED: 0, NEW: 1, FAMILY: 2}
 
 
 class Tracked:
@@ -138,7 +139,7 @@ def plan(tracked: dict[ProcessKey, Tracked], now: float, *, big_interval: float,
          refresh: float) -> tuple[list[tuple[ProcessKey, str]], list[tuple[ProcessKey, str]]]:
     """The smaps reads due now: ``(urgent, routine)``, each ``(key, reason)`` in the order to read them.
 
-    Urgent: new (by PID), then changed, then family, each oldest read first. Routine: big processes
+    Urgent: changed, then new (by PID), then family, each oldest read first. Routine: big processes
     whose read is ``big_interval`` old, then the ones whose read is ``refresh`` old, oldest first.
     A process whose smaps was refused is not due until its ``denied_until``.
     """

@@ -27,7 +27,8 @@ import math
 import time
 
 from memtype.collect.process import read_cgroup, read_exe, user_of
-from memtype.collect.refresh import (BIG, NEW, Links, Tracked, due_count, mark_families, plan, shares_anon)
+from memtype.collect.refresh import (BIG, NEW, REASONS, Links, Tracked, due_count, mark_families, plan,
+                                     shares_anon)
 from memtype.collect.sample import read_sample, read_smaps_rows
 from memtype.collect.scan import open_root, skip_for
 from memtype.errors import AccessDenied, MemtypeError, ProcessGone
@@ -101,8 +102,8 @@ class Sampler:
         skipped, warnings, new, moved = self._read_counters(system.host.page_size, first)
         self._mark_families(new, moved, first)
         cpu1 = time.thread_time()
-        reads, left, spent = self._read_smaps(now, self.first_budget if first and self.first_budget is not None
-                                              else self.budget, skipped, warnings)
+        budget = self.first_budget if first and self.first_budget is not None else self.budget
+        reads, reads_cpu, left, spent, slowest = self._read_smaps(now, budget, skipped, warnings)
         cpu2 = time.thread_time()
         processes = {}
         for key, t in self._tracked.items():
@@ -120,8 +121,8 @@ class Sampler:
         self._after_derive(model, first, now)
         cpu4 = time.thread_time()
         self.report = TickReport(0 if self.report is None else self.report.index + 1, len(processes),
-                                 self.budget, (cpu1 - cpu0) + (cpu3 - cpu2), spent, cpu4 - cpu3, cpu4 - cpu0,
-                                 time.monotonic() - wall0, reads, left,
+                                 budget, (cpu1 - cpu0) + (cpu3 - cpu2), spent, slowest, cpu4 - cpu3, cpu4 - cpu0,
+                                 time.monotonic() - wall0, reads, reads_cpu, left,
                                  sum(1 for t in self._tracked.values() if t.big))
         self.model = model
         return model
@@ -146,19 +147,20 @@ class Sampler:
         t = self._tracked.get(key)
         ps = model.sample.processes[key]
         age = model.age(key)
+        cost = t.cost if t is not None else None
         if ps.smaps is None:
             return Freshness(PENDING, None, None, "not read yet: counters only")
         if t is None or key in self._read_now:
-            return Freshness(READ, age, None, "smaps read in this tick")
+            return Freshness(READ, age, None, "smaps read in this tick", cost)
         if t.big:
             at = ps.smaps_at
             return Freshness(BIG_STATE, age, None if at is None else at + self.big_interval,
                              f"resident over {_gib(self.big_rss)}: smaps read at most every "
-                             f"{self.big_interval:g} s (counters are fresh)")
+                             f"{self.big_interval:g} s (counters are fresh)", cost)
         if t.changed or t.dirty:
             why = "changed" if t.changed else "its fork family changed"
-            return Freshness(WAITING, age, None, f"{why} since its smaps was read; waiting for the CPU budget")
-        return Freshness(CARRIED, age, None, "unchanged since its smaps was read")
+            return Freshness(WAITING, age, None, f"{why} since its smaps was read; waiting for the CPU budget", cost)
+        return Freshness(CARRIED, age, None, "unchanged since its smaps was read", cost)
 
     def since_start(self) -> SinceStart:
         """The last model's changes since the first tick (per process, per kind, and the machine's)."""
@@ -259,12 +261,14 @@ class Sampler:
         self._links = links
 
     def _read_smaps(self, now: float, budget: float, skipped: list[Skipped],
-                    warnings: list[str]) -> tuple[dict[str, int], int, float]:
+                    warnings: list[str]) -> tuple[dict[str, int], dict[str, float], int, float, float]:
         """The due reads within ``budget``: urgent ones up to ``1 - routine_share`` of it, then routine,
-        then what is left of the urgent ones. Returns reads per reason, reads left, CPU spent."""
+        then what is left of the urgent ones. Returns reads and their CPU per reason, reads left, CPU
+        spent, and the CPU of the slowest read."""
         urgent, routine = plan(self._tracked, now, big_interval=self.big_interval, refresh=self.refresh)
         done: list[tuple[ProcessKey, str]] = []
-        spent = 0.0
+        cpu = dict.fromkeys(REASONS, 0.0)
+        spent = slowest = 0.0
         self._read_now = set()
         at = {"urgent": 0, "routine": 0}
         for queue, name, limit in ((urgent, "urgent", budget * (1 - self.routine_share)), (routine, "routine", budget),
@@ -273,12 +277,15 @@ class Sampler:
             while at[name] < len(items) and spent < limit:
                 key, why = items[at[name]]
                 at[name] += 1
-                spent += self._read_one(key, now, skipped, warnings)
+                cost = self._read_one(key, now, skipped, warnings)
+                spent += cost
+                cpu[why] += cost
+                slowest = max(slowest, cost)
                 done.append((key, why))
         left = len(urgent) - at["urgent"] + len(routine) - at["routine"]
         if len(self._interned) > self._pool_limit:
             self._prune()
-        return due_count(done), left, spent
+        return due_count(done), cpu, left, spent, slowest
 
     def _read_one(self, key: ProcessKey, now: float, skipped: list[Skipped], warnings: list[str]) -> float:
         """Read one process's smaps into its Tracked; the CPU seconds it took."""
@@ -351,8 +358,9 @@ class Sampler:
                 t.read_sig = t.stat_sig[:3]
         cpu = time.thread_time() - cpu0
         self.report = TickReport(0 if self.report is None else self.report.index + 1, len(self._static.processes),
-                                 self.budget, 0.0, 0.0, cpu, cpu, time.monotonic() - wall0,
-                                 due_count([]) | ({NEW: len(model.by_key)} if self.model is None else {}), 0, 0)
+                                 self.budget, 0.0, 0.0, 0.0, cpu, cpu, time.monotonic() - wall0,
+                                 due_count([]) | ({NEW: len(model.by_key)} if self.model is None else {}),
+                                 dict.fromkeys(REASONS, 0.0), 0, 0)
         self.model = model
         return model
 

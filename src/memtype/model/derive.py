@@ -8,7 +8,8 @@ per kind, what moved, matched by ``ProcessKey`` ``(pid, starttime)``: a PID that
 process that exited and another that is new.
 
 A process whose smaps rows are the very ones of the previous model (a sampler carried them forward)
-is not classified again: its split is taken from the previous model.
+is not classified again: its split is taken from the previous model; one whose ProcessSample is the
+very one of the previous model (a sampler saw nothing of it move) keeps its very record.
 """
 
 from __future__ import annotations
@@ -133,9 +134,14 @@ def derive(sample: Sample, previous: Model | Sample | None = None, *, mappings: 
             skipped.append(Skipped(ps.pid, "not sampled"))
             continue
         old = reuse.by_key.get(key) if reuse is not None else None
-        if old is not None and reuse is not None and reuse.sample.processes[key].smaps is ps.smaps:
-            processes.append(_process(sample, ps, old.totals, old.categories, old.mappings, old.reclaim))
-            continue
+        if old is not None and reuse is not None:
+            then = reuse.sample.processes[key]
+            if then is ps:  # the very ProcessSample (a sampler's unchanged process): the very record
+                processes.append(old)
+                continue
+            if then.smaps is ps.smaps:
+                processes.append(_process(sample, ps, old.totals, old.categories, old.mappings, old.reclaim))
+                continue
         names, vmas = ps.smaps.names, ps.smaps.vmas()
         try:
             totals, kinds, maps = classifier.split(names, vmas, mappings)
@@ -171,9 +177,12 @@ def _process(sample: Sample, ps: ProcessSample, totals: Totals, kinds: dict[Kind
 def _changes(before: Model, sample: Sample, scan: Scan, machine: MachineMemory | None) -> Changes:
     now = {p.key: p for p in scan.processes}
     deltas: dict[ProcessKey, ProcessDelta] = {}
+    then = before.sample.processes
     for key, p in now.items():
         old = before.by_key.get(key)
-        counters = _counter_change(before.sample.processes.get(key), sample.processes[key])
+        if old is p and then.get(key) is sample.processes[key]:
+            continue  # the same record from the same ProcessSample: nothing of it moved
+        counters = _counter_change(then.get(key), sample.processes[key])
         if old is None:
             deltas[key] = ProcessDelta(key, NEW, _minus(p.totals, None), _kinds_minus(p.categories, None), counters)
         elif old.totals != p.totals or old.categories != p.categories or any(counters.as_tuple()):

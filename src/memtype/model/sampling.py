@@ -35,18 +35,21 @@ class Freshness(Frozen):
 
     ``state`` is one of ``FRESHNESS``; ``age`` the seconds since its smaps was read (``None``: never);
     ``next_read`` the sampler's clock (``Sample.monotonic``) at which a big process is due (else
-    ``None``); ``why`` one line for a view ("smaps read at most every 300 s above 4.0 GiB").
+    ``None``); ``why`` one line for a view ("smaps read at most every 300 s above 4.0 GiB"); ``cost``
+    the CPU seconds its last smaps read took (``None``: not read by this sampler).
     """
 
-    __slots__ = ("state", "age", "next_read", "why")
+    __slots__ = ("state", "age", "next_read", "why", "cost")
 
     state: str
     age: float | None
     next_read: float | None
     why: str
+    cost: float | None
 
-    def __init__(self, state: str, age: float | None, next_read: float | None, why: str) -> None:
-        fill(self, state, age, next_read, why)
+    def __init__(self, state: str, age: float | None, next_read: float | None, why: str,
+                 cost: float | None = None) -> None:
+        fill(self, state, age, next_read, why, cost)
 
     def __repr__(self) -> str:
         return f"Freshness({self.state!r}, age={self.age}, why={self.why!r})"
@@ -62,29 +65,35 @@ class TickReport(Frozen):
 
     ``counters_cpu``: stat (every process) and status (the ones whose stat moved); ``smaps_cpu``: the
     smaps reads, which the ``budget`` bounds (it may be passed by the one read that was running when it
-    ran out); ``derive_cpu``: classification and deltas; ``cpu``: the whole tick. ``reads`` counts the
-    smaps read per reason (``new``, ``changed``, ``family``, ``big``, ``refresh``); ``left`` the ones that
+    ran out: ``slowest`` is the CPU of the slowest read); ``derive_cpu``: classification and deltas; ``cpu``:
+    the whole tick; ``duration``: its wall-clock seconds. ``reads`` counts the
+    smaps read per reason (``new``, ``changed``, ``family``, ``big``, ``refresh``), ``reads_cpu`` their CPU
+    seconds; ``left`` the ones that
     were due but left for a later tick for want of budget; ``big`` the big processes (deferred or read).
     """
 
-    __slots__ = ("index", "processes", "budget", "counters_cpu", "smaps_cpu", "derive_cpu", "cpu", "duration",
-                 "reads", "left", "big")
+    __slots__ = ("index", "processes", "budget", "counters_cpu", "smaps_cpu", "slowest", "derive_cpu", "cpu",
+                 "duration", "reads", "reads_cpu", "left", "big")
 
     index: int
     processes: int
     budget: float
     counters_cpu: float
     smaps_cpu: float
+    slowest: float
     derive_cpu: float
     cpu: float
     duration: float
     reads: dict[str, int]
+    reads_cpu: dict[str, float]
     left: int
     big: int
 
     def __init__(self, index: int, processes: int, budget: float, counters_cpu: float, smaps_cpu: float,
-                 derive_cpu: float, cpu: float, duration: float, reads: dict[str, int], left: int, big: int) -> None:
-        fill(self, index, processes, budget, counters_cpu, smaps_cpu, derive_cpu, cpu, duration, reads, left, big)
+                 slowest: float, derive_cpu: float, cpu: float, duration: float, reads: dict[str, int],
+                 reads_cpu: dict[str, float], left: int, big: int) -> None:
+        fill(self, index, processes, budget, counters_cpu, smaps_cpu, slowest, derive_cpu, cpu, duration, reads,
+             reads_cpu, left, big)
 
     @property
     def read(self) -> int:
