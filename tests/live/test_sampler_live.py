@@ -64,6 +64,34 @@ def test_issue9_anon_steps_each_seen_within_two_ticks() -> None:
         child.close()
 
 
+def test_issue9_a_big_process_is_read_once_per_big_interval() -> None:
+    """Above big_rss its smaps is not re-read when it changes (only its counters are), and the
+    sampler says so: state ``big``, the time of its next read."""
+    child = Child()
+    try:
+        pages = 96 * MiB // PAGE
+        addr = child.call("map_anon", pages + STEP // PAGE)
+        child.call("write", addr, pages)
+        sampler = memtype.Sampler(budget=0.5, first_budget=30.0, big_rss=64 * MiB, big_interval=3600.0)
+        model = sampler.tick()
+        key = key_of(model, child.pid)
+        assert sampler.freshness(key).state == READ
+        anon = kind(model, child.pid, Kind.ANONYMOUS)
+        rss_anon = model.sample.processes[key].counters.rss_anon or 0
+        child.call("write", addr, STEP // PAGE, pages)  # 8 MiB more: it changed
+        for _ in range(2):
+            model = sampler.tick()
+        fresh = sampler.freshness(key)
+        assert fresh.state == "big" and not fresh.fresh and "3600" in fresh.why
+        at = model.sample.processes[key].smaps_at
+        assert at is not None and fresh.next_read == pytest.approx(at + 3600.0)
+        assert kind(model, child.pid, Kind.ANONYMOUS) == anon  # its kinds: as read, with their age
+        assert (model.sample.processes[key].counters.rss_anon or 0) >= rss_anon + STEP  # its counters: now
+        assert sampler.report is not None and sampler.report.big >= 1
+    finally:
+        child.close()
+
+
 FORK_CODE = r"""
 import ctypes, mmap, os, signal, sys
 ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)   # die with the test

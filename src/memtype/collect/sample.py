@@ -47,15 +47,8 @@ def read_sample(root: str | Root = "/", pids: Iterable[int] | None = None, *, sm
         jobs: reader threads (default: up to 4, one per CPU we may run on).
     """
     r = open_root(root)
-    started = _now() if r.live else None
-    wall = time.time() if r.live else _capture_time(r)
-    monotonic = started if started is not None else _uptime(r)
-    host = host_info(r)
-    meminfo = _optional(r, "proc/meminfo", parse_meminfo) or {}
-    vmstat = _optional(r, "proc/vmstat", parse_vmstat)
-    zones = _optional(r, "proc/zoneinfo", parse_zoneinfo)
-    psi = _optional(r, "proc/pressure/memory", parse_pressure)
-    devs = shmem_devs(r)
+    system = read_system(r)
+    monotonic = system.monotonic
     jobs = default_jobs() if jobs is None else jobs
     wanted = sorted(set(pids)) if pids is not None else r.pids()
     if pids is not None:
@@ -90,9 +83,24 @@ def read_sample(root: str | Root = "/", pids: Iterable[int] | None = None, *, sm
             if warning:
                 warnings.append(warning)
     warnings.extend(r.warnings)  # what a capture held that memtype refused to read (a symlink, a FIFO)
-    return Sample(host, monotonic, wall, None if started is None else _now() - started, meminfo, vmstat,
-                  None if zones is None else tuple(_zone_dict(z) for z in zones), devs, users, processes,
-                  tuple(skipped), tuple(warnings),
+    return system.replace(duration=None if not r.live or monotonic is None else _now() - monotonic, users=users,
+                          processes=processes, skipped=tuple(skipped), warnings=tuple(warnings))
+
+
+def read_system(root: str | Root = "/") -> Sample:
+    """The machine's own files (meminfo, vmstat, zoneinfo, PSI, the tmpfs-like mounts) as a Sample with
+    no processes: ``read_sample`` adds every process's, a sampler its own selection."""
+    r = open_root(root)
+    started = _now() if r.live else None
+    wall = time.time() if r.live else _capture_time(r)
+    monotonic = started if started is not None else _uptime(r)
+    host = host_info(r)
+    meminfo = _optional(r, "proc/meminfo", parse_meminfo) or {}
+    vmstat = _optional(r, "proc/vmstat", parse_vmstat)
+    zones = _optional(r, "proc/zoneinfo", parse_zoneinfo)
+    psi = _optional(r, "proc/pressure/memory", parse_pressure)
+    return Sample(host, monotonic, wall, None, meminfo, vmstat,
+                  None if zones is None else tuple(_zone_dict(z) for z in zones), shmem_devs(r), {}, {}, (), (),
                   None if psi is None else {k: v for k, v in psi.as_dict().items() if v is not None})
 
 
