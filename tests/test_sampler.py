@@ -9,8 +9,8 @@ import pytest
 
 import memtype
 from conftest import GPU_ROOT
-from memtype.collect.refresh import (BIG, CHANGED, FAMILY, NEW, REFRESH, Links, Tracked, mark_families, plan,
-                                     shares_anon)
+from memtype.collect.refresh import (BIG, CHANGED, FAMILY, NEW, PARENT, REFRESH, RELATIVES, WALK, Links, Tracked,
+                                     mark_families, plan, shared_anon)
 from memtype.collect.sample import read_sample
 from memtype.kinds import KINDS
 from memtype.model.derive import EXITED, NEW as NEW_PROCESS, derive
@@ -31,7 +31,7 @@ def tracked_from(sample: Sample) -> dict[tuple[int, int | None], Tracked]:
         t = Tracked(ps.replace(smaps_at=10.0), (c.rss_anon, c.minflt or 0, c.majflt or 0, ps.comm, ps.ppid or 0, "S"),
                     Baseline(True, c))
         t.read_sig = t.stat_sig[:3]
-        t.shares = ps.smaps is not None and shares_anon(ps.smaps)
+        t.shared = shared_anon(ps.smaps) if ps.smaps is not None else None
         out[key] = t
     return out
 
@@ -40,9 +40,13 @@ def dirty(tracked: dict[tuple[int, int | None], Tracked]) -> set[int]:
     return {key[0] for key, t in tracked.items() if t.dirty}
 
 
-def test_issue9_shares_anon_tells_fork_families_from_exec_children(gpu_sample: Sample) -> None:
-    shares = {key[0]: shares_anon(ps.smaps) for key, ps in gpu_sample.processes.items() if ps.smaps is not None}
-    assert shares == {409: False, 415: False, 421: True, 450: True, 451: True, 452: True, 453: True, 471: False}
+def test_issue9_shared_anon_tells_fork_families_from_exec_children(gpu_sample: Sample) -> None:
+    shared = {key[0]: shared_anon(ps.smaps) for key, ps in gpu_sample.processes.items() if ps.smaps is not None}
+    assert {pid for pid, kb in shared.items() if kb > 0} == {421, 450, 451, 452, 453}
+    assert shared[409] == shared[415] == shared[471] == 0
+    for pid in (450, 451, 452, 453):  # a worker shares at most what it has, and at least its CoW kind's anon part
+        ps = next(p for k, p in gpu_sample.processes.items() if k[0] == pid)
+        assert 0 < shared[pid] * 1024 <= (ps.counters.rss_anon or 0)
 
 
 def test_issue9_a_workers_write_dirties_its_parent_and_siblings_only(gpu_sample: Sample) -> None:
@@ -50,8 +54,9 @@ def test_issue9_a_workers_write_dirties_its_parent_and_siblings_only(gpu_sample:
     (which forked 421 and exec'd) shares nothing, so it and the unrelated shells are left alone."""
     tracked = tracked_from(gpu_sample)
     links = Links(tracked)
-    assert mark_families(tracked, [((450, 3182), links, False)], links) == 4
-    assert dirty(tracked) == {421, 451, 452, 453}
+    marked = mark_families(tracked, [((450, 3182), links, WALK)], links)
+    assert {k[0] for k in marked} == {421, 451, 452, 453} == dirty(tracked)
+    assert mark_families(tracked, [((450, 3182), links, WALK)], links) == []  # marked once
 
 
 def test_issue9_a_fork_dirties_its_parent_even_without_sharing(gpu_sample: Sample) -> None:
@@ -63,18 +68,26 @@ def test_issue9_a_fork_dirties_its_parent_even_without_sharing(gpu_sample: Sampl
                     (1, 1, 0, "bash", 415, "S"), Baseline(False, shell.counters))
     tracked[(999, 5000)] = child
     links = Links(tracked)
-    mark_families(tracked, [((999, 5000), links, True)], links)
+    mark_families(tracked, [((999, 5000), links, PARENT)], links)
     assert dirty(tracked) == {415}
+    tracked = tracked_from(gpu_sample)  # a fork of python3 421 marks 421, not the workers (their PSS
+    tracked[(999, 5000)] = Tracked(child.sample.replace(ppid=421), child.stat_sig, child.baseline)  # moves less)
+    links = Links(tracked)
+    mark_families(tracked, [((999, 5000), links, PARENT)], links)
+    assert dirty(tracked) == {421}
 
 
-def test_issue9_an_exit_dirties_the_family_it_left(gpu_sample: Sample) -> None:
+def test_issue9_an_exit_dirties_its_parent_and_children(gpu_sample: Sample) -> None:
     tracked = tracked_from(gpu_sample)
     before = Links(tracked)
-    gone = tracked.pop((453, 3186))
-    links = Links(tracked)
-    assert gone.shares
-    mark_families(tracked, [((453, 3186), before, False)], links)
-    assert dirty(tracked) == {421, 450, 451, 452}
+    tracked.pop((453, 3186))
+    mark_families(tracked, [((453, 3186), before, RELATIVES)], Links(tracked))
+    assert dirty(tracked) == {421}
+    tracked = tracked_from(gpu_sample)
+    before = Links(tracked)
+    tracked.pop((421, 2490))  # the DataLoader's main process exits: its parent and its workers
+    mark_families(tracked, [((421, 2490), before, RELATIVES)], Links(tracked))
+    assert dirty(tracked) == {415, 450, 451, 452, 453}
 
 
 def test_issue9_plan_orders_urgent_then_routine(gpu_sample: Sample) -> None:

@@ -20,14 +20,21 @@ ones first, but keeps a share of it for the routine ones, so a busy machine cann
 process is re-read within about ``refresh`` seconds plus the ticks its share needs.
 
 Fork family. Anonymous pages are shared between processes only by fork (and KSM), so only a fork
-relative can move a process's copy-on-write split without moving its counters: when a child writes
-a page it shared with its parent, the child faults, and the parent's page becomes private (its
-PSS rises) with no fault of its own; a fork and an exit do the same to the parent. The family is
-followed through ppid links (the only record of who forked whom; a reparented orphan loses it, and
-the routine refresh covers it), and only through processes whose last read showed fork-shared
-anonymous pages (``shares_anon``) or that were never read: a shell that forks and execs its commands
-shares nothing, so its other children are not dragged along. A new process always marks its parent
-(the fork just shared the parent's pages), as does one that exits before it was ever read.
+relative can move a process's copy-on-write split without moving its counters. Three events do:
+
+* a fork: the child maps its parent's pages, so the parent's PSS falls: the parent is marked;
+* an exit: the pages it shared are mapped once less: its parent and children are marked;
+* a copy-on-write break: the writer faults (it is ``changed``) and gets its own copy, and the
+  processes it shared the page with now map it once less, with no fault of theirs. The sampler sees
+  it when the writer is re-read: its fork-shared anonymous pages (``shared_anon``) fell. Then its
+  family is marked, in the same tick: everyone reachable through ppid links (the only record of who
+  forked whom; a reparented orphan loses it, and the routine refresh covers it) and through
+  processes whose last read showed fork-shared anonymous pages or that were never read. A shell
+  that forks and execs its commands shares nothing, so its other children are not dragged along;
+  and a process that faults on new memory of its own (its shared pages unchanged) marks no one.
+
+What is left to the routine refresh: the small PSS moves of siblings at a fork or exit (a page
+shared by n becomes shared by n + 1), and sharing that ppid links do not show.
 """
 
 from __future__ import annotations
@@ -54,12 +61,12 @@ class Tracked:
     ``sample``: its latest ProcessSample (this tick's counters, the rows of its last smaps read);
     ``stat_sig``: its last stat's figures (unchanged: the sample is reused as is); ``read_sig``: the
     stat figures when its smaps was last read (``None``: never); ``dirty``: a fork relative moved since;
-    ``cost``: CPU seconds of its last smaps read; ``shares``: its last read showed fork-shared anonymous
-    pages (``None``: not read); ``big``: resident at or above the threshold; ``denied_until``: its smaps
-    was refused, not asked again before then.
+    ``cost``: CPU seconds of its last smaps read; ``shared``: kB of fork-shared anonymous pages at its
+    last read (``shared_anon``; ``None``: not read); ``big``: resident at or above the threshold;
+    ``denied_until``: its smaps was refused, not asked again before then.
     """
 
-    __slots__ = ("sample", "stat_sig", "read_sig", "dirty", "cost", "shares", "big", "baseline", "denied_until")
+    __slots__ = ("sample", "stat_sig", "read_sig", "dirty", "cost", "shared", "big", "baseline", "denied_until")
 
     def __init__(self, sample: ProcessSample, stat_sig: StatSig, baseline: Baseline) -> None:
         self.sample = sample
@@ -67,7 +74,7 @@ class Tracked:
         self.read_sig: tuple[int | None, int, int] | None = None
         self.dirty = False
         self.cost: float | None = None
-        self.shares: bool | None = None
+        self.shared: int | None = None
         self.big = False
         self.baseline = baseline
         self.denied_until: float | None = None
@@ -103,36 +110,51 @@ class Links:
         return ([up] if up is not None else []) + self.children.get(key, [])
 
 
-def mark_families(tracked: dict[ProcessKey, Tracked], seeds: Iterable[tuple[ProcessKey, Links, bool]],
-                  links: Links) -> int:
-    """Mark dirty the processes the seeds may share anonymous pages with (module docstring); return how
-    many were newly marked. Each seed is ``(key, seed_links, parent_too)``: ``seed_links`` gives its own
-    relatives (the previous tick's for one that exited); ``parent_too``: its parent is marked even if it
-    showed no sharing (a fork, or the exit of a process never read). One walk for all seeds: each
-    process is visited once a tick."""
-    marked = 0
+PARENT, RELATIVES, WALK = "parent", "relatives", "walk"  # what a seed marks: see mark_families
+
+
+def mark_families(tracked: dict[ProcessKey, Tracked], seeds: Iterable[tuple[ProcessKey, Links, str]],
+                  links: Links) -> list[ProcessKey]:
+    """Mark dirty the processes the seeds may have moved (module docstring); return the newly marked.
+
+    Each seed is ``(key, seed_links, scope)``: ``seed_links`` gives its own relatives (the previous
+    tick's for one that exited); ``scope`` is ``PARENT`` (it forked: its parent), ``RELATIVES`` (it
+    exited: its parent and children) or ``WALK`` (it broke sharing: everyone reachable through
+    relatives that may share). One walk for all seeds: each process is visited once a tick."""
+    marked: list[ProcessKey] = []
     seen: set[ProcessKey] = set()
-    for seed, seed_links, parent_too in seeds:
+
+    def mark(key: ProcessKey) -> None:
+        t = tracked[key]
+        if not t.dirty and t.read_sig is not None:
+            t.dirty = True
+            marked.append(key)
+
+    for seed, seed_links, scope in seeds:
+        if scope == PARENT:
+            up = seed_links.parent.get(seed)
+            if up is not None and up in tracked:
+                mark(up)
+            continue
+        near = [r for r in seed_links.relatives(seed) if r in tracked]
+        if scope == RELATIVES:
+            for r in near:
+                mark(r)
+            continue
         seen.add(seed)
-        up = seed_links.parent.get(seed)
-        queue = [r for r in seed_links.relatives(seed)
-                 if r in tracked and r not in seen and (_may_share(tracked[r]) or (parent_too and r == up))]
+        queue = [r for r in near if r not in seen and _may_share(tracked[r])]
         while queue:
             key = queue.pop()
             if key in seen:
                 continue
             seen.add(key)
-            t = tracked[key]
-            if not t.dirty and t.read_sig is not None:
-                t.dirty = True
-                marked += 1
-            if _may_share(t):
-                queue.extend(r for r in links.relatives(key) if r not in seen and _may_share(tracked[r]))
+            mark(key)
+            queue.extend(r for r in links.relatives(key) if r not in seen and _may_share(tracked[r]))
     return marked
 
 
 def _may_share(t: Tracked) -> bool:
-    return t.shares is not False
+    return t.shared != 0  # None: never read; -1: unknown
 
 
 def plan(tracked: dict[ProcessKey, Tracked], now: float, *, big_interval: float,
@@ -163,20 +185,23 @@ def plan(tracked: dict[ProcessKey, Tracked], now: float, *, big_interval: float,
     return [(key, why) for _, _, key, why in urgent], [(key, why) for _, _, key, why in routine]
 
 
-def shares_anon(rows: SmapsRows) -> bool:
-    """Some anonymous page is mapped by another process too: an entry with more ``Anonymous`` than
-    private pages (``Private_Clean + Private_Dirty``: pages mapped once) shares anonymous pages, which
-    only fork (or KSM) does (kernel-spec A.6). A lower bound where file pages share the entry."""
+def shared_anon(rows: SmapsRows) -> int:
+    """kB of anonymous pages that another process maps too: per entry, ``Anonymous`` beyond its private
+    pages (``Private_Clean + Private_Dirty``: pages mapped once). Only fork (or KSM) shares anonymous
+    pages (kernel-spec A.6). A lower bound where file pages share the entry; ``-1`` (unknown: may
+    share) for an smaps without these fields."""
     names = rows.names
     try:
         anon, clean, dirty = names.index("Anonymous"), names.index("Private_Clean"), names.index("Private_Dirty")
     except ValueError:
-        return True  # an smaps without these fields: assume it may share
+        return -1
     n, w, base = rows.numbers, rows.width, rows.width - len(names)
+    total = 0
     for i in range(base, len(n), w):
-        if n[i + anon] > n[i + clean] + n[i + dirty]:
-            return True
-    return False
+        extra = n[i + anon] - n[i + clean] - n[i + dirty]
+        if extra > 0:
+            total += extra
+    return total
 
 
 def due_count(items: Iterable[tuple[ProcessKey, str]]) -> dict[str, int]:

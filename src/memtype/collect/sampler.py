@@ -1,8 +1,10 @@
 """A continuous sampler at a bounded, known cost: ``Sampler(root, interval, budget).tick() -> Model``.
 
 Each tick reads every process's ``stat`` (its identity ``(pid, starttime)``, resident pages and
-faults), ``status`` only where stat moved (RssAnon/RssFile/RssShmem/VmSwap and the uid), and the
-full smaps only for the processes ``collect.refresh.plan`` says are due, within a CPU-time budget
+faults; one read(2), and a stat byte for byte the last tick's is not even parsed), ``status`` only
+where stat's figures moved (RssAnon/RssFile/RssShmem/VmSwap and the uid: ``collect.counters``), and
+the full smaps only for the processes ``collect.refresh.plan`` says are due (changed, new, their
+fork families, big ones every ``big_interval``, the rest every ``refresh``), within a CPU-time budget
 per tick: reads stop once ``budget`` seconds of CPU (``time.thread_time``: user and kernel time of
 this thread, which is where the kernel formats smaps) have been spent, and what was due is left for
 the next tick (``TickReport.left``). metop uses 150 ms per 1 s tick (landscape-next §1.1); the
@@ -16,29 +18,28 @@ smaps_rollup is no way out: it walks the same page tables (4 GiB: 58 ms, measure
 though since 5.10 it lets a contended writer in, it costs as much CPU; between reads a big process
 shows its counters (RSS split, swap) fresh and its kinds with their age.
 
-Memory stays flat: state is kept only for live processes (an exit drops it; ``SinceStart`` keeps
-exited processes as sums), smaps headers are interned in one pool that is rebuilt from the live
-rows once it doubles, and the user-name cache is pruned with it.
+Memory stays flat: state is kept only for live processes (an exit drops it, with its last stat;
+``SinceStart`` keeps exited processes as sums), smaps headers are interned in one pool that is
+rebuilt from the live rows once it doubles, and the user-name cache is pruned with it
+(bench/bench_soak.py: RSS after 1,000 ticks of a churning machine against after 10).
 """
 
 from __future__ import annotations
 
 import math
-import os
 import time
 
-from memtype.collect.process import read_cgroup, read_exe, user_of
-from memtype.collect.refresh import (BIG, NEW, REASONS, Links, Tracked, due_count, mark_families, plan,
-                                     shares_anon)
+from memtype.collect.counters import read_counters, stat_bytes
+from memtype.collect.process import read_cgroup
+from memtype.collect.refresh import (CHANGED, FAMILY, NEW, PARENT, REASONS, RELATIVES, WALK, Links, Tracked,
+                                     due_count, mark_families, plan, shared_anon)
 from memtype.collect.sample import read_sample, read_smaps_rows, read_system
 from memtype.collect.scan import open_root, skip_for
 from memtype.errors import AccessDenied, MemtypeError, ProcessGone
 from memtype.model.derive import Model, derive
 from memtype.model.records import Skipped
-from memtype.model.sample import Counters, ProcessSample
-from memtype.model.sampling import (BIG as BIG_STATE, CARRIED, PENDING, READ, WAITING, Baseline, Exited, Freshness,
+from memtype.model.sampling import (BIG, CARRIED, PENDING, READ, WAITING, Baseline, Exited, Freshness,
                                     SinceStart, TickReport, since_start)
-from memtype.parse.procfiles import parse_stat, parse_status, parse_status_memory
 from memtype.source.root import Root
 
 TYPE_CHECKING = False  # typing costs ~5 ms of start-up; mypy still reads these imports
@@ -49,7 +50,6 @@ if TYPE_CHECKING:
     from memtype.model.sample import ProcessKey, Sample
 
 GIB = 1 << 30
-_MOVED = "moved"
 DENIED_TTL = 60.0  # seconds before a refused smaps is asked again (metop caches EACCES for a TTL too)
 
 
@@ -105,8 +105,8 @@ class Sampler:
         now = _boottime()
         first = self.model is None
         system = read_system(self.root)  # meminfo, vmstat, PSI, mounts: as read_sample reads them
-        skipped, warnings, new, moved = self._read_counters(system.host.page_size, first)
-        self._mark_families(new, moved, first)
+        skipped, warnings, new = self._read_counters(system.host.page_size, first)
+        self._mark_families(new, first)
         cpu1 = time.thread_time()
         budget = self.first_budget if first and self.first_budget is not None else self.budget
         reads, reads_cpu, left, spent, slowest = self._read_smaps(now, budget, skipped, warnings)
@@ -160,7 +160,7 @@ class Sampler:
             return Freshness(READ, age, None, "smaps read in this tick", cost)
         if t.big:
             at = ps.smaps_at
-            return Freshness(BIG_STATE, age, None if at is None else at + self.big_interval,
+            return Freshness(BIG, age, None if at is None else at + self.big_interval,
                              f"resident over {_gib(self.big_rss)}: smaps read at most every "
                              f"{self.big_interval:g} s (counters are fresh)", cost)
         if t.changed or t.dirty:
@@ -185,10 +185,9 @@ class Sampler:
         self.close()
 
     # -- one tick's steps -----------------------------------------------------------------------
-    def _read_counters(self, page: int, first: bool) -> tuple[list[Skipped], list[str], list[ProcessKey],
-                                                               list[ProcessKey]]:
+    def _read_counters(self, page: int, first: bool) -> tuple[list[Skipped], list[str], list[ProcessKey]]:
         """stat of every process, status where stat moved; the live set replaces the tracked one.
-        Returns the skipped, the warnings, the new processes and the ones whose stat moved.
+        Returns the skipped, the warnings and the new processes.
 
         A stat byte for byte the one of the last tick is the same process (its starttime is in it)
         with nothing moved: it is not even parsed. Most processes sleep through most ticks."""
@@ -198,10 +197,9 @@ class Sampler:
         skipped: list[Skipped] = []
         warnings: list[str] = []
         new: list[ProcessKey] = []
-        moved: list[ProcessKey] = []
         for pid in self.root.pids():
             try:
-                data = self._stat_bytes(pid)
+                data = stat_bytes(self.root, self._proc, pid)
             except ProcessGone:
                 continue
             except MemtypeError as exc:
@@ -218,99 +216,32 @@ class Sampler:
                 if t is not None:
                     tracked[verdict] = t
                     continue
-            got = self._counters(pid, data, old, first, page, warnings)
+            got = read_counters(self.root, pid, data, old, first, self._users, warnings, big_rss=self.big_rss,
+                                page=page, exe=self.exe, cgroup=self.cgroup)
             if isinstance(got, Skipped):
                 skipped.append(got)
                 if got.reason in ("kernel", "zombie"):
                     stats[pid] = (data, got)
             elif got is not None:
-                key, t, how = got
+                key, t, is_new = got
                 stats[pid] = (data, key)
                 tracked[key] = t
-                if how is NEW:
+                if is_new:
                     new.append(key)
-                elif how is _MOVED:
-                    moved.append(key)
         for gone in old.keys() - tracked.keys():
             self._exited.add(old[gone].baseline)
             self._gone[gone] = old[gone]
         self._tracked, self._stats = tracked, stats
-        return skipped, warnings, new, moved
+        return skipped, warnings, new
 
-    def _stat_bytes(self, pid: int) -> bytes:
-        """/proc/PID/stat in one read(2) (it is under 1 KiB), errors mapped by the Root's race policy."""
-        rel = f"proc/{pid}/stat"
-        try:
-            fd = os.open(f"{self._proc}/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
-        except OSError as exc:
-            raise self.root.read_error(exc, rel, pid) from None
-        try:
-            data = os.read(fd, 4096)
-        except OSError as exc:
-            raise self.root.read_error(exc, rel, pid) from None
-        finally:
-            os.close(fd)
-        return data if len(data) < 4096 else self.root.read_bytes(rel, pid)
-
-    def _counters(self, pid: int, data: bytes, old: dict[ProcessKey, Tracked], first: bool, page: int,
-                  warnings: list[str]) -> tuple[ProcessKey, Tracked, str | None] | Skipped | None:
-        """A process whose stat bytes are new or moved: its Tracked (status read where stat's figures
-        moved) and ``NEW``, ``_MOVED`` (its figures) or ``None`` (its CPU times or state letter only);
-        why it is skipped; ``None``: it exited meanwhile."""
-        root = self.root
-        try:
-            stat = parse_stat(data.decode("utf-8", "surrogateescape"))
-        except (ValueError, IndexError) as exc:
-            warnings.append(f"proc/{pid}/stat: {exc}")
-            return Skipped(pid, "unreadable", f"proc/{pid}/stat")
-        if stat.kernel_thread or stat.state == "Z":
-            return Skipped(pid, "kernel" if stat.kernel_thread else "zombie")
-        key: ProcessKey = (pid, stat.starttime)
-        sig = (stat.rss, stat.minflt, stat.majflt, stat.comm, stat.ppid, stat.state)
-        t = old.get(key)
-        if t is not None and t.stat_sig[:5] == sig[:5]:
-            if t.stat_sig != sig:  # only the state letter moved (CPU times need no status either)
-                t.sample, t.stat_sig = t.sample.replace(state=stat.state), sig
-            return key, t, None
-        try:
-            text = root.read_text(f"proc/{pid}/status", pid)
-            status = parse_status(text)
-        except ProcessGone:
-            return None
-        except MemtypeError as exc:
-            skip, warning = skip_for(pid, exc)
-            if warning:
-                warnings.append(warning)
-            return skip
-        except ValueError as exc:
-            warnings.append(f"proc/{pid}/status: {exc}")
-            return Skipped(pid, "unreadable", f"proc/{pid}/status")
-        mem = parse_status_memory(text)
-        counters = Counters(mem.rss_anon, mem.rss_file, mem.rss_shmem, mem.vm_swap, stat.minflt, stat.majflt)
-        user_of(root, status.uid, self._users)
-        how = NEW if t is None else _MOVED
-        if t is None:
-            ps = ProcessSample(pid, stat.starttime, stat.comm, status.uid, stat.ppid, stat.state, counters,
-                               exe=read_exe(root, pid) if self.exe else None,
-                               cgroup=read_cgroup(root, pid) if self.cgroup else None)
-            t = Tracked(ps, sig, Baseline(first, counters))
-        else:
-            exe = read_exe(root, pid) if self.exe and stat.comm != t.stat_sig[3] else t.sample.exe  # an exec
-            t.sample = t.sample.replace(comm=stat.comm, uid=status.uid, ppid=stat.ppid, state=stat.state,
-                                        counters=counters, exe=exe)
-            t.stat_sig = sig
-        t.big = self.big_rss is not None and stat.rss is not None and stat.rss * page >= self.big_rss
-        return key, t, how
-
-    def _mark_families(self, new: list[ProcessKey], moved: list[ProcessKey], first: bool) -> None:
-        """Dirty the fork relatives of what forked, changed or exited (``collect.refresh``); at the first
-        tick every process is new and read anyway."""
+    def _mark_families(self, new: list[ProcessKey], first: bool) -> None:
+        """Dirty the fork relatives of what forked or exited (``collect.refresh``; a copy-on-write break
+        is seen when the writer is read, in ``_read_smaps``). At the first tick every process is new."""
         tracked, before = self._tracked, self._links
         links = Links(tracked)
         if not first:
-            seeds = [(key, links, True) for key in new]  # its fork shared its parent's pages
-            seeds += [(key, links, False) for key in moved if tracked[key].shares]
-            seeds += [(key, before, t.shares is None) for key, t in self._gone.items() if t.shares is not False]
+            seeds = [(key, links, PARENT) for key in new]  # its fork shared its parent's pages
+            seeds += [(key, before, RELATIVES) for key, t in self._gone.items() if t.shared != 0]
             mark_families(tracked, seeds, links)
         self._gone = {}
         self._links = links
@@ -332,7 +263,10 @@ class Sampler:
             while at[name] < len(items) and spent < limit:
                 key, why = items[at[name]]
                 at[name] += 1
-                cost = self._read_one(key, now, skipped, warnings)
+                cost, broke = self._read_one(key, now, skipped, warnings)
+                if broke and why == CHANGED:  # it broke sharing: its family's split moved too, now
+                    urgent += [(k, FAMILY) for k in mark_families(self._tracked, [(key, self._links, WALK)],
+                                                                  self._links)]
                 spent += cost
                 cpu[why] += cost
                 slowest = max(slowest, cost)
@@ -342,8 +276,10 @@ class Sampler:
             self._prune()
         return due_count(done), cpu, left, spent, slowest
 
-    def _read_one(self, key: ProcessKey, now: float, skipped: list[Skipped], warnings: list[str]) -> float:
-        """Read one process's smaps into its Tracked; the CPU seconds it took."""
+    def _read_one(self, key: ProcessKey, now: float, skipped: list[Skipped],
+                  warnings: list[str]) -> tuple[float, bool]:
+        """Read one process's smaps into its Tracked: the CPU seconds it took, and whether its fork-shared
+        anonymous pages fell since its last read (a copy-on-write break)."""
         t = self._tracked[key]
         pid = key[0]
         cpu0 = time.thread_time()
@@ -353,23 +289,23 @@ class Sampler:
             got = None
         except AccessDenied:
             t.denied_until = now + DENIED_TTL
-            return time.thread_time() - cpu0
+            return time.thread_time() - cpu0, False
         except MemtypeError as exc:
             _skip(pid, exc, skipped, warnings)
             t.denied_until = now + DENIED_TTL  # unreadable: not asked again at once either
-            return time.thread_time() - cpu0
+            return time.thread_time() - cpu0, False
         if got is None:  # exited (or a zombie) since its stat was read
             self._gone[key] = gone = self._tracked.pop(key)
             self._exited.add(gone.baseline)
-            return time.thread_time() - cpu0
+            return time.thread_time() - cpu0, False
         rows, problems = got
-        t.shares = shares_anon(rows)
+        before, t.shared = t.shared, shared_anon(rows)
         cost = time.thread_time() - cpu0
         t.sample = t.sample.replace(smaps=rows, smaps_at=_boottime(), problems=problems,
                                     cgroup=read_cgroup(self.root, pid) if self.cgroup else t.sample.cgroup)
         t.read_sig, t.dirty, t.cost, t.denied_until = t.stat_sig[:3], False, cost, None
         self._read_now.add(key)
-        return cost
+        return cost, before is not None and 0 <= t.shared < before
 
     def _after_derive(self, model: Model, first: bool, now: float) -> None:
         """Baselines for the processes classified for the first time; the machine's at the first tick."""
@@ -435,5 +371,3 @@ def _boottime() -> float:
 def _gib(n: int | None) -> str:
     return "?" if n is None else f"{n / GIB:.1f} GiB"
 
-
-__all__ = ["BIG", "Sampler"]
