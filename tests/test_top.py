@@ -55,7 +55,7 @@ def in_step(app: TopApp) -> bool:
         fresh = cells(line, app.columns, app.layout_kind, changes_only=app.changes_only,
                       history=app.history.get(f"{view}/{line.key}", ()))
         assert table.cells_at(i) == [c.plain for c in fresh], line
-        strip = table.strips[line.key][1]  # the row's strip, the sparkline apart
+        strip = table._row_strip(i)  # the row's strip, the sparkline apart
         drawn = "".join(c.plain for c, col in zip(fresh, app.columns) if col.key != "trend")
         assert strip.text.replace(" ", "") == drawn.replace(" ", "") or "…" in strip.text, (strip.text, line)
     return True

@@ -34,8 +34,9 @@ class Terminal:
         done = subprocess.run([TMUX, "-L", self.socket, *args], capture_output=True, text=True, timeout=20)
         return done.stdout
 
-    def screen(self) -> str:
-        return self.tmux("capture-pane", "-p", "-t", "t")
+    def screen(self, history: int = 0) -> str:
+        """The pane's text (``history``: with that many lines scrolled off above it)."""
+        return self.tmux("capture-pane", "-p", "-t", "t", *(["-S", f"-{history}"] if history else []))
 
     def flag(self, name: str) -> str:
         return self.tmux("display-message", "-p", "-t", "t", f"#{{{name}}}").strip()
@@ -104,6 +105,15 @@ def test_issue9_top_terminal_restored_after_an_internal_error(terminal: Terminal
     shown = t.wait(lambda s: EXITED.search(s) is not None, "the exit")
     assert "EXIT=3" in shown and "memtype: internal error: ZeroDivisionError" in shown, shown
     assert "Traceback" not in shown, shown
+    _restored(t)
+    t.send("clear", "Enter")
+    t.wait(lambda s: EXITED.search(s) is None, "a clear screen")
+    debug = script.replace("'top', '--root'", "'top', '--debug', '--root'")
+    t.send(f"{shlex.quote(sys.executable)} -c {shlex.quote(debug)}; echo EXIT=$?", "Enter")
+    t.wait(lambda s: EXITED.search(s) is not None, "the exit with --debug")
+    shown = t.screen(history=500)
+    assert "EXIT=3" in shown and "Traceback (most recent call last)" in shown, shown  # printed after restoring
+    assert "ZeroDivisionError" in shown.split("Traceback (most recent call last)", 1)[1], shown
     _restored(t)
 
 

@@ -99,6 +99,7 @@ class TopApp(App[int]):
         self.folded: set[str] = set()
         self.history: dict[str, deque[int]] = {}
         self.shown: list[Line] = []
+        self.shown_text: dict[str, Text] = {}
         self.layout_kind = ""
         self.columns: list[Column] = []
         self.ticks = 0
@@ -113,7 +114,7 @@ class TopApp(App[int]):
         yield Static("", id="title")
         yield FilterInput(placeholder="filter by name (Enter keeps it, Esc clears it)", id="filter")
         yield ProcessGrid(id="procs")
-        yield Static(KEYS_LINE, id="keys")
+        yield Static("", id="keys")
 
     @property
     def table(self) -> ProcessGrid:
@@ -186,10 +187,10 @@ class TopApp(App[int]):
         model = self.model
         width = max(40, self.size.width - 1)
         if model is not None:
-            self.query_one("#machine", Static).update(self._machine_text(model, width))
-            self.query_one("#status", Static).update(header.status_line(model, self.previous, live=self.feed.live))
+            self._set("#machine", self._machine_text(model, width))
+            self._set("#status", header.status_line(model, self.previous, live=self.feed.live))
             notes = self.feed.notes(model) if self.feed.notes is not None else []
-            self.query_one("#notes", Static).update(Text("\n".join(notes)))
+            self._set("#notes", Text("\n".join(notes)))
         kind, columns = layout(width, "process" if self.tree_view else self.mode)
         table = self.table
         at = self._cursor_key()
@@ -214,8 +215,14 @@ class TopApp(App[int]):
             index = next((i for i, line in enumerate(shown) if line.key == at), None)
             if index is not None:
                 table.move_cursor(row=index, animate=False, scroll=False)
-        self.query_one("#title", Static).update(self._title(len(shown)))
-        self.query_one("#keys", Static).update(KEYS_LINE if width >= len(KEYS_LINE) else KEYS_SHORT)
+        self._set("#title", self._title(len(shown)))
+        self._set("#keys", Text(KEYS_LINE if width >= len(KEYS_LINE) else KEYS_SHORT))
+
+    def _set(self, widget: str, text: Text) -> None:
+        """Update a Static only when its text changed: an update lays the screen out again."""
+        if self.shown_text.get(widget) != text:
+            self.shown_text[widget] = text
+            self.query_one(widget, Static).update(text)
 
     def _remember(self, lines: list[Line], view: str) -> None:
         seen = set()

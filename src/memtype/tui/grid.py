@@ -4,8 +4,9 @@ Why not ``DataTable``: at 1000 processes it cost about 250 ms of CPU per tick re
 every new cell, ``_update_dimensions``), and still 60-120 ms updated in place, most of it rendering
 the visible cells again after any update (its row cache is keyed on a table-wide update count) and
 measuring the rows of newly read processes (textual#5273, #1892, #5959: landscape-next.md section
-1.3). Here a row is made into a ``Strip`` once per change of what it shows (its ``signature``) and
-only the rows on screen are drawn, so a tick costs what changed and what is visible.
+1.3). Here a row is made into a ``Strip`` when it is drawn, again only after a change of what it
+shows (its ``signature``), and only the rows on screen are drawn: a tick costs a signature per line
+and the changed rows that are visible.
 
 It keeps DataTable's manners: a header row (a click on a title posts ``HeaderClicked``), a row cursor
 moved by the arrow keys, Page Up/Down, Home/End and the mouse (a click on the cursor row posts
@@ -92,7 +93,8 @@ class ProcessGrid(ScrollView, can_focus=True):
         self.columns: list[Column] = []
         self.headers: list[Text] = []
         self.lines: list[Line] = []
-        self.strips: dict[str, tuple[tuple[object, ...], Strip]] = {}
+        self.strips: dict[str, tuple[tuple[object, ...], Strip | None]] = {}
+        self.kind, self.changes_only = "narrow", False
         self.row_cells: dict[str, list[Text]] = {}
         self.sparks: dict[str, tuple[str, Strip]] = {}
         self.history: dict[str, Sequence[int]] = {}
@@ -122,30 +124,45 @@ class ProcessGrid(ScrollView, can_focus=True):
              history: dict[str, Sequence[int]]) -> None:
         """Make the rows ``lines``, in their order (``history``: PSS per line key, for the sparkline).
 
-        A row's strip is made again only when what it shows changed; the sparkline is a strip of its
-        own (it moves every tick while the figures often stand still)."""
-        trend = next((c.width for c in columns if c.key == "trend"), 0)
+        A row's strip is made when it is first drawn, and again only when what it shows changed (its
+        signature): rows off screen cost their signature alone. The sparkline is a strip of its own
+        (it moves every tick while the figures often stand still)."""
+        self.kind, self.changes_only = kind, changes_only
         under = self.rich_style
-        keep: dict[str, tuple[tuple[object, ...], Strip]] = {}
+        keep: dict[str, tuple[tuple[object, ...], Strip | None]] = {}
         for line in lines:
-            h = history.get(line.key, ())
             signature = _signature(line, kind, changes_only, under)
             old = self.strips.get(line.key)
-            if old is not None and old[0] == signature:
-                keep[line.key] = old
-            else:
-                row = cells(line, columns, kind, changes_only=changes_only, history=h)
-                self.row_cells[line.key] = row
-                keep[line.key] = (signature, self._strip(row[:-1] if trend else row, under))
+            keep[line.key] = old if old is not None and old[0] == signature else (signature, None)
+            if keep[line.key] is not old:
+                self.row_cells.pop(line.key, None)
         for key in self.strips.keys() - keep.keys():
             self.row_cells.pop(key, None)
             self.sparks.pop(key, None)
-        self.strips, self.history, self.trend = keep, history, trend
+        self.strips, self.history = keep, history
+        self.trend = next((c.width for c in columns if c.key == "trend"), 0)
         self.lines = list(lines)
         self.virtual_size = Size(self.width_used, len(lines) + 1)
         if self.cursor_row >= len(lines):
             self.cursor_row = max(0, len(lines) - 1)
         self.refresh()
+
+    def _cells(self, index: int) -> list[Text]:
+        line = self.lines[index]
+        row = self.row_cells.get(line.key)
+        if row is None:
+            row = self.row_cells[line.key] = cells(line, self.columns, self.kind, changes_only=self.changes_only,
+                                                   history=self.history.get(line.key, ()))
+        return row
+
+    def _row_strip(self, index: int) -> Strip:
+        key = self.lines[index].key
+        signature, strip = self.strips[key]
+        if strip is None:
+            row = self._cells(index)
+            strip = self._strip(row[:-1] if self.trend else row, self.rich_style)
+            self.strips[key] = (signature, strip)
+        return strip
 
     def _strip(self, row: Sequence[Text], under: Style) -> Strip:
         segments: list[Segment] = []
@@ -164,7 +181,7 @@ class ProcessGrid(ScrollView, can_focus=True):
     def cells_at(self, index: int) -> list[str]:
         """The text of row ``index``'s cells (tests, and whoever reads the table)."""
         key = self.lines[index].key
-        shown = [c.plain for c in self.row_cells[key]]
+        shown = [c.plain for c in self._cells(index)]
         if self.trend:
             shown[-1] = " " + spark(self.history.get(key, ()), self.trend - 1)
         return shown
@@ -184,7 +201,7 @@ class ProcessGrid(ScrollView, can_focus=True):
             if index >= len(self.lines):
                 return Strip.blank(width, self.rich_style)
             key = self.lines[index].key
-            strip = self.strips[key][1]
+            strip = self._row_strip(index)
             if self.trend:  # drawn for the rows on screen only
                 strip = Strip.join([strip, self._spark(key)])
             if index == self.cursor_row and self.has_focus_within:
