@@ -268,7 +268,8 @@ class TopApp(App[int]):
         text = Text()
         if model is None:
             return text
-        what = "processes" if self.mode == "process" else f"{self.mode}s"
+        what = ("process" if self.mode == "process" else self.mode) + ("" if shown == 1 else
+                                                                      "es" if self.mode == "process" else "s")
         text.append(f" {'tree of ' if self.tree_view else ''}{shown:,} {what}")
         title = next((c.title for c in self.columns if c.key == self.sort_key), self.sort_key)
         text.append(f" · sort {title.strip()} · figures are PSS")
