@@ -194,7 +194,7 @@ def test_issue9_top_detail_mappings_family_and_cgroup() -> None:
         rows = [[c.plain.strip() for c in family.get_row_at(i)] for i in range(5)]  # type: ignore[attr-defined]
         assert rows[0][0] == "421" and {int(r[0]) for r in rows[1:]} == WORKERS
         title = str(screen.query_one("#family-title").render())
-        assert "fork family of 5" in title and "copied since the fork" in title
+        assert "fork family of 5" in title and "copied since the fork" in title and len(title) <= 79
         await pilot.press("escape")  # type: ignore[attr-defined]
         assert not isinstance(app.screen, DetailScreen)
 

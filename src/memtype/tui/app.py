@@ -373,7 +373,7 @@ class TopApp(App[int]):
         self.action_close_filter()
 
     def action_keys(self) -> None:
-        self.push_screen(HelpScreen(self.BINDINGS))
+        self.push_screen(HelpScreen())
 
     def action_cgroups(self) -> None:
         if self.model is None:

@@ -140,7 +140,7 @@ class DetailScreen(Screen[None]):
         if len(members) > 1:
             shared = sum(m.proc.categories[Kind.COW].pss for m in members)  # each shared page once
             copied = sum(m.copied for m in members)
-            title.update(f" fork family of {len(members)}: CoW still shared {size(shared)} (counted once), "
+            title.update(f" fork family of {len(members)}: CoW shared {size(shared)} (once), "
                          f"copied since the fork {size(copied)}")
         else:
             title.update(" fork family: none (no relative shares its address-space layout)")
@@ -206,6 +206,14 @@ class CgroupScreen(Screen[None]):
             f"processes; PSI % of 10 s")
 
 
+KEYS = [("q", "quit (Esc: back from a screen)"), ("/", "filter by name (Enter keeps it, Esc clears it)"),
+        ("s  S", "sort by the next / previous column (or click its title)"),
+        ("r", "reverse the order"), ("g", "group: process, program, user, cgroup"),
+        ("t", "tree view (a parent: its subtree's sum)"), ("space", "fold or unfold a subtree"),
+        ("Enter", "the process's mappings by kind, fork family, cgroup"), ("c", "the memory cgroups, live"),
+        ("d", "changes in place of the figures"), ("?", "these keys")]
+
+
 class HelpScreen(ModalScreen[None]):
     """The keys; any key closes it."""
 
@@ -215,29 +223,15 @@ class HelpScreen(ModalScreen[None]):
             background: $surface; }
     """
 
-    def __init__(self, bindings: Sequence[Binding | tuple[str, ...]]) -> None:
-        super().__init__()
-        self.bindings_list = [b for b in bindings if isinstance(b, Binding) and b.description]
-
     def compose(self) -> ComposeResult:
         text = Text()
-        text.append("memtype top: keys\n\n", style="bold")
-        names = {"question_mark": "?", "slash": "/", "space": "space", "ctrl+c": "ctrl+c"}
-        seen = set()
-        for b in self.bindings_list:
-            if b.description in seen:
-                continue
-            seen.add(b.description)
-            text.append(f"{names.get(b.key, b.key):>8}  ", style="bold cyan")
-            text.append(b.description + "\n")
-        text.append(f"{'Enter':>8}  ", style="bold cyan")
-        text.append("the process's detail: mappings by kind, fork family, cgroup\n")
-        text.append(f"{'mouse':>8}  ", style="bold cyan")
-        text.append("click a column's title to sort by it (again: reverse)\n\n")
-        text.append("Figures are PSS: each kind's PSS adds up to the PSS column, so sums (groups,\n"
-                    "subtrees) count a shared page once. ▲▼: changed since the last tick.\n"
-                    "An age after a name (12s): figures carried forward, read that long ago;\n"
-                    "* a big process, its smaps read only every few minutes.\n", style="dim")
+        text.append("memtype top: keys", style="bold")
+        for keys, what in KEYS:
+            text.append(f"\n{keys:>9}  ", style="bold cyan")
+            text.append(what)
+        text.append("\n\nFigures are PSS: the kinds add up to PSS, so sums (groups, subtrees) count a shared "
+                    "page once. ▲▼: changed since the last tick. 12s after a name: figures read that long "
+                    "ago (it changed since); 3m*: a big process, read rarely.", style="dim")
         text.append("\nany key closes this", style="dim")
         yield Static(text, id="help")
 
