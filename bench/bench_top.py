@@ -287,7 +287,8 @@ def fmt(results: list[Result]) -> str:
             lines.append(f"  sampler N={r.procs} {r.interval:g} s: {e['ticks']} ticks; per tick CPU mean "
                          f"{e['tick_cpu_mean'] * 1000:.1f} ms (counters {e['counters_cpu_mean'] * 1000:.1f}, smaps "
                          f"{e['smaps_cpu_mean'] * 1000:.1f}, derive {e['derive_cpu_mean'] * 1000:.1f}), smaps max "
-                         f"{e['smaps_cpu_max'] * 1000:.1f} ms; reads {e['reads']}; left max {e['left_max']}; "
+                         f"{e['smaps_cpu_max'] * 1000:.1f} ms; reads {e['reads']}; left max {e['left_max']}; swap room "
+                         f"came or went {e.get('swap_room_flips', 0)} times (derive max {e.get('derive_cpu_max', 0) * 1000:.0f} ms); "
                          f"probe {PROBE_MIB} MiB shown after {e['probe_ticks']} tick(s)")
         if r.tool == "memtype-top":
             e = r.extra

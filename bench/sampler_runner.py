@@ -33,6 +33,8 @@ def main(argv: list[str]) -> int:
     end, probe_at = start + args.duration, start + args.duration / 2
     sampler = memtype.Sampler(interval=args.interval, budget=args.budget)
     reports = []
+    flips = 0  # ticks where the swap room appeared or went: derive then classifies every process again
+    room: bool | None = None
     triggered: int | None = None
     shown: int | None = None
     want = args.probe_mib << 20
@@ -40,6 +42,8 @@ def main(argv: list[str]) -> int:
         report = sampler.report
         assert report is not None
         reports.append(report)
+        flips += room is not None and model.swap_room != room
+        room = model.swap_room
         if args.probe_pid and triggered is not None and shown is None:
             p = next((p for p in model.scan.processes if p.pid == args.probe_pid), None)
             if p is not None and p.categories[memtype.Kind.ANONYMOUS].rss >= want:
@@ -61,7 +65,8 @@ def main(argv: list[str]) -> int:
             reads[why] = reads.get(why, 0) + n
     doc = {"ticks": len(reports), "first_tick_cpu": reports[0].cpu, "tick_cpu_mean": mean("cpu"),
            "counters_cpu_mean": mean("counters_cpu"), "smaps_cpu_mean": mean("smaps_cpu"),
-           "derive_cpu_mean": mean("derive_cpu"), "smaps_cpu_max": max(r.smaps_cpu for r in reports),
+           "derive_cpu_mean": mean("derive_cpu"), "derive_cpu_max": max(r.derive_cpu for r in reports),
+           "swap_room_flips": flips, "smaps_cpu_max": max(r.smaps_cpu for r in reports),
            "reads": reads, "left_max": max(r.left for r in steady), "left_last": reports[-1].left,
            "processes_last": reports[-1].processes, "probe_ticks": shown,
            "probe_triggered_tick": triggered, "vm_hwm_kib": _hwm()}

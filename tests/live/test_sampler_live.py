@@ -10,6 +10,7 @@ Every process a test starts is killed and reaped even when it fails.
 
 from __future__ import annotations
 
+import gc
 import math
 import os
 import signal
@@ -299,3 +300,28 @@ def test_issue9_budget_holds_with_500_processes(sleepers: set[int]) -> None:
             break
     else:
         pytest.fail(f"{len(stale)} processes not re-read within {bound} ticks")
+
+
+def test_issue9_sampler_closes_the_stats_it_keeps_open() -> None:
+    """It keeps each process's stat open between ticks (counters.StatReader); close, or dropping the
+    sampler, closes them all; an exited process's is closed at the next tick."""
+    before = len(os.listdir("/proc/self/fd"))
+    sampler = memtype.Sampler(budget=0.01)
+    sampler.tick()
+    assert len(os.listdir("/proc/self/fd")) > before + 10
+    sampler.close()
+    assert len(os.listdir("/proc/self/fd")) == before
+    sampler = memtype.Sampler(budget=0.01)
+    child = subprocess.Popen(["sleep", "60"])
+    try:
+        sampler.tick()
+        fd = sampler._stat.fds[child.pid]
+        assert os.readlink(f"/proc/self/fd/{fd}") == f"/proc/{child.pid}/stat"
+    finally:
+        child.kill()
+        child.wait()
+    sampler.tick()
+    assert child.pid not in sampler._stat.fds
+    del sampler
+    gc.collect()
+    assert len(os.listdir("/proc/self/fd")) == before

@@ -1,4 +1,4 @@
-"""A sampler's cheap per-tick reads of one process: stat in one read(2), status where stat moved.
+"""A sampler's cheap per-tick reads of one process: stat in one pread(2), status where stat moved.
 
 stat carries the identity (starttime), the resident pages and the fault counts a sampler compares
 tick to tick; status the RSS split (RssAnon, RssFile, RssShmem), VmSwap and the uid, read only when
@@ -9,6 +9,8 @@ in fs/proc). Errors go through the Root's race policy (``Root.read_error``, ``sk
 from __future__ import annotations
 
 import os
+import resource
+import weakref
 
 from memtype.collect.process import read_cgroup, read_exe, user_of
 from memtype.collect.refresh import Tracked
@@ -22,27 +24,74 @@ from memtype.source.root import Root
 
 TYPE_CHECKING = False  # typing costs ~5 ms of start-up; mypy still reads these imports
 if TYPE_CHECKING:
+    from collections.abc import Container
+
     from memtype.model.sample import ProcessKey
 
 
-def stat_bytes(root: Root, proc: str, pid: int) -> bytes:
-    """/proc/PID/stat of a live root in one read(2) (it is under 1 KiB); ``proc`` is ``root.join("proc")``.
+class StatReader:
+    """Reads /proc/PID/stat of a live root tick after tick, each in one read(2) (it is under 1 KiB).
 
-    Raises:
-        ProcessGone, AccessDenied, MemtypeError: the Root's race policy.
+    It keeps each process's stat open and preads it again at offset 0 (the kernel formats it anew):
+    no path walk, no open and close, ~40% of the cost of a tick with nothing moving (1000 processes:
+    ~12 ms of open/read/close against ~7 of pread here). An open stat belongs to its process, not its
+    PID: once the process has exited it fails (ESRCH) even if its PID was given to another. It keeps
+    at most half of RLIMIT_NOFILE's soft limit open (the rest are opened and closed each time), and
+    ``close`` (or garbage collection) closes them all.
     """
-    rel = f"proc/{pid}/stat"
-    try:
-        fd = os.open(f"{proc}/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
-    except OSError as exc:
-        raise root.read_error(exc, rel, pid) from None
-    try:
-        data = os.read(fd, 4096)
-    except OSError as exc:
-        raise root.read_error(exc, rel, pid) from None
-    finally:
+
+    def __init__(self, root: Root) -> None:
+        self.root, self.proc = root, root.join("proc")
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        self.keep = (1 << 20) if soft == resource.RLIM_INFINITY else soft // 2
+        self.fds: dict[int, int] = {}
+        self._finalizer = weakref.finalize(self, _close_all, self.fds)
+
+    def read(self, pid: int) -> bytes:
+        """The stat of the process that has PID ``pid`` now.
+
+        Raises:
+            ProcessGone, AccessDenied, MemtypeError: the Root's race policy.
+        """
+        fd = self.fds.get(pid)
+        if fd is not None:
+            try:
+                data = os.pread(fd, 4096, 0)
+                if data:
+                    return data if len(data) < 4096 else self.root.read_bytes(f"proc/{pid}/stat", pid)
+            except OSError:
+                pass  # that process exited: the PID, listed again, is another one's
+            del self.fds[pid]
+            os.close(fd)
+        rel = f"proc/{pid}/stat"
+        try:
+            fd = os.open(f"{self.proc}/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as exc:
+            raise self.root.read_error(exc, rel, pid) from None
+        try:
+            data = os.pread(fd, 4096, 0)
+        except OSError as exc:
+            os.close(fd)
+            raise self.root.read_error(exc, rel, pid) from None
+        if len(self.fds) < self.keep:
+            self.fds[pid] = fd
+        else:
+            os.close(fd)
+        return data if len(data) < 4096 else self.root.read_bytes(rel, pid)
+
+    def forget(self, live: Container[int]) -> None:
+        """Close the stats of the PIDs not in ``live`` (their processes exited)."""
+        for pid in [p for p in self.fds if p not in live]:
+            os.close(self.fds.pop(pid))
+
+    def close(self) -> None:
+        self._finalizer()
+
+
+def _close_all(fds: dict[int, int]) -> None:
+    for fd in fds.values():
         os.close(fd)
-    return data if len(data) < 4096 else root.read_bytes(rel, pid)
+    fds.clear()
 
 
 def read_counters(root: Root, pid: int, data: bytes, old: dict[ProcessKey, Tracked], first: bool,

@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 import time
 
-from memtype.collect.counters import read_counters, stat_bytes
+from memtype.collect.counters import StatReader, read_counters
 from memtype.collect.process import read_cgroup
 from memtype.collect.refresh import (CHANGED, FAMILY, NEW, PARENT, REASONS, RELATIVES, WALK, Links, Tracked,
                                      due_count, mark_families, plan, shared_anon)
@@ -94,7 +94,7 @@ class Sampler:
         self._static: Sample | None = None
         self._gone: dict[ProcessKey, Tracked] = {}  # exited since the last family marking
         self._stats: dict[int, tuple[bytes, ProcessKey | Skipped]] = {}  # pid -> last stat, what it was
-        self._proc = self.root.join("proc")
+        self._stat = StatReader(self.root)
 
     # -- the API --------------------------------------------------------------------------------
     def tick(self) -> Model:
@@ -176,6 +176,7 @@ class Sampler:
                            self._machine_start, self._started)
 
     def close(self) -> None:
+        self._stat.close()
         self.root.close()
 
     def __enter__(self) -> Sampler:
@@ -199,7 +200,7 @@ class Sampler:
         new: list[ProcessKey] = []
         for pid in self.root.pids():
             try:
-                data = stat_bytes(self.root, self._proc, pid)
+                data = self._stat.read(pid)
             except ProcessGone:
                 continue
             except MemtypeError as exc:
@@ -232,6 +233,7 @@ class Sampler:
             self._exited.add(old[gone].baseline)
             self._gone[gone] = old[gone]
         self._tracked, self._stats = tracked, stats
+        self._stat.forget(stats)
         return skipped, warnings, new
 
     def _mark_families(self, new: list[ProcessKey], first: bool) -> None:
@@ -257,9 +259,8 @@ class Sampler:
         spent = slowest = 0.0
         self._read_now = set()
         at = {"urgent": 0, "routine": 0}
-        for queue, name, limit in ((urgent, "urgent", budget * (1 - self.routine_share)), (routine, "routine", budget),
+        for items, name, limit in ((urgent, "urgent", budget * (1 - self.routine_share)), (routine, "routine", budget),
                                    (urgent, "urgent", budget)):
-            items = queue
             while at[name] < len(items) and spent < limit:
                 key, why = items[at[name]]
                 at[name] += 1
@@ -280,7 +281,9 @@ class Sampler:
                   warnings: list[str]) -> tuple[float, bool]:
         """Read one process's smaps into its Tracked: the CPU seconds it took, and whether its fork-shared
         anonymous pages fell since its last read (a copy-on-write break)."""
-        t = self._tracked[key]
+        t = self._tracked.get(key)
+        if t is None:  # found gone by an earlier read in this tick (listed again as family)
+            return 0.0, False
         pid = key[0]
         cpu0 = time.thread_time()
         try:
