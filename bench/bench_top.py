@@ -20,7 +20,8 @@ interval, runs each contender for --duration seconds, one after the other, on th
 
 Each figure covers the whole run, start-up included (CPU seconds / duration = average share of one
 core); "steady" is the second half alone. Standard library only (and memtype for the sampler). Linux
-only. Run as root. Not for CI: the default run takes about 9 minutes.
+only. Run as root. Not for CI: the default run takes about 13 minutes (about 8 with
+``--only memtype-sampler htop-pss``).
 """
 
 from __future__ import annotations
