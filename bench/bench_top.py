@@ -72,6 +72,7 @@ class Result:
     peak_rss_mib: float
     note: str = ""
     extra: dict = field(default_factory=dict)
+    failed: str | None = None    # why the tool did not run the whole time (its exit and last line)
 
     @property
     def avg_pct(self) -> float:
@@ -111,24 +112,40 @@ def run_in_tmux(ctx: Context, name: str, command: str, env: dict[str, str], inte
     ``tmux capture-pane``)."""
     duration = ctx.args.duration
     server = f"memtype-bench-{os.getpid()}"
-    tmux = ["tmux", "-L", server, "-f", "/dev/null"]
+    conf = ctx.tmp / "tmux.conf"  # the pane stays after its process exits: a tool that died is seen, not timed
+    conf.write_text("set -g remain-on-exit on\n")
+    tmux = ["tmux", "-L", server, "-f", str(conf)]
     subprocess.run(tmux + ["new-session", "-d", "-x", "200", "-y", "50", command], env=env, check=True,
                    stdin=subprocess.DEVNULL)
+    failed = None
     try:
         t0 = time.monotonic()
         pid = int(subprocess.run(tmux + ["list-panes", "-F", "#{pane_pid}"], capture_output=True, text=True,
                                  check=True).stdout.split()[0])
         extra = probe(pid) if probe is not None else {}
-        time.sleep(max(0.0, t0 + duration / 2 - time.monotonic()))
-        half = proc_cpu(pid)
-        time.sleep(max(0.0, t0 + duration - time.monotonic()))
-        cpu, hwm = proc_cpu(pid), proc_hwm_kib(pid)
-        comm = Path(f"/proc/{pid}/comm").read_text().strip()
+        cpu = hwm = half = 0.0
+        comm = "?"
+        try:  # the tool may have exited (the pane then says so, below)
+            time.sleep(max(0.0, t0 + duration / 2 - time.monotonic()))
+            half = proc_cpu(pid)
+            time.sleep(max(0.0, t0 + duration - time.monotonic()))
+            cpu, hwm = proc_cpu(pid), proc_hwm_kib(pid)
+            comm = Path(f"/proc/{pid}/comm").read_text().strip()
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+        dead = subprocess.run(tmux + ["list-panes", "-F", "#{pane_dead} #{pane_dead_status}"], capture_output=True,
+                              text=True).stdout.split()
+        if dead and dead[0] == "1":
+            screen = subprocess.run(tmux + ["capture-pane", "-p"], capture_output=True, text=True).stdout
+            last = next((line.strip() for line in reversed(screen.splitlines())
+                         if line.strip() and not line.startswith("Pane is dead")), "")  # tmux's own line
+            failed = f"exited with status {dead[1] if len(dead) > 1 else '?'}: {last[:200]}"
+            print(f"   {name}: FAILED, {failed}", flush=True)
     finally:
         subprocess.run(tmux + ["kill-server"], capture_output=True)
         _reap_strays()
     return Result(name, ctx.hs.started, interval, duration, cpu, 100.0 * (cpu - half) / (duration / 2), hwm / 1024,
-                  f"pane process: {comm}", extra)
+                  f"pane process: {comm}", extra, failed)
 
 
 def _reap_strays() -> None:
@@ -313,14 +330,17 @@ def verdict(results: list[Result]) -> str:
             continue
         h = next((x for x in results if x.tool == "htop-pss" and x.procs == r.procs and x.interval == r.interval),
                  None)
-        checks += [(f"{prefix}CPU", r.avg_pct <= cpu_target, f"{r.avg_pct:.2f}% <= {cpu_target}%"),
-                   (f"{prefix}below htop", h is None or r.cpu_s < h.cpu_s,
-                    "htop not run" if h is None else f"{r.cpu_s:.2f} s < {h.cpu_s:.2f} s"),
-                   (f"{prefix}peak RSS", r.peak_rss_mib <= TARGET_RSS_MIB, f"{r.peak_rss_mib:.1f} <= {TARGET_RSS_MIB} MiB")]
+        if r.failed is not None:
+            checks.append((f"{prefix}run", False, f"{r.tool} {r.failed}"))
+            continue
+        checks += [(f"{prefix}CPU", r.avg_pct <= cpu_target, f"{r.avg_pct:.2f}% <= {cpu_target}%")]
+        if h is not None:  # not judged when htop did not run (--only, or not installed)
+            checks.append((f"{prefix}below htop", r.cpu_s < h.cpu_s, f"{r.cpu_s:.2f} s < {h.cpu_s:.2f} s"))
+        checks += [(f"{prefix}peak RSS", r.peak_rss_mib <= TARGET_RSS_MIB, f"{r.peak_rss_mib:.1f} <= {TARGET_RSS_MIB} MiB")]
     if s is not None:
         checks.append(("probe", s.extra.get("probe_ticks") is not None and s.extra["probe_ticks"] <= TARGET_PROBE_TICKS,
                        f"{s.extra.get('probe_ticks')} <= {TARGET_PROBE_TICKS} ticks"))
-    if t is not None:
+    if t is not None and t.failed is None:
         frame = t.extra.get("first_frame_s")
         checks.append(("top first frame", frame is not None and frame <= TARGET_FIRST_FRAME_S,
                        f"{'-' if frame is None else f'{frame:.2f}'} <= {TARGET_FIRST_FRAME_S} s"))
