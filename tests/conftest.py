@@ -12,6 +12,7 @@ import pytest
 from memtype.cli.main import main
 from memtype.model.derive import Model, derive
 from memtype.model.sample_dict import from_dict
+from prom import prometheus  # noqa: F401  (the real-Prometheus fixture: tests/prom.py)
 
 HERE = Path(__file__).parent
 ROOTS = HERE / "fixtures" / "roots"
