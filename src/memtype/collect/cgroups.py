@@ -1,27 +1,10 @@
-"""Memory cgroups of a Root: find the memory hierarchy (v1, v2 or hybrid), read every cgroup's
-memory.stat, usage, limit, swap, PSI and OOM kills, and sum its processes' own split by kind
-(the records: ``memtype.model.cgroups``).
+"""Memory cgroups of a Root: find the memory hierarchy (v1, v2 or hybrid) and read every cgroup's
+files as they are (``read_cgroups_sample`` -> ``model.sample.CgroupsSample``: memory.stat, usage, limits,
+swap, events, PSI, member PIDs). ``model.cgroup_tree`` maps them onto the kinds (kernel-spec.md D.1,
+D.2; the table is there) and sums a model's processes in; ``read_cgroups`` and ``attach_members`` are
+both steps on a Root, for ``memtype cgroups`` without a Sample.
 
-Mapping of memory.stat onto the kinds (kernel-spec.md D.1, D.2):
-
-======================  ========================  =============================================
-kind                    cgroup v2                 cgroup v1 (``total_*``: the subtree)
-======================  ========================  =============================================
-anonymous (incl. cow)   ``anon``                  ``total_rss``
-shared                  ``shmem``                 ``total_shmem``
-file                    ``file - shmem``          ``total_cache - total_shmem``
-kernel                  ``kernel`` (+ ``sock``)   ``memory.kmem.usage_in_bytes``
-swap cache              ``swapcached``            ``total_swapcached``
-charged                 ``memory.current``        ``memory.usage_in_bytes``
-swap                    ``memory.swap.current``   ``total_swap`` (else memsw.usage - usage)
-limit                   ``memory.max``            ``memory.limit_in_bytes``
-OOM kills               memory.events ``oom_kill``  memory.oom_control ``oom_kill``
-======================  ========================  =============================================
-
-Both versions' figures include the descendants (v2 memory.stat is hierarchical; v1 ``total_*`` and
-usage are, with use_hierarchy=1, the only mode since 6.x); v1's own-pages-only fields are kept in
-``self_categories``. ``other`` is the remainder of ``charged`` (per-CPU charge batches, and any row
-the kernel did not report), so the rows add up to it.
+Cost (``tests/live/test_cgroup_sample_live.py`` measures it): about 8 small files per cgroup.
 
 ``CgroupFiles`` is the one reader of cgroup files (``memtype cgroups`` and the pressure model). Its race
 policy (style.md rule 4): a cgroup removed between listing and reading (ENOENT, or ENODEV once its
@@ -34,9 +17,10 @@ from __future__ import annotations
 from memtype.collect.scan import host_info
 from memtype.collect.swapinfo import swap_room
 from memtype.errors import AccessDenied, FileMissing, MemtypeError, ProcessGone
-from memtype.model.cgroups import CgroupMemory, CgroupTree, Hierarchy, effective_limits
-from memtype.model.reclaim import reclaim_from_memory_stat
-from memtype.model.records import ProcessMemory, Scan
+from memtype.model.cgroup_tree import attach_members as members, cgroup_tree
+from memtype.model.cgroups import CgroupTree, Hierarchy
+from memtype.model.records import Scan
+from memtype.model.sample import CgroupSample, CgroupsSample
 from memtype.parse.cgroupfiles import (Pressure, parse_bytes, parse_keyed, parse_pressure, parse_procs,
                                        v1_unlimited)
 from memtype.parse.mountinfo import cgroup_mounts, parse_mountinfo
@@ -147,13 +131,24 @@ class CgroupFiles:
         return [f"{path.rstrip('/')}/{name}" for name in names]
 
 
-def read_cgroups(root: Root, hierarchy: Hierarchy | None = None) -> CgroupTree:
-    """Every cgroup of the memory hierarchy, parents first (siblings by name), with the race policy of
-    the module docstring: a removed cgroup is counted in ``gone``, a damaged one kept with unknown
-    figures and a warning."""
-    files = CgroupFiles(root, hierarchy)
-    tree = CgroupTree(files.hierarchy)
-    room = swap_room(root)
+def read_cgroups_sample(root: Root, hierarchy: Hierarchy | None = None, *, page_size: int | None = None,
+                        files: CgroupFiles | None = None) -> CgroupsSample:
+    """Every cgroup of the memory hierarchy as read (``model.sample.CgroupsSample``), parents first
+    (siblings by name), with the race policy of the module docstring: a removed cgroup is counted in
+    ``gone``, a damaged one kept with unknown figures and its ``problems``.
+
+    Files per cgroup: v2 memory.stat, memory.current, memory.swap.current, memory.max, memory.events,
+    memory.swap.max, memory.high, memory.pressure, cgroup.procs; v1 memory.stat, memory.kmem.usage_in_bytes
+    (not at the root), memory.usage_in_bytes, memory.limit_in_bytes, memory.memsw.limit_in_bytes (and
+    memory.memsw.usage_in_bytes where memory.stat has no swap counter), memory.oom_control, cgroup.procs
+    (v1 has no memory.pressure but at the root: the machine's).
+
+    Raises:
+        MemtypeError: no hierarchy has the memory controller (``hierarchy`` and ``files`` not given).
+    """
+    files = files or CgroupFiles(root, hierarchy, page_size)
+    groups: dict[str, CgroupSample] = {}
+    gone = 0
     stack = ["/"]
     while stack:
         path = stack.pop()
@@ -163,7 +158,7 @@ def read_cgroups(root: Root, hierarchy: Hierarchy | None = None) -> CgroupTree:
             stat = files.stat(path)
         except (FileMissing, ProcessGone) as exc:
             if path != "/" and not files.exists(path):
-                tree.gone += 1  # removed since its parent was listed
+                gone += 1  # removed since its parent was listed
                 continue
             if isinstance(exc, FileMissing) and exc.why:  # there, but refused (a directory, a link...)
                 stat = None
@@ -175,132 +170,86 @@ def read_cgroups(root: Root, hierarchy: Hierarchy | None = None) -> CgroupTree:
                 problems.append("memory.stat: missing")
         except MemtypeError as exc:  # ENODEV (removed after open), a directory in its place, denied, ...
             if not files.exists(path):
-                tree.gone += 1
+                gone += 1
                 continue
             stat = None
             problems.append(f"memory.stat: {exc}")
         if stat is not None and not stat:
             continue  # an empty memory.stat: no memory controller here
-        cg = _read_one(files, path, stat, room, problems)
+        cg = _read_one(files, path, stat, problems)
         if path != "/" and not files.exists(path):
-            tree.gone += 1  # removed while its files were read: what was read is not kept
+            gone += 1  # removed while its files were read: what was read is not kept
             continue
-        tree.warnings.extend(f"cgroup {path}: {p}; its figures from that file are unknown" for p in problems)
-        tree.cgroups.append(cg)
+        groups[path] = cg
         stack.extend(reversed(files.children(path)))
-    effective_limits(tree.cgroups)
-    return tree
+    h = files.hierarchy
+    return CgroupsSample(h.version, h.rel, h.hybrid, groups, gone)
+
+
+def read_cgroups(root: Root, hierarchy: Hierarchy | None = None) -> CgroupTree:
+    """Every cgroup of the memory hierarchy as records (``read_cgroups_sample`` then
+    ``model.cgroup_tree.cgroup_tree``), no members yet (``attach_members``)."""
+    return cgroup_tree(read_cgroups_sample(root, hierarchy), swap_room(root))
 
 
 def attach_members(tree: CgroupTree, scan: Scan, root: Root) -> None:
-    """Sum each cgroup's processes (its own and its descendants') from a scan of the same Root.
-
-    Members come from cgroup.procs; a process listed nowhere (a capture without cgroup.procs, or a v2
-    cgroup without the memory controller) joins the nearest cgroup above its ``ProcessMemory.cgroup``.
-    """
-    index = {cg.path: cg for cg in tree.cgroups}
-    by_pid = {p.pid: p for p in scan.processes}
-    reasons = {s.pid: "no user memory" if s.reason in ("kernel", "zombie") else s.reason for s in scan.skipped}
-    present = set(root.pids())
-    listed: set[int] = set()
-    for cg in tree.cgroups:
-        listed.update(cg.pids)
-        for pid in cg.pids:
-            p = by_pid.get(pid)
-            if p is not None:
-                _add_up(index, cg.path, p)
-            else:
-                why = reasons.get(pid) or ("no user memory" if pid in present else
-                                           "gone" if root.live else "not captured")
-                for anc in _ancestors(cg.path, index):
-                    anc.unread[why] = anc.unread.get(why, 0) + 1
-    for p in scan.processes:
-        if p.pid not in listed and p.cgroup:
-            home = next(iter(_ancestors(p.cgroup, index)), None)
-            if home is not None:
-                _add_up(index, home.path, p)
+    """Sum each cgroup's processes from a scan of the same Root (``model.cgroup_tree.attach_members``;
+    a PID listed in a cgroup but in no record is "no user memory" while it is still there)."""
+    members(tree, scan.processes, scan.skipped, set(root.pids()), root.live)
 
 
-def _add_up(index: dict[str, CgroupMemory], path: str, p: ProcessMemory) -> None:
-    for cg in _ancestors(path, index):
-        cg.members.add(p.totals, p.categories, p.pid)
-
-
-def _ancestors(path: str, index: dict[str, CgroupMemory]) -> list[CgroupMemory]:
-    """``path`` (or the nearest cgroup above it that is in ``index``) and every cgroup above it."""
-    out: list[CgroupMemory] = []
-    while True:
-        cg = index.get(path or "/")
-        if cg is not None:
-            out.append(cg)
-        if path in ("/", ""):
-            return out
-        path = path.rsplit("/", 1)[0] or "/"
-
-
-def _read_one(files: CgroupFiles, path: str, known: dict[str, int] | None, swap_room: bool,
-              problems: list[str]) -> CgroupMemory:
-    """One cgroup from its memory.stat (``known``; None: unreadable, its figures unknown) and other files;
-    what a file could not give is None and named in ``problems``."""
-    version = files.version
-    cg = CgroupMemory(path, version)
-    stat = known or {}
-    if known is not None:
-        try:
-            cg.reclaim = reclaim_from_memory_stat(stat, version, swap_room)
-        except ValueError as exc:
-            problems.append(f"memory.stat: {exc}")
-    if version == 2:
-        file, shmem = stat.get("file"), stat.get("shmem")
-        cg.categories = {"anonymous": stat.get("anon"), "shared": shmem, "file": _minus(file, shmem)}
-        kernel, sock = stat.get("kernel"), stat.get("sock")
-        cg.kernel = None if kernel is None else kernel + (sock or 0)  # both are charged to memory.current
-        cg.swapcached = stat.get("swapcached")
-        cg.charged = files.number(path, "memory.current", problems)  # absent on the root cgroup
-        cg.swap = files.number(path, "memory.swap.current", problems)
-        cg.limit = files.number(path, "memory.max", problems)
-        cg.oom_kills = files.keyed(path, "memory.events", problems).get("oom_kill")
-        swap_max = files.number(path, "memory.swap.max", problems)
-        if swap_room and swap_max is not None and cg.swap is not None and swap_max <= cg.swap and cg.reclaim:
-            cg.reclaim = reclaim_from_memory_stat(stat, version, False)  # its swap limit is reached
+def _read_one(files: CgroupFiles, path: str, stat: dict[str, int] | None, problems: list[str]) -> CgroupSample:
+    """One cgroup's files besides memory.stat (``stat``; None: unreadable); what a file could not give
+    is None and named in ``problems``."""
+    number = files.number
+    if files.version == 2:
+        current = number(path, "memory.current", problems)  # absent on the root cgroup
+        swap_current = number(path, "memory.swap.current", problems)
+        limit = number(path, "memory.max", problems)
+        events = _keyed(files, path, "memory.events", problems)
+        swap_limit = number(path, "memory.swap.max", problems)
+        high = number(path, "memory.high", problems)
+        kmem = memsw = memsw_limit = None
     else:
-        t = "total_" if "total_rss" in stat else ""  # total_*: the subtree (spec D.1)
-        cg.hierarchical = bool(t) or known is None
-        cache, shmem = stat.get(t + "cache"), stat.get(t + "shmem")
-        cg.categories = {"anonymous": stat.get(t + "rss"), "shared": shmem, "file": _minus(cache, shmem)}
-        own_shmem = stat.get("shmem")
-        cg.self_categories = None if known is None else {
-            "anonymous": stat.get("rss"), "shared": own_shmem, "file": _minus(stat.get("cache"), own_shmem)}
-        # The v1 root's usage_in_bytes is rss + cache (+ swap) summed from its stats, without kernel
-        # memory (mem_cgroup_usage() in mm/memcontrol-v1.c): its kmem is no part of its charged figure.
-        cg.kernel = None if path == "/" else files.number(path, "memory.kmem.usage_in_bytes", problems)
-        cg.swapcached = stat.get(t + "swapcached")
-        cg.charged = files.number(path, "memory.usage_in_bytes", problems)
-        cg.limit = files.number(path, "memory.limit_in_bytes", problems)
-        # memory.stat's swap counter, shown only with swap accounting (memsw files present). memsw.usage
-        # minus usage is NOT swap on a busy cgroup: two reads apart, observed +2 MiB here with no swap at all.
-        cg.swap = stat.get(t + "swap")
-        if cg.swap is None:
-            memsw = files.number(path, "memory.memsw.usage_in_bytes", problems)
-            cg.swap = None if memsw is None or cg.charged is None else max(0, memsw - cg.charged)
-        cg.oom_kills = files.keyed(path, "memory.oom_control", problems).get("oom_kill")
+        kmem = None if path == "/" else number(path, "memory.kmem.usage_in_bytes", problems)
+        current = number(path, "memory.usage_in_bytes", problems)
+        limit = number(path, "memory.limit_in_bytes", problems)
+        memsw_limit = number(path, "memory.memsw.limit_in_bytes", problems)  # absent without swap accounting
+        has_swap = stat is not None and ("total_swap" in stat or "swap" in stat)
+        memsw = None if has_swap else number(path, "memory.memsw.usage_in_bytes", problems)
+        events = _keyed(files, path, "memory.oom_control", problems)
+        swap_current = swap_limit = high = None
+    pressure = None
+    if files.version == 2 or path == "/":  # v1 has no per-cgroup PSI
+        try:
+            pressure = parse_pressure(files.text(path, "memory.pressure"))
+        except MemtypeError:
+            if path == "/":  # the root cgroup's PSI is the machine's (psi.rst): /proc/pressure, or v2's root
+                pressure = _pressure(files.root, "proc/pressure/memory") or _pressure(files.root, _V2_ROOT_PSI)
+    procs: tuple[int, ...] | None
     try:
-        cg.pressure = parse_pressure(files.text(path, "memory.pressure"))
-    except MemtypeError:
-        if path == "/":  # the root cgroup's PSI is the machine's (psi.rst): /proc/pressure, or v2's root
-            cg.pressure = _pressure(files.root, "proc/pressure/memory") or _pressure(files.root, _V2_ROOT_PSI)
-    try:
-        cg.pids = parse_procs(files.text(path, "cgroup.procs"))
+        procs = tuple(parse_procs(files.text(path, "cgroup.procs")))
     except (FileMissing, AccessDenied):
-        cg.pids = []
+        procs = None
     except (MemtypeError, ValueError) as exc:
         problems.append(f"cgroup.procs: {exc} (its processes are placed by /proc/PID/cgroup)")
-        cg.pids = []
-    return cg
+        procs = None
+    psi = None if pressure is None else {k: v for k, v in pressure.as_dict().items() if v is not None}
+    return CgroupSample(path, stat, current, limit, high, swap_current, swap_limit, memsw, memsw_limit, kmem,
+                        events, psi, procs, tuple(problems))
 
 
-def _minus(a: int | None, b: int | None) -> int | None:
-    return None if a is None or b is None else a - b
+def _keyed(files: CgroupFiles, path: str, name: str, problems: list[str]) -> dict[str, int] | None:
+    """A ``key value`` file; None where it is absent or could not be read (named in ``problems``)."""
+    try:
+        return parse_keyed(files.text(path, name))
+    except FileMissing as exc:
+        if exc.why:  # there, but refused (a capture's symlink, FIFO...)
+            problems.append(f"{name}: {exc}")
+        return None
+    except MemtypeError as exc:
+        problems.append(f"{name}: {exc}")
+        return None
 
 
 def _pressure(root: Root, rel: str) -> Pressure | None:

@@ -15,9 +15,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 
+from memtype.collect.cgroups import find_hierarchy, read_cgroups_sample
 from memtype.collect.process import read_cgroup, read_exe, read_identity, user_of
 from memtype.collect.scan import in_parallel, default_jobs, host_info, open_root, shmem_devs, skip_for
 from memtype.errors import MemtypeError, NoSuchProcess, ParseError
+from memtype.model.cgroups import Hierarchy
 from memtype.model.records import Skipped
 from memtype.model.sample import Counters, ProcessSample, Sample, SmapsRows
 from memtype.parse.cgroupfiles import parse_pressure
@@ -34,7 +36,8 @@ SmapsWanted = Callable[[ProcessSample], bool]
 
 
 def read_sample(root: str | Root = "/", pids: Iterable[int] | None = None, *, smaps: bool | SmapsWanted = True,
-                exe: bool = False, cgroup: bool = False, jobs: int | None = None) -> Sample:
+                exe: bool = False, cgroup: bool = False, cgroups: bool | Hierarchy = False,
+                jobs: int | None = None) -> Sample:
     """The machine as read now: system files, and every process's identity, counters and smaps rows.
 
     Args:
@@ -44,10 +47,11 @@ def read_sample(root: str | Root = "/", pids: Iterable[int] | None = None, *, sm
             ``smaps(process)`` is true; it gets the process with its fresh counters and no rows, in a
             reader thread (a sampler decides there which processes changed).
         exe: resolve executables. cgroup: read each process's memory cgroup.
+        cgroups: read the memory cgroups (``Sample.cgroups``; ``read_system``), before the processes.
         jobs: reader threads (default: up to 4, one per CPU we may run on).
     """
     r = open_root(root)
-    system = read_system(r)
+    system = read_system(r, cgroups=cgroups)
     monotonic = system.monotonic
     jobs = default_jobs() if jobs is None else jobs
     wanted = sorted(set(pids)) if pids is not None else r.pids()
@@ -87,9 +91,14 @@ def read_sample(root: str | Root = "/", pids: Iterable[int] | None = None, *, sm
                           processes=processes, skipped=tuple(skipped), warnings=tuple(warnings))
 
 
-def read_system(root: str | Root = "/") -> Sample:
+def read_system(root: str | Root = "/", *, cgroups: bool | Hierarchy = False) -> Sample:
     """The machine's own files (meminfo, vmstat, zoneinfo, PSI, the tmpfs-like mounts) as a Sample with
-    no processes: ``read_sample`` adds every process's, a sampler its own selection."""
+    no processes: ``read_sample`` adds every process's, a sampler its own selection.
+
+    Args:
+        cgroups: also read the memory cgroups (``collect.cgroups.read_cgroups_sample``) of the hierarchy
+            found (True) or of this one; ``Sample.cgroups`` stays ``None`` where the root has none.
+    """
     r = open_root(root)
     started = _now() if r.live else None
     wall = time.time() if r.live else _capture_time(r)
@@ -99,9 +108,21 @@ def read_system(root: str | Root = "/") -> Sample:
     vmstat = _optional(r, "proc/vmstat", parse_vmstat)
     zones = _optional(r, "proc/zoneinfo", parse_zoneinfo)
     psi = _optional(r, "proc/pressure/memory", parse_pressure)
+    groups = None
+    if cgroups is not False:
+        hierarchy = cgroups if isinstance(cgroups, Hierarchy) else _hierarchy(r)
+        groups = None if hierarchy is None else read_cgroups_sample(r, hierarchy, page_size=host.page_size)
     return Sample(host, monotonic, wall, None, meminfo, vmstat,
                   None if zones is None else tuple(_zone_dict(z) for z in zones), shmem_devs(r), {}, {}, (), (),
-                  None if psi is None else {k: v for k, v in psi.as_dict().items() if v is not None})
+                  None if psi is None else {k: v for k, v in psi.as_dict().items() if v is not None}, groups)
+
+
+def _hierarchy(r: Root) -> Hierarchy | None:
+    """The root's memory hierarchy; ``None`` where it has none (``find_hierarchy`` raised)."""
+    try:
+        return find_hierarchy(r)
+    except MemtypeError:
+        return None
 
 
 def read_process_sample(root: Root, pid: int, users: dict[int, str | None], interned: dict[Any, Any], *,

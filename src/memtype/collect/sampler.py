@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 import time
 
+from memtype.collect.cgroups import CgroupFiles, find_hierarchy, read_cgroups_sample
 from memtype.collect.counters import StatReader, read_counters
 from memtype.collect.process import read_cgroup
 from memtype.collect.refresh import (CHANGED, FAMILY, NEW, PARENT, REASONS, RELATIVES, WALK, Links, Tracked,
@@ -47,7 +48,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from typing import Any
 
-    from memtype.model.sample import ProcessKey, Sample
+    from memtype.model.sample import CgroupsSample, ProcessKey, Sample
 
 GIB = 1 << 30
 DENIED_TTL = 60.0  # seconds before a refused smaps is asked again (metop caches EACCES for a TTL too)
@@ -68,18 +69,23 @@ class Sampler:
             process once a minute costs ~0.75 ms (read and classify) x N / 60 s: 1.3% of a core at 1000.
         exe, cgroup: resolve each process's executable (at its start and exec) and memory cgroup (at
             each smaps read), as ``read_sample`` does.
+        cgroups: read the memory cgroups every tick (``Sample.cgroups``, ``Model.cgroups``: about 8
+            small files per cgroup; ``TickReport.cgroups_cpu``). The hierarchy is found at the first tick;
+            where there is none, ``Sample.cgroups`` stays ``None``.
     """
 
     def __init__(self, root: str | Root = "/", interval: float = 2.0, budget: float = 0.15, *,
                  big_rss: int | None = 4 * GIB, big_interval: float = 300.0, refresh: float = 60.0,
                  routine_share: float = 0.25, first_budget: float | None = None, exe: bool = False,
-                 cgroup: bool = False) -> None:
+                 cgroup: bool = False, cgroups: bool = False) -> None:
         if interval <= 0 or budget < 0 or big_interval < 0 or refresh < 0 or not 0 <= routine_share <= 1:
             raise ValueError("interval must be > 0; budget, big_interval, refresh >= 0; routine_share in [0, 1]")
         self.root = open_root(root)
         self.interval, self.budget, self.first_budget = interval, budget, first_budget
         self.big_rss, self.big_interval, self.refresh, self.routine_share = big_rss, big_interval, refresh, routine_share
-        self.exe, self.cgroup = exe, cgroup
+        self.exe, self.cgroup, self.cgroups = exe, cgroup, cgroups
+        self._cgroup_files: CgroupFiles | None = None
+        self._cgroups_looked = False  # for the hierarchy (found once: mounts do not move under a sampler)
         self.model: Model | None = None
         self.report: TickReport | None = None
         self._tracked: dict[ProcessKey, Tracked] = {}
@@ -105,6 +111,11 @@ class Sampler:
         now = _boottime()
         first = self.model is None
         system = read_system(self.root)  # meminfo, vmstat, PSI, mounts: as read_sample reads them
+        cg_cpu: float | None = None
+        if self.cgroups:
+            c0 = time.thread_time()
+            system = system.replace(cgroups=self._read_cgroups(system.host.page_size))
+            cg_cpu = time.thread_time() - c0
         skipped, warnings, new = self._read_counters(system.host.page_size, first)
         self._mark_families(new, first)
         cpu1 = time.thread_time()
@@ -127,9 +138,10 @@ class Sampler:
         self._after_derive(model, first, now)
         cpu4 = time.thread_time()
         self.report = TickReport(0 if self.report is None else self.report.index + 1, len(processes),
-                                 budget, (cpu1 - cpu0) + (cpu3 - cpu2), spent, slowest, cpu4 - cpu3, cpu4 - cpu0,
-                                 time.monotonic() - wall0, reads, reads_cpu, left,
-                                 sum(1 for t in self._tracked.values() if t.big))
+                                 budget, (cpu1 - cpu0) + (cpu3 - cpu2) - (cg_cpu or 0.0), spent, slowest, cpu4 - cpu3,
+                                 cpu4 - cpu0, time.monotonic() - wall0, reads, reads_cpu, left,
+                                 sum(1 for t in self._tracked.values() if t.big), cg_cpu,
+                                 None if sample.cgroups is None else len(sample.cgroups.groups))
         self.model = model
         return model
 
@@ -186,6 +198,17 @@ class Sampler:
         self.close()
 
     # -- one tick's steps -----------------------------------------------------------------------
+    def _read_cgroups(self, page_size: int) -> CgroupsSample | None:
+        """The memory cgroups now; ``None`` where the root has no memory hierarchy."""
+        if not self._cgroups_looked:
+            self._cgroups_looked = True
+            try:
+                self._cgroup_files = CgroupFiles(self.root, find_hierarchy(self.root), page_size)
+            except MemtypeError:
+                self._cgroup_files = None
+        files = self._cgroup_files
+        return None if files is None else read_cgroups_sample(self.root, files=files)
+
     def _read_counters(self, page: int, first: bool) -> tuple[list[Skipped], list[str], list[ProcessKey]]:
         """stat of every process, status where stat moved; the live set replaces the tracked one.
         Returns the skipped, the warnings and the new processes.
@@ -339,7 +362,7 @@ class Sampler:
         """A capture does not change: read it once, then every tick derives the same sample."""
         cpu0, wall0 = time.thread_time(), time.monotonic()
         if self._static is None:
-            self._static = read_sample(self.root)
+            self._static = read_sample(self.root, exe=self.exe, cgroup=self.cgroup, cgroups=self.cgroups)
         model = derive(self._static, self.model)
         self._read_now = set(model.by_key) if self.model is None else set()
         if self.model is None:

@@ -10,11 +10,15 @@ process that exited and another that is new.
 A process whose smaps rows are the very ones of the previous model (a sampler carried them forward)
 is not classified again: its split is taken from the previous model; one whose ProcessSample is the
 very one of the previous model (a sampler saw nothing of it move) keeps its very record.
+
+Where the sample holds the memory cgroups, ``Model.cgroups`` is their tree (``model.cgroup_tree``) with
+the model's processes summed in: the records of ``memtype cgroups``.
 """
 
 from __future__ import annotations
 
 from memtype.kinds import KINDS, Kind
+from memtype.model.cgroup_tree import attach_members, cgroup_tree
 from memtype.model.classify import Classifier
 from memtype.model.frozen import Frozen, fill
 from memtype.model.machine import MachineMemory, cow_file_of, split_machine
@@ -25,6 +29,7 @@ from memtype.parse.smaps import OPTIONAL_FIELDS
 
 TYPE_CHECKING = False  # typing costs ~5 ms of start-up; mypy still reads these imports
 if TYPE_CHECKING:
+    from memtype.model.cgroups import CgroupTree
     from memtype.model.records import Mapping
     from memtype.model.sample import ProcessKey
 
@@ -85,13 +90,14 @@ class Changes(Frozen):
 
 class Model(Frozen):
     """A Sample classified: ``scan`` (processes by kind), ``machine`` (meminfo's rows; ``None`` without
-    MemTotal/MemFree) and ``changes`` since the previous model (``None``: no previous one).
+    MemTotal/MemFree), ``changes`` since the previous model (``None``: no previous one) and ``cgroups``
+    (the memory cgroups by kind with the processes summed in; ``None``: the sample has none).
 
     ``swap_room`` (a swap device with room: ``SwapFree > 0``) and ``mappings`` (``ProcessMemory.mappings``
     were derived) are how it was derived.
     """
 
-    __slots__ = ("sample", "scan", "machine", "changes", "swap_room", "mappings", "by_key")
+    __slots__ = ("sample", "scan", "machine", "changes", "swap_room", "mappings", "cgroups", "by_key")
 
     sample: Sample
     scan: Scan
@@ -99,11 +105,12 @@ class Model(Frozen):
     changes: Changes | None
     swap_room: bool
     mappings: bool
+    cgroups: CgroupTree | None
     by_key: dict[ProcessKey, ProcessMemory]
 
     def __init__(self, sample: Sample, scan: Scan, machine: MachineMemory | None, changes: Changes | None,
-                 swap_room: bool, mappings: bool) -> None:
-        fill(self, sample, scan, machine, changes, swap_room, mappings, {p.key: p for p in scan.processes})
+                 swap_room: bool, mappings: bool, cgroups: CgroupTree | None = None) -> None:
+        fill(self, sample, scan, machine, changes, swap_room, mappings, cgroups, {p.key: p for p in scan.processes})
 
     def age(self, key: ProcessKey) -> float | None:
         """Seconds between the reading of this process's smaps and the sample (0 when read in it)."""
@@ -122,7 +129,7 @@ def derive(sample: Sample, previous: Model | Sample | None = None, *, mappings: 
         mappings: derive each process's mappings (``ProcessMemory.mappings``, as ``memtype maps``).
     """
     before = derive(previous, mappings=mappings) if isinstance(previous, Sample) else previous
-    swap_room = sample.meminfo.get("SwapFree", 0) > 0  # SwapFree sums every device's free slots
+    swap_room = has_swap_room(sample)
     reuse = before if (before is not None and before.swap_room == swap_room and before.mappings == mappings
                        and before.sample.shmem_devs == sample.shmem_devs) else None
     classifier = Classifier(sample.shmem_devs)
@@ -164,7 +171,23 @@ def derive(sample: Sample, previous: Model | Sample | None = None, *, mappings: 
         pcp = None if sample.zoneinfo is None else sum(z.get("pcp_count") or 0 for z in sample.zoneinfo)
         machine = split_machine(sample.meminfo, host.page_size, per_cpu_pages=pcp, cow_file=cow_file_of(scan))
     changes = None if before is None else _changes(before, sample, scan, machine)
-    return Model(sample, scan, machine, changes, swap_room, mappings)
+    return Model(sample, scan, machine, changes, swap_room, mappings, cgroups_of(sample, scan, swap_room))
+
+
+def has_swap_room(sample: Sample) -> bool:
+    """A swap device with room: ``SwapFree > 0`` (SwapFree sums every device's free slots)."""
+    return sample.meminfo.get("SwapFree", 0) > 0
+
+
+def cgroups_of(sample: Sample, scan: Scan, swap_room: bool) -> CgroupTree | None:
+    """The sample's memory cgroups with the scan's processes summed in (a PID listed in a cgroup that
+    the sample has neither read nor skipped was gone before it was read, or not captured)."""
+    if sample.cgroups is None:
+        return None
+    tree = cgroup_tree(sample.cgroups, swap_room)
+    present = {s.pid for s in sample.skipped}.union(ps.pid for ps in sample.processes.values())
+    attach_members(tree, scan.processes, scan.skipped, present, sample.host.live)
+    return tree
 
 
 def _process(sample: Sample, ps: ProcessSample, totals: Totals, kinds: dict[Kind, KindUsage],

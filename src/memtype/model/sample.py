@@ -16,6 +16,9 @@ plus a reference to an interned header. A whole Sample takes about 250 bytes per
 1000 processes, 58,000 mappings: 14 MB), a third of what the parsed tuples take.
 ``to_dict``/``from_dict`` give a JSON-ready form that round-trips exactly: headers and field-name
 lists are stored once per sample, each entry is a run of integers.
+
+Memory cgroups (``Sample.cgroups``, when asked for) are kept as read too: per cgroup its memory.stat as
+a dict and the one-number files (``CgroupSample``); ``model.cgroup_tree`` maps them onto the kinds.
 """
 
 from __future__ import annotations
@@ -148,6 +151,73 @@ class ProcessSample(FrozenValue):
         return (self.pid, self.starttime)
 
 
+class CgroupSample(FrozenValue):
+    """One memory cgroup's files as read (bytes and counts as the kernel prints them; ``None``: absent,
+    unreadable or removed meanwhile, named in ``problems`` where it was there but could not be read).
+
+    ``path`` is relative to the hierarchy root ("/" for the root). ``stat`` is memory.stat whole (v1: its
+    own and ``total_*`` fields; kernel-spec.md D.1, D.2); ``None``: unreadable. The rest, v2 | v1:
+
+    - ``current``: memory.current | memory.usage_in_bytes (the v2 root has none).
+    - ``limit``: memory.max | memory.limit_in_bytes; ``high``: memory.high | -. ``None`` is "no limit"
+      (v2 ``max``, v1 PAGE_COUNTER_MAX: ``parse.cgroupfiles.v1_unlimited``), or unknown: a file absent
+      (the root cgroup has none) or, with a ``problems`` line, unreadable.
+    - ``swap_current``, ``swap_limit``: memory.swap.current, memory.swap.max | - (v1 counts swap in
+      ``stat`` ``total_swap``, and memory+swap in ``memsw``/``memsw_limit``: memory.memsw.usage_in_bytes,
+      memory.memsw.limit_in_bytes, present with swap accounting only).
+    - ``kmem``: - | memory.kmem.usage_in_bytes (not read at the v1 root: its usage holds no kmem).
+    - ``events``: memory.events (``oom``, ``oom_kill``, ``max``, ``high``...) | memory.oom_control
+      (``oom_kill_disable``, ``under_oom``, ``oom_kill``).
+    - ``pressure``: memory.pressure as ``Sample.pressure``; the root cgroup's is the machine's PSI
+      (psi.rst): its memory.pressure, else /proc/pressure/memory, else the v2 root's beside v1.
+    - ``procs``: cgroup.procs, the cgroup's own member PIDs (``None``: absent, denied or damaged).
+    """
+
+    __slots__ = ("path", "stat", "current", "limit", "high", "swap_current", "swap_limit", "memsw", "memsw_limit",
+                 "kmem", "events", "pressure", "procs", "problems")
+
+    path: str
+    stat: dict[str, int] | None
+    current: int | None
+    limit: int | None
+    high: int | None
+    swap_current: int | None
+    swap_limit: int | None
+    memsw: int | None
+    memsw_limit: int | None
+    kmem: int | None
+    events: dict[str, int] | None
+    pressure: dict[str, dict[str, float]] | None
+    procs: tuple[int, ...] | None
+    problems: tuple[str, ...]
+
+    def __init__(self, path: str, stat: dict[str, int] | None, current: int | None = None, limit: int | None = None,
+                 high: int | None = None, swap_current: int | None = None, swap_limit: int | None = None,
+                 memsw: int | None = None, memsw_limit: int | None = None, kmem: int | None = None,
+                 events: dict[str, int] | None = None, pressure: dict[str, dict[str, float]] | None = None,
+                 procs: tuple[int, ...] | None = None, problems: tuple[str, ...] = ()) -> None:
+        fill(self, path, stat, current, limit, high, swap_current, swap_limit, memsw, memsw_limit, kmem, events,
+             pressure, procs, problems)
+
+
+class CgroupsSample(FrozenValue):
+    """The memory hierarchy as read: where it lives (``version`` 1 or 2, ``rel``: its directory inside
+    the Root, ``hybrid``: v1 memory beside a cgroup2 mount; ``model.cgroups.Hierarchy``), every cgroup
+    with the memory controller by path, parents first and siblings by name, and ``gone``: cgroups
+    removed between listing and reading (skipped, not an error)."""
+
+    __slots__ = ("version", "rel", "hybrid", "groups", "gone")
+
+    version: int
+    rel: str
+    hybrid: bool
+    groups: dict[str, CgroupSample]
+    gone: int
+
+    def __init__(self, version: int, rel: str, hybrid: bool, groups: dict[str, CgroupSample], gone: int = 0) -> None:
+        fill(self, version, rel, hybrid, groups, gone)
+
+
 class Sample(FrozenValue):
     """The machine as read at one moment.
 
@@ -165,10 +235,12 @@ class Sample(FrozenValue):
         pressure: /proc/pressure/memory (PSI, Documentation/accounting/psi.rst): ``{"some": {"avg10": %,
             "avg60", "avg300", "total": µs}, "full": {...}}``; ``None`` where the kernel has no PSI (before
             4.20, or ``psi=0``) or a capture lacks the file. A line the kernel does not print is absent.
+        cgroups: the memory cgroups (``CgroupsSample``); ``None``: not read (not asked for, or the root
+            has no memory hierarchy).
     """
 
     __slots__ = ("host", "monotonic", "wall", "duration", "meminfo", "vmstat", "zoneinfo", "shmem_devs", "users",
-                 "processes", "skipped", "warnings", "pressure")
+                 "processes", "skipped", "warnings", "pressure", "cgroups")
 
     host: HostInfo
     monotonic: float | None
@@ -183,11 +255,12 @@ class Sample(FrozenValue):
     skipped: tuple[Skipped, ...]
     warnings: tuple[str, ...]
     pressure: dict[str, dict[str, float]] | None
+    cgroups: CgroupsSample | None
 
     def __init__(self, host: HostInfo, monotonic: float | None, wall: float | None, duration: float | None,
                  meminfo: dict[str, int], vmstat: dict[str, int] | None, zoneinfo: tuple[dict[str, Any], ...] | None,
                  shmem_devs: frozenset[str], users: dict[int, str | None], processes: dict[ProcessKey, ProcessSample],
                  skipped: tuple[Skipped, ...] = (), warnings: tuple[str, ...] = (),
-                 pressure: dict[str, dict[str, float]] | None = None) -> None:
+                 pressure: dict[str, dict[str, float]] | None = None, cgroups: CgroupsSample | None = None) -> None:
         fill(self, host, monotonic, wall, duration, meminfo, vmstat, zoneinfo, shmem_devs, users, processes,
-             skipped, warnings, pressure)
+             skipped, warnings, pressure, cgroups)

@@ -13,7 +13,12 @@ style.md rule 9)::
                     "exe", "cgroup", "problems",
                     "smaps": {"at": s, "names": i, "headers": [j, ...], "numbers": [...]} | null}],
      "skipped": [[pid, reason, path], ...], "warnings": [...],
-     "pressure": {"some": {...}, "full": {...}} | null}   # absent in older documents: null
+     "pressure": {"some": {...}, "full": {...}} | null,   # absent in older documents: null
+     "cgroups": {"version": 1 | 2, "rel": dir, "hybrid": bool, "gone": n,  # absent in older documents: null
+                 "groups": {path: {"stat": {...} | null, "current": n, ...}}} | null}
+
+A cgroup's entry holds ``CgroupSample``'s fields by name, those that are ``None`` (or, for
+``problems``, empty) left out: most v1 cgroups have no ``high``, v2 ones no ``kmem``.
 
 ``numbers`` is ``SmapsRows.numbers`` as is: per entry start, end, offset, inode, then one kB value
 per field name. Paths keep undecodable bytes as surrogate escapes, which JSON carries as ``\\udcXX``.
@@ -24,13 +29,16 @@ from __future__ import annotations
 from array import array
 
 from memtype.model.records import HostInfo, Skipped
-from memtype.model.sample import COUNTERS, SCHEMA, Counters, ProcessSample, Sample, SmapsRows
+from memtype.model.sample import (COUNTERS, SCHEMA, CgroupSample, CgroupsSample, Counters, ProcessSample, Sample,
+                                  SmapsRows)
 
 TYPE_CHECKING = False  # typing costs ~5 ms of start-up; mypy still reads these imports
 if TYPE_CHECKING:
     from typing import Any
 
 _HOST = ("hostname", "kernel", "page_size", "captured_at", "root", "live", "page_size_note")  # + smaps_absent
+_CGROUP = CgroupSample.__slots__[1:]  # after path, which is the key
+_CGROUP_NUMBERS = ("current", "limit", "high", "swap_current", "swap_limit", "memsw", "memsw_limit", "kmem")
 
 
 def to_dict(sample: Sample) -> dict[str, Any]:
@@ -57,7 +65,23 @@ def to_dict(sample: Sample) -> dict[str, Any]:
             "names": [list(n) for n in names], "headers": [list(x) for x in headers],
             "processes": processes, "skipped": [[s.pid, s.reason, s.path] for s in sample.skipped],
             "warnings": list(sample.warnings),
-            "pressure": None if sample.pressure is None else {k: dict(v) for k, v in sample.pressure.items()}}
+            "pressure": None if sample.pressure is None else {k: dict(v) for k, v in sample.pressure.items()},
+            "cgroups": None if sample.cgroups is None else _cgroups_dict(sample.cgroups)}
+
+
+def _cgroups_dict(cs: CgroupsSample) -> dict[str, Any]:
+    groups = {}
+    for path, cg in cs.groups.items():
+        item: dict[str, Any] = {}
+        for name in _CGROUP:
+            value = getattr(cg, name)
+            if value is None or (name == "problems" and not value):
+                continue
+            if name == "pressure":
+                value = {k: dict(v) for k, v in value.items()}
+            item[name] = list(value) if isinstance(value, tuple) else dict(value) if isinstance(value, dict) else value
+        groups[path] = item
+    return {"version": cs.version, "rel": cs.rel, "hybrid": cs.hybrid, "gone": cs.gone, "groups": groups}
 
 
 def from_dict(doc: dict[str, Any]) -> Sample:
@@ -98,10 +122,49 @@ def _sample(doc: dict[str, Any]) -> Sample:
                   None if zones is None else tuple(dict(z) for z in zones), frozenset(doc["shmem_devs"]),
                   {int(k): v for k, v in doc["users"].items()}, processes,
                   tuple(Skipped(pid, reason, path) for pid, reason, path in doc["skipped"]), tuple(doc["warnings"]),
-                  _pressure(doc.get("pressure")))
+                  _pressure(doc.get("pressure")), _cgroups(doc.get("cgroups")))
 
 
 def _pressure(doc: Any) -> dict[str, dict[str, float]] | None:
     if doc is None:
         return None
     return {str(line): {str(k): v for k, v in values.items()} for line, values in doc.items()}
+
+
+def _cgroups(doc: Any) -> CgroupsSample | None:
+    if doc is None:
+        return None
+    version = doc["version"]
+    if version not in (1, 2):
+        raise ValueError(f"cgroup version {version!r}")
+    groups = {}
+    for path, item in doc["groups"].items():
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise ValueError(f"cgroup path {path!r}")
+        unknown = set(item).difference(_CGROUP)
+        if unknown:
+            raise ValueError(f"cgroup {path}: no field {sorted(unknown)[0]!r}")
+        stat, events, procs = item.get("stat"), item.get("events"), item.get("procs")
+        n = {name: _count(item.get(name)) for name in _CGROUP_NUMBERS}
+        groups[path] = CgroupSample(
+            path, None if stat is None else _counts(stat), n["current"], n["limit"], n["high"], n["swap_current"],
+            n["swap_limit"], n["memsw"], n["memsw_limit"], n["kmem"], None if events is None else _counts(events),
+            _pressure(item.get("pressure")), None if procs is None else tuple(_int(p) for p in procs),
+            tuple(str(p) for p in item.get("problems", ())))
+    return CgroupsSample(version, str(doc["rel"]), bool(doc["hybrid"]), groups, _int(doc["gone"]))
+
+
+def _count(value: Any) -> int | None:
+    """A figure or PID as stored: an int as the kernel printed it (bool is not one), or None."""
+    return None if value is None else _int(value)
+
+
+def _counts(doc: Any) -> dict[str, int]:
+    """memory.stat or memory.events: {name: int}."""
+    return {str(k): _int(v) for k, v in doc.items()}
+
+
+def _int(value: Any) -> int:
+    if type(value) is not int:
+        raise ValueError(f"not an integer: {value!r}")
+    return value

@@ -70,10 +70,12 @@ class TickReport(Frozen):
     smaps read per reason (``new``, ``changed``, ``family``, ``big``, ``refresh``), ``reads_cpu`` their CPU
     seconds; ``left`` the ones that
     were due but left for a later tick for want of budget; ``big`` the big processes (deferred or read).
+    ``cgroups_cpu``: reading the memory cgroups' files (``None``: not read), not in ``counters_cpu``;
+    ``cgroups`` how many were read.
     """
 
     __slots__ = ("index", "processes", "budget", "counters_cpu", "smaps_cpu", "slowest", "derive_cpu", "cpu",
-                 "duration", "reads", "reads_cpu", "left", "big")
+                 "duration", "reads", "reads_cpu", "left", "big", "cgroups_cpu", "cgroups")
 
     index: int
     processes: int
@@ -88,12 +90,15 @@ class TickReport(Frozen):
     reads_cpu: dict[str, float]
     left: int
     big: int
+    cgroups_cpu: float | None
+    cgroups: int | None
 
     def __init__(self, index: int, processes: int, budget: float, counters_cpu: float, smaps_cpu: float,
                  slowest: float, derive_cpu: float, cpu: float, duration: float, reads: dict[str, int],
-                 reads_cpu: dict[str, float], left: int, big: int) -> None:
+                 reads_cpu: dict[str, float], left: int, big: int, cgroups_cpu: float | None = None,
+                 cgroups: int | None = None) -> None:
         fill(self, index, processes, budget, counters_cpu, smaps_cpu, slowest, derive_cpu, cpu, duration, reads,
-             reads_cpu, left, big)
+             reads_cpu, left, big, cgroups_cpu, cgroups)
 
     @property
     def read(self) -> int:
@@ -102,7 +107,8 @@ class TickReport(Frozen):
     def __repr__(self) -> str:
         return (f"TickReport(#{self.index}, {self.processes} processes, cpu {self.cpu:.4f} s: counters "
                 f"{self.counters_cpu:.4f}, smaps {self.smaps_cpu:.4f} of {self.budget:g}, derive {self.derive_cpu:.4f}; "
-                f"reads {self.reads}, left {self.left}, big {self.big})")
+                f"reads {self.reads}, left {self.left}, big {self.big}"
+                + ("" if self.cgroups_cpu is None else f"; {self.cgroups} cgroups {self.cgroups_cpu:.4f}") + ")")
 
 
 class Baseline(Frozen):

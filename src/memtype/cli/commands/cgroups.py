@@ -27,9 +27,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from memtype.collect.cgroups import attach_members, read_cgroups
-    from memtype.collect.scan import host_info, scan
-    from memtype.errors import UsageError
+    from memtype.collect.cgroups import find_hierarchy
+    from memtype.collect.sample import read_sample, read_system
+    from memtype.errors import MemtypeError, UsageError
+    from memtype.model.cgroup_tree import cgroup_tree
+    from memtype.model.derive import derive, has_swap_room
     from memtype.model.records import Scan
     from memtype.output import cgroups_table as view
     from memtype.source.root import Root
@@ -39,12 +41,18 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     with Root(args.root) as root:
-        tree = read_cgroups(root)
+        hierarchy = find_hierarchy(root)  # none: one error line
+        # One code path with a recorded Sample: read it, derive the tree (members: the model's processes).
         if args.processes:
-            result = scan(root, cgroup=True, jobs=args.jobs)
-            attach_members(tree, result, root)
-        else:
-            result = Scan(host_info(root), [])
+            model = derive(read_sample(root, cgroup=True, cgroups=hierarchy, jobs=args.jobs))
+            tree, result = model.cgroups, model.scan
+        else:  # memory.stat figures only: the tree without members
+            sample = read_system(root, cgroups=hierarchy)
+            groups = sample.cgroups
+            tree = None if groups is None else cgroup_tree(groups, has_swap_room(sample))
+            result = Scan(sample.host, [])
+    if tree is None:  # not so: read_system was given the hierarchy
+        raise MemtypeError("the memory cgroups could not be read")
     result = result.replace(warnings=tree.warnings + result.warnings)
     rows = (view.tree_order(tree.cgroups, args.sort) if args.tree
             else view.sort_cgroups(tree.cgroups, args.sort)[: args.top])
