@@ -32,11 +32,16 @@ def user_label(p: ProcessMemory) -> str:
     return p.user or (str(p.uid) if p.uid is not None else "?")
 
 
-def check_user(root: Root, user: str | None, procs: Sequence[ProcessMemory]) -> None:
+def check_user(root: Root | None, user: str | None, procs: Sequence[ProcessMemory],
+               recorded: set[str] | None = None) -> None:
     """``--user NAME``: a name the machine (or the capture) knows, or a uid; else a UsageError, so a
-    typo is not an empty table."""
+    typo is not an empty table. ``root`` ``None``: a recorded sample, whose ``recorded`` names count."""
     if user is None or user.isascii() and user.isdigit() or any(p.user == user for p in procs):
         return
+    if root is None:
+        if user in (recorded or set()):
+            return
+        raise UsageError(f"--user: no user {user!r} in the recorded sample (give a user name or a uid)")
     if root.live:
         import pwd
 

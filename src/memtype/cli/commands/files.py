@@ -14,6 +14,7 @@ import sys
 
 from memtype.cli import args as types, notes, output
 from memtype.cli.formats import add_format_options, write_csv
+from memtype.cli.source import add_past
 from memtype.errors import UsageError
 
 TYPE_CHECKING = False  # typing costs ~5 ms of start-up; mypy still reads these imports
@@ -45,14 +46,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mincore", action="store_true",
                    help="use mincore(2) instead of cachestat(2): resident pages only, like vmtouch")
     add_format_options(p, tables=("files", "directories", "split"))
+    add_past(p)
     types.add_width(p)
 
 
 def run(args: argparse.Namespace) -> int:
-    from memtype.source.root import Root
+    from memtype.cli.source import open_source
 
     method = "mincore" if args.mincore else "auto"
-    with Root(args.root) as root:
+    with open_source(args) as src:
+        root = src.need_root("the page cache's files (cachestat and mincore read them live)")
         if args.paths:
             if not root.live:
                 raise UsageError("files PATH reads this machine's page cache; a capture holds no file contents or "

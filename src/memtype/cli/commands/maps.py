@@ -7,14 +7,14 @@ import argparse
 
 from memtype.cli import args as types, notes, output
 from memtype.cli.formats import add_format_options, write_csv, write_json
-from memtype.cli.rows import check_fields, check_sort, scanner, sort_rows
+from memtype.cli.rows import check_fields, check_sort, sort_rows
+from memtype.cli.source import Source, add_past, open_source
 from memtype.errors import MemtypeError, UsageError
 from memtype.kinds import KINDS
 from memtype.model.fields import Registry
 from memtype.model.fields_process import MAPPING, PROCESS, group_registry
 from memtype.model.group import group_mappings, mapping_key
 from memtype.output import json as jsonout
-from memtype.source.root import Root
 
 TYPE_CHECKING = False  # typing costs ~5 ms of start-up; mypy still reads these imports
 if TYPE_CHECKING:
@@ -35,6 +35,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_format_options(p, fields_help="CSV columns (and a table's figures), by field id: start,end,class,path,"
                        "pss,cow.rss... (docs/fields.md lists them)")
     p.add_argument("--exact", action="store_true", help="classify every page (pagemap + kpageflags; root)")
+    add_past(p)
     types.add_width(p)
 
 
@@ -47,14 +48,15 @@ def run(args: argparse.Namespace) -> int:
     if args.sort:
         check_sort(args.sort, registry)
     check_fields(args.fields, registry)
-    with Root(args.root) as root:
-        result = scanner(args)(root, None if args.all else [args.pid], mappings=True, jobs=args.jobs)
+    with open_source(args) as src:
+        result = src.scan(None if args.all else [args.pid], mappings=True, jobs=args.jobs, exact=args.exact)
     if not result.processes and not args.all:
         raise MemtypeError(f"cannot read the mappings of PID {args.pid}: {_why(result)}")
+    src.announce(args.format)
     if args.group == "path":
-        _by_path(args, result)
+        _by_path(args, result, src)
     else:
-        _mappings(args, result)
+        _mappings(args, result, src)
     notes.scan_notes(result)
     return 0
 
@@ -74,13 +76,13 @@ def _why(result: Scan) -> str:
     return SKIP_REASONS.get(s.reason, s.reason)
 
 
-def _by_path(args: argparse.Namespace, result: Scan) -> None:
+def _by_path(args: argparse.Namespace, result: Scan, src: Source) -> None:
     registry = group_registry("path")
     groups = sort_rows(group_mappings(result.processes), args.sort or "pss", registry)[: args.top]
     absent = result.host.smaps_absent
     if args.format == "json":
-        write_json(jsonout.scan_document(result, group_by="path", groups=jsonout.records(registry, groups,
-                                                                                          absent=absent)))
+        write_json(src.stamped(jsonout.scan_document(result, group_by="path", groups=jsonout.records(
+            registry, groups, absent=absent))))
     elif args.format == "csv":
         write_csv(args, registry, groups, absent=absent)
     else:
@@ -97,7 +99,7 @@ def _by_path(args: argparse.Namespace, result: Scan) -> None:
                                            f"{args.sort or 'pss'}"))
 
 
-def _mappings(args: argparse.Namespace, result: Scan) -> None:
+def _mappings(args: argparse.Namespace, result: Scan, src: Source) -> None:
     proc = result.processes[0]
     ms: list[Mapping] = list(proc.mappings or [])
     if args.sort:
@@ -106,8 +108,9 @@ def _mappings(args: argparse.Namespace, result: Scan) -> None:
     absent = result.host.smaps_absent
     if args.format == "json":
         options = {"exact"} if getattr(args, "exact", False) else set()
-        write_json(jsonout.scan_document(result, process=jsonout.record(PROCESS, proc, options=options, absent=absent),
-                                         mappings=jsonout.records(MAPPING, ms, absent=absent)))
+        write_json(src.stamped(jsonout.scan_document(
+            result, process=jsonout.record(PROCESS, proc, options=options, absent=absent),
+            mappings=jsonout.records(MAPPING, ms, absent=absent))))
     elif args.format == "csv":
         write_csv(args, MAPPING, ms, absent=absent)
     else:

@@ -7,6 +7,7 @@ import argparse
 
 from memtype.cli import args as types, notes, output
 from memtype.cli.formats import add_format_options, write_csv, write_json
+from memtype.cli.source import add_past
 
 DESCRIPTION = ("If N more bytes were needed now (machine-wide, or inside a memory cgroup), what would the kernel "
                "reclaim, of which kind, from whom, and would it swap? A documented model of classic LRU reclaim "
@@ -24,15 +25,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--file-folio", type=types.pages, default=None, metavar="PAGES",
                    help="pages per page-cache folio (default: measured from /proc/kpageflags as root, else 1)")
     add_format_options(p, tables=("kinds", "holders"))
+    add_past(p)
     types.add_width(p)
 
 
 def run(args: argparse.Namespace) -> int:
     from memtype.collect.pressure import pressure
     from memtype.collect.scan import host_info, scan
-    from memtype.source.root import Root
+    from memtype.cli.source import open_source
 
-    with Root(args.root) as root:
+    with open_source(args) as src:
+        root = src.need_root("the LRU lists and cgroup limits `pressure` models (memtype pressure reads them live)")
         host = host_info(root)
         result = scan(root, jobs=args.jobs, cgroup=True)
         report = pressure(root, args.need, args.cgroup, top=args.top, scan=result, file_folio=args.file_folio)

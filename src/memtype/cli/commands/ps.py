@@ -7,13 +7,11 @@ from collections.abc import Callable, Sequence
 
 from memtype.cli import args as types, notes, output
 from memtype.cli.formats import add_format_options, write_csv, write_json
-from memtype.cli.rows import check_fields, check_sort, check_user, filter_processes, scanner, sort_rows, user_label
-from memtype.collect.swapinfo import swap_room
+from memtype.cli.rows import check_fields, check_sort, check_user, filter_processes, sort_rows, user_label
+from memtype.cli.source import Source, add_past, open_source
 from memtype.kinds import KINDS
-from memtype.model import reclaim
 from memtype.model.fields_process import PROCESS, group_registry
 from memtype.output import json as jsonout
-from memtype.source.root import Root
 
 TYPE_CHECKING = False  # typing costs ~5 ms of start-up; mypy still reads these imports
 if TYPE_CHECKING:
@@ -44,6 +42,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cgroup", action="store_true",
                    help="show each process's memory cgroup (a column, and \"cgroup\" in JSON/CSV); reading "
                    "/proc/PID/cgroup costs about 15%% more time, so it is not read by default")
+    add_past(p)
     types.add_width(p)
 
 
@@ -51,16 +50,17 @@ def run(args: argparse.Namespace) -> int:
     registry = PROCESS if args.group == "process" else group_registry(args.group)
     check_sort(args.sort, registry)
     check_fields(args.fields, registry)
-    with Root(args.root) as root:
-        result = scanner(args)(root, args.pid, exe=args.group == "program" or bool(args.name),
-                               cmdline=args.cmdline, jobs=args.jobs, cgroup=args.group == "cgroup" or args.cgroup)
-        result = reclaim.annotate(result, swap_room(root))
-        check_user(root, args.user, result.processes)
+    with open_source(args) as src:
+        result = src.scan(args.pid, exe=args.group == "program" or bool(args.name), cmdline=args.cmdline,
+                          jobs=args.jobs, cgroup=args.group == "cgroup" or args.cgroup, exact=args.exact,
+                          annotate=True)
+        check_user(src.root, args.user, result.processes, src.user_names())
     procs = filter_processes(result.processes, args.user, args.name)
+    src.announce(args.format)
     if args.group == "process":
-        _processes(args, result, procs)
+        _processes(args, result, procs, src)
     else:
-        _groups(args, result, procs)
+        _groups(args, result, procs, src)
     notes.scan_notes(result)
     _kernel_threads(args.pid, result)
     return 0
@@ -80,12 +80,12 @@ def scan_options(args: argparse.Namespace) -> set[str]:
     return found
 
 
-def _processes(args: argparse.Namespace, result: Scan, procs: list[ProcessMemory]) -> None:
+def _processes(args: argparse.Namespace, result: Scan, procs: list[ProcessMemory], src: Source) -> None:
     rows: Sequence[Any] = sort_rows(procs, args.sort, PROCESS)[: args.top]
     absent, options = result.host.smaps_absent, scan_options(args)
     if args.format == "json":
-        write_json(jsonout.scan_document(result, processes=jsonout.records(PROCESS, rows, options=options,
-                                                                           absent=absent)))
+        write_json(src.stamped(jsonout.scan_document(result, processes=jsonout.records(
+            PROCESS, rows, options=options, absent=absent))))
     elif args.format == "csv":
         write_csv(args, PROCESS, rows, options=options, absent=absent)
     else:
@@ -104,7 +104,7 @@ def _processes(args: argparse.Namespace, result: Scan, procs: list[ProcessMemory
                                      title=f"{len(rows)} of {len(procs)} processes, sorted by {args.sort}"))
 
 
-def _groups(args: argparse.Namespace, result: Scan, procs: list[ProcessMemory]) -> None:
+def _groups(args: argparse.Namespace, result: Scan, procs: list[ProcessMemory], src: Source) -> None:
     from memtype.model.group import group_processes
 
     by = args.group
@@ -114,7 +114,8 @@ def _groups(args: argparse.Namespace, result: Scan, procs: list[ProcessMemory]) 
     groups = sort_rows(group_processes(procs, key), args.sort, registry)[: args.top]
     absent = result.host.smaps_absent
     if args.format == "json":
-        write_json(jsonout.scan_document(result, group_by=by, groups=jsonout.records(registry, groups, absent=absent)))
+        write_json(src.stamped(jsonout.scan_document(result, group_by=by,
+                                                     groups=jsonout.records(registry, groups, absent=absent))))
     elif args.format == "csv":
         write_csv(args, registry, groups, absent=absent)
     else:

@@ -6,6 +6,7 @@ import argparse
 
 from memtype.cli import args as types, notes, output
 from memtype.cli.formats import add_format_options, write_csv, write_json
+from memtype.cli.source import add_past
 
 TYPE_CHECKING = False  # typing costs ~5 ms of start-up; mypy still reads these imports
 if TYPE_CHECKING:
@@ -21,6 +22,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--top", type=types.positive, default=DEFAULT_TOP, metavar="N",
                    help=f"rows per list (default {DEFAULT_TOP})")
     add_format_options(p, tables=("processes", "devices", "zram", "objects", "mappings", "attribution"))
+    add_past(p)
     types.add_width(p)
 
 
@@ -28,9 +30,10 @@ def run(args: argparse.Namespace) -> int:
     from memtype.collect.scan import scan
     from memtype.collect.swapinfo import swap_info
     from memtype.model.swap import SwapReport, attribution, shmem_objects, swapped_mappings
-    from memtype.source.root import Root
+    from memtype.cli.source import open_source
 
-    with Root(args.root) as root:
+    with open_source(args) as src:
+        root = src.need_root("swap devices, zswap and zram (/proc/swaps, /sys)")
         info = swap_info(root)
         result = scan(root, mappings=True, jobs=args.jobs)
     objects = shmem_objects(result.processes, info.shm)

@@ -6,6 +6,7 @@ import argparse
 
 from memtype.cli import args as types, notes, output
 from memtype.cli.formats import add_format_options, write_csv, write_json
+from memtype.cli.source import add_past, open_source
 
 DESCRIPTION = ("Every byte of MemTotal by kind, from /proc/meminfo (default) or a full kpageflags/kpagecount "
                "scan (--exact, root), beside the sum over processes of each kind.")
@@ -16,19 +17,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-processes", dest="processes", action="store_false",
                    help="skip the comparison with the processes' PSS (no smaps read)")
     add_format_options(p, tables=("rows", "reconcile"))
+    add_past(p)
     types.add_width(p)
 
 
 def run(args: argparse.Namespace) -> int:
-    from memtype.collect.system import system_memory
-    from memtype.source.root import Root
-
-    with Root(args.root) as root:
-        sm = system_memory(root, exact=args.exact, processes=args.processes, jobs=args.jobs)
+    with open_source(args) as src:
+        sm = src.system(exact=args.exact, processes=args.processes, jobs=args.jobs)
+    src.announce(args.format)
     if args.format == "json":
         from memtype.output.documents import system_document
 
-        write_json(system_document(sm))
+        write_json(src.stamped(system_document(sm)))
     elif args.format == "csv":
         from memtype.model.fields_machine import RECONCILE, ROW
 
