@@ -38,6 +38,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
                  "what-if: what the kernel would take if N more bytes were needed"),
     "files": ("memtype.cli.commands.files", "which files sit in the page cache, and who maps or holds them"),
     "top": ("memtype.cli.commands.top", "a live full-screen view: the machine and every process by kind, each tick"),
+    "diff": ("memtype.cli.commands.diff", "what grew, shrank, appeared and went away between two captures or times"),
 }
 OVERVIEW = "memtype.cli.commands.overview"
 _HELP_WIDTH: list[int] = []

@@ -192,11 +192,11 @@ def sort_records(records: Iterable[Any], field: Field, *, reverse: bool | None =
 def registries() -> dict[str, Registry]:
     """Every registry by name (imports the per-command modules: start-up cost only when asked)."""
     # Imported here, not at module level: ``ps`` needs only this module (start-up is benchmarked).
-    from memtype.model import fields_cgroups, fields_files, fields_machine, fields_pressure, fields_swap
+    from memtype.model import fields_cgroups, fields_diff, fields_files, fields_machine, fields_pressure, fields_swap
     from memtype.model.fields_process import GROUP_KEYS, MAPPING, PROCESS, group_registry
 
     found = [PROCESS, MAPPING, *(group_registry(by) for by in GROUP_KEYS)]
-    for module in (fields_machine, fields_cgroups, fields_swap, fields_pressure, fields_files):
+    for module in (fields_machine, fields_cgroups, fields_swap, fields_pressure, fields_files, fields_diff):
         found.extend(module.REGISTRIES)
     return {r.name: r for r in found}
 
@@ -204,7 +204,7 @@ def registries() -> dict[str, Registry]:
 def covers() -> list[tuple[Registry, type]]:
     """Each registry beside the record type it covers: every public attribute of the record has a
     field or an exclusion (views such as ``swap_process`` read a record another registry covers)."""
-    from memtype.model import fields_cgroups, fields_files, fields_machine, fields_pressure, fields_swap
+    from memtype.model import fields_cgroups, fields_diff, fields_files, fields_machine, fields_pressure, fields_swap
     from memtype.model.cgroups import CgroupMemory
     from memtype.model.fields_process import MAPPING, PROCESS, group_registry
     from memtype.model.group import Group
@@ -212,7 +212,7 @@ def covers() -> list[tuple[Registry, type]]:
 
     found = [(PROCESS, ProcessMemory), (MAPPING, Mapping), (group_registry("program"), Group),
              (fields_cgroups.CGROUP, CgroupMemory)]
-    for module in (fields_machine, fields_swap, fields_pressure, fields_files):
+    for module in (fields_machine, fields_swap, fields_pressure, fields_files, fields_diff):
         found.extend(module.COVERS)
     return found
 
