@@ -50,6 +50,8 @@ if TYPE_CHECKING:
 
         def between(self, wall0: float, wall1: float) -> Iterator[Sample]: ...
 
+        def cut(self, out_path: str, wall0: float, wall1: float, redact: bool = False) -> Any: ...
+
 NOT_RECORDED = "a database does not record {what}"
 
 
