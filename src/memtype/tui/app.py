@@ -26,11 +26,12 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.widgets import Input, Static
 
-from memtype.tui import header
+from memtype.tui import header, replay_keys
 from memtype.tui.feed import Feed
 from memtype.tui.grid import ProcessGrid
 from memtype.tui.rows import (FIGURES, MODES, Line, group_lines, process_lines, sort_lines, tree_lines, walk)
 from memtype.tui.screens import CgroupScreen, DetailScreen, HelpScreen
+from memtype.tui.replay_keys import JumpInput, ReplayKeys
 from memtype.tui.table import WIDE_VALUE, Column, layout
 
 TYPE_CHECKING = False
@@ -54,7 +55,7 @@ class FilterInput(Input):
         self.app.action_close_filter()  # type: ignore[attr-defined]
 
 
-class TopApp(App[int]):
+class TopApp(ReplayKeys, App[int]):
     """The live view. ``failure`` holds the exception that ended it, if one did."""
 
     TITLE = "memtype top"
@@ -69,7 +70,7 @@ class TopApp(App[int]):
     #filter { height: 1; border: none; padding: 0 1; display: none; }
     #filter.shown { display: block; }
     #keys { color: $text-muted; }
-    """
+    """ + replay_keys.CSS
     BINDINGS = [
         Binding("q", "quit", "quit"), Binding("ctrl+c", "quit", "quit", show=False, priority=True),
         Binding("question_mark", "keys", "keys"), Binding("slash", "filter", "filter"),
@@ -80,6 +81,7 @@ class TopApp(App[int]):
         Binding("t", "tree", "tree view"), Binding("space", "fold", "fold or unfold a subtree"),
         Binding("enter", "detail", "the process's detail", show=False),
         Binding("c", "cgroups", "cgroups"), Binding("d", "changes", "changes in place of figures"),
+        *replay_keys.BINDINGS,
     ]
 
     def __init__(self, feed: Feed, *, autotick: bool = True) -> None:
@@ -113,6 +115,8 @@ class TopApp(App[int]):
         yield Static("", id="notes")
         yield Static("", id="title")
         yield FilterInput(placeholder="filter by name (Enter keeps it, Esc clears it)", id="filter")
+        yield JumpInput(placeholder="jump to a time: 14:05, 2026-12-01T14:05, 10m ago (Enter jumps, Esc closes)",
+                        id="jump")
         yield ProcessGrid(id="procs")
         yield Static("", id="keys")
 
@@ -141,6 +145,11 @@ class TopApp(App[int]):
         self.call_from_thread(self.arrived, model, marks, started)
 
     def arrived(self, model: Model, marks: Marks | None, started: float) -> None:
+        if model is self.model:  # a paused replay: the same Model again, nothing to draw
+            self.refresh_view()
+            if self.feed.interval is not None and self.autotick:
+                self.set_timer(max(0.05, self.feed.interval - (time.monotonic() - started)), self.fetch)
+            return
         self.previous, self.model, self.marks = self.model, model, marks
         self.ticks += 1
         self.refresh_view(new_data=True)
@@ -216,7 +225,8 @@ class TopApp(App[int]):
             if index is not None:
                 table.move_cursor(row=index, animate=False, scroll=False)
         self._set("#title", self._title(len(shown)))
-        self._set("#keys", Text(KEYS_LINE if width >= len(KEYS_LINE) else KEYS_SHORT))
+        keys = KEYS_LINE + (replay_keys.KEYS_LINE if self.feed.replay is not None else "")
+        self._set("#keys", Text(keys if width >= len(keys) else KEYS_SHORT))
 
     def _set(self, widget: str, text: Text) -> None:
         """Update a Static only when its text changed: an update lays the screen out again."""
@@ -256,6 +266,8 @@ class TopApp(App[int]):
     def _machine_text(self, model: Model, width: int) -> Text:
         host = model.scan.host
         where = "live" if self.feed.live else f"capture {host.root.rstrip('/').rsplit('/', 1)[-1]}"
+        if self.feed.replay is not None:
+            where = self.feed.replay.where()
         every = f" · every {self.feed.interval:g}s" if self.feed.interval is not None else " · one sample"
         text = Text()
         text.append("memtype top", style="bold")
@@ -366,14 +378,25 @@ class TopApp(App[int]):
             self.action_close_filter()
 
     def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "jump":
+            return
         self.needle = event.value
         self.refresh_view()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "jump":
+            problem = self.jump_to(event.value)
+            if problem:
+                self.notify(problem, severity="error", timeout=4)
+                return
+            event.input.value = ""
+            event.input.remove_class("shown")
+            self.table.focus()
+            return
         self.action_close_filter()
 
     def action_keys(self) -> None:
-        self.push_screen(HelpScreen())
+        self.push_screen(HelpScreen(replay=self.feed.replay is not None))
 
     def action_cgroups(self) -> None:
         if self.model is None:

@@ -1,7 +1,7 @@
 """What ``memtype top`` is fed with: a function that gives the next Model, and what else it may ask.
 
 The TUI never reads a Root (tests/test_layers.py): the command (``cli/commands/top.py``) wires a
-sampler, or one Sample of a capture, into a ``Feed``.
+sampler, one Sample of a capture, or a database's samples (``tui.replay.Replay``) into a ``Feed``.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from memtype.model.cgroups import CgroupTree
     from memtype.model.derive import Model
     from memtype.model.sample import ProcessKey
+    from memtype.tui.replay import Replay
 
 
 class Freshness(Protocol):
@@ -49,13 +50,14 @@ class Feed:
         freshness: how fresh a process's kinds are in the Model ``tick`` gave last (the sampler's
             ``freshness``), asked in the worker thread right after ``tick``; ``None``: every figure
             was read in its own sample.
+        replay: the recorded samples ``tick`` plays back (``memtype top --replay``), ``None`` otherwise.
     """
 
-    __slots__ = ("tick", "interval", "live", "cgroups", "notes", "freshness")
+    __slots__ = ("tick", "interval", "live", "cgroups", "notes", "freshness", "replay")
 
     def __init__(self, tick: Callable[[], Model], *, interval: float | None, live: bool,
                  cgroups: Callable[[Model], CgroupTree] | None = None,
                  notes: Callable[[Model], list[str]] | None = None,
-                 freshness: Callable[[ProcessKey], Freshness] | None = None) -> None:
+                 freshness: Callable[[ProcessKey], Freshness] | None = None, replay: Replay | None = None) -> None:
         self.tick, self.interval, self.live, self.cgroups = tick, interval, live, cgroups
-        self.notes, self.freshness = notes, freshness
+        self.notes, self.freshness, self.replay = notes, freshness, replay

@@ -27,6 +27,7 @@ from memtype.output.cgroups_table import tree_name, tree_order
 from memtype.output.human import fit_path, size
 from memtype.tui.family import family, mappings_by_path, with_mappings
 from memtype.tui.feed import BIG, WAITING, Feed
+from memtype.tui.replay_keys import KEYS as REPLAY_KEYS
 from memtype.tui.table import age_text, short_title
 
 TYPE_CHECKING = False
@@ -215,7 +216,7 @@ KEYS = [("q", "quit (Esc: back from a screen)"), ("/", "filter by name (Enter ke
 
 
 class HelpScreen(ModalScreen[None]):
-    """The keys; any key closes it."""
+    """The keys (with the replay's under ``--replay``); any key closes it."""
 
     CSS = """
     HelpScreen { align: center middle; }
@@ -223,10 +224,14 @@ class HelpScreen(ModalScreen[None]):
             background: $surface; }
     """
 
+    def __init__(self, replay: bool = False) -> None:
+        super().__init__()
+        self.replay = replay
+
     def compose(self) -> ComposeResult:
         text = Text()
         text.append("memtype top: keys", style="bold")
-        for keys, what in KEYS:
+        for keys, what in KEYS + (REPLAY_KEYS if self.replay else []):
             text.append(f"\n{keys:>9}  ", style="bold cyan")
             text.append(what)
         text.append("\n\nFigures are PSS: the kinds add up to PSS, so sums (groups, subtrees) count a shared "

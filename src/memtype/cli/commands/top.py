@@ -1,13 +1,14 @@
-"""``memtype top``: the live full-screen view (``memtype.tui``), fed by a sampler on this machine or by
-one Sample of a capture (``--root``: a static view, no ticking)."""
+"""``memtype top``: the live full-screen view (``memtype.tui``), fed by a sampler on this machine, by
+one Sample of a capture (``--root``: a static view, no ticking), or by the samples of a database
+(``--replay DB``: step, play, jump; ``tui.replay``)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from memtype.cli import args as types, notes
-from memtype.errors import MemtypeError
+from memtype.cli import args as types, notes, when
+from memtype.errors import MemtypeError, UsageError
 
 TYPE_CHECKING = False  # typing costs ~5 ms of start-up; mypy still reads these imports
 if TYPE_CHECKING:
@@ -28,8 +29,13 @@ NOT_A_TERMINAL = "memtype top needs a terminal, and standard output is not one; 
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--interval", type=types.seconds, default=2.0, metavar="SECONDS",
-                   help="seconds between samples (default 2; 0.1 to 3600)")
+    p.add_argument("--interval", type=types.seconds, default=None, metavar="SECONDS",
+                   help="seconds between samples (default 2; 0.1 to 3600); with --replay, between played samples "
+                   "(default 1)")
+    p.add_argument("--replay", metavar="DB", help="play back a database of `memtype record` (keys: left/right a "
+                   "sample back/on, p play/pause, j jump to a time)")
+    p.add_argument("--at", type=when.time_arg, metavar="TIME", help="with --replay: start at the sample nearest "
+                   "to TIME (default: the first)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -41,8 +47,14 @@ def run(args: argparse.Namespace) -> int:
         raise MemtypeError("memtype top needs Textual (textual is missing): pip install 'memtype[tui]'")
     from memtype.source.root import Root
 
+    if args.at is not None and args.replay is None:
+        raise UsageError("--at goes with --replay DB")
+    if args.replay is not None and args.root not in (None, "/"):
+        raise UsageError("--replay and --root name two sources; give one")
     with Root(args.root) as root:
-        feed = make_feed(root, args.interval, args.jobs)  # its first tick starts now, in a thread
+        # its first tick starts now, in a thread
+        feed = (replay_feed(args.replay, args.at, args.interval or 1.0) if args.replay is not None
+                else make_feed(root, args.interval or 2.0, args.jobs))
         # Textual only here: `memtype ps` never pays for it (start-up is benchmarked); its import (~0.3 s)
         # runs while the first tick reads the machine.
         from memtype.tui.app import TopApp
@@ -87,6 +99,31 @@ def make_feed(root: Root, interval: float, jobs: int | None) -> Feed:
     sampler = Sampler(root, interval=interval, first_budget=FIRST_BUDGET, exe=True, cgroup=True)
     return Feed(ahead(sampler.tick), interval=interval, live=True, cgroups=_cgroups(root), notes=tui_notes,
                 freshness=sampler.freshness)
+
+
+def replay_feed(db: str, at: str | None, interval: float) -> Feed:
+    """A Feed over the samples of a database, paused at the sample nearest to ``at`` (default: the first).
+    Each sample is loaded through a store opened for that read: the app's ticks run in worker threads,
+    and an SQLite connection belongs to the thread that made it."""
+    import os
+
+    from memtype.cli.source import nearest, open_store
+    from memtype.model.sample import Sample
+    from memtype.tui.feed import Feed
+    from memtype.tui.replay import Replay
+
+    with open_store(db) as store:
+        times = store.times()
+        if not times:
+            raise MemtypeError(f"{db}: no sample recorded yet")
+        start = times.index(nearest(store, at)) if at is not None else 0
+
+    def load(sample_id: int) -> Sample:
+        with open_store(db) as st:
+            return st.sample(sample_id)
+
+    replay = Replay(times, load, name=os.path.basename(db), parse_time=when.parse_time, start=start)
+    return Feed(ahead(replay.tick), interval=interval, live=False, notes=tui_notes, replay=replay)
 
 
 def ahead(tick: Callable[[], Model]) -> Callable[[], Model]:
