@@ -139,3 +139,17 @@ def test_issue11_derive_equals_scan(case: str) -> None:
     b = derive(read_sample(root, cgroup=True)).scan
     assert [(p.key, p.totals, p.categories, p.cgroup) for p in a.processes] == \
         [(p.key, p.totals, p.categories, p.cgroup) for p in b.processes]
+
+
+def test_issue11_cgroups_db_matches_capture(run_cli: Callable[..., Result], tmp_path: Path) -> None:
+    """``cgroups --db``: the recorded memory.stat and members give the tree the capture gives."""
+    root = str(ROOTS / "gpu-cgroups")
+    recorded = read_sample(root, cgroup=True, cgroups=True).replace(wall=datetime(2026, 12, 1, 14, 0).timestamp())
+    db = make_db(tmp_path / "cg.db", [recorded])
+    past = json.loads(run_cli("cgroups", "--db", str(db), "--format", "json").out)
+    now = json.loads(run_cli("cgroups", "--root", root, "--format", "json").out)
+    assert past["recorded"]["time"] == "2026-12-01 14:00:00"
+    assert past["cgroups"] == now["cgroups"]
+    bare = make_db(tmp_path / "bare.db", [fixture_sample(datetime(2026, 12, 1, 14, 0).timestamp())])
+    r = run_cli("cgroups", "--db", str(bare))
+    assert r.code == 1 and r.err.startswith("memtype: error: a database does not record memory cgroups")

@@ -99,19 +99,27 @@ class GroupDiff:
 
 class Headline:
     """One kind's net change (``delta``, PSS bytes) and who made it: ``count`` processes moving that
-    way, the program most of them run (``program``, ``program_count`` of them)."""
+    way, the program (comm) that moved most of it (``program``: ``program_count`` processes, moving
+    ``program_bytes`` of it that way)."""
 
-    __slots__ = ("kind", "delta", "count", "program", "program_count")
+    __slots__ = ("kind", "delta", "count", "program", "program_count", "program_bytes", "moved")
 
-    def __init__(self, kind: Kind, delta: int, count: int, program: str | None, program_count: int) -> None:
+    def __init__(self, kind: Kind, delta: int, count: int, program: str | None, program_count: int,
+                 program_bytes: int = 0, moved: int = 0) -> None:
         self.kind, self.delta, self.count, self.program, self.program_count = kind, delta, count, program, \
             program_count
+        self.program_bytes, self.moved = program_bytes, moved
+
+    @property
+    def mostly(self) -> bool:
+        """The program moved nine tenths of what moved that way or more."""
+        return self.moved > 0 and self.program_bytes * 10 >= self.moved * 9
 
 
 class CowBreak:
     """A fork family whose copy-on-write sharing fell: the parent (``pid``, ``comm``), the members in
     both models (``members``: PIDs, the parent first), their cow PSS before and after (bytes), and
-    which members' anonymous PSS rose (``writers``: who wrote, taking private copies)."""
+    who wrote (``writers``: anonymous PSS up and page faults taken meanwhile; ``_writers``)."""
 
     __slots__ = ("pid", "comm", "members", "before", "after", "writers")
 
@@ -203,10 +211,31 @@ def headlines(diffs: list[ProcessDiff]) -> list[Headline]:
         weight: Counter[str] = Counter()
         for d in movers:
             weight[d.comm] += abs(d.kinds[k])
-        program, _ = weight.most_common(1)[0] if weight else (None, 0)
-        out.append(Headline(k, net, len(movers), program, programs[program] if program is not None else 0))
+        program, part = weight.most_common(1)[0] if weight else (None, 0)
+        out.append(Headline(k, net, len(movers), program, programs[program] if program is not None else 0, part,
+                            sum(weight.values())))
     out.sort(key=lambda h: -abs(h.delta))
     return out
+
+
+def _writers(before: Model, after: Model, members: list[ProcessKey]) -> tuple[int, ...]:
+    """Who wrote: anonymous PSS up, and page faults taken meanwhile (a copy-on-write fault gives the
+    writer its copy; the other side's page turns private with no fault of its own, kernel-spec A.6), at
+    least a tenth of the most any member took (a process that runs takes a few faults of its own).
+    Unknown fault counters: every member whose anonymous PSS rose."""
+    rose: dict[int, int | None] = {}
+    for key in members:
+        a, b = before.by_key[key], after.by_key[key]
+        if b.categories[Kind.ANONYMOUS].pss <= a.categories[Kind.ANONYMOUS].pss:
+            continue
+        fa, fb = before.sample.processes.get(key), after.sample.processes.get(key)
+        known = fa is not None and fb is not None and fa.counters.minflt is not None \
+            and fb.counters.minflt is not None
+        rose[key[0]] = fb.counters.minflt - fa.counters.minflt if known else None  # type: ignore[union-attr,operator]
+    if any(n is None for n in rose.values()):
+        return tuple(rose)
+    most = max((n or 0 for n in rose.values()), default=0)
+    return tuple(pid for pid, n in rose.items() if n and n * 10 >= most)
 
 
 def cow_breaks(before: Model, after: Model) -> list[CowBreak]:
@@ -239,8 +268,7 @@ def cow_breaks(before: Model, after: Model) -> list[CowBreak]:
         if fall(rest) < COW_BREAK:
             continue
         named.update(members)
-        writers = tuple(k[0] for k in members
-                        if b[k].categories[Kind.ANONYMOUS].pss - a[k].categories[Kind.ANONYMOUS].pss > 0)
+        writers = _writers(before, after, members)
         out.append(CowBreak(members[0][0], b[members[0]].comm, tuple(k[0] for k in members),
                             sum(a[k].categories[Kind.COW].pss for k in members),
                             sum(b[k].categories[Kind.COW].pss for k in members), writers))

@@ -80,7 +80,7 @@ DIFF_COW_BREAK = Registry("diff_cow_break", "a fork family whose copy-on-write s
     gauge("before", "CoW A", "the family's cow PSS in A", lambda c: c.before, default=True),
     gauge("after", "CoW B", "the family's cow PSS in B", lambda c: c.after, default=True),
     gauge("delta", "Change", "B - A of the family's cow PSS", lambda c: c.delta, default=True),
-    info("writers", "Writers", "members whose anonymous PSS rose (they wrote: private copies)",
+    info("writers", "Writers", "members that wrote: anonymous PSS up and page faults taken (a copy-on-write fault)",
          lambda c: list(c.writers)),
 ])
 

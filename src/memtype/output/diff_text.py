@@ -32,12 +32,13 @@ def process_word(n: int) -> str:
 
 
 def headline(h: Headline) -> str:
-    """``+1.1G anonymous in 4 pt_data_worker processes`` (``in 7 processes, 4 of them pt_data_worker``)."""
+    """``+1.1G anonymous in 4 pt_data_worker processes`` (``in 7 processes, 4 of them pt_data_worker``):
+    the program that moved nine tenths of it or more is named alone."""
     what = KIND_WORDS.get(h.kind.value, h.kind.value)
     if h.program is None:
         return f"{signed(h.delta)} {what}"
-    if h.program_count == h.count:
-        who = f"{h.count} {h.program} process" + ("" if h.count == 1 else "es")
+    if h.program_count == h.count or h.mostly:
+        who = f"{h.program_count} {h.program} process" + ("" if h.program_count == 1 else "es")
     else:
         who = f"{process_word(h.count)}, {h.program_count} of them {h.program}"
     return f"{signed(h.delta)} {what} in {who}"

@@ -7,6 +7,7 @@ import argparse
 
 from memtype.cli import args as types, notes, output
 from memtype.cli.formats import add_format_options, write_csv, write_json
+from memtype.cli.source import NOT_RECORDED, add_past, open_source
 
 DESCRIPTION = ("Every memory cgroup: memory.stat mapped onto the kinds (anonymous, shared, file), charged total, "
                "limit, swap, PSI and OOM kills, and the summed PSS by kind of its processes. cgroup v2, v1, and "
@@ -23,6 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-processes", dest="processes", action="store_false",
                    help="skip the processes (no smaps read): memory.stat figures only")
     add_format_options(p)
+    add_past(p)
     types.add_width(p)
 
 
@@ -34,33 +36,43 @@ def run(args: argparse.Namespace) -> int:
     from memtype.model.derive import derive, has_swap_room
     from memtype.model.records import Scan
     from memtype.output import cgroups_table as view
-    from memtype.source.root import Root
-
     try:
         view.sort_cgroups([], args.sort)  # a bad column fails before anything is read
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    with Root(args.root) as root:
-        hierarchy = find_hierarchy(root)  # none: one error line
-        # One code path with a recorded Sample: read it, derive the tree (members: the model's processes).
-        if args.processes:
-            model = derive(read_sample(root, cgroup=True, cgroups=hierarchy, jobs=args.jobs))
-            tree, result = model.cgroups, model.scan
-        else:  # memory.stat figures only: the tree without members
-            sample = read_system(root, cgroups=hierarchy)
-            groups = sample.cgroups
-            tree = None if groups is None else cgroup_tree(groups, has_swap_room(sample))
-            result = Scan(sample.host, [])
+    with open_source(args) as src:
+        if src.root is not None:
+            hierarchy = find_hierarchy(src.root)  # none: one error line
+            # One code path with a recorded Sample: read it, derive the tree (members: the model's processes).
+            if args.processes:
+                model = derive(read_sample(src.root, cgroup=True, cgroups=hierarchy, jobs=args.jobs))
+                tree, result = model.cgroups, model.scan
+            else:  # memory.stat figures only: the tree without members
+                sample = read_system(src.root, cgroups=hierarchy)
+                groups = sample.cgroups
+                tree = None if groups is None else cgroup_tree(groups, has_swap_room(sample))
+                result = Scan(sample.host, [])
+        else:  # a recorded Sample: the same derive
+            sample = src.sample()
+            if sample.cgroups is None:
+                raise MemtypeError(NOT_RECORDED.format(what="memory cgroups in this sample (the recorder "
+                                                             "found no cgroup hierarchy, or did not read it)"))
+            if args.processes:
+                model = src.model()
+                tree, result = model.cgroups, model.scan
+            else:
+                tree, result = cgroup_tree(sample.cgroups, has_swap_room(sample)), Scan(sample.host, [])
     if tree is None:  # not so: read_system was given the hierarchy
         raise MemtypeError("the memory cgroups could not be read")
     result = result.replace(warnings=tree.warnings + result.warnings)
     rows = (view.tree_order(tree.cgroups, args.sort) if args.tree
             else view.sort_cgroups(tree.cgroups, args.sort)[: args.top])
+    src.announce(args.format)
     if args.format == "json":
         from memtype.output.documents import cgroups_document
 
         legend = [view.NOTE] + ([view.V1_ROOT_NOTE] if tree.hierarchy.version == 1 else [])
-        write_json(cgroups_document(tree, rows, result, members=args.processes, notes=legend))
+        write_json(src.stamped(cgroups_document(tree, rows, result, members=args.processes, notes=legend)))
     elif args.format == "csv":
         from memtype.model.fields_cgroups import CGROUP
 
