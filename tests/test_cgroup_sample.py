@@ -222,3 +222,19 @@ def test_issue10_records_are_read_only() -> None:
     with pytest.raises(AttributeError, match="read-only"):
         cs.groups["/"].current = 1  # type: ignore[misc]
     assert cs.groups["/"].replace(current=5).current == 5 and cs.groups["/"].current is None
+
+
+def test_issue10_top_cgroup_view_has_one_code_path() -> None:
+    """`memtype top`'s cgroup view: a Model with cgroups gives its own tree; one without (a sampler with
+    cgroups off) has them read on demand, in the same steps: the same records."""
+    from memtype.cli.commands.top import _cgroups
+
+    with Root(str(V1_ROOT)) as r:
+        read = _cgroups(r)
+        assert read is not None
+        with_cgroups = derive(read_sample(r, exe=True, cgroup=True, cgroups=True))
+        assert read(with_cgroups) is with_cgroups.cgroups
+        on_demand = read(derive(read_sample(r, exe=True, cgroup=True)))
+    assert _records(on_demand) == _records(with_cgroups.cgroups)
+    with Root(str(GPU_ROOT)) as r:
+        assert _cgroups(r) is None  # no hierarchy: the view says so

@@ -4,7 +4,8 @@ The readers and the race policy are ``collect.process``'s, as for ``collect.scan
 exits mid-read is skipped "gone", a kernel thread "kernel", a zombie "zombie". ``memtype ps`` does
 not go through a Sample: it classifies each smaps in compiled code as it is read and keeps nothing
 of it (peak RSS stays flat). A Sample keeps every process's smaps as rows instead, for
-``model.derive`` (the model plus deltas), a continuous sampler and history.
+``model.derive`` (the model plus deltas), a continuous sampler and history. With ``cgroups=True`` it
+holds the memory cgroups' files too (``collect.cgroups.read_cgroups_sample``), read before the processes.
 
 Cost, measured on a 2-CPU VM (6.18): parsing and packing add about 1.8 µs per mapping to the ~16 µs
 the kernel takes to print it (read_sample ~1.2x the CPU of scan); a Sample takes ~250 bytes per mapping.

@@ -69,8 +69,8 @@ class Sampler:
             process once a minute costs ~0.75 ms (read and classify) x N / 60 s: 1.3% of a core at 1000.
         exe, cgroup: resolve each process's executable (at its start and exec) and memory cgroup (at
             each smaps read), as ``read_sample`` does.
-        cgroups: read the memory cgroups every tick (``Sample.cgroups``, ``Model.cgroups``: about 8
-            small files per cgroup; ``TickReport.cgroups_cpu``). The hierarchy is found at the first tick;
+        cgroups: read the memory cgroups every tick (``Sample.cgroups``, ``Model.cgroups``; about 0.2 ms
+            of CPU per cgroup, outside ``budget``: ``TickReport.cgroups_cpu``). The hierarchy is found at the first tick;
             where there is none, ``Sample.cgroups`` stays ``None``.
     """
 

@@ -31,10 +31,10 @@ def parse_keyed(text: str) -> dict[str, int]:
     for line in text.splitlines():
         parts = line.split()
         if len(parts) == 2:
-            try:
-                out[parts[0]] = to_int(parts[1])
-            except ValueError:
-                continue
+            value = parts[1]
+            digits = value[1:] if value[:1] == "-" else value
+            if digits.isascii() and digits.isdigit():  # parse.numbers.to_int, inlined: a sampler reads
+                out[parts[0]] = int(value)              # ~50 lines per cgroup per tick
     return out
 
 

@@ -85,7 +85,7 @@ def make_feed(root: Root, interval: float, jobs: int | None) -> Feed:
     from memtype.tui.feed import Feed
 
     if not root.live:
-        first = ahead(lambda: derive(read_sample(root, exe=True, cgroup=True, jobs=jobs)))
+        first = ahead(lambda: derive(read_sample(root, exe=True, cgroup=True, cgroups=True, jobs=jobs)))
         models: list[Model] = []
 
         def same() -> Model:  # one Sample: every tick is the first
@@ -155,17 +155,25 @@ def ahead(tick: Callable[[], Model]) -> Callable[[], Model]:
 
 
 def _cgroups(root: Root) -> Callable[[Model], CgroupTree] | None:
-    """The cgroups with a Model's processes summed in; ``None`` where the root has no memory hierarchy."""
-    from memtype.collect.cgroups import attach_members, find_hierarchy, read_cgroups
+    """The cgroups with a Model's processes summed in; ``None`` where the root has no memory hierarchy.
+
+    A Model whose sample holds the cgroups (a capture, read with them; a sampler with ``cgroups=True``)
+    has them derived (``Model.cgroups``); else they are read when the view asks, in the same steps
+    (``read_cgroups_sample``, ``model.cgroup_tree``), so the sampler does not pay for them every tick."""
+    from memtype.collect.cgroups import CgroupFiles, find_hierarchy, read_cgroups_sample
+    from memtype.model.cgroup_tree import attach_members, cgroup_tree
 
     try:
-        hierarchy = find_hierarchy(root)
+        files = CgroupFiles(root, find_hierarchy(root))
     except MemtypeError:
         return None
 
     def read(model: Model) -> CgroupTree:
-        tree = read_cgroups(root, hierarchy)
-        attach_members(tree, model.scan, root)
+        if model.cgroups is not None:
+            return model.cgroups
+        tree = cgroup_tree(read_cgroups_sample(root, files=files), model.swap_room)
+        # read after the model: a listed PID the model lacks may be new since, not gone (root.pids())
+        attach_members(tree, model.scan.processes, model.scan.skipped, set(root.pids()), root.live)
         return tree
 
     return read
