@@ -202,6 +202,11 @@ def test_issue11_an_old_dict_without_cgroups_loads_as_none() -> None:
     (lambda c: c["groups"]["/"]["stat"].update(anon=1.5), "not an integer: 1.5"),
     (lambda c: c["groups"]["/"].update(procs=["1"]), "not an integer: '1'"),
     (lambda c: c.pop("groups"), "KeyError"),
+    (lambda c: c.update(groups=[1, 2]), "AttributeError"),  # a list for a dict
+    (lambda c: c["groups"].update({"/": [1]}), "cgroup /: not an object"),
+    (lambda c: c["groups"]["/"].update(stat=[1]), "AttributeError"),
+    (lambda c: c["groups"]["/"].update(pressure="some"), "AttributeError"),
+    (lambda c: c["groups"]["/"].update(procs=7), "TypeError"),
 ])
 def test_issue11_damaged_cgroups_are_one_value_error(change: Any, message: str) -> None:
     doc = json.loads(json.dumps(to_dict(read_sample(str(V2_ROOT), smaps=False, cgroups=True))))
@@ -238,3 +243,22 @@ def test_issue10_top_cgroup_view_has_one_code_path() -> None:
     assert _records(on_demand) == _records(with_cgroups.cgroups)
     with Root(str(GPU_ROOT)) as r:
         assert _cgroups(r) is None  # no hierarchy: the view says so
+
+
+def test_issue11_a_stored_sample_with_odd_cgroups_derives_with_warnings() -> None:
+    """Stored cgroups are untrusted: a child without its parent, a memory.stat without LRU fields, a
+    trailing slash, PIDs nobody has: a tree with unknowns and warnings, never an exception."""
+    base = read_sample(str(V2_ROOT), cgroup=True, cgroups=True)
+    odd = CgroupsSample(2, "sys/fs/cgroup", False, {
+        "/": CgroupSample("/", None, problems=("memory.stat: missing",)),
+        "/orphan/child/": CgroupSample("/orphan/child/", {"anon": 5}, current=9, limit=4, procs=(421, 99999)),
+    }, gone=3)
+    tree = derive(base.replace(cgroups=odd)).cgroups
+    assert tree is not None and tree.gone == 3
+    cg = {c.path: c for c in tree.cgroups}
+    child = cg["/orphan/child/"]
+    assert child.categories == {"anonymous": 5, "shared": None, "file": None} and child.other == 4
+    assert (child.limit, child.effective_limit, child.members.pids) == (4, 4, [421])
+    assert child.unread == {"not captured": 1} and 421 in cg["/"].members.pids  # the rest join / by their cgroup
+    assert any("memory.stat lacks" in w for w in tree.warnings)
+    assert any(w.startswith("cgroup /: memory.stat: missing") for w in tree.warnings)

@@ -95,7 +95,7 @@ def from_dict(doc: dict[str, Any]) -> Sample:
         raise ValueError(f"not a {SCHEMA} document (schema: {found!r})")
     try:
         return _sample(doc)
-    except (KeyError, IndexError, TypeError, ValueError, OverflowError) as exc:
+    except (KeyError, IndexError, TypeError, ValueError, OverflowError, AttributeError) as exc:  # a list for a dict...
         raise ValueError(f"damaged {SCHEMA} document: {type(exc).__name__}: {exc}") from None
 
 
@@ -141,6 +141,8 @@ def _cgroups(doc: Any) -> CgroupsSample | None:
     for path, item in doc["groups"].items():
         if not isinstance(path, str) or not path.startswith("/"):
             raise ValueError(f"cgroup path {path!r}")
+        if not isinstance(item, dict):
+            raise ValueError(f"cgroup {path}: not an object")
         unknown = set(item).difference(_CGROUP)
         if unknown:
             raise ValueError(f"cgroup {path}: no field {sorted(unknown)[0]!r}")
