@@ -82,3 +82,7 @@ class PressureError(MemtypeError):
 
 class OutputError(MemtypeError):
     """The results could not be written (stdout full, closed or gone; not a closed pipe)."""
+
+
+class StoreError(MemtypeError):
+    """A history database (``memtype.store``) that cannot be opened, read or written; names the file."""

@@ -1,0 +1,396 @@
+"""A Sample as a store frame, and back: a keyframe holds it whole, a delta only what moved since the
+previous sample of its chain (``Encoder``, ``Decoder``; ``store.py`` keeps the chain in SQLite).
+
+A frame is one format byte, then zlib (with the database's preset dictionary) of: the length of a
+JSON document (4 bytes, little-endian), the document, and the smaps numbers (``columns.py``). The
+document::
+
+    {"key": true|false,
+     "m": the machine part: to_dict(sample) without processes (keyframe), or its patch (patch.py),
+     "names": [[field, ...]], "headers": [[perms, dev, path, vmflags]],  # appended to the chain's tables
+     "gone": [[pid, starttime]],                         # processes gone since the previous sample
+     "p": [[pid, starttime, dict | patch]],              # new processes whole, changed ones as patches
+     "s": [[pid, starttime, {"at": smaps_at, "n": names, "h": [header...] | "=", "m": [previous entry]}]],
+     "cols": [[names, entries, [column code...]]],      # the numbers' layout, per field list
+     "order": [[pid, starttime]]}                        # only where not in (pid, starttime) order
+
+A process whose ``ProcessSample`` is the previous one (a sampler's unchanged process, its smaps
+carried forward with its ``smaps_at``) costs nothing; one whose counters moved costs a patch of a
+few bytes; one whose smaps was read again, its entries XOR-ed with the last read (mostly zeros).
+Everything the Sample holds goes through ``model.sample_dict``: a field it gains is stored too.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import zlib
+from array import array
+
+from memtype.model.records import HostInfo
+from memtype.model.sample import ProcessSample, Sample, SmapsRows
+from memtype.model.sample_dict import from_dict, to_dict
+from memtype.store import columns
+from memtype.store.patch import apply, diff
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from memtype.model.sample import Header, ProcessKey
+
+FORMAT = 1  # the frame's first byte
+LENGTH = struct.Struct("<I")
+MiB = 1 << 20
+# A frame's decompressed size is capped: a keyframe at 1000 processes and 60,000 mappings is ~20 MiB
+# before compression; a hostile record must not make a reader allocate gigabytes.
+MAX_FRAME = 512 * MiB
+
+
+class Damaged(ValueError):
+    """A frame that does not decode (the store names the sample)."""
+
+
+def _order_key(key: ProcessKey) -> tuple[int, int]:
+    return (key[0], -1 if key[1] is None else key[1])
+
+
+class Encoder:
+    """Turns each appended Sample into a frame against the previous one (``encode``, then ``accept``
+    once the frame is stored: a frame that failed to be written must not become the next one's base)."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """The next frame is a keyframe."""
+        self.count = 0  # frames in the chain so far
+        self._prev: Sample | None = None
+        self._machine: Any = None
+        self._docs: dict[ProcessKey, dict[str, Any]] = {}
+        self._names: dict[tuple[str, ...], int] = {}
+        self._headers: dict[Header, int] = {}
+        self._pending: tuple[Any, ...] | None = None
+
+    def encode(self, sample: Sample, key: bool) -> bytes:
+        """The frame's uncompressed payload (a keyframe if ``key`` or if there is no previous sample)."""
+        key = key or self._prev is None
+        prev = None if key else self._prev
+        before = {} if prev is None else prev.processes
+        names = {} if key else dict(self._names)
+        headers = {} if key else dict(self._headers)
+        docs = {} if key else dict(self._docs)
+        changed = {k: p for k, p in sample.processes.items() if before.get(k) is not p}
+        doc = to_dict(sample.replace(processes={k: p.replace(smaps=None, smaps_at=None) for k, p in changed.items()}))
+        process_docs = doc.pop("processes")
+        doc.pop("names")
+        doc.pop("headers")
+        frame: dict[str, Any] = {"key": key, "m": doc if key else diff(self._machine, doc)}
+        ops, specs = [], []
+        groups: dict[int, list[bytes]] = {}
+        entries: dict[int, int] = {}
+        new_names, new_headers = len(names), len(headers)
+        for (k, p), d in zip(changed.items(), process_docs):
+            del d["smaps"]
+            old = docs.get(k)
+            if old is None:
+                ops.append([k[0], k[1], d])
+            else:
+                change = diff(old, d)
+                if change is not None:
+                    ops.append([k[0], k[1], change])
+            docs[k] = d
+            q = before.get(k)
+            if q is None:
+                if p.smaps is None and p.smaps_at is None:
+                    continue
+            elif q.smaps_at == p.smaps_at and (q.smaps is p.smaps or q.smaps == p.smaps):
+                continue
+            spec: dict[str, Any] = {"at": p.smaps_at}
+            specs.append([k[0], k[1], spec])
+            rows = p.smaps
+            if rows is None:
+                continue
+            n = spec["n"] = names.setdefault(rows.names, len(names))
+            last = q.smaps if q is not None and q.smaps is not None and q.smaps.names == rows.names else None
+            mapping = columns.match(last, rows)
+            if mapping is None:
+                spec["h"] = "="
+            else:  # a matched entry has its previous header: only the others are listed
+                spec["h"] = runs([headers.setdefault(h, len(headers))
+                                  for h, j in zip(rows.headers, mapping) if j < 0])
+                if last is not None:
+                    spec["m"] = runs(mapping)
+            data = rows.numbers.tobytes()
+            if last is not None:
+                data = columns.xor(data, columns.aligned(last, mapping, len(rows), rows.width))
+            groups.setdefault(n, []).append(data)
+            entries[n] = entries.get(n, 0) + len(rows)
+        for k in before.keys() - sample.processes.keys():
+            del docs[k]
+        frame["names"] = [list(x) for x in list(names)[new_names:]]
+        frame["headers"] = [list(x) for x in list(headers)[new_headers:]]
+        frame["gone"] = [list(k) for k in before if k not in sample.processes]
+        frame["p"], frame["s"] = ops, specs
+        blobs, frame["cols"] = [], []
+        by_index = list(names)
+        for n in sorted(groups):
+            codes, blob = columns.pack(b"".join(groups[n]), 4 + len(by_index[n]))
+            frame["cols"].append([n, entries[n], codes])
+            blobs.append(blob)
+        order = list(sample.processes)
+        if order != _expected_order(list(before), sample.processes.keys() - before.keys(), sample.processes, order):
+            frame["order"] = [list(k) for k in order]
+        text = json.dumps(frame, separators=(",", ":")).encode()
+        self._pending = (sample, doc, docs, names, headers, key)
+        return LENGTH.pack(len(text)) + text + b"".join(blobs)
+
+    def accept(self) -> None:
+        """The last frame was stored: it is the base of the next."""
+        if self._pending is None:
+            raise ValueError("no frame to accept")
+        self._prev, self._machine, self._docs, self._names, self._headers, key = self._pending
+        self._pending = None
+        self.count = 1 if key else self.count + 1
+
+
+def _expected_order(before: list[ProcessKey], new: set[ProcessKey] | Any, now: dict[ProcessKey, Any],
+                    order: list[ProcessKey]) -> list[ProcessKey]:
+    """The order a Decoder gives without an explicit one: a keyframe's as listed; else the previous
+    order less the gone, and once new processes come, by (pid, starttime)."""
+    if not before:
+        return order
+    kept = [k for k in before if k in now]
+    if not new:
+        return kept
+    return sorted(kept + list(new), key=_order_key)
+
+
+class Decoder:
+    """Replays frames in chain order; ``decode`` gives the Sample of each (module docstring)."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.started = False
+        self.machine: Any = None
+        self._docs: dict[ProcessKey, dict[str, Any]] = {}
+        self._rows: dict[ProcessKey, tuple[SmapsRows | None, float | None]] = {}
+        self._procs: dict[ProcessKey, ProcessSample] = {}
+        self._order: list[ProcessKey] = []
+        self._names: list[tuple[str, ...]] = []
+        self._headers: list[Header] = []
+
+    def decode(self, payload: bytes) -> Sample:
+        """The Sample of the next frame; Damaged if it does not decode or fit the chain so far
+        (the state is then reset: the next frame must be a keyframe)."""
+        try:
+            return self._decode(payload)
+        except Damaged:
+            self.reset()
+            raise
+        except (KeyError, IndexError, TypeError, ValueError, OverflowError, AttributeError, RecursionError,
+                UnicodeDecodeError, struct.error) as exc:
+            self.reset()
+            raise Damaged(f"{type(exc).__name__}: {exc}") from None
+
+    def _decode(self, payload: bytes) -> Sample:
+        (length,) = LENGTH.unpack_from(payload)
+        if length > len(payload) - 4:
+            raise Damaged("the document runs past the frame")
+        frame = json.loads(payload[4:4 + length])
+        blob = memoryview(payload)[4 + length:]
+        if type(frame) is not dict:
+            raise Damaged("the document is not an object")
+        if frame["key"] is True:
+            self.reset()
+            self.machine = frame["m"]
+        elif not self.started:
+            raise Damaged("a delta without the frames before it")
+        else:
+            self.machine = apply(self.machine, frame["m"])
+        if type(self.machine) is not dict:
+            raise Damaged("the machine part is not an object")
+        self._names += [tuple(str(x) for x in n) for n in frame["names"]]
+        self._headers += [(str(a), str(b), str(c), str(d)) for a, b, c, d in frame["headers"]]
+        docs, rows, procs = self._docs, self._rows, self._procs
+        gone = {(int(pid), st) for pid, st in frame["gone"]}
+        for k in gone:
+            del docs[k]
+            rows.pop(k, None)
+            procs.pop(k, None)
+        before = [k for k in self._order if k not in gone] if gone else self._order
+        new: list[ProcessKey] = []
+        changed: dict[ProcessKey, None] = {}
+        for pid, st, change in frame["p"]:
+            k = (pid, st)
+            old = docs.get(k)
+            if old is None:
+                if type(change) is not dict:
+                    raise Damaged(f"process {pid} is new but given as a patch")
+                docs[k] = change
+                new.append(k)
+            else:
+                docs[k] = apply(old, change)
+            changed[k] = None
+        moved = self._smaps(frame, blob)
+        for k in moved:
+            if k not in docs:
+                raise Damaged(f"smaps of process {k[0]}, which is not in the sample")
+        doc = dict(self.machine)
+        doc.update(processes=[{**docs[k], "smaps": None} for k in changed], names=[], headers=[])
+        base = from_dict(doc)
+        for ps in base.processes.values():
+            if ps.key not in changed:
+                raise Damaged(f"process {ps.pid} is listed under another key")
+            got = rows.get(ps.key)
+            procs[ps.key] = ps if got is None else ps.replace(smaps=got[0], smaps_at=got[1])
+        if len(base.processes) != len(changed):
+            raise Damaged("a process is listed twice")
+        for k in moved:
+            if k not in changed:
+                smaps, at = rows[k]
+                procs[k] = procs[k].replace(smaps=smaps, smaps_at=at)
+        order = _expected_order(before, new, docs, [*before, *new])
+        if "order" in frame:
+            order = [(pid, st) for pid, st in frame["order"]]
+            if len(order) != len(docs) or set(order) != docs.keys():
+                raise Damaged("the process order does not list the processes")
+        self._order = order
+        self.started = True
+        return base.replace(processes={k: procs[k] for k in order})
+
+    def _smaps(self, frame: dict[str, Any], blob: memoryview) -> list[ProcessKey]:
+        """Rebuild the smaps rows the frame carries; the processes whose rows it set."""
+        data: dict[int, tuple[bytes, list[int]]] = {}
+        at = 0
+        for n, entries, codes in frame["cols"]:
+            width = 4 + len(self._names[n])
+            numbers, used = columns.unpack(blob[at:], entries, width, codes)
+            data[n] = (numbers, [0])
+            at += used
+        if at != len(blob):
+            raise Damaged(f"{len(blob) - at} bytes of numbers left over")
+        moved = []
+        for pid, st, spec in frame["s"]:
+            k = (pid, st)
+            when = spec["at"]
+            if "n" not in spec:
+                self._rows[k] = (None, when)
+                moved.append(k)
+                continue
+            n = spec["n"]
+            names = self._names[n]
+            width = 4 + len(names)
+            last = self._rows.get(k, (None, None))[0] if ("m" in spec or spec["h"] == "=") else None
+            if last is not None and last.names != names:
+                raise Damaged(f"process {pid}'s rows changed field lists within a delta")
+            if spec["h"] == "=":
+                if last is None:
+                    raise Damaged(f"process {pid}'s rows refer to rows not in the chain")
+                headers, mapping = last.headers, None
+            else:
+                listed = iter([self._headers[i] for i in unruns(spec["h"]) if i >= 0 or _bad("a header index of -1")])
+                mapping = unruns(spec["m"]) if "m" in spec else None
+                if mapping is None:
+                    headers = tuple(listed)
+                elif last is None:
+                    raise Damaged(f"process {pid}'s rows refer to rows not in the chain")
+                else:
+                    old = last.headers
+                    headers = tuple(next(listed) if j < 0 else old[j] for j in mapping)
+                if next(listed, None) is not None:
+                    raise Damaged(f"process {pid}'s rows list more headers than entries")
+            numbers, pos = data[n]
+            size = len(headers) * width * 8
+            chunk = numbers[pos[0]:pos[0] + size]
+            if len(chunk) != size:
+                raise Damaged("the numbers end early")
+            pos[0] += size
+            if last is not None:
+                chunk = columns.xor(chunk, columns.aligned(last, mapping, len(headers), width))
+            self._rows[k] = (SmapsRows(names, headers, array("Q", chunk)), when)
+            moved.append(k)
+        for n, (numbers, pos) in data.items():
+            if pos[0] != len(numbers):
+                raise Damaged("numbers no process takes")
+        return moved
+
+
+ZDICT_SIZE = 32 * 1024  # deflate's window: a longer preset dictionary is not used
+
+
+def make_zdict(payload: bytes) -> bytes:
+    """A preset dictionary from a keyframe: what the frames after it repeat most (the machine part's
+    names, process and smaps-spec keys, mapping headers), the most frequent last (deflate reaches
+    the end of its dictionary with the shortest distances)."""
+    (length,) = LENGTH.unpack_from(payload)
+    frame = json.loads(payload[4:4 + length])
+    parts = [json.dumps(frame["headers"][:200]), json.dumps(frame["p"][:40]), json.dumps(frame["s"][:10]),
+             json.dumps(frame["m"])]
+    return "".join(parts).encode()[-ZDICT_SIZE:]
+
+
+def host_dict(h: HostInfo) -> dict[str, Any]:
+    return {"hostname": h.hostname, "kernel": h.kernel, "page_size": h.page_size, "captured_at": h.captured_at,
+            "root": h.root, "live": h.live, "page_size_note": h.page_size_note, "smaps_absent": sorted(h.smaps_absent)}
+
+
+def host_from(d: dict[str, Any]) -> HostInfo:
+    """The HostInfo ``host_dict`` gave (TypeError, KeyError: not one)."""
+    return HostInfo(d["hostname"], d["kernel"], int(d["page_size"]), d["captured_at"], str(d["root"]),
+                    bool(d["live"]), d["page_size_note"], frozenset(str(x) for x in d["smaps_absent"]))
+
+
+def _bad(what: str) -> bool:
+    raise Damaged(what)
+
+
+def runs(values: list[int]) -> list[int]:
+    """``values`` as [first, count, ...]: a run counts up by 1 from ``first`` (a run of -1 stays -1).
+    Entry lists are mostly runs: the same mappings in the same order, new headers numbered in turn."""
+    out: list[int] = []
+    for v in values:
+        if out:
+            first, count = out[-2], out[-1]
+            if (v == first == -1) or (first >= 0 and v == first + count):
+                out[-1] += 1
+                continue
+        out += (v, 1)
+    return out
+
+
+def unruns(flat: list[int]) -> list[int]:
+    """The values ``runs`` gave (ValueError: not pairs of ints, or too long)."""
+    if type(flat) is not list or len(flat) % 2:
+        raise ValueError("runs are [first, count] pairs")
+    out: list[int] = []
+    for first, count in zip(flat[::2], flat[1::2]):
+        if type(first) is not int or type(count) is not int or first < -1 or count < 1 or len(out) + count > 1 << 24:
+            raise ValueError("a bad run")
+        out += [-1] * count if first == -1 else range(first, first + count)
+    return out
+
+
+def compress(payload: bytes, zdict: bytes | None) -> bytes:
+    c = zlib.compressobj(6, zlib.DEFLATED, 15, 9, zlib.Z_DEFAULT_STRATEGY) if zdict is None else \
+        zlib.compressobj(6, zlib.DEFLATED, 15, 9, zlib.Z_DEFAULT_STRATEGY, zdict=zdict)
+    return bytes((FORMAT,)) + c.compress(payload) + c.flush()
+
+
+def decompress(data: bytes, zdict: bytes | None, limit: int = MAX_FRAME) -> bytes:
+    """The payload of a stored frame, at most ``limit`` bytes; Damaged otherwise."""
+    if not data or data[0] != FORMAT:
+        raise Damaged(f"unknown frame format {data[:1]!r}")
+    try:
+        d = zlib.decompressobj() if zdict is None else zlib.decompressobj(zdict=zdict)
+        out = d.decompress(memoryview(data)[1:], limit)
+        if d.unconsumed_tail:
+            raise Damaged(f"larger than {limit // MiB} MiB uncompressed")
+        out += d.flush()
+    except zlib.error as exc:
+        raise Damaged(f"zlib: {exc}") from None
+    if not d.eof:
+        raise Damaged("the compressed frame is cut short")
+    return out

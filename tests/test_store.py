@@ -1,0 +1,219 @@
+"""The history store (issue 11): Samples in and out exactly, keyframes and deltas, one writer, safe
+files, hostile databases (one-line errors). Hermetic: fixture Samples, temp directories."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import stat
+import zlib
+from array import array
+from pathlib import Path
+
+import pytest
+
+from memtype.model.records import Skipped
+from memtype.model.sample import Counters, ProcessSample, Sample, SmapsRows
+from memtype.model.sample_dict import from_dict
+from memtype.store import Store, StoreError
+from memtype.store import codec, patch
+
+MODELS = Path(__file__).parent / "fixtures" / "models"
+
+
+def base_sample() -> Sample:
+    s = from_dict(json.loads((MODELS / "gpu-dataloader.json").read_text()))
+    return s.replace(wall=1.7e9, monotonic=1000.0)
+
+
+def evolve(s: Sample, step: int) -> Sample:
+    """A plausible next sample: counters move, a process's smaps is re-read with a new entry and moved
+    numbers, one process exits and another starts, the machine's figures move."""
+    procs = dict(s.processes)
+    keys = list(procs)
+    a = procs[keys[step % len(keys)]]
+    procs[a.key] = a.replace(counters=Counters(*(None if v is None else v + 4096 * step
+                                                 for v in a.counters.as_tuple())))
+    b = procs[keys[(step + 1) % len(keys)]]
+    if b.smaps is not None:
+        rows = b.smaps
+        numbers = array("Q", rows.numbers)
+        numbers[rows.width - 1] += step  # the last field of the first entry
+        headers = rows.headers
+        if step % 2:  # a new mapping at the end
+            headers = headers + (("rw-p", "00:00", f"[anon:step{step}]", "rd wr mr mw me ac"),)
+            numbers += array("Q", [1 << 40, (1 << 40) + 4096 * step, 0, 0] + [step] * len(rows.names))
+        procs[b.key] = b.replace(smaps=SmapsRows(rows.names, headers, numbers), smaps_at=(b.smaps_at or 0) + step)
+    if step % 3 == 0:
+        gone = keys[-1]
+        del procs[gone]
+        new = ProcessSample(100000 + step, 5000 + step, "newcomer", 0, 1, "S", Counters(4096, 8192, 0, None, 1, 0))
+        procs[new.key] = new
+        procs = dict(sorted(procs.items(), key=lambda kv: (kv[0][0], kv[0][1] or -1)))
+    meminfo = dict(s.meminfo)
+    meminfo["MemFree"] = meminfo.get("MemFree", 0) - 4096 * step
+    return s.replace(processes=procs, meminfo=meminfo, wall=(s.wall or 1.7e9) + 10 * step,
+                     monotonic=(s.monotonic or 0) + 10 * step,
+                     warnings=s.warnings + ((f"warning {step}",) if step == 4 else ()),
+                     skipped=(Skipped(7, "denied", "proc/7/smaps"),) if step == 5 else s.skipped)
+
+
+def series(n: int) -> list[Sample]:
+    out = [base_sample()]
+    for i in range(1, n):
+        out.append(evolve(out[-1], i))
+    return out
+
+
+def test_issue11_store_round_trip_exact(tmp_path: Path) -> None:
+    samples = series(12)
+    db = str(tmp_path / "h.db")
+    with Store.open(db, keyframe_every=5) as st:
+        ids = [st.append(s, interval=10.0) for s in samples]
+    with Store.open(db, readonly=True) as st:
+        assert [i for i, _ in st.times()] == ids
+        for sid, s in reversed(list(zip(ids, samples))):  # backwards: each read replays its chain
+            got = st.sample(sid)
+            assert got == s and list(got.processes) == list(s.processes)
+        assert list(st.between(samples[3].wall or 0, samples[8].wall or 0)) == samples[3:9]
+        info = st.info()
+        assert (info.count, info.first_wall, info.last_wall) == (12, samples[0].wall, samples[-1].wall)
+        assert info.schema_version == 1 and info.interval == 10.0 and info.host == samples[-1].host
+        chains = sqlite3.connect(db).execute("SELECT count(DISTINCT chain) FROM samples").fetchone()[0]
+        assert chains == 3  # keyframes at 1, 6, 11
+
+
+def test_issue11_unchanged_process_costs_nothing(tmp_path: Path) -> None:
+    """A sampler's carried-forward process (the same ProcessSample) is not in the delta at all."""
+    s = base_sample()
+    enc = codec.Encoder()
+    enc.encode(s, True)
+    enc.accept()
+    payload = enc.encode(s.replace(wall=(s.wall or 0) + 10), False)
+    (n,) = codec.LENGTH.unpack_from(payload)
+    frame = json.loads(payload[4:4 + n])
+    assert frame["p"] == [] and frame["s"] == [] and frame["gone"] == [] and len(payload) == 4 + n
+    assert frame["m"] == [["wall", "=", (s.wall or 0) + 10]]
+
+
+def test_issue11_patch_round_trip() -> None:
+    old = {"a": 1, "b": {"x": [1, 2, 3], "y": "s"}, "c": None, "d": [1, 2]}
+    new = {"a": 5, "b": {"x": [1, 9, 3], "z": 1.5}, "c": {"k": 1}, "d": [1, 2, 3], "e": True}
+    p = patch.diff(old, new)
+    assert patch.apply(old, p) == new and old["b"]["x"] == [1, 2, 3]  # the input is left as it was
+    assert patch.diff(new, new) is None and patch.apply(1, patch.diff(1, "x")) == "x"
+    assert patch.diff(True, 1) is not None  # a bool is not an int to add to
+
+
+def test_issue11_second_writer_refused_with_pid(tmp_path: Path) -> None:
+    db = str(tmp_path / "h.db")
+    with Store.open(db) as st:
+        st.append(base_sample())
+        with pytest.raises(StoreError, match=f"is being recorded by PID {os.getpid()}"):
+            Store.open(db)
+        with Store.open(db, readonly=True) as r:  # readers are welcome
+            assert r.info().count == 1
+    with Store.open(db) as st:  # the lock went with the first writer
+        st.append(base_sample())
+
+
+def test_issue11_files_created_safely(tmp_path: Path) -> None:
+    db = tmp_path / "new" / "deeper" / "h.db"
+    with Store.open(str(db)) as st:
+        st.append(base_sample())
+    assert stat.S_IMODE(db.stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "new").stat().st_mode) == 0o700
+    for p in db.parent.iterdir():
+        assert stat.S_IMODE(p.stat().st_mode) & 0o077 == 0, p
+    target = tmp_path / "victim"
+    target.write_text("keep")
+    link = tmp_path / "link.db"
+    link.symlink_to(target)
+    with pytest.raises(StoreError, match="is a symbolic link"):
+        Store.open(str(link))
+    (tmp_path / "other.db-wal").symlink_to(target)
+    with pytest.raises(StoreError, match="other.db-wal is a symbolic link"):
+        Store.open(str(tmp_path / "other.db"))
+    assert target.read_text() == "keep" and not (tmp_path / "other.db").exists()
+
+
+def test_issue11_nearest_outside_range(tmp_path: Path) -> None:
+    db = str(tmp_path / "h.db")
+    samples = series(3)
+    with Store.open(db) as st:
+        for s in samples:
+            st.append(s, interval=10.0)
+        first = samples[0].wall or 0
+        assert st.nearest(first + 4) == (1, first) and st.nearest(first + 16)[0] == 2
+        assert st.nearest(first - 9)[0] == 1
+        with pytest.raises(StoreError, match=r"no sample near .*: the record covers"):
+            st.nearest(first - 3600)
+
+
+def _hostile(tmp_path: Path, name: str, data: bytes) -> str:
+    p = tmp_path / name
+    p.write_bytes(data)
+    return str(p)
+
+
+def _made(tmp_path: Path, n: int = 3) -> str:
+    db = str(tmp_path / "h.db")
+    with Store.open(db) as st:
+        for s in series(n):
+            st.append(s)
+    return db
+
+
+@pytest.mark.parametrize("writable", [False, True])
+def test_issue11_hostile_files_one_line(tmp_path: Path, writable: bool) -> None:
+    cases = {"text.db": b"not a database at all\n" * 100, "empty.db": b""}
+    good = Path(_made(tmp_path))
+    cases["truncated.db"] = good.read_bytes()[:3000]
+    for name, data in cases.items():
+        path = _hostile(tmp_path, name, data)
+        with pytest.raises(StoreError) as err:
+            with Store.open(path, readonly=not writable) as st:
+                st.sample(st.times()[-1][0])
+        assert "\n" not in str(err.value) and path in str(err.value)
+
+
+def test_issue11_wrong_schema_and_newer_version(tmp_path: Path) -> None:
+    other = str(tmp_path / "other.db")
+    c = sqlite3.connect(other)
+    c.execute("CREATE TABLE t (x)")
+    c.commit()
+    c.close()
+    with pytest.raises(StoreError, match="not a memtype database"):
+        Store.open(other, readonly=True)
+    db = _made(tmp_path)
+    c = sqlite3.connect(db)
+    c.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    c.commit()
+    c.close()
+    with pytest.raises(StoreError, match=r"newer memtype \(store schema 99; this memtype reads up to 1\)"):
+        Store.open(db, readonly=True)
+
+
+def test_issue11_damaged_frames(tmp_path: Path) -> None:
+    db = _made(tmp_path, 4)
+    c = sqlite3.connect(db)
+    rows = c.execute("SELECT id, data FROM samples ORDER BY id").fetchall()
+    bomb = codec.compress(b"\0" * (64 << 20), None)  # 64 MiB of zeros: small compressed
+    c.execute("UPDATE samples SET data = ? WHERE id = 2", (bytes(rows[1][1][:40]),))  # cut short
+    c.execute("UPDATE samples SET data = ?, dict = NULL WHERE id = 4", (bomb,))
+    c.commit()
+    c.close()
+    with Store.open(db, readonly=True) as st:
+        assert st.sample(1) == series(1)[0]
+        for sid, what in ((2, "is damaged"), (3, "is damaged"), (4, "is damaged")):
+            with pytest.raises(StoreError, match=what) as err:
+                st.sample(sid)
+            assert "\n" not in str(err.value)
+    with pytest.raises(codec.Damaged, match="larger than 1 MiB"):
+        codec.decompress(bomb, None, limit=1 << 20)
+    junk = [b"\x01" + zlib.compress(b"\x05\x00\x00\x00[1,2]"), b"\x01" + zlib.compress(b"\x02\x00\x00\x00{}"),
+            b"\x02abc", b"", b"\x01" + zlib.compress(b"\xff\xff\xff\x7f{}")]
+    for data in junk:
+        with pytest.raises(codec.Damaged):
+            codec.Decoder().decode(codec.decompress(data, None))
