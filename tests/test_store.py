@@ -217,3 +217,54 @@ def test_issue11_damaged_frames(tmp_path: Path) -> None:
     for data in junk:
         with pytest.raises(codec.Damaged):
             codec.Decoder().decode(codec.decompress(data, None))
+
+
+def _clocked(n: int, start: float, step: float) -> list[Sample]:
+    """``n`` samples ``step`` seconds apart from ``start`` (a synthetic clock), evolving as above."""
+    out = series(min(n, 12))
+    while len(out) < n:
+        out.append(evolve(out[-1], len(out)))
+    return [s.replace(wall=start + i * step, monotonic=1000.0 + i * step) for i, s in enumerate(out)]
+
+
+def test_issue11_retention_and_tiers_synthetic_clock(tmp_path: Path) -> None:
+    """Three days of 10 s samples squeezed: 100 samples per "day" at a 864 s step; tiers 1d:3000s."""
+    day = 86400.0
+    step = day / 100
+    t0 = 1.7e9
+    samples = _clocked(300, t0, step)
+    db = str(tmp_path / "h.db")
+    with Store.open(db, keyframe_every=10) as st:
+        for s in samples:
+            st.append(s, interval=step)
+        now = t0 + 300 * step
+        done = st.retain(now=now, retain_for=2.5 * day, tiers=((day, 3000.0),))
+        walls = [w for _, w in st.times()]
+        assert min(walls) >= now - 2.5 * day and done.aged == 300 - 250 + 1 - 1  # 50 older than 2.5 days
+        recent = [w for w in walls if w >= now - day]
+        old = [w for w in walls if w < now - day]
+        assert len(recent) >= 99  # the last day whole (the chain straddling the day's edge is kept whole)
+        gaps = [b - a for a, b in zip(old, old[1:])]
+        assert gaps and min(gaps) >= 3000 * 0.95 and max(gaps) <= 3000 + step  # one per 3000 s
+        before = st.times()
+        again = st.retain(now=now, retain_for=2.5 * day, tiers=((day, 3000.0),))
+        assert again.removed == 0 and st.times() == before  # a second pass keeps what the first kept
+        by_id = {s.wall: s for s in samples}
+        for sid, wall in st.times():  # every kept sample is still exactly as recorded
+            assert st.sample(sid) == by_id[wall]
+    with Store.open(db, readonly=True) as st:
+        assert [st.sample(i) for i, _ in st.times()] == [by_id[w] for _, w in st.times()]
+
+
+def test_issue11_max_size(tmp_path: Path) -> None:
+    db = str(tmp_path / "h.db")
+    samples = _clocked(120, 1.7e9, 10.0)
+    with Store.open(db, keyframe_every=10) as st:
+        for s in samples:
+            st.append(s)
+        full = st.size_bytes()
+        done = st.retain(now=1.7e9 + 1200, max_size=full // 3, tiers=())
+        assert done.sized > 0 and st.size_bytes() <= full // 3
+        ids = st.times()
+        assert ids[-1][1] == samples[-1].wall and st.sample(ids[0][0]) == samples[ids[0][0] - 1]
+        st.append(samples[-1].replace(wall=1.7e9 + 1300))  # recording goes on

@@ -77,6 +77,21 @@ def seconds(text: str) -> float:
     return n
 
 
+_SPAN = re.compile(r"(\d{1,9}(?:\.\d{1,6})?)\s*(s|m|h|d|w)?", re.IGNORECASE)
+_SPAN_UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def span(text: str) -> float:
+    """A length of time: ``90`` or ``90s``, ``10m``, ``12h``, ``7d``, ``2w`` -> seconds, above 0."""
+    m = _SPAN.fullmatch(text.strip())
+    if m is None:
+        raise argparse.ArgumentTypeError(f"not a length of time: {_shown(text)} (e.g. 90s, 10m, 12h, 7d)")
+    n = float(m.group(1)) * _SPAN_UNIT[str(m.group(2) or "").lower()]
+    if n <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {_shown(text)}")
+    return n
+
+
 def pages(text: str) -> float:
     """A number of pages, 1 or more (a folio holds at least one), finite."""
     try:

@@ -38,6 +38,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
                  "what-if: what the kernel would take if N more bytes were needed"),
     "files": ("memtype.cli.commands.files", "which files sit in the page cache, and who maps or holds them"),
     "top": ("memtype.cli.commands.top", "a live full-screen view: the machine and every process by kind, each tick"),
+    "record": ("memtype.cli.commands.record", "record this machine's memory into a history database (SQLite)"),
     "history": ("memtype.cli.commands.history", "what a database of `memtype record` holds; export or cut a range"),
     "diff": ("memtype.cli.commands.diff", "what grew, shrank, appeared and went away between two captures or times"),
 }

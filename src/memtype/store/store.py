@@ -20,15 +20,16 @@ import time
 
 from memtype._version import __version__
 from memtype.model.records import HostInfo
-from memtype.store import codec, files, schema
+from memtype.store import codec, files, retain, schema
 from memtype.store.base import StoreError, StoreInfo
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Sequence
     from typing import Any
 
     from memtype.model.sample import Sample
+    from memtype.store.retain import Retained
 
 KEYFRAME_EVERY = 60  # samples: 10 minutes at the default 10 s; a read replays at most this many frames
 BUSY_MS = 5000  # a reader waits this long for a checkpoint in progress; the recorder for a reader's lock
@@ -97,7 +98,7 @@ class Store:
         try:
             payload = self._encoder.encode(sample, key)
             wall = sample.wall if sample.wall is not None else time.time()
-            with _transaction(self._conn, self.path):
+            with self._write():
                 zid = self._zdict(payload if key else None)
                 data = codec.compress(payload, self._dicts.get(zid) if zid is not None else None)
                 row = self._conn.execute("SELECT coalesce(max(id), 0) + 1 FROM samples").fetchone()
@@ -118,6 +119,19 @@ class Store:
         self._encoder.accept()
         self._last_id, self._chain = sid, chain
         return sid
+
+    def _write(self) -> _transaction:
+        """A write transaction (``with st._write(): ...``)."""
+        return _transaction(self._conn, self.path)
+
+    def retain(self, now: float | None = None, retain_for: float | None = None, max_size: int | None = None,
+               tiers: Sequence[tuple[float, float]] | None = None) -> Retained:
+        """Drop samples older than ``retain_for`` seconds, thin them by ``tiers`` ((age, spacing) pairs,
+        default ``retain.TIERS``), keep the database under ``max_size`` bytes (``retain.py``)."""
+        if self.readonly:
+            raise StoreError(f"{self.path} is open read-only")
+        return retain.retain(self, time.time() if now is None else now, retain_for, max_size,
+                             retain.TIERS if tiers is None else tiers)
 
     def _zdict(self, payload: bytes | None) -> int | None:
         """The preset dictionary of this database (made from the first keyframe's document)."""
