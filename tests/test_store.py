@@ -3,6 +3,7 @@ files, hostile databases (one-line errors). Hermetic: fixture Samples, temp dire
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sqlite3
@@ -17,7 +18,7 @@ from memtype.model.records import Skipped
 from memtype.model.sample import Counters, ProcessSample, Sample, SmapsRows
 from memtype.model.sample_dict import from_dict
 from memtype.store import Store, StoreError
-from memtype.store import codec, patch
+from memtype.store import codec, patch, retain
 
 MODELS = Path(__file__).parent / "fixtures" / "models"
 
@@ -221,7 +222,8 @@ def test_issue11_damaged_frames(tmp_path: Path) -> None:
 
 def _clocked(n: int, start: float, step: float) -> list[Sample]:
     """``n`` samples ``step`` seconds apart from ``start`` (a synthetic clock), evolving as above."""
-    out = series(min(n, 12))
+    s = base_sample()
+    out = [s.replace(processes={k: s.processes[k] for k in list(s.processes)[:4]})]
     while len(out) < n:
         out.append(evolve(out[-1], len(out)))
     return [s.replace(wall=start + i * step, monotonic=1000.0 + i * step) for i, s in enumerate(out)]
@@ -268,3 +270,86 @@ def test_issue11_max_size(tmp_path: Path) -> None:
         ids = st.times()
         assert ids[-1][1] == samples[-1].wall and st.sample(ids[0][0]) == samples[ids[0][0] - 1]
         st.append(samples[-1].replace(wall=1.7e9 + 1300))  # recording goes on
+
+
+def digest(s: Sample) -> dict[str, object]:
+    """What a Sample must hold, in a form that survives fields added later (they are not in it)."""
+    return {"wall": s.wall, "monotonic": s.monotonic, "host": [s.host.hostname, s.host.kernel, s.host.page_size],
+            "meminfo": s.meminfo, "vmstat": s.vmstat, "warnings": list(s.warnings),
+            "processes": [[p.pid, p.starttime, p.comm, p.uid, p.ppid, p.state, list(p.counters.as_tuple()), p.exe,
+                           p.cgroup, p.smaps_at, None if p.smaps is None else
+                           [list(p.smaps.names), len(p.smaps), hashlib.sha256(p.smaps.numbers.tobytes()).hexdigest(),
+                            hashlib.sha256(repr(p.smaps.headers).encode()).hexdigest()]]
+                          for p in s.processes.values()]}
+
+
+def test_issue11_reads_a_schema_1_database(tmp_path: Path) -> None:
+    """tests/fixtures/store/v1.db was written by store schema 1 (make_v1.py): every later memtype reads it."""
+    fixture = Path(__file__).parent / "fixtures" / "store"
+    db = tmp_path / "v1.db"
+    db.write_bytes((fixture / "v1.db").read_bytes())  # a copy: reading may create -shm beside it
+    want = json.loads((fixture / "v1.json").read_text())
+    with Store.open(str(db), readonly=True) as st:
+        assert st.info().schema_version == 1 and st.info().count == 4
+        got = [json.loads(json.dumps(digest(st.sample(i)))) for i, _ in st.times()]
+    assert got == want
+    with Store.open(str(db)) as st:  # and appends to it
+        st.append(base_sample())
+
+
+def test_issue11_cut_redacted(tmp_path: Path) -> None:
+    db = str(tmp_path / "h.db")
+    samples = [s.replace(processes={k: p.replace(exe="/home/alice/bin/train") for k, p in s.processes.items()})
+               for s in series(8)]
+    with Store.open(db, keyframe_every=3) as st:
+        for s in samples:
+            st.append(s, interval=10.0)
+    out = str(tmp_path / "cut.db")
+    with Store.open(db, readonly=True) as st:
+        assert st.cut(out, samples[2].wall or 0, samples[5].wall or 0, redact=True) == 4
+        with pytest.raises(StoreError, match="already exists"):
+            st.cut(out, 0, 2e9)
+    assert sorted(os.listdir(tmp_path)) == ["cut.db", "h.db", "h.db-lock"]  # one self-contained file
+    assert stat.S_IMODE(os.stat(out).st_mode) == 0o600
+    with Store.open(out, readonly=True) as st:
+        got = [st.sample(i) for i, _ in st.times()]
+    assert [s.wall for s in got] == [s.wall for s in samples[2:6]]
+    assert all(p.exe is None for s in got for p in s.processes.values()) and got[0].host.hostname is None
+    assert [s.replace(host=s.host.replace(hostname=samples[0].host.hostname),
+                      processes={k: p.replace(exe="/home/alice/bin/train") for k, p in s.processes.items()})
+            for s in got] == samples[2:6]
+
+
+def test_issue11_hostile_column_types(tmp_path: Path) -> None:
+    """Text where numbers and blobs belong (SQLite keeps any type in any column): errors, not tracebacks."""
+    db = _made(tmp_path, 3)
+    c = sqlite3.connect(db)
+    c.execute("UPDATE samples SET wall = 'noon', chain = 'x' WHERE id = 2")
+    c.execute("UPDATE samples SET data = 'text, not a frame' WHERE id = 3")
+    c.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('interval', 'often'), ('host', '{\"a\": 1}')")
+    c.commit()
+    c.close()
+    with Store.open(db, readonly=True) as st:
+        assert [i for i, _ in st.times()] == [2, 1, 3]  # 'noon' reads as 0.0
+        for sid in (2, 3):
+            with pytest.raises(StoreError):
+                st.sample(sid)
+        with pytest.raises(StoreError, match="host is damaged"):
+            st.info()
+
+
+def test_issue11_reader_survives_a_rewrite_under_it(tmp_path: Path) -> None:
+    """A reader standing in a chain that retention re-encodes meanwhile reads on from the keyframe."""
+    db = str(tmp_path / "h.db")
+    samples = _clocked(30, 1.7e9, 10.0)
+    with Store.open(db, keyframe_every=30) as st, Store.open(db, readonly=True) as reader:
+        for s in samples:
+            st.append(s)
+        assert reader.sample(3) == samples[2]
+        st.retain(now=1.7e9 + 300, retain_for=285)  # the chain being recorded is never touched
+        assert len(st.times()) == 30
+        ids = [i for i, _ in st.times()]
+        retain.rewrite(st, ids, lambda i: i != 2, None)  # 1 stays the keyframe, 3 is now a delta against 1
+        assert reader.sample(4) == samples[3] and reader.sample(3) == samples[2]
+        with pytest.raises(StoreError, match="no sample 2"):
+            reader.sample(2)

@@ -115,20 +115,35 @@ def test_issue11_recorded_cow_break(tmp_path: Path, spawn: Callable[[], Child]) 
     assert _anon(after, c.pid, Kind.COW) <= _anon(before, c.pid, Kind.COW) - STEP
 
 
-def test_issue11_process_between_two_samples_only(tmp_path: Path, spawn: Callable[[], Child]) -> None:
+# A process that writes 16 MiB of anon memory, says so, and lives until its stdin closes. Not a
+# memhelpers.Child: the sampler holds a descriptor per process open, so the pipes made while it runs
+# are above FD_SETSIZE, which Child's select() cannot take; a blocking readline can.
+SHORT_LIVED = """
+import mmap, sys
+m = mmap.mmap(-1, %d, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+m[:] = b"x" * len(m)
+print("ready", flush=True)
+sys.stdin.read()
+""" % STEP
+
+
+def test_issue11_process_between_two_samples_only(tmp_path: Path) -> None:
     db = str(tmp_path / "h.db")
     with _sampler() as sampler, Store.open(db) as st:
         st.append(sampler.tick().sample)
-        c = spawn()
-        addr = c.call("map_anon", STEP // PAGE)
-        c.call("write", addr, STEP // PAGE)
+        proc = subprocess.Popen([sys.executable, "-I", "-c", SHORT_LIVED], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE)
+        try:
+            assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+            st.append(sampler.tick().sample)
+        finally:
+            proc.kill()
+            proc.wait()
         st.append(sampler.tick().sample)
-        c.close()
-        st.append(sampler.tick().sample)
-    seen = [[k for k in s.processes if k[0] == c.pid] for s in _read_back(db)]
+    seen = [[k for k in s.processes if k[0] == proc.pid] for s in _read_back(db)]
     assert [len(x) for x in seen] == [0, 1, 0]
     model = _derived(_read_back(db))[1]
-    assert _anon(model, c.pid) >= STEP
+    assert _anon(model, proc.pid) >= STEP
 
 
 def _wait_for(db: str, count: int, proc: subprocess.Popen[bytes], timeout: float = 120.0) -> int:

@@ -367,7 +367,7 @@ def unruns(flat: list[int]) -> list[int]:
         raise ValueError("runs are [first, count] pairs")
     out: list[int] = []
     for first, count in zip(flat[::2], flat[1::2]):
-        if type(first) is not int or type(count) is not int or first < -1 or count < 1 or len(out) + count > 1 << 24:
+        if type(first) is not int or type(count) is not int or first < -1 or count < 1 or len(out) + count > 1 << 22:
             raise ValueError("a bad run")
         out += [-1] * count if first == -1 else range(first, first + count)
     return out

@@ -142,7 +142,7 @@ def frames(st: Store, ids: Sequence[int]) -> Iterator[tuple[int, Sample]]:
     decoder = codec.Decoder()
     last: int | None = None
     for sid in ids:
-        row = st._query("SELECT base, dict, data FROM samples WHERE id = ?", sid)
+        row = st._query("SELECT base, dict, CAST(data AS BLOB) FROM samples WHERE id = ?", sid)
         if not row:
             raise StoreError(f"{st.path}: sample {sid} is missing")
         base, zid, data = row[0]
@@ -165,6 +165,8 @@ def rewrite(st: Store, ids: Sequence[int], keep: Callable[[int], bool], tier: in
     chain: int | None = None
     last: int | None = None
     with st._write():
+        st._conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('generation', "
+                         "coalesce((SELECT value FROM meta WHERE key = 'generation'), 0) + 1)")
         for sid, sample in frames(st, ids):
             if not keep(sid):
                 st._conn.execute("DELETE FROM samples WHERE id = ?", (sid,))

@@ -22,6 +22,7 @@ from memtype._version import __version__
 from memtype.model.records import HostInfo
 from memtype.store import codec, files, retain, schema
 from memtype.store.base import StoreError, StoreInfo
+from memtype.store.cut import cut as cut_range
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -34,6 +35,11 @@ if TYPE_CHECKING:
 KEYFRAME_EVERY = 60  # samples: 10 minutes at the default 10 s; a read replays at most this many frames
 BUSY_MS = 5000  # a reader waits this long for a checkpoint in progress; the recorder for a reader's lock
 DEFAULT_INTERVAL = 10.0
+WALL = "CAST(wall AS REAL)"  # a hostile database may hold text there: never a ValueError
+
+
+class _Stale(Exception):
+    """The frames after where the decoder stands no longer follow it (their chain was re-encoded)."""
 
 
 class Store:
@@ -47,6 +53,7 @@ class Store:
         self._decoder = codec.Decoder()
         self._decoded: tuple[int, int] | None = None  # (chain, id) the decoder stands at
         self._last: Sample | None = None  # the sample it gave there
+        self._generation: object = None  # meta 'generation' when it got there (bumped by each rewrite)
         self._dicts: dict[int, bytes] = {}
         self._dict_id: int | None = None
         self._last_id: int | None = None
@@ -133,6 +140,11 @@ class Store:
         return retain.retain(self, time.time() if now is None else now, retain_for, max_size,
                              retain.TIERS if tiers is None else tiers)
 
+    def cut(self, out_path: str, wall0: float, wall1: float, redact: bool = False) -> int:
+        """Write the samples from ``wall0`` to ``wall1`` into a new database ``out_path`` (``cut.py``:
+        ``redact`` drops executable paths and the host name); the number of samples written."""
+        return cut_range(self, out_path, wall0, wall1, redact)
+
     def _zdict(self, payload: bytes | None) -> int | None:
         """The preset dictionary of this database (made from the first keyframe's document)."""
         if self._dict_id is None:
@@ -152,12 +164,12 @@ class Store:
     # -- reading ---------------------------------------------------------------------------------
     def times(self) -> list[tuple[int, float]]:
         """Every sample's (id, Unix time), in time order."""
-        return [(int(i), float(w)) for i, w in self._query("SELECT id, wall FROM samples ORDER BY wall, id")]
+        return [(int(i), float(w)) for i, w in self._query(f"SELECT id, {WALL} FROM samples ORDER BY 2, id")]
 
     def nearest(self, wall: float) -> tuple[int, float]:
         """The sample nearest to Unix time ``wall``; StoreError when ``wall`` is outside the recorded
         range by more than the recording interval (or the database is empty)."""
-        first = self._query("SELECT min(wall), max(wall) FROM samples")[0]
+        first = self._query(f"SELECT min({WALL}), max({WALL}) FROM samples")[0]
         if first[0] is None:
             raise StoreError(f"{self.path} holds no samples yet")
         lo, hi = float(first[0]), float(first[1])
@@ -165,24 +177,41 @@ class Store:
         if wall < lo - slack or wall > hi + slack:
             raise StoreError(f"no sample near {_clock(wall, lo, hi)}: the record covers "
                              f"{_clock(lo, lo, hi)}-{_clock(hi, lo, hi)}")
-        below = self._query("SELECT id, wall FROM samples WHERE wall <= ? ORDER BY wall DESC, id DESC LIMIT 1", wall)
-        above = self._query("SELECT id, wall FROM samples WHERE wall >= ? ORDER BY wall, id LIMIT 1", wall)
+        below = self._query(f"SELECT id, {WALL} FROM samples WHERE wall <= ? ORDER BY wall DESC, id DESC LIMIT 1", wall)
+        above = self._query(f"SELECT id, {WALL} FROM samples WHERE wall >= ? ORDER BY wall, id LIMIT 1", wall)
         best = min(below + above, key=lambda r: abs(float(r[1]) - wall))
         return int(best[0]), float(best[1])
 
     def sample(self, sample_id: int) -> Sample:
         """The Sample stored as ``sample_id``, exactly as it was appended."""
-        row = self._query("SELECT chain FROM samples WHERE id = ?", sample_id)
+        own = not self._conn.in_transaction
+        if own:  # one snapshot for the lookups and the replay: a rewrite commits before or after
+            self._query("BEGIN")
+        try:
+            return self._sample(sample_id)
+        finally:
+            if own:
+                self._conn.execute("COMMIT")
+
+    def _sample(self, sample_id: int) -> Sample:
+        row = self._query("SELECT CAST(chain AS INTEGER), (SELECT value FROM meta WHERE key = 'generation') "
+                          "FROM samples WHERE id = ?", sample_id)
         if not row:
             raise StoreError(f"{self.path} has no sample {sample_id}")
         chain = int(row[0][0])
+        if row[0][1] != self._generation:  # retention re-encoded chains since: what the decoder holds is stale
+            self._generation, self._decoded = row[0][1], None
         at = self._decoded
         if at == (chain, sample_id) and self._last is not None:
             return self._last
         start = at[1] if at is not None and at[0] == chain and at[1] < sample_id else 0  # step on from there
         got = None
-        for got in self._replay(chain, start, sample_id):
-            pass
+        try:
+            for got in self._replay(chain, start, sample_id):
+                pass
+        except _Stale:  # the recorder re-encoded this chain (retention) since the last read: from its keyframe
+            for got in self._replay(chain, 0, sample_id):
+                pass
         if got is None:
             raise StoreError(f"{self.path}: sample {sample_id} cannot be read: its chain is empty")
         return got
@@ -201,13 +230,15 @@ class Store:
             self._decoded = None
         expect = None if after == 0 else after
         cur = self._conn.execute(
-            "SELECT id, base, dict, length(data), CASE WHEN length(data) <= ? THEN data END FROM samples "
+            "SELECT id, base, dict, length(data), CASE WHEN length(data) <= ? THEN CAST(data AS BLOB) END FROM samples "
             "WHERE chain = ? AND id > ? AND id <= ? ORDER BY id", (codec.MAX_FRAME, chain, after, upto))
         try:
             for sid, base, zid, length, data in cur:
                 where = f"{self.path}: sample {sid}"
                 if base != expect:
                     self._decoded = None
+                    if after:
+                        raise _Stale
                     raise StoreError(f"{where} cannot be read: its chain is broken (a frame before it is missing)")
                 if data is None:
                     raise StoreError(f"{where} is damaged: a frame of {length} bytes (the limit is "
@@ -236,7 +267,7 @@ class Store:
         return self._dicts[zid]
 
     def info(self) -> StoreInfo:
-        count, lo, hi = self._query("SELECT count(*), min(wall), max(wall) FROM samples")[0]
+        count, lo, hi = self._query(f"SELECT count(*), min({WALL}), max({WALL}) FROM samples")[0]
         host = None
         text = self._meta("host")
         if text is not None:
@@ -276,7 +307,15 @@ class Store:
 
     # -- the rest --------------------------------------------------------------------------------
     def close(self) -> None:
+        """Close; a writer leaves the database in rollback-journal mode when no reader is on it, so
+        that readers (read-only connections) need and leave no ``-wal``/``-shm`` files beside it."""
         try:
+            if not self.readonly:
+                try:
+                    self._conn.execute("PRAGMA busy_timeout = 100")
+                    self._conn.execute("PRAGMA journal_mode = DELETE")
+                except sqlite3.DatabaseError:
+                    pass  # a reader is on it: it stays in WAL mode, as after a crash
             self._conn.close()
         finally:
             if self._lock is not None:
@@ -319,6 +358,8 @@ def _connect(path: str, readonly: bool, new: bool) -> sqlite3.Connection:
                                       ("memtype", __version__)])
     except sqlite3.DatabaseError as exc:
         conn.close()
+        if "locked" in str(exc):  # a reader on a database in rollback mode keeps us from WAL for > BUSY_MS
+            raise StoreError(f"{path} is busy (a reader holds it); try again") from None
         raise StoreError(f"{path} is not a memtype database ({exc})") from None
     except BaseException:
         conn.close()
