@@ -90,6 +90,7 @@ class Encoder:
         groups: dict[int, list[bytes]] = {}
         entries: dict[int, int] = {}
         new_names, new_headers = len(names), len(headers)
+        refs = _References(before, sample)
         for (k, p), d in zip(changed.items(), process_docs):
             del d["smaps"]
             old = docs.get(k)
@@ -110,10 +111,19 @@ class Encoder:
             specs.append([k[0], k[1], spec])
             rows = p.smaps
             if rows is None:
+                refs.rows.pop(k, None)
                 continue
             n = spec["n"] = names.setdefault(rows.names, len(names))
-            last = q.smaps if q is not None and q.smaps is not None and q.smaps.names == rows.names else None
-            mapping = columns.match(last, rows)
+            last = refs.rows.get(k)
+            mapping: list[int] | None
+            if last is not None and last.names == rows.names:
+                mapping = columns.match(last, rows)
+            else:  # new, or unread until now: XOR against its parent or another run of its program
+                ref = refs.find(p, rows.names)
+                last = None if ref is None else refs.rows[ref]
+                mapping = [-1] * len(rows) if last is None else columns.match_headers(last, rows)
+                if ref is not None:
+                    spec["r"] = list(ref)
             if mapping is None:
                 spec["h"] = "="
             else:  # a matched entry has its previous header: only the others are listed
@@ -121,9 +131,11 @@ class Encoder:
                                   for h, j in zip(rows.headers, mapping) if j < 0])
                 if last is not None:
                     spec["m"] = runs(mapping)
-            data = rows.numbers.tobytes()
+            data = columns.transform(rows.numbers, rows.width)
             if last is not None:
-                data = columns.xor(data, columns.aligned(last, mapping, len(rows), rows.width))
+                data = columns.xor(data, columns.aligned(columns.transform(last.numbers, last.width), mapping,
+                                                         len(rows), rows.width))
+            refs.update(k, p, rows)
             groups.setdefault(n, []).append(data)
             entries[n] = entries.get(n, 0) + len(rows)
         for k in before.keys() - sample.processes.keys():
@@ -152,6 +164,41 @@ class Encoder:
         self._prev, self._machine, self._docs, self._names, self._headers, key = self._pending
         self._pending = None
         self.count = 1 if key else self.count + 1
+
+
+class _References:
+    """The rows a Decoder holds while it reads a frame's smaps (the previous sample's, replaced as the
+    frame's are read, in order), and where to find a reference for a process with none of its own:
+    its parent if it runs the same executable (a fork), else the last process of the same executable,
+    else of the same comm."""
+
+    def __init__(self, before: dict[ProcessKey, ProcessSample], sample: Sample) -> None:
+        self.rows = {k: p.smaps for k, p in before.items() if p.smaps is not None and k in sample.processes}
+        self._now = sample.processes
+        self._pids = {k[0]: k for k in sample.processes}
+        self._exe: dict[str, ProcessKey] = {}
+        self._comm: dict[str, ProcessKey] = {}
+        for k in self.rows:
+            self._note(k, before[k])
+
+    def _note(self, k: ProcessKey, p: ProcessSample) -> None:
+        if p.exe is not None:
+            self._exe[p.exe] = k
+        self._comm[p.comm] = k
+
+    def update(self, k: ProcessKey, p: ProcessSample, rows: SmapsRows) -> None:
+        self.rows[k] = rows
+        self._note(k, p)
+
+    def find(self, p: ProcessSample, names: tuple[str, ...]) -> ProcessKey | None:
+        parent = self._pids.get(p.ppid) if p.ppid is not None else None
+        fork = parent if parent is not None and p.exe is not None and self._now[parent].exe == p.exe else None
+        for k in (fork, self._exe.get(p.exe) if p.exe is not None else None, self._comm.get(p.comm)):
+            if k is not None and k != p.key:
+                rows = self.rows.get(k)
+                if rows is not None and rows.names == names:
+                    return k
+        return None
 
 
 def _expected_order(before: list[ProcessKey], new: set[ProcessKey] | Any, now: dict[ProcessKey, Any],
@@ -283,9 +330,15 @@ class Decoder:
             n = spec["n"]
             names = self._names[n]
             width = 4 + len(names)
-            last = self._rows.get(k, (None, None))[0] if ("m" in spec or spec["h"] == "=") else None
+            if "r" in spec:  # another process's rows, as they stand at this point of the frame
+                ref = self._rows.get((spec["r"][0], spec["r"][1]))
+                last = None if ref is None else ref[0]
+                if last is None:
+                    raise Damaged(f"process {pid}'s rows refer to a process without rows")
+            else:
+                last = self._rows.get(k, (None, None))[0] if ("m" in spec or spec["h"] == "=") else None
             if last is not None and last.names != names:
-                raise Damaged(f"process {pid}'s rows changed field lists within a delta")
+                raise Damaged(f"process {pid}'s rows refer to rows of other fields")
             if spec["h"] == "=":
                 if last is None:
                     raise Damaged(f"process {pid}'s rows refer to rows not in the chain")
@@ -309,8 +362,9 @@ class Decoder:
                 raise Damaged("the numbers end early")
             pos[0] += size
             if last is not None:
-                chunk = columns.xor(chunk, columns.aligned(last, mapping, len(headers), width))
-            self._rows[k] = (SmapsRows(names, headers, array("Q", chunk)), when)
+                chunk = columns.xor(chunk, columns.aligned(columns.transform(last.numbers, width), mapping,
+                                                           len(headers), width))
+            self._rows[k] = (SmapsRows(names, headers, columns.untransform(chunk, width)), when)
             moved.append(k)
         for n, (numbers, pos) in data.items():
             if pos[0] != len(numbers):
@@ -327,9 +381,21 @@ def make_zdict(payload: bytes) -> bytes:
     the end of its dictionary with the shortest distances)."""
     (length,) = LENGTH.unpack_from(payload)
     frame = json.loads(payload[4:4 + length])
-    parts = [json.dumps(frame["headers"][:200]), json.dumps(frame["p"][:40]), json.dumps(frame["s"][:10]),
-             json.dumps(frame["m"])]
-    return "".join(parts).encode()[-ZDICT_SIZE:]
+    first = frame["p"][0][2] if frame["p"] else {}
+    parts = [frame["headers"][:100], frame["s"][:8], frame["gone"][:1], diff(first, _bumped(first)),
+             diff(frame["m"], _bumped(frame["m"]))]  # the shape of every delta's "m", last: the nearest
+    return "".join(json.dumps(x, separators=(",", ":")) for x in parts).encode()[-ZDICT_SIZE:]
+
+
+def _bumped(doc: Any) -> Any:
+    """``doc`` with every int one more: its patch is the skeleton of a typical delta's."""
+    if type(doc) is int:
+        return doc + 1
+    if type(doc) is dict:
+        return {k: _bumped(v) for k, v in doc.items()}
+    if type(doc) is list:
+        return [_bumped(v) for v in doc]
+    return doc
 
 
 def host_dict(h: HostInfo) -> dict[str, Any]:

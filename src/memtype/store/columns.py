@@ -1,9 +1,11 @@
 """Smaps numbers packed for the store: XOR against the previous read, by column, each column narrowed.
 
 A process's smaps rows (``model.sample.SmapsRows``: per entry start, end, offset, inode, then one kB
-value per field) change little between two reads: the same mappings, a few counters moved. So the
-store keeps each entry XOR-ed with the same mapping's numbers at the previous read (matched by header
-and start address; zeros where there was none), which leaves mostly zero bits. The rows of all the
+value per field) change little between two reads: the same mappings, a few counters moved; and a
+new process is mostly what its parent or another run of its program is. So the store keeps each
+entry, its addresses as (gap, size) (``transform``), XOR-ed with the same mapping's at the previous
+read (matched by header and start) or in a reference process (by header), zeros where there is
+none, which leaves mostly zero bits. The rows of all the
 processes written in a frame are then laid out column by column (a field's values side by side:
 long runs of equal bytes) and every column is stored in the narrowest unsigned type that holds its
 largest value, nothing at all when that is 0. zlib does the rest.
@@ -31,6 +33,54 @@ def xor(a: bytes, b: bytes) -> bytes:
     return (int.from_bytes(a, "little") ^ int.from_bytes(b, "little")).to_bytes(len(a), "little")
 
 
+MASK = (1 << 64) - 1
+
+
+def transform(numbers: array[int], width: int) -> bytes:
+    """Row-major numbers with each entry's start and end as (gap after the previous entry's end, size):
+    a library's segments lie back to back, so across processes (other ASLR bases) and between reads
+    these are the same numbers, where the addresses are not. ``untransform`` is its inverse."""
+    out = array("Q", numbers)
+    starts, ends = numbers[0::width].tolist(), numbers[1::width].tolist()
+    out[0::width] = array("Q", [(s - e) & MASK for s, e in zip(starts, [0, *ends[:-1]])])
+    out[1::width] = array("Q", [(e - s) & MASK for s, e in zip(starts, ends)])
+    return out.tobytes()
+
+
+def untransform(data: bytes, width: int) -> array[int]:
+    out = array("Q")
+    out.frombytes(data)
+    starts, ends = [], []
+    end = 0
+    for gap, size in zip(out[0::width].tolist(), out[1::width].tolist()):
+        start = (gap + end) & MASK
+        end = (start + size) & MASK
+        starts.append(start)
+        ends.append(end)
+    out[0::width] = array("Q", starts)
+    out[1::width] = array("Q", ends)
+    return out
+
+
+def match_headers(reference: SmapsRows, rows: SmapsRows) -> list[int]:
+    """For each entry of ``rows``, the entry of another process's ``reference`` with the same header (the
+    k-th of that header for its k-th), -1 where there is none: a fork, or the same program."""
+    where: dict[object, list[int]] = {}
+    for i, h in enumerate(reference.headers):
+        where.setdefault(h, []).append(i)
+    taken: dict[object, int] = {}
+    out = []
+    for h in rows.headers:
+        found = where.get(h)
+        k = taken.get(h, 0)
+        if found is not None and k < len(found):
+            out.append(found[k])
+            taken[h] = k + 1
+        else:
+            out.append(-1)
+    return out
+
+
 def match(previous: SmapsRows | None, rows: SmapsRows) -> list[int] | None:
     """For each entry of ``rows``, the index of the same mapping in ``previous`` (same header and start),
     -1 where there is none; ``None`` when the headers are the very same list (entry i is entry i)."""
@@ -44,18 +94,18 @@ def match(previous: SmapsRows | None, rows: SmapsRows) -> list[int] | None:
     return [at.get(key, -1) for key in zip(rows.headers, rows.numbers[::rows.width])]
 
 
-def aligned(previous: SmapsRows | None, mapping: list[int] | None, count: int, width: int) -> bytes:
-    """The bytes to XOR ``count`` entries against: ``previous``'s entries in ``mapping`` order (zeros for -1)."""
+def aligned(raw: bytes, mapping: list[int] | None, count: int, width: int) -> bytes:
+    """The bytes to XOR ``count`` entries against: the entries of ``raw`` (another row-major block of
+    ``width``) in ``mapping`` order, zeros for -1; ``raw`` itself where ``mapping`` is None."""
     size = width * 8
-    if previous is None:
-        return bytes(count * size)
-    raw = previous.numbers.tobytes()
     if mapping is None:
         if len(raw) != count * size:
             raise ValueError("the previous rows have another length")
         return raw
+    if len(mapping) != count:
+        raise ValueError(f"{len(mapping)} matches for {count} entries")
     zero = bytes(size)
-    n = len(previous)
+    n = len(raw) // size
     parts = []
     for j in mapping:
         if j < 0:
