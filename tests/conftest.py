@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,6 +14,18 @@ from memtype.cli.main import main
 from memtype.model.derive import Model, derive
 from memtype.model.sample_dict import from_dict
 from prom import prometheus  # noqa: F401  (the real-Prometheus fixture: tests/prom.py)
+
+
+def _interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """SIGTERM (``timeout``, a CI runner cancelling) as Ctrl-C: pytest then runs the teardowns, so live
+    tests still kill their children and remove their cgroups, swapfiles and shm (Python's default
+    SIGTERM ends the process with no ``finally`` run: a killed run of the 200-cgroup test left them)."""
+    if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+        signal.signal(signal.SIGTERM, _interrupted)
 
 HERE = Path(__file__).parent
 ROOTS = HERE / "fixtures" / "roots"
