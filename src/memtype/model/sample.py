@@ -169,8 +169,14 @@ class CgroupSample(FrozenValue):
     - ``events``: memory.events (``oom``, ``oom_kill``, ``max``, ``high``...) | memory.oom_control
       (``oom_kill_disable``, ``under_oom``, ``oom_kill``).
     - ``pressure``: memory.pressure as ``Sample.pressure``; the root cgroup's is the machine's PSI
-      (psi.rst): its memory.pressure, else /proc/pressure/memory, else the v2 root's beside v1.
+      (psi.rst): its memory.pressure, else /proc/pressure/memory, else the v2 root's beside v1 (v1 has
+      no PSI per cgroup: ``None`` below its root).
     - ``procs``: cgroup.procs, the cgroup's own member PIDs (``None``: absent, denied or damaged).
+    - ``problems``: the files that were there but could not be read or parsed, one line each
+      (``"memory.max: not a number: 'x'"``); ``model.cgroup_tree`` turns them into warnings.
+
+    memory.memsw.usage_in_bytes is read only where memory.stat has no swap counter (it is the
+    fallback; ``total_swap`` is the better figure). ~3.5 KiB of memory per cgroup (v1: ~42 stat fields).
     """
 
     __slots__ = ("path", "stat", "current", "limit", "high", "swap_current", "swap_limit", "memsw", "memsw_limit",

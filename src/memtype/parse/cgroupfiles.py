@@ -7,6 +7,8 @@ kernel-spec.md section D (D.1 v1, D.2 v2) and the kernel's cgroup-v1/memory.rst 
 
 from __future__ import annotations
 
+from sys import intern
+
 from memtype.parse.numbers import is_uint, to_int
 
 
@@ -34,7 +36,7 @@ def parse_keyed(text: str) -> dict[str, int]:
             value = parts[1]
             digits = value[1:] if value[:1] == "-" else value
             if digits.isascii() and digits.isdigit():  # parse.numbers.to_int, inlined: a sampler reads
-                out[parts[0]] = int(value)              # ~50 lines per cgroup per tick
+                out[intern(parts[0])] = int(value)      # ~50 lines per cgroup per tick; one key string each
     return out
 
 
