@@ -40,6 +40,9 @@ RULES = (
     Rule("tui/ imports of memtype only tui, model, kinds, errors, output and _version (the command wires a "
          "sampler to it; it never reads a Root)", ("memtype.tui",),
          allow=("memtype.tui", *MODEL_DEPS, "memtype.output", "memtype._version", OTHER)),
+    Rule("exporter/ imports of memtype only exporter, model, kinds, errors, output and _version (the command "
+         "wires a sampler to it; a scrape reads no Root)", ("memtype.exporter",),
+         allow=("memtype.exporter", *MODEL_DEPS, "memtype.output", "memtype._version", OTHER)),
     # The page-level readers are a leaf of collect/: collect.system, collect.pressure and collect.scan_exact
     # use them, so an import of collect.scan (or any other collector) from here, even inside a function,
     # would be the collect <-> pages package cycle of architecture-review.md 2.1 again.

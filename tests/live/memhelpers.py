@@ -345,9 +345,10 @@ class ChildError(AssertionError):
 class Child:
     """A fresh interpreter (``python -I``) running ``serve``; ``close`` always kills and reaps it."""
 
-    def __init__(self) -> None:
+    def __init__(self, executable: str | None = None) -> None:
+        """``executable``: another interpreter binary (a copy under a unique name: a program of its own)."""
         self._stderr = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen([sys.executable, "-I", "-c", CHILD_CODE, _HERE], stdin=subprocess.PIPE,
+        self.proc = subprocess.Popen([executable or sys.executable, "-I", "-c", CHILD_CODE, _HERE], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=self._stderr)
         self.pid = self.proc.pid
         self.kids: list[int] = []

@@ -41,6 +41,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "record": ("memtype.cli.commands.record", "record this machine's memory into a history database (SQLite)"),
     "history": ("memtype.cli.commands.history", "what a database of `memtype record` holds; export or cut a range"),
     "diff": ("memtype.cli.commands.diff", "what grew, shrank, appeared and went away between two captures or times"),
+    "exporter": ("memtype.cli.commands.exporter", "serve the machine, programs and cgroups by kind to Prometheus"),
 }
 OVERVIEW = "memtype.cli.commands.overview"
 _HELP_WIDTH: list[int] = []

@@ -38,8 +38,11 @@ UNITS = ("bytes", "pages", "count", "seconds", "microseconds", "ratio", "percent
 # cgroup was made), a label (text that identifies a record: pid, comm, path), or info (descriptive
 # text, flags and lists: shown and written, never a metric or a label).
 METRIC_KINDS = ("gauge", "counter", "label", "info")
-_SUFFIX = {"bytes": "_bytes", "pages": "_pages", "seconds": "_seconds", "microseconds": "_microseconds",
-           "ratio": "_ratio", "percent": "_percent", "count": "", "": ""}
+# A metric is in base units (prometheus.io/docs/practices/naming): microseconds become seconds and
+# percents ratios (``Field.metric_unit``, ``Field.metric_scale``); tables and JSON keep the kernel's unit.
+_METRIC_UNIT = {"bytes": ("bytes", 1.0), "pages": ("pages", 1.0), "seconds": ("seconds", 1.0),
+                "microseconds": ("seconds", 1e-6), "ratio": ("ratio", 1.0), "percent": ("ratio", 0.01),
+                "count": ("", 1.0), "": ("", 1.0)}
 
 
 class Field:
@@ -82,9 +85,20 @@ class Field:
     def numeric(self) -> bool:
         return self.kind in ("gauge", "counter")
 
+    @property
+    def metric_unit(self) -> str:
+        """The metric's base unit (``bytes``, ``seconds``, ``ratio``, ``pages``; "" for counts)."""
+        return _METRIC_UNIT[self.unit][0]
+
+    @property
+    def metric_scale(self) -> float:
+        """What a value is multiplied by to be in ``metric_unit`` (1e-6 for microseconds)."""
+        return _METRIC_UNIT[self.unit][1]
+
     def metric_name(self, registry: str) -> str:
         """The Prometheus name: ``memtype_process_kind_rss_bytes``; counters end in ``_total``."""
-        name = f"memtype_{registry}_{self.metric.replace('.', '_')}{_SUFFIX[self.unit]}"
+        unit = self.metric_unit
+        name = f"memtype_{registry}_{self.metric.replace('.', '_')}{'_' + unit if unit else ''}"
         return name + "_total" if self.kind == "counter" else name
 
     def __repr__(self) -> str:
@@ -192,11 +206,13 @@ def sort_records(records: Iterable[Any], field: Field, *, reverse: bool | None =
 def registries() -> dict[str, Registry]:
     """Every registry by name (imports the per-command modules: start-up cost only when asked)."""
     # Imported here, not at module level: ``ps`` needs only this module (start-up is benchmarked).
-    from memtype.model import fields_cgroups, fields_diff, fields_files, fields_machine, fields_pressure, fields_swap
+    from memtype.model import (fields_cgroups, fields_diff, fields_files, fields_machine, fields_pressure,
+                               fields_sampler, fields_swap)
     from memtype.model.fields_process import GROUP_KEYS, MAPPING, PROCESS, group_registry
 
     found = [PROCESS, MAPPING, *(group_registry(by) for by in GROUP_KEYS)]
-    for module in (fields_machine, fields_cgroups, fields_swap, fields_pressure, fields_files, fields_diff):
+    for module in (fields_machine, fields_cgroups, fields_swap, fields_pressure, fields_files, fields_diff,
+                   fields_sampler):
         found.extend(module.REGISTRIES)
     return {r.name: r for r in found}
 
@@ -204,7 +220,8 @@ def registries() -> dict[str, Registry]:
 def covers() -> list[tuple[Registry, type]]:
     """Each registry beside the record type it covers: every public attribute of the record has a
     field or an exclusion (views such as ``swap_process`` read a record another registry covers)."""
-    from memtype.model import fields_cgroups, fields_diff, fields_files, fields_machine, fields_pressure, fields_swap
+    from memtype.model import (fields_cgroups, fields_diff, fields_files, fields_machine, fields_pressure,
+                               fields_sampler, fields_swap)
     from memtype.model.cgroups import CgroupMemory
     from memtype.model.fields_process import MAPPING, PROCESS, group_registry
     from memtype.model.group import Group
@@ -212,7 +229,7 @@ def covers() -> list[tuple[Registry, type]]:
 
     found = [(PROCESS, ProcessMemory), (MAPPING, Mapping), (group_registry("program"), Group),
              (fields_cgroups.CGROUP, CgroupMemory)]
-    for module in (fields_machine, fields_swap, fields_pressure, fields_files, fields_diff):
+    for module in (fields_machine, fields_swap, fields_pressure, fields_files, fields_diff, fields_sampler):
         found.extend(module.COVERS)
     return found
 

@@ -306,8 +306,21 @@ def system_from_meminfo(host: HostInfo, mi: dict[str, int], pcp: int | None, cen
         own_anon: memtype's own RssAnon during the page scan, for a note.
         processes: the process scan: cow's file part comes from it, and the reconciliation.
     """
-    g = mi.get
     machine = split_machine(mi, host.page_size, per_cpu_pages=pcp, census=census, cow_file=cow_file_of(processes))
+    sm = system_of(host, machine, mi, census)
+    sm.notes.extend(machine_notes(machine, census, own_anon))
+    if processes is not None:
+        sm.processes = processes
+        sm.reconcile = reconcile(sm, processes)
+        sm.notes.append(UNMAPPED_NOTE)
+    return sm
+
+
+def system_of(host: HostInfo, machine: MachineMemory, mi: dict[str, int], census: PageCensus | None = None
+              ) -> SystemMemory:
+    """``memtype system``'s record of a machine already split (``split_machine``, a Model's ``machine``):
+    swap and zswap from meminfo, the reclaim classes of its LRU lists; no notes, no reconciliation."""
+    g = mi.get
     swap_total, swap_free = g("SwapTotal", 0), g("SwapFree", 0)
     swap = {"total": swap_total, "used": swap_total - swap_free, "cached": g("SwapCached", 0),
             "zswap_pool": g("Zswap"), "zswap_stored": g("Zswapped")}
@@ -316,11 +329,6 @@ def system_from_meminfo(host: HostInfo, mi: dict[str, int], pcp: int | None, cen
         sm.reclaim = reclaim_from_meminfo(mi, swap_room=swap_free > 0)
     except ValueError:  # a meminfo without the LRU lines
         sm.reclaim = None
-    sm.notes.extend(machine_notes(machine, census, own_anon))
-    if processes is not None:
-        sm.processes = processes
-        sm.reconcile = reconcile(sm, processes)
-        sm.notes.append(UNMAPPED_NOTE)
     return sm
 
 

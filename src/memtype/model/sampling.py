@@ -241,3 +241,65 @@ def counters_minus(after: Counters | None, before: Counters | None) -> Counters:
     now = after.as_tuple()
     then = before.as_tuple() if before is not None else (0,) * len(now)
     return Counters(*(None if a is None or b is None else a - b for a, b in zip(now, then)))
+
+
+READ_REASONS = ("new", "changed", "family", "big", "refresh")  # TickReport.reads' keys (collect.refresh.REASONS)
+TICK_PARTS = ("counters", "smaps", "derive")  # where a tick's CPU goes (TickReport)
+
+
+class SamplerStatus:
+    """A running sampler's own cost and state since it started, as an exporter reports it.
+
+    Sums over every tick: ``ticks``, ``errors`` (ticks that failed: the last model stays served),
+    ``cpu`` (seconds per ``TICK_PARTS``), ``reads`` and ``reads_cpu`` (smaps reads and their CPU seconds
+    per ``READ_REASONS``). ``last``: the last tick's report (``None``: none yet); ``interval`` and
+    ``budget`` the sampler's settings (seconds); ``last_wall`` the Unix time of the last tick's
+    sample; ``age`` the seconds since then, when asked; ``skipped`` the processes of the served model
+    that have no split, per ``Skipped.reason``; ``warnings`` its warnings. ``None``: not known.
+    Mutable (``add``, ``failed``); an exporter reads it under its own lock.
+    """
+
+    __slots__ = ("ticks", "errors", "cpu", "reads", "reads_cpu", "last", "interval", "budget", "last_wall", "age",
+                 "skipped", "warnings")
+
+    def __init__(self, interval: float | None = None, budget: float | None = None) -> None:
+        self.ticks = 0
+        self.errors = 0
+        self.cpu = dict.fromkeys(TICK_PARTS, 0.0)
+        self.reads = dict.fromkeys(READ_REASONS, 0)
+        self.reads_cpu = dict.fromkeys(READ_REASONS, 0.0)
+        self.last: TickReport | None = None
+        self.interval, self.budget = interval, budget
+        self.last_wall: float | None = None
+        self.age: float | None = None
+        self.skipped: dict[str, int] = {}
+        self.warnings: int | None = None
+
+    def add(self, report: TickReport | None, model: Model, wall: float | None) -> None:
+        """Count one tick (``report``: ``None`` where the source gives none, a capture's static tick)."""
+        self.ticks += 1
+        if report is not None:
+            self.last = report
+            for part, cpu in zip(TICK_PARTS, (report.counters_cpu, report.smaps_cpu, report.derive_cpu)):
+                self.cpu[part] += cpu
+            for reason in READ_REASONS:
+                self.reads[reason] += report.reads.get(reason, 0)
+                self.reads_cpu[reason] += report.reads_cpu.get(reason, 0.0)
+        self.last_wall = wall if wall is not None else model.sample.wall
+        counts: dict[str, int] = {}
+        for s in model.scan.skipped:
+            counts[s.reason] = counts.get(s.reason, 0) + 1
+        self.skipped = counts
+        self.warnings = len(model.scan.warnings)
+
+    def failed(self) -> None:
+        self.errors += 1
+
+    def copy(self) -> SamplerStatus:
+        """A copy that the next ``add`` does not change (what a scrape reads)."""
+        new = SamplerStatus(self.interval, self.budget)
+        new.ticks, new.errors, new.last, new.last_wall, new.age = self.ticks, self.errors, self.last, \
+            self.last_wall, self.age
+        new.cpu, new.reads, new.reads_cpu = dict(self.cpu), dict(self.reads), dict(self.reads_cpu)
+        new.skipped, new.warnings = dict(self.skipped), self.warnings
+        return new

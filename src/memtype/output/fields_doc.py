@@ -17,7 +17,8 @@ Every figure memtype shows, by record type. Generated from the field registry
 - **unit**: sizes are bytes; `count`, `pages`, `percent`, `ratio`, `seconds`, `microseconds`; none for text.
 - **kind**: `gauge` (goes up and down), `counter` (only grows), `label` (identifies a record), `info`
   (text, flags, lists). A metric is named `memtype_<record>_<id or metric>_<unit>` (`_total` for counters),
-  with the field's own labels (`kind="cow"`) beside the record's.
+  with the field's own labels (`kind="cow"`) beside the record's; its unit is the base unit (microseconds
+  become `_seconds`, percents `_ratio`: the value is scaled). `memtype exporter` serves them (README).
 - **when**: the option that adds the field to a document (otherwise always there). Unknown values are
   `null` in JSON and empty in CSV.
 """

@@ -1,0 +1,213 @@
+"""The prometheus_client ``Collector`` over the latest Model of a background sampler.
+
+A scrape reads no file: ``collect()`` takes the ``Snapshot`` a ``Feed`` published last (a Model and
+the sampler's status) and turns it into fresh metric families (``exporter.metrics``), so a process
+that exited is simply not in them (no stale series: process-exporter#358, glances). What one Model
+gives (the machine's record, the groups) is computed once per Model, whatever the scrape rate.
+
+What is exported (``Options``; README "Prometheus exporter" lists every metric):
+
+* the machine (``fields_machine.SYSTEM``): the rows of ``memtype system``, summing to MemTotal, their
+  sub-rows, swap, zswap and the reclaim classes;
+* groups (``group_registry``: program by default, or user, or cgroup): PSS, RSS and swap by kind,
+  USS and the process count; the ``groups`` largest by PSS, the rest summed in one group ``[other]``
+  so that a sum over the groups is still every process's;
+* processes, only when asked (``top`` by PSS, ``pids``, ``name``): the same figures with ``pid`` and
+  ``comm`` labels; command lines never;
+* memory cgroups (``fields_cgroups.CGROUP``) where the Model has them (``Model.cgroups``);
+* the sampler's own cost (``fields_sampler.SAMPLER``): ``memtype_sampler_*``.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+
+from prometheus_client.core import GaugeMetricFamily, Metric
+
+from memtype._version import __version__
+from memtype.exporter.metrics import Spec, label_value, select, specs
+from memtype.model.cgroups import cgroup_label
+from memtype.model.fields_cgroups import CGROUP
+from memtype.model.fields_machine import SYSTEM
+from memtype.model.fields_process import PROCESS, group_registry
+from memtype.model.fields_sampler import SAMPLER
+from memtype.model.group import Group, group_processes
+from memtype.model.machine import system_of
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from memtype.model.derive import Model
+    from memtype.model.records import ProcessMemory
+    from memtype.model.sampling import SamplerStatus
+
+GROUPS = ("program", "user", "cgroup")
+OTHER = "[other]"  # the group that sums every group past the first ``groups``
+# Per group and per process by default: PSS, RSS and swap by kind (one metric each, a series per kind),
+# USS, and the processes summed. Metric ids of the registry (``exporter.metrics.select``).
+DEFAULT_METRICS = ("kind.pss", "kind.rss", "kind.swap", "uss", "count")
+DEFAULT_GROUPS = 50
+
+
+class Options:
+    """What the collector exports beside the machine and the sampler.
+
+    Args:
+        group: ``program``, ``user`` or ``cgroup``. groups: how many groups get series of their own
+            (largest PSS first; the rest are summed in ``[other]``); ``None``: every group.
+        metrics: field ids of the group registry (``exporter.metrics.select``), for groups and processes.
+        top: processes by PSS with series of their own; pids and name (a regex over comm and program):
+            more processes with series of their own.
+    """
+
+    __slots__ = ("group", "groups", "metrics", "top", "pids", "name")
+
+    def __init__(self, group: str = "program", groups: int | None = DEFAULT_GROUPS,
+                 metrics: Sequence[str] | None = None, top: int = 0, pids: Sequence[int] = (),
+                 name: re.Pattern[str] | None = None) -> None:
+        if group not in GROUPS:
+            raise ValueError(f"group must be one of {', '.join(GROUPS)}")
+        self.group, self.groups, self.top, self.pids, self.name = group, groups, top, frozenset(pids), name
+        self.metrics = tuple(metrics) if metrics is not None else tuple(select(group_registry(group), DEFAULT_METRICS))
+
+    @property
+    def per_process(self) -> bool:
+        return bool(self.top or self.pids or self.name)
+
+
+class Snapshot:
+    """What a Feed published after a tick: the Model and the sampler's status (read-only once made)."""
+
+    __slots__ = ("model", "status")
+
+    def __init__(self, model: Model, status: SamplerStatus) -> None:
+        self.model, self.status = model, status
+
+
+class _Derived:
+    """What one Model gives, computed at its first scrape: the machine's record and the groups."""
+
+    __slots__ = ("model", "system", "groups")
+
+    def __init__(self, model: Model, system: Any, groups: list[Group]) -> None:
+        self.model, self.system, self.groups = model, system, groups
+
+
+class MemtypeCollector:
+    """A custom collector (prometheus_client's ``Collector`` protocol): ``collect()`` yields fresh
+    families from ``latest()`` at each scrape; ``describe()`` names them without reading anything."""
+
+    def __init__(self, latest: Callable[[], Snapshot | None], options: Options | None = None) -> None:
+        self.latest = latest
+        self.options = options or Options()
+        registry = group_registry(self.options.group)
+        self.system_specs = specs(SYSTEM)
+        self.group_specs = specs(registry, self.options.metrics)
+        process_ids = [i for i in self.options.metrics if i in PROCESS]  # the same figures, per process
+        self.process_specs = specs(PROCESS, process_ids) if self.options.per_process else []
+        self.sampler_specs = specs(SAMPLER)
+        self.cgroup_specs = cgroup_specs()
+        self._derived: _Derived | None = None
+        self._lock = threading.Lock()  # one derivation per Model, however many scrapes come at once
+
+    def all_specs(self) -> list[Spec]:
+        return self.system_specs + self.group_specs + self.process_specs + self.cgroup_specs + self.sampler_specs
+
+    def describe(self) -> list[Metric]:
+        return [info_family(self.options)] + [s.empty() for s in self.all_specs()]
+
+    def collect(self) -> Iterator[Metric]:
+        yield info_family(self.options)
+        snap = self.latest()
+        if snap is None:
+            return
+        model, status = snap.model, snap.status.copy()
+        if status.last_wall is not None:
+            status.age = max(0.0, time.time() - status.last_wall)
+        derived = self._derive(model)
+        absent = model.scan.host.smaps_absent
+        families: list[Metric] = []
+        if derived.system is not None:
+            families += [s.family([((), derived.system)]) for s in self.system_specs]
+        group_rows = [((g.key,), g) for g in derived.groups]
+        families += [s.family(group_rows, absent) for s in self.group_specs]
+        if self.process_specs:
+            rows = [((str(p.pid), label_value(p.comm)), p) for p in self.chosen(model.scan.processes)]
+            families += [s.family(rows, absent) for s in self.process_specs]
+        cgroups = getattr(model, "cgroups", None)  # Model.cgroups: the cgroups issue's (None: not read)
+        if cgroups is not None and self.cgroup_specs:
+            cgroup_rows = [((label_value(cg.path),), cg) for cg in cgroups.cgroups]
+            families += [s.family(cgroup_rows) for s in self.cgroup_specs]
+        families += [s.family([((), status)]) for s in self.sampler_specs]
+        yield from (f for f in families if f.samples)
+
+    def chosen(self, procs: Sequence[ProcessMemory]) -> list[ProcessMemory]:
+        """The processes with series of their own: the ``top`` by PSS, ``pids``, and ``name`` matches."""
+        o = self.options
+        picked: dict[tuple[int, int | None], ProcessMemory] = {}
+        if o.top:
+            for p in sorted(procs, key=lambda p: p.totals.pss, reverse=True)[: o.top]:
+                picked[p.key] = p
+        for p in procs:
+            if p.pid in o.pids or (o.name is not None and (o.name.search(p.comm) or o.name.search(p.program))):
+                picked[p.key] = p
+        return sorted(picked.values(), key=lambda p: p.pid)
+
+    def _derive(self, model: Model) -> _Derived:
+        with self._lock:
+            done = self._derived
+            if done is not None and done.model is model:
+                return done
+            system = None if model.machine is None else system_of(model.scan.host, model.machine,
+                                                                    model.sample.meminfo)
+            done = self._derived = _Derived(model, system, self.groups_of(model.scan.processes))
+            return done
+
+    def groups_of(self, procs: Sequence[ProcessMemory]) -> list[Group]:
+        """The groups by PSS, largest first; past ``groups`` summed in ``[other]`` (a group that is
+        itself named ``[other]`` is summed there too)."""
+        key = _KEYS[self.options.group]
+        groups = sorted(group_processes(procs, lambda p: label_value(key(p))), key=lambda g: -g.totals.pss)
+        limit = self.options.groups
+        keep = [g for g in groups if g.key != OTHER]
+        rest = [g for g in groups if g.key == OTHER]
+        if limit is not None and len(keep) > limit:
+            keep, rest = keep[:limit], rest + keep[limit:]
+        if rest:
+            other = Group(OTHER)
+            for g in rest:
+                other.totals.add(g.totals)
+                for k, u in g.categories.items():
+                    other.categories[k].add(u)
+                other.pids.extend(g.pids)
+                other.count += g.count
+            keep.append(other)
+        return keep
+
+
+def _user(p: ProcessMemory) -> str:
+    return p.user or (str(p.uid) if p.uid is not None else "?")
+
+
+_KEYS: dict[str, Callable[[ProcessMemory], str]] = {
+    "program": lambda p: p.program, "user": _user, "cgroup": lambda p: cgroup_label(p.cgroup)}
+
+
+def cgroup_specs() -> list[Spec]:
+    """The cgroup metrics: charged memory by kind, kernel, swap, limits, OOM kills, PSI stall time,
+    the reclaim classes (the processes' own view of each cgroup is the ``--group cgroup`` metrics)."""
+    wanted = [f.id for f in CGROUP if f.numeric and not f.id.startswith(("processes.", "self.", "pressure."))
+              or f.id in ("pressure.some.total", "pressure.full.total")]
+    return specs(CGROUP, wanted)
+
+
+def info_family(options: Options) -> Metric:
+    """``memtype_exporter_info``: the version and how processes are grouped (always 1)."""
+    fam = GaugeMetricFamily("memtype_exporter_info", "memtype's version and the exporter's grouping",
+                            labels=("version", "group"))
+    fam.add_metric((__version__, options.group), 1)
+    return fam

@@ -1,0 +1,170 @@
+"""Where the metrics go: an HTTP server for Prometheus to scrape, or a file for node_exporter.
+
+The server is prometheus_client's WSGI app (``make_wsgi_app``): it negotiates the text format or
+OpenMetrics from the Accept header (OpenMetrics ends with ``# EOF``), gzips when the scraper accepts
+it, and honours ``?name[]=`` filters. It is served by prometheus_client's threading WSGI server with a
+request handler that logs nothing and drops a client that sends nothing for ``REQUEST_TIMEOUT``
+seconds (wsgiref waits for ever otherwise, and each waiting client holds a thread).
+
+The default address is loopback (``127.0.0.1``): what the metrics show (program names, users,
+cgroups) is the host's, so serving them further is the operator's decision (``--listen``). The port
+is 10221: the exporters' block of Prometheus's "default port allocations" (9100-9999) is full, and
+10221 is used by no well-known exporter (node_exporter 9100, process-exporter 9256, cAdvisor 8080).
+
+``write_textfile`` writes node_exporter's textfile-collector file as root safely: a new temporary
+file in the same directory (``O_EXCL | O_NOFOLLOW``: never through a link an attacker planted), fsync,
+then ``rename`` over the target (atomic: node_exporter reads the old file or the new one, never half;
+rename replaces a link there rather than following it). prometheus_client's ``write_to_textfile``
+opens a predictable name that follows links, so it is not used.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import threading
+from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+from prometheus_client import CollectorRegistry, generate_latest, make_wsgi_app
+from prometheus_client.exposition import ThreadingWSGIServer
+from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
+
+from memtype.errors import MemtypeError, OutputError
+
+DEFAULT_ADDRESS = "127.0.0.1"
+DEFAULT_PORT = 10221
+REQUEST_TIMEOUT = 30.0  # seconds a client may stay silent before its connection is dropped
+TEXTFILE_MODE = 0o644  # node_exporter runs as its own user and must read it; it holds no command line
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """``ADDR:PORT``, ``[IPv6]:PORT``, ``:PORT`` (every interface) or ``PORT`` (loopback) -> (address, port).
+
+    Port 0 asks the kernel for a free one (the server says which). Raises ValueError (one line)."""
+    t = text.strip()
+    if t.isdigit():
+        host, port_text = DEFAULT_ADDRESS, t
+    elif t.startswith("["):
+        host, sep, port_text = t[1:].partition("]:")
+        if not sep:
+            raise ValueError(f"not ADDR:PORT: {text!r} (an IPv6 address is written [::1]:{DEFAULT_PORT})")
+    else:
+        host, sep, port_text = t.rpartition(":")
+        if not sep or ":" in host:
+            raise ValueError(f"not ADDR:PORT: {text!r} (e.g. 127.0.0.1:{DEFAULT_PORT}, [::1]:{DEFAULT_PORT})")
+        host = host or "0.0.0.0"
+    if not (port_text.isascii() and port_text.isdigit() and len(port_text) <= 5 and int(port_text) <= 65535):
+        raise ValueError(f"not a port (0 to 65535): {port_text!r}")
+    return host, int(port_text)
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """Logs nothing (a scrape every 15 s is no news) and times out silent clients."""
+
+    timeout = REQUEST_TIMEOUT
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+class Server:
+    """``/metrics`` (any path) of ``registry`` on ``address:port``, in a daemon thread (``start``).
+
+    Raises:
+        MemtypeError: the address does not resolve, or the port cannot be bound (in use, refused).
+    """
+
+    def __init__(self, registry: CollectorRegistry, address: str = DEFAULT_ADDRESS, port: int = DEFAULT_PORT) -> None:
+        try:
+            infos = socket.getaddrinfo(address, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        except (socket.gaierror, UnicodeError) as exc:
+            raise MemtypeError(f"cannot listen on {_shown(address, port)}: {_reason(exc)}") from None
+        family, _, _, _, sockaddr = infos[0]
+        host = str(sockaddr[0])
+
+        class _Server(ThreadingWSGIServer):
+            address_family = family
+
+        try:
+            self.httpd = make_server(host, port, make_wsgi_app(registry), _Server, handler_class=_QuietHandler)
+        except OSError as exc:
+            raise MemtypeError(f"cannot listen on {_shown(address, port)}: {_reason(exc)}") from None
+        self.address, self.port = host, int(self.httpd.server_address[1])
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        return f"http://{host}:{self.port}/metrics"
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.httpd.serve_forever, name="memtype-http", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self.httpd.shutdown()
+            self._thread.join(5)
+        self.httpd.server_close()
+
+
+def render(registry: CollectorRegistry, openmetrics: bool = False) -> bytes:
+    """The exposition: Prometheus text format 0.0.4, or OpenMetrics 1.0 (ends with ``# EOF``)."""
+    return generate_openmetrics(registry) if openmetrics else generate_latest(registry)  # type: ignore[no-untyped-call]
+
+
+def write_textfile(path: str, data: bytes, mode: int = TEXTFILE_MODE) -> None:
+    """Replace ``path`` by a file holding ``data``, atomically and without following links (module
+    docstring). node_exporter reads only ``*.prom``; the temporary name starts with a dot and ends in
+    ``.tmp``, so it never reads one.
+
+    Raises:
+        OutputError: the directory is missing or not writable, the target is a directory, the disk is full.
+    """
+    directory, name = os.path.split(os.path.abspath(path))
+    try:
+        dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {directory}: {_reason(exc)}") from None
+    tmp = f".{name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    try:
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=dfd)
+        except OSError as exc:
+            raise OutputError(f"cannot write {path}: {_reason(exc)}") from None
+        try:
+            os.fchmod(fd, mode)  # whatever the umask
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        except OSError as exc:
+            os.close(fd)
+            _unlink(tmp, dfd)
+            raise OutputError(f"cannot write {path}: {_reason(exc)}") from None
+        os.close(fd)
+        try:
+            os.rename(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
+        except OSError as exc:
+            _unlink(tmp, dfd)
+            raise OutputError(f"cannot write {path}: {_reason(exc)}") from None
+    finally:
+        os.close(dfd)
+
+
+def _unlink(name: str, dfd: int) -> None:
+    try:
+        os.unlink(name, dir_fd=dfd)
+    except OSError:
+        pass
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__
+
+
+def _shown(address: str, port: int) -> str:
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"

@@ -1,0 +1,178 @@
+"""Issue 10, ``memtype exporter`` on the live kernel, scraped over HTTP as Prometheus does.
+
+A child interpreter runs under a program name of its own (a copy of the interpreter binary: the
+program is the executable's name), writes 200 MiB of private anonymous memory and forks: until
+either side writes, those pages are mapped by both, copy-on-write (kernel-spec A.6), so the program's
+``kind="cow"`` PSS is the 200 MiB (each process holds half) and its RSS twice that. Then the kid is
+killed: within a tick its series are gone from the next scrape (fresh families, no stale series).
+The exporter, the child and its kid are stopped and reaped even when a test fails.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("prometheus_client", reason="the exporter extra (prometheus-client) is not installed")
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from memhelpers import PAGE, Child
+
+if not sys.platform.startswith("linux"):
+    pytest.skip("live tests read Linux /proc", allow_module_level=True)
+
+MiB = 1 << 20
+COW = 200 * MiB
+SLACK = 24 * MiB  # the interpreter's own heap is shared after the fork too (a few MiB)
+Series = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def needs_root() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root (reads every process's smaps)")
+
+
+class Exporter:
+    """``memtype exporter`` in a child process on a free loopback port; ``close`` always stops it."""
+
+    def __init__(self, *args: str) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "memtype", "exporter", "--listen", "127.0.0.1:0", *args],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.url = ""
+        self.err: list[str] = []
+        deadline = time.monotonic() + 120
+        assert self.proc.stderr is not None
+        while not self.url:
+            left = deadline - time.monotonic()
+            if left <= 0 or self.proc.poll() is not None:
+                self.close()
+                pytest.fail(f"the exporter did not start: {''.join(self.err)}")
+            ready, _, _ = select.select([self.proc.stderr], [], [], left)
+            if ready:
+                line = self.proc.stderr.readline()
+                self.err.append(line)
+                m = re.search(r"serving (http://\S+)", line)
+                if m:
+                    self.url = m.group(1)
+
+    def scrape(self) -> Series:
+        with urllib.request.urlopen(self.url, timeout=10) as resp:
+            text = resp.read().decode()
+        out: Series = {}
+        for fam in text_string_to_metric_families(text):
+            for s in fam.samples:
+                out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+        return out
+
+    def wait_for(self, check: object, timeout: float = 60.0) -> Series:
+        """Scrape until ``check(series)`` is true; the last scrape."""
+        assert callable(check)
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.scrape()
+            if check(found):
+                return found
+            if time.monotonic() > deadline:
+                return found
+            time.sleep(0.3)
+
+    def close(self) -> int | None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc.stderr is not None:
+            self.proc.stderr.close()
+        return self.proc.returncode
+
+
+def pick(found: Series, name: str, **labels: str) -> dict[tuple[tuple[str, str], ...], float]:
+    return {k[1]: v for k, v in found.items() if k[0] == name and all((a, b) in k[1] for a, b in labels.items())}
+
+
+def one(found: Series, name: str, **labels: str) -> float | None:
+    got = pick(found, name, **labels)
+    assert len(got) <= 1, got
+    return next(iter(got.values()), None)
+
+
+@pytest.fixture
+def program(tmp_path: Path) -> Iterator[str]:
+    """A copy of this interpreter under a unique name: the program of the processes it runs."""
+    name = f"memtype-exp-{os.getpid()}"
+    path = tmp_path / name
+    shutil.copy2(os.path.realpath(sys.executable), path)
+    yield str(path)
+
+
+def test_issue10_live_cow_after_fork_in_its_programs_series_then_gone(program: str) -> None:
+    needs_root()
+    name = os.path.basename(program)
+    child = Child(program)
+    exporter = None
+    try:
+        pages = COW // PAGE
+        addr = child.call("map_anon", pages)
+        child.call("write", addr, pages)
+        kid = child.fork()
+        exporter = Exporter("--interval", "0.5", "--pid", str(kid.pid), "--groups", "0")
+
+        def settled(found: Series) -> bool:
+            cow = one(found, "memtype_group_program_kind_pss_bytes", program=name, kind="cow")
+            return cow is not None and cow >= COW and one(found, "memtype_group_program_count", program=name) == 2
+
+        found = exporter.wait_for(settled)
+        cow_pss = one(found, "memtype_group_program_kind_pss_bytes", program=name, kind="cow")
+        cow_rss = one(found, "memtype_group_program_kind_rss_bytes", program=name, kind="cow")
+        assert cow_pss is not None and COW <= cow_pss <= COW + SLACK, cow_pss
+        assert cow_rss is not None and 2 * COW <= cow_rss <= 2 * (COW + SLACK), cow_rss
+        assert one(found, "memtype_group_program_count", program=name) == 2
+        kid_cow = one(found, "memtype_process_kind_pss_bytes", pid=str(kid.pid), kind="cow")
+        assert kid_cow is not None and COW / 2 <= kid_cow <= COW / 2 + SLACK, kid_cow
+        # the machine's rows add up to MemTotal in the same scrape
+        rows = pick(found, "memtype_system_row_bytes")
+        assert sum(rows.values()) == one(found, "memtype_system_total_bytes")
+
+        os.kill(kid.pid, signal.SIGKILL)  # its parent (the child) reaps it: serve() waits on SIGCHLD-free kids
+        ticks = one(found, "memtype_sampler_ticks_total") or 0
+        found = exporter.wait_for(lambda f: (one(f, "memtype_sampler_ticks_total") or 0) >= ticks + 2)
+        assert not [k for k in found if ("pid", str(kid.pid)) in k[1]], "series of an exited process"
+        assert one(found, "memtype_group_program_count", program=name) == 1
+        child.close()
+        ticks = one(found, "memtype_sampler_ticks_total") or 0
+        found = exporter.wait_for(lambda f: (one(f, "memtype_sampler_ticks_total") or 0) >= ticks + 2)
+        assert not [k for k in found if ("program", name) in k[1]], "series of a program that is gone"
+        assert (one(found, "memtype_sampler_data_age_seconds") or 99) < 5
+        assert (one(found, "memtype_sampler_errors_total") or 0) == 0
+    finally:
+        child.close()
+        if exporter is not None:
+            assert exporter.close() == 0, "".join(exporter.err)
+
+
+def test_issue10_live_once_prints_rows_that_add_up() -> None:
+    needs_root()
+    out = subprocess.run([sys.executable, "-m", "memtype", "exporter", "--once"], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    found: Series = {}
+    for fam in text_string_to_metric_families(out.stdout):
+        for s in fam.samples:
+            found[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    assert sum(pick(found, "memtype_system_row_bytes").values()) == one(found, "memtype_system_total_bytes")
+    assert one(found, "memtype_sampler_skipped_processes", reason="not_sampled") == 0
