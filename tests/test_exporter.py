@@ -8,6 +8,7 @@ Every server a test starts is closed, and every file it writes lies in its tmp_p
 from __future__ import annotations
 
 import gzip
+import os
 import re
 import time
 import urllib.request
@@ -81,7 +82,7 @@ def test_issue10_exposition_parses_and_follows_the_naming_guide(model: Model) ->
             pytest.fail(f"{fam.name}: _total on a gauge")
     names = {f.name for f in fams}
     assert {"memtype_system_row_bytes", "memtype_group_program_kind_pss_bytes", "memtype_sampler_ticks",
-            "memtype_sampler_data_age_seconds", "memtype_exporter_info"} <= names
+            "memtype_sampler_last_tick_timestamp_seconds", "memtype_exporter_info"} <= names
 
 
 def test_issue10_machine_rows_sum_to_memtotal(model: Model) -> None:
@@ -107,7 +108,7 @@ def test_issue10_groups_by_kind_add_up_and_never_mix_rss_and_pss(model: Model) -
     prog = max(procs, key=lambda p: p.totals.pss).program
     cow = series(found, "memtype_group_program_kind_pss_bytes", program=prog, kind="cow")
     assert list(cow.values()) == [sum(p.categories[Kind.COW].pss for p in procs if p.program == prog)]
-    counts = series(found, "memtype_group_program_count")
+    counts = series(found, "memtype_group_program_members")
     assert sum(counts.values()) == len(procs)
 
 
@@ -234,6 +235,38 @@ def test_issue10_http_negotiates_text_openmetrics_and_gzip(server: Server) -> No
     assert [f.name for f in text_string_to_metric_families(body.decode())] == ["memtype_system_total_bytes"]
 
 
+def test_issue10_answers_are_encoded_once_per_sample(model: Model) -> None:
+    """The HTTP answer is a function of the snapshot: encoded once per sample and variant (prewarmed by
+    the sampler thread), never served from an older sample."""
+    calls: list[int] = []
+    state: list[Snapshot] = [Snapshot(model, SamplerStatus())]
+
+    def latest() -> Snapshot:
+        calls.append(1)
+        return state[0]
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(MemtypeCollector(latest, Options()))
+    srv = Server(registry, "127.0.0.1", 0, current=lambda: state[0])
+    srv.start()
+    try:
+        first = _get(srv.url, **{"Accept-Encoding": "gzip"})[1]
+        n = len(calls)
+        assert _get(srv.url, **{"Accept-Encoding": "gzip"})[1] == first and len(calls) == n, "encoded twice"
+        plain = _get(srv.url)[1]
+        assert gzip.decompress(first) == plain and len(calls) == n + 1
+        fewer = model.replace(scan=model.scan.replace(processes=model.scan.processes[:1]))
+        state[0] = Snapshot(fewer, SamplerStatus())
+        assert srv.app is not None
+        srv.app.prewarm(state[0])  # what the sampler thread does after a tick
+        n = len(calls)
+        again = _get(srv.url)[1]
+        assert again != plain and len(calls) == n, "the prewarmed answer was not used"
+        assert again == render(registry)
+    finally:
+        srv.close()
+
+
 def test_issue10_a_busy_port_is_one_line() -> None:
     with pytest.raises(Exception, match=r"^cannot listen on 127\.0\.0\.1:\d+: ") as got:
         first = Server(CollectorRegistry(), "127.0.0.1", 0)
@@ -326,3 +359,25 @@ def test_issue10_usage_errors_are_one_line(run_cli, args: list[str], message: st
 def test_issue10_default_port_is_our_own() -> None:
     assert DEFAULT_PORT not in (9100, 9256, 8080, 9090, 9093)
     assert parse_listen(str(DEFAULT_PORT)) == ("127.0.0.1", DEFAULT_PORT)
+
+
+def test_issue10_promtool_check_metrics_passes(model: Model) -> None:
+    """promtool's linter (the Debian package ``prometheus``): no *_count gauge, _total on counters only,
+    HELP on every metric, base units."""
+    from prom import check_metrics
+
+    for options in (Options(), Options(top=3, group="user"), Options(group="cgroup", groups=None)):
+        checked = check_metrics(render(registry_over(model, options)).decode())
+        assert checked.ok, checked.output
+
+
+def test_issue10_readme_lists_every_metric() -> None:
+    """The README's metric list is generated from the registry (UPDATE_GOLDEN=1 rewrites it)."""
+    from memtype.exporter.docs import metric_list, replace_block
+
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    text = readme.read_text()
+    want = replace_block(text, metric_list())
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        readme.write_text(want)
+    assert text == want

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -105,7 +104,7 @@ class MemtypeCollector:
         self.latest = latest
         self.options = options or Options()
         registry = group_registry(self.options.group)
-        self.system_specs = specs(SYSTEM)
+        self.system_specs = system_specs()
         self.group_specs = specs(registry, self.options.metrics)
         process_ids = [i for i in self.options.metrics if i in PROCESS]  # the same figures, per process
         self.process_specs = specs(PROCESS, process_ids) if self.options.per_process else []
@@ -125,9 +124,7 @@ class MemtypeCollector:
         snap = self.latest()
         if snap is None:
             return
-        model, status = snap.model, snap.status.copy()
-        if status.last_wall is not None:
-            status.age = max(0.0, time.time() - status.last_wall)
+        model, status = snap.model, snap.status
         derived = self._derive(model)
         absent = model.scan.host.smaps_absent
         families: list[Metric] = []
@@ -195,6 +192,12 @@ def _user(p: ProcessMemory) -> str:
 
 _KEYS: dict[str, Callable[[ProcessMemory], str]] = {
     "program": lambda p: p.program, "user": _user, "cgroup": lambda p: cgroup_label(p.cgroup)}
+
+
+def system_specs() -> list[Spec]:
+    """The machine's metrics: every figure of ``memtype system`` but the page scan's (``--exact``, which
+    the exporter never runs: a figure only the scan gives, such as the device row, has no series)."""
+    return specs(SYSTEM, [f.id for f in SYSTEM if not f.id.startswith("scan.")])
 
 
 def cgroup_specs() -> list[Spec]:

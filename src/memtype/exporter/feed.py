@@ -3,7 +3,8 @@
 ``Feed`` calls a ``tick`` (the command passes ``Sampler.tick``: this package reads no Root) every
 ``interval`` seconds, drift-free, in one daemon thread, and publishes a ``Snapshot`` (the Model and
 a copy of the running ``SamplerStatus``) by one reference assignment: a scrape never waits for a tick
-and never sees half of one. A tick that fails is counted (``memtype_sampler_errors_total``) and
+and never sees half of one. ``on_tick`` runs before the snapshot is published (``newest`` first,
+then ``latest``), so the HTTP answers of a sample are encoded before any scrape asks for them. A tick that fails is counted (``memtype_sampler_errors_total``) and
 reported once per kind of error; the last good Model stays served, and its age tells how old it is.
 """
 
@@ -41,12 +42,17 @@ class Feed:
         self.status = SamplerStatus(interval, budget)
         self.on_tick, self.on_error = on_tick, on_error
         self._latest: Snapshot | None = None
+        self._newest: Snapshot | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def latest(self) -> Snapshot | None:
         """The last published snapshot (``None`` before the first tick)."""
         return self._latest
+
+    def newest(self) -> Snapshot | None:
+        """The snapshot being published: ``on_tick`` sees it (and renders it) before ``latest`` does."""
+        return self._newest
 
     def first(self) -> Snapshot:
         """One tick now, in this thread; raises what the tick raises."""
@@ -69,14 +75,23 @@ class Feed:
         return self._stop.wait(timeout)
 
     def _once(self) -> None:
+        self._sample()
         self._publish()
-        if self.on_tick is not None and self._latest is not None:
-            self.on_tick(self._latest)
 
-    def _publish(self) -> None:
+    def _sample(self) -> None:
         model = self._tick()
         self.status.add(self._report(), model, None)
-        self._latest = Snapshot(model, self.status.copy())
+        self._newest = Snapshot(model, self.status.copy())
+
+    def _publish(self) -> None:
+        """``on_tick`` on the newest snapshot (the HTTP answers encoded, the textfile written), then make
+        it the latest: until then scrapes keep getting the previous sample's answers, already encoded."""
+        snap = self._newest
+        try:
+            if self.on_tick is not None and snap is not None:
+                self.on_tick(snap)
+        finally:
+            self._latest = snap
 
     def _run(self) -> None:
         due = time.monotonic()
@@ -88,18 +103,16 @@ class Feed:
             if self._stop.wait(max(0.0, due - time.monotonic())):
                 return
             try:
-                self._publish()
+                self._sample()
             except Exception as exc:  # the thread must go on: the last good model stays served
                 self.status.failed()
                 if self._latest is not None:
-                    self._latest = Snapshot(self._latest.model, self.status.copy())
+                    self._newest = Snapshot(self._latest.model, self.status.copy())
                 self._report_error(exc)
-                continue
-            if self.on_tick is not None and self._latest is not None:
-                try:
-                    self.on_tick(self._latest)
-                except Exception as exc:  # a textfile that could not be written: said, tried again next tick
-                    self._report_error(exc)
+            try:
+                self._publish()
+            except Exception as exc:  # a textfile that could not be written: said, tried again next tick
+                self._report_error(exc)
 
     def _report_error(self, exc: BaseException) -> None:
         if self.on_error is not None:

@@ -91,14 +91,18 @@ def run(args: argparse.Namespace) -> int:
     with sampler:
         registry = CollectorRegistry(auto_describe=False)
         textfile = args.textfile
+        servers: list[Server] = []
 
-        def write(_snap: object) -> None:
+        def write(snap: object) -> None:  # in the sampler thread, after each sample, before it is served
+            for srv in servers:
+                if srv.app is not None:
+                    srv.app.prewarm(snap)  # the scrapes to come find their answer encoded
             if textfile is not None:
                 write_textfile(textfile, render(registry))
 
         feed = Feed(sampler.tick, lambda: sampler.report, args.interval, args.budget, on_tick=write,
                     on_error=lambda exc: notes.warning(f"sampling: {exc}"))
-        registry.register(MemtypeCollector(feed.latest, options))
+        registry.register(MemtypeCollector(feed.newest, options))
         feed.first()  # the first sample (and the first textfile) before anything is served
         if args.once:
             if textfile is None:
@@ -107,7 +111,11 @@ def run(args: argparse.Namespace) -> int:
             return 0
         server = None
         if listen is not None:
-            server = Server(registry, *listen)
+            # a scrape needs the GIL a few times; during a tick the sampler thread holds it, and would hand
+            # it over only every 5 ms (the default switch interval): 0.5 ms keeps a scrape within milliseconds
+            sys.setswitchinterval(0.0005)
+            server = Server(registry, *listen, current=feed.latest)
+            servers.append(server)
             server.start()
             notes.note(f"serving {server.url} (a sample every {args.interval:g} s)")
             sys.stderr.flush()
