@@ -381,3 +381,26 @@ def test_issue10_readme_lists_every_metric() -> None:
     if os.environ.get("UPDATE_GOLDEN") == "1":
         readme.write_text(want)
     assert text == want
+
+
+def test_issue10_cgroups_by_kind_limit_and_oom_kills() -> None:
+    """The cgroups of a stored Sample (v1-hybrid): charged memory by kind, limit, swap, OOM kills; an
+    unknown figure (no limit) has no series; ``cgroups=1`` keeps the most charged one."""
+    model = get_sample_model("v1-hybrid")
+    assert model.cgroups is not None
+    records = {cg.path: cg for cg in model.cgroups.cgroups}
+    found = samples(render(registry_over(model, Options(cgroups=None))).decode())
+    charged = series(found, "memtype_cgroup_charged_bytes")
+    assert {dict(k)["path"] for k in charged} == {p for p, cg in records.items() if cg.charged is not None}
+    for path, cg in records.items():
+        for kind, value in cg.categories.items():
+            got = series(found, "memtype_cgroup_kind_bytes", path=path, kind=kind)
+            assert list(got.values()) == ([] if value is None else [value])
+        limit = series(found, "memtype_cgroup_limit_bytes", path=path)
+        assert list(limit.values()) == ([] if cg.limit is None else [cg.limit])
+        kills = series(found, "memtype_cgroup_oom_kills_total", path=path)
+        assert list(kills.values()) == ([] if cg.oom_kills is None else [cg.oom_kills])
+    one = samples(render(registry_over(model, Options(cgroups=1))).decode())
+    paths = {dict(k)["path"] for k in series(one, "memtype_cgroup_charged_bytes")}
+    most = max((cg for cg in records.values() if cg.charged is not None), key=lambda cg: cg.charged or 0)
+    assert paths == {most.path}

@@ -29,7 +29,9 @@ pytest.importorskip("prometheus_client", reason="the exporter extra (prometheus-
 
 from prometheus_client.parser import text_string_to_metric_families
 
+import memhelpers
 from memhelpers import PAGE, Child
+from test_cgroups_live import v1lab  # noqa: F401  (a fixture: cgroups made and removed)
 
 if not sys.platform.startswith("linux"):
     pytest.skip("live tests read Linux /proc", allow_module_level=True)
@@ -214,3 +216,38 @@ def test_issue10_live_through_a_real_prometheus(program: str, prometheus: Any) -
         child.close()
         if exporter is not None:
             assert exporter.close() == 0, "".join(exporter.err)
+
+
+def test_issue10_live_a_cgroup_by_kind_with_its_limit(v1lab: Any) -> None:
+    """A real memory cgroup (v1 on this hybrid VM; the lab skips where there is none) with a limit and a
+    child holding 32 MiB anon, 16 MiB memfd and 16 MiB page cache: its series say so by kind."""
+    import uuid
+
+    from test_cgroups_live import ANON, FILE, SHMEM, TOL, _allocate
+
+    workdir = memhelpers.disk_tmpdir()
+    if workdir is None:
+        pytest.skip("no disk filesystem for the page-cache file")
+    name = f"memtype-test-{uuid.uuid4().hex[:8]}"
+    v1lab.cgroup(name, limit_in_bytes=256 * MiB)
+    child = v1lab.child(os.path.join(v1lab.base, name))
+    _allocate(child, workdir)
+    exporter = Exporter("--interval", "0.5", "--cgroups", "0")
+    try:
+        path = f"/{name}"
+
+        def ready(found: Series) -> bool:
+            anon = one(found, "memtype_cgroup_kind_bytes", path=path, kind="anonymous")
+            return anon is not None and anon >= ANON - TOL
+
+        found = exporter.wait_for(ready)
+        assert one(found, "memtype_cgroup_limit_bytes", path=path) == 256 * MiB
+        for kind, want in (("anonymous", ANON), ("shared", SHMEM), ("file", FILE)):
+            got = one(found, "memtype_cgroup_kind_bytes", path=path, kind=kind)
+            assert got is not None and abs(got - want) <= TOL, (kind, got, want)
+        charged = one(found, "memtype_cgroup_charged_bytes", path=path)
+        assert charged is not None and charged >= ANON + SHMEM + FILE - TOL
+        assert one(found, "memtype_cgroup_oom_kills_total", path=path) == 0
+        assert (one(found, "memtype_sampler_cgroups") or 0) >= 1
+    finally:
+        assert exporter.close() == 0, "".join(exporter.err)

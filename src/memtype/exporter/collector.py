@@ -14,7 +14,9 @@ What is exported (``Options``; README "Prometheus exporter" lists every metric):
   so that a sum over the groups is still every process's;
 * processes, only when asked (``top`` by PSS, ``pids``, ``name``): the same figures with ``pid`` and
   ``comm`` labels; command lines never;
-* memory cgroups (``fields_cgroups.CGROUP``) where the Model has them (``Model.cgroups``);
+* memory cgroups (``fields_cgroups.CGROUP``) where the Model has them (``Model.cgroups``): charged
+  memory by kind, kernel, swap, limits, OOM kills, PSI stall time, reclaim classes; the ``cgroups``
+  most charged;
 * the sampler's own cost (``fields_sampler.SAMPLER``): ``memtype_sampler_*``.
 """
 
@@ -28,7 +30,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 
 from memtype._version import __version__
 from memtype.exporter.metrics import Spec, label_value, select, specs
-from memtype.model.cgroups import cgroup_label
+from memtype.model.cgroups import CgroupMemory, cgroup_label
 from memtype.model.fields_cgroups import CGROUP
 from memtype.model.fields_machine import SYSTEM
 from memtype.model.fields_process import PROCESS, group_registry
@@ -61,16 +63,18 @@ class Options:
         metrics: field ids of the group registry (``exporter.metrics.select``), for groups and processes.
         top: processes by PSS with series of their own; pids and name (a regex over comm and program):
             more processes with series of their own.
+        cgroups: how many memory cgroups get series (the most charged first; ``None``: all of them).
     """
 
-    __slots__ = ("group", "groups", "metrics", "top", "pids", "name")
+    __slots__ = ("group", "groups", "metrics", "top", "pids", "name", "cgroups")
 
     def __init__(self, group: str = "program", groups: int | None = DEFAULT_GROUPS,
                  metrics: Sequence[str] | None = None, top: int = 0, pids: Sequence[int] = (),
-                 name: re.Pattern[str] | None = None) -> None:
+                 name: re.Pattern[str] | None = None, cgroups: int | None = DEFAULT_GROUPS) -> None:
         if group not in GROUPS:
             raise ValueError(f"group must be one of {', '.join(GROUPS)}")
         self.group, self.groups, self.top, self.pids, self.name = group, groups, top, frozenset(pids), name
+        self.cgroups = cgroups
         self.metrics = tuple(metrics) if metrics is not None else tuple(select(group_registry(group), DEFAULT_METRICS))
 
     @property
@@ -88,12 +92,13 @@ class Snapshot:
 
 
 class _Derived:
-    """What one Model gives, computed at its first scrape: the machine's record and the groups."""
+    """What one Model gives, computed at its first scrape: the machine's record, the groups, the cgroups
+    shown."""
 
-    __slots__ = ("model", "system", "groups")
+    __slots__ = ("model", "system", "groups", "cgroups")
 
-    def __init__(self, model: Model, system: Any, groups: list[Group]) -> None:
-        self.model, self.system, self.groups = model, system, groups
+    def __init__(self, model: Model, system: Any, groups: list[Group], cgroups: list[CgroupMemory]) -> None:
+        self.model, self.system, self.groups, self.cgroups = model, system, groups, cgroups
 
 
 class MemtypeCollector:
@@ -135,9 +140,8 @@ class MemtypeCollector:
         if self.process_specs:
             rows = [((str(p.pid), label_value(p.comm)), p) for p in self.chosen(model.scan.processes)]
             families += [s.family(rows, absent) for s in self.process_specs]
-        cgroups = getattr(model, "cgroups", None)  # Model.cgroups: the cgroups issue's (None: not read)
-        if cgroups is not None and self.cgroup_specs:
-            cgroup_rows = [((label_value(cg.path),), cg) for cg in cgroups.cgroups]
+        if derived.cgroups:
+            cgroup_rows = [((label_value(cg.path),), cg) for cg in derived.cgroups]
             families += [s.family(cgroup_rows) for s in self.cgroup_specs]
         families += [s.family([((), status)]) for s in self.sampler_specs]
         yield from (f for f in families if f.samples)
@@ -161,8 +165,22 @@ class MemtypeCollector:
                 return done
             system = None if model.machine is None else system_of(model.scan.host, model.machine,
                                                                     model.sample.meminfo)
-            done = self._derived = _Derived(model, system, self.groups_of(model.scan.processes))
+            done = self._derived = _Derived(model, system, self.groups_of(model.scan.processes),
+                                            self.cgroups_of(model))
             return done
+
+    def cgroups_of(self, model: Model) -> list[CgroupMemory]:
+        """The cgroups with series: the ``cgroups`` most charged (unknown charge last), in tree order."""
+        tree = model.cgroups
+        if tree is None:
+            return []
+        found = tree.cgroups
+        limit = self.options.cgroups
+        if limit is not None and len(found) > limit:
+            keep = {id(cg) for cg in sorted(found, key=lambda cg: -(cg.charged if cg.charged is not None else -1))
+                    [:limit]}
+            found = [cg for cg in found if id(cg) in keep]
+        return found
 
     def groups_of(self, procs: Sequence[ProcessMemory]) -> list[Group]:
         """The groups by PSS, largest first; past ``groups`` summed in ``[other]`` (a group that is

@@ -168,7 +168,11 @@ def metric_help(registry: Registry, fields: Sequence[Field]) -> str:
                 break
         else:
             common = ""
-    head = f"{common}, by {label}" if len(common) >= 6 else f"{registry.help}, by {label}"
+    if len(common) >= 6:
+        head = f"{common}, by {label}"
+    else:  # nothing in common: each part's own help, when they are short
+        each = "; ".join(f"{'/'.join(v for _, v in f.labels)}: {text}" for f, text in zip(fields, stripped))
+        head = f"by {label}: {each}" if len(each) <= 240 else f"{registry.help}, by {label}"
     ids = {f.id for f in fields}
     for total, parts in registry.partitions.items():
         if set(parts) == ids and total in registry:

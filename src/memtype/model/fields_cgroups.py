@@ -70,7 +70,7 @@ CGROUP = Registry("cgroup", "one memory cgroup: charged memory by kind, limits, 
             _psi(line, name), unit="percent", attr="pressure")  # averages over windows: no label to sum over
       for line in ("some", "full") for name, title, what in _PSI],
     *[counter(f"pressure.{line}.total", f"Stall {line}", f"PSI {line}: total stall time", _psi(line, "total"),
-              unit="microseconds", attr="pressure") for line in ("some", "full")],
+              unit="microseconds", attr="pressure", metric=f"pressure.{line}_stall") for line in ("some", "full")],
     info("pids", "PIDs", "cgroup.procs: its own member processes", lambda c: c.pids),
     *[gauge(f"reclaim.{c}", f"Reclaim {c}", f"its LRU lists: {RECLAIM_HELP[c]}", _reclaim(c), attr="reclaim",
             labels=(("class", c),), metric="reclaim") for c in RECLAIM_CLASSES],

@@ -12,7 +12,8 @@ if TYPE_CHECKING:
     from memtype.model.fields import Getter
 
 _PART_HELP = {"counters": "stat of every process, status where stat moved",
-              "smaps": "the smaps reads (the budget bounds them)", "derive": "classification and the changes"}
+              "smaps": "the smaps reads (the budget bounds them)", "derive": "classification and the changes",
+              "cgroups": "the memory cgroups' files"}
 _REASON_HELP = {"new": "a new process", "changed": "its counters moved", "family": "its fork family changed",
                 "big": "a big process, at most every big_interval", "refresh": "nothing moved for refresh seconds"}
 
@@ -58,6 +59,7 @@ SAMPLER = Registry("sampler", "the background sampler's own cost and the age of 
     gauge("processes", "Processes", "processes the sampler tracks", _last("processes"), unit="count", attr="last"),
     gauge("big", "Big", "processes above the big-process threshold (their smaps read at most every big_interval)",
           _last("big"), unit="count", attr="last", metric="big_processes"),
+    gauge("cgroups", "Cgroups", "memory cgroups read in the last tick", _last("cgroups"), unit="count", attr="last"),
     gauge("budget", "Budget", "CPU seconds of smaps reading allowed per tick", lambda s: s.budget, unit="seconds"),
     gauge("interval", "Interval", "seconds between ticks", lambda s: s.interval, unit="seconds"),
     # its age is time() - this in PromQL: a timestamp, not an age, stays right however old the scrape's

@@ -244,7 +244,7 @@ def counters_minus(after: Counters | None, before: Counters | None) -> Counters:
 
 
 READ_REASONS = ("new", "changed", "family", "big", "refresh")  # TickReport.reads' keys (collect.refresh.REASONS)
-TICK_PARTS = ("counters", "smaps", "derive")  # where a tick's CPU goes (TickReport)
+TICK_PARTS = ("counters", "smaps", "derive", "cgroups")  # where a tick's CPU goes (TickReport)
 
 
 class SamplerStatus:
@@ -279,7 +279,8 @@ class SamplerStatus:
         self.ticks += 1
         if report is not None:
             self.last = report
-            for part, cpu in zip(TICK_PARTS, (report.counters_cpu, report.smaps_cpu, report.derive_cpu)):
+            for part, cpu in zip(TICK_PARTS, (report.counters_cpu, report.smaps_cpu, report.derive_cpu,
+                                              report.cgroups_cpu or 0.0)):  # cgroups not read: none spent
                 self.cpu[part] += cpu
             for reason in READ_REASONS:
                 self.reads[reason] += report.reads.get(reason, 0)

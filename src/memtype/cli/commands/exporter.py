@@ -54,6 +54,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--metrics", metavar="ID,...", default=None,
                    help="figures per group and process, by field or metric id (default "
                    "kind.pss,kind.rss,kind.swap,uss,count; docs/fields.md lists them)")
+    p.add_argument("--cgroups", type=_count, default=50, metavar="N",
+                   help="the N memory cgroups with the most charged memory get series (default 50; 0: all)")
+    p.add_argument("--no-cgroups", dest="read_cgroups", action="store_false",
+                   help="do not read the memory cgroups (about 8 small files each per sample)")
     p.add_argument("--top", type=types.positive, default=0, metavar="N",
                    help="also series for the N processes with the most PSS (pid and comm labels)")
     p.add_argument("--pid", type=types.pid, action="append", default=[], metavar="PID",
@@ -87,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
 
     sampler = Sampler(args.root, interval=args.interval, budget=args.budget, first_budget=FIRST_BUDGET,
                       big_rss=args.big_rss, big_interval=args.big_interval, exe=True,
-                      cgroup=args.group == "cgroup")
+                      cgroup=args.group == "cgroup", cgroups=args.read_cgroups)
     with sampler:
         registry = CollectorRegistry(auto_describe=False)
         textfile = args.textfile
@@ -160,7 +164,7 @@ def _options(args: argparse.Namespace) -> Options:
             raise UsageError(f"--metrics: {exc.args[0]}") from None
         if not metrics:
             raise UsageError("--metrics: no metric given")
-    return Options(args.group, args.groups or None, metrics, args.top, args.pid, name)
+    return Options(args.group, args.groups or None, metrics, args.top, args.pid, name, args.cgroups or None)
 
 
 def _budget(text: str) -> float:
