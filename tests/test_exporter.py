@@ -19,14 +19,14 @@ import pytest
 
 pytest.importorskip("prometheus_client", reason="the exporter extra (prometheus-client) is not installed")
 
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, make_wsgi_app
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import GPU_ROOT, get_sample_model
-from memtype.exporter.collector import OTHER, MemtypeCollector, Options, Snapshot
+from memtype.exporter.collector import OTHER, MemtypeCollector, Options, SampleOnly, Snapshot
 from memtype.exporter.metrics import label_value, select
-from memtype.exporter.serve import DEFAULT_PORT, Server, parse_listen, render, write_textfile
+from memtype.exporter.serve import DEFAULT_PORT, CachedApp, Server, parse_listen, render, write_textfile
 from memtype.kinds import KINDS, Kind
 from memtype.model.derive import Model
 from memtype.model.fields_process import group_registry
@@ -82,7 +82,7 @@ def test_issue10_exposition_parses_and_follows_the_naming_guide(model: Model) ->
             pytest.fail(f"{fam.name}: _total on a gauge")
     names = {f.name for f in fams}
     assert {"memtype_system_row_bytes", "memtype_group_program_kind_pss_bytes", "memtype_sampler_ticks",
-            "memtype_sampler_last_tick_timestamp_seconds", "memtype_exporter_info"} <= names
+            "memtype_sampler_data_age_seconds", "memtype_exporter_info"} <= names
 
 
 def test_issue10_machine_rows_sum_to_memtotal(model: Model) -> None:
@@ -208,7 +208,7 @@ def test_issue10_describe_reads_nothing(model: Model) -> None:
 
 @pytest.fixture
 def server(model: Model) -> Iterator[Server]:
-    srv = Server(registry_over(model), "127.0.0.1", 0)
+    srv = Server(make_wsgi_app(registry_over(model)), "127.0.0.1", 0)
     srv.start()
     try:
         yield srv
@@ -236,42 +236,54 @@ def test_issue10_http_negotiates_text_openmetrics_and_gzip(server: Server) -> No
 
 
 def test_issue10_answers_are_encoded_once_per_sample(model: Model) -> None:
-    """The HTTP answer is a function of the snapshot: encoded once per sample and variant (prewarmed by
-    the sampler thread), never served from an older sample."""
+    """The HTTP answer's families are a function of the snapshot: encoded once per sample and format
+    (prewarmed by the sampler thread), never served from an older sample; the data's age is live."""
     calls: list[int] = []
-    state: list[Snapshot] = [Snapshot(model, SamplerStatus())]
+    status = SamplerStatus()
+    status.add(None, model, time.time() - 3.0)
+    state: list[Snapshot] = [Snapshot(model, status)]
 
     def latest() -> Snapshot:
         calls.append(1)
         return state[0]
 
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(MemtypeCollector(latest, Options()))
-    srv = Server(registry, "127.0.0.1", 0, current=lambda: state[0])
+    collector = MemtypeCollector(latest, Options())
+    per_sample = CollectorRegistry(auto_describe=False)
+    per_sample.register(SampleOnly(collector))
+    app = CachedApp(per_sample, lambda: state[0], lambda snap: collector.live_families(state[0]))
+    srv = Server(app, "127.0.0.1", 0)
     srv.start()
     try:
-        first = _get(srv.url, **{"Accept-Encoding": "gzip"})[1]
+        head, first = _get(srv.url, **{"Accept-Encoding": "gzip"})
+        assert head.get("content-encoding") == "gzip"
         n = len(calls)
-        assert _get(srv.url, **{"Accept-Encoding": "gzip"})[1] == first and len(calls) == n, "encoded twice"
-        plain = _get(srv.url)[1]
-        assert gzip.decompress(first) == plain and len(calls) == n + 1
+        _, second = _get(srv.url, **{"Accept-Encoding": "gzip"})
+        assert len(calls) == n, "encoded twice (only the live families are made again)"
+        one, two = samples(gzip.decompress(first).decode()), samples(gzip.decompress(second).decode())
+        age = ("memtype_sampler_data_age_seconds", ())
+        assert 3.0 <= one[age] <= two[age] < 60
+        assert {k: v for k, v in one.items() if k != age} == {k: v for k, v in two.items() if k != age}
+        om = _get(srv.url, Accept="application/openmetrics-text; version=1.0.0")[1].decode()
+        assert om.endswith("# EOF\n") and om.count("# EOF") == 1 and "memtype_sampler_data_age_seconds" in om
+        assert list(parse_openmetrics(om))
+        only = _get(srv.url + "?name[]=memtype_system_total_bytes")[1].decode()
+        assert [f.name for f in text_string_to_metric_families(only)] == ["memtype_system_total_bytes"]
         fewer = model.replace(scan=model.scan.replace(processes=model.scan.processes[:1]))
-        state[0] = Snapshot(fewer, SamplerStatus())
-        assert srv.app is not None
-        srv.app.prewarm(state[0])  # what the sampler thread does after a tick
+        state[0] = Snapshot(fewer, status)
+        app.prewarm(state[0])  # what the sampler thread does before a sample is served
         n = len(calls)
-        again = _get(srv.url)[1]
-        assert again != plain and len(calls) == n, "the prewarmed answer was not used"
-        assert again == render(registry)
+        again = samples(_get(srv.url)[1].decode())
+        assert len(calls) == n, "the prewarmed answer was not used"
+        assert len(series(again, "memtype_group_program_members")) == 1
     finally:
         srv.close()
 
 
 def test_issue10_a_busy_port_is_one_line() -> None:
     with pytest.raises(Exception, match=r"^cannot listen on 127\.0\.0\.1:\d+: ") as got:
-        first = Server(CollectorRegistry(), "127.0.0.1", 0)
+        first = Server(make_wsgi_app(CollectorRegistry()), "127.0.0.1", 0)
         try:
-            Server(CollectorRegistry(), "127.0.0.1", first.port)
+            Server(make_wsgi_app(CollectorRegistry()), "127.0.0.1", first.port)
         finally:
             first.close()
     assert "\n" not in str(got.value)

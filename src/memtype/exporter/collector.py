@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -52,6 +53,7 @@ OTHER = "[other]"  # the group that sums every group past the first ``groups``
 # USS, and the processes summed. Metric ids of the registry (``exporter.metrics.select``).
 DEFAULT_METRICS = ("kind.pss", "kind.rss", "kind.swap", "uss", "count")
 DEFAULT_GROUPS = 50
+LIVE = ("data_age",)  # sampler fields that move between two scrapes of one sample
 
 
 class Options:
@@ -113,38 +115,53 @@ class MemtypeCollector:
         self.group_specs = specs(registry, self.options.metrics)
         process_ids = [i for i in self.options.metrics if i in PROCESS]  # the same figures, per process
         self.process_specs = specs(PROCESS, process_ids) if self.options.per_process else []
-        self.sampler_specs = specs(SAMPLER)
+        self.sampler_specs = specs(SAMPLER, [f.id for f in SAMPLER if f.id not in LIVE])
+        self.live_specs = specs(SAMPLER, LIVE)  # what changes between two scrapes of one sample
         self.cgroup_specs = cgroup_specs()
         self._derived: _Derived | None = None
         self._lock = threading.Lock()  # one derivation per Model, however many scrapes come at once
 
     def all_specs(self) -> list[Spec]:
-        return self.system_specs + self.group_specs + self.process_specs + self.cgroup_specs + self.sampler_specs
+        return (self.system_specs + self.group_specs + self.process_specs + self.cgroup_specs + self.sampler_specs
+                + self.live_specs)
 
     def describe(self) -> list[Metric]:
         return [info_family(self.options)] + [s.empty() for s in self.all_specs()]
 
     def collect(self) -> Iterator[Metric]:
-        yield info_family(self.options)
         snap = self.latest()
+        yield from self.families(snap)
+        yield from self.live_families(snap)
+
+    def live_families(self, snap: Snapshot | None) -> list[Metric]:
+        """The figures that move between two scrapes of one sample: its age (``LIVE``)."""
+        if snap is None:
+            return []
+        status = snap.status.copy()
+        status.age = max(0.0, time.time() - status.last_wall) if status.last_wall is not None else None
+        return [s.family([((), status)]) for s in self.live_specs]
+
+    def families(self, snap: Snapshot | None) -> Iterator[Metric]:
+        """Every family but the live ones: a function of ``snap`` alone (``serve.CachedApp`` keeps them
+        encoded until the next sample)."""
+        yield info_family(self.options)
         if snap is None:
             return
         model, status = snap.model, snap.status
         derived = self._derive(model)
         absent = model.scan.host.smaps_absent
         families: list[Metric] = []
-        if derived.system is not None:
-            families += [s.family([((), derived.system)]) for s in self.system_specs]
+        machine = [((), derived.system)] if derived.system is not None else []
+        families += [s.family(machine) for s in self.system_specs]
         group_rows = [((g.key,), g) for g in derived.groups]
         families += [s.family(group_rows, absent) for s in self.group_specs]
         if self.process_specs:
             rows = [((str(p.pid), label_value(p.comm)), p) for p in self.chosen(model.scan.processes)]
             families += [s.family(rows, absent) for s in self.process_specs]
-        if derived.cgroups:
-            cgroup_rows = [((label_value(cg.path),), cg) for cg in derived.cgroups]
-            families += [s.family(cgroup_rows) for s in self.cgroup_specs]
+        cgroup_rows = [((label_value(cg.path),), cg) for cg in derived.cgroups]
+        families += [s.family(cgroup_rows) for s in self.cgroup_specs]
         families += [s.family([((), status)]) for s in self.sampler_specs]
-        yield from (f for f in families if f.samples)
+        yield from families  # empty ones too: their HELP and TYPE say what this host could serve
 
     def chosen(self, procs: Sequence[ProcessMemory]) -> list[ProcessMemory]:
         """The processes with series of their own: the ``top`` by PSS, ``pids``, and ``name`` matches."""
@@ -202,6 +219,20 @@ class MemtypeCollector:
                 other.count += g.count
             keep.append(other)
         return keep
+
+
+class SampleOnly:
+    """The collector without its live families: what ``serve.CachedApp`` encodes once per sample."""
+
+    def __init__(self, collector: MemtypeCollector) -> None:
+        self.collector = collector
+
+    def describe(self) -> list[Metric]:
+        live = {s.name for s in self.collector.live_specs}
+        return [m for m in self.collector.describe() if m.name not in live]
+
+    def collect(self) -> Iterator[Metric]:
+        return self.collector.families(self.collector.latest())
 
 
 def _user(p: ProcessMemory) -> str:

@@ -62,10 +62,10 @@ SAMPLER = Registry("sampler", "the background sampler's own cost and the age of 
     gauge("cgroups", "Cgroups", "memory cgroups read in the last tick", _last("cgroups"), unit="count", attr="last"),
     gauge("budget", "Budget", "CPU seconds of smaps reading allowed per tick", lambda s: s.budget, unit="seconds"),
     gauge("interval", "Interval", "seconds between ticks", lambda s: s.interval, unit="seconds"),
-    # its age is time() - this in PromQL: a timestamp, not an age, stays right however old the scrape's
-    # answer is (prometheus.io/docs/practices/instrumentation: "export the Unix timestamp")
-    gauge("last_tick.timestamp", "Last", "Unix time the served sample was read (its age: time() - this)",
-          lambda s: s.last_wall, unit="seconds", attr="last_wall"),
+    gauge("last_tick.timestamp", "Last", "Unix time the served sample was read", lambda s: s.last_wall,
+          unit="seconds", attr="last_wall"),
+    gauge("data_age", "Age", "seconds between the reading of the served sample and this scrape", lambda s: s.age,
+          unit="seconds", attr="age"),
     *[gauge(f"skipped.{r.replace(' ', '_')}", f"Skipped {r}", f"processes without a split in the served sample: "
             f"{h}", _skipped(r), unit="count", attr="skipped", labels=(("reason", r.replace(" ", "_")),),
             metric="skipped_processes") for r, h in SKIP_REASONS.items()],

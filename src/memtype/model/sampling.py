@@ -254,12 +254,13 @@ class SamplerStatus:
     ``cpu`` (seconds per ``TICK_PARTS``), ``reads`` and ``reads_cpu`` (smaps reads and their CPU seconds
     per ``READ_REASONS``). ``last``: the last tick's report (``None``: none yet); ``interval`` and
     ``budget`` the sampler's settings (seconds); ``last_wall`` the Unix time of the last tick's
-    sample; ``skipped`` the processes of the served model
+    sample; ``age`` the seconds since then, set on a copy when a scrape asks; ``skipped`` the processes
+    of the served model
     that have no split, per ``Skipped.reason``; ``warnings`` its warnings. ``None``: not known.
     Mutable (``add``, ``failed``); an exporter reads it under its own lock.
     """
 
-    __slots__ = ("ticks", "errors", "cpu", "reads", "reads_cpu", "last", "interval", "budget", "last_wall",
+    __slots__ = ("ticks", "errors", "cpu", "reads", "reads_cpu", "last", "interval", "budget", "last_wall", "age",
                  "skipped", "warnings")
 
     def __init__(self, interval: float | None = None, budget: float | None = None) -> None:
@@ -271,6 +272,7 @@ class SamplerStatus:
         self.last: TickReport | None = None
         self.interval, self.budget = interval, budget
         self.last_wall: float | None = None
+        self.age: float | None = None
         self.skipped: dict[str, int] = {}
         self.warnings: int | None = None
 
@@ -298,7 +300,8 @@ class SamplerStatus:
     def copy(self) -> SamplerStatus:
         """A copy that the next ``add`` does not change (what a scrape reads)."""
         new = SamplerStatus(self.interval, self.budget)
-        new.ticks, new.errors, new.last, new.last_wall = self.ticks, self.errors, self.last, self.last_wall
+        new.ticks, new.errors, new.last, new.last_wall, new.age = self.ticks, self.errors, self.last, \
+            self.last_wall, self.age
         new.cpu, new.reads, new.reads_cpu = dict(self.cpu), dict(self.reads), dict(self.reads_cpu)
         new.skipped, new.warnings = dict(self.skipped), self.warnings
         return new

@@ -85,28 +85,30 @@ def run(args: argparse.Namespace) -> int:
     from prometheus_client import CollectorRegistry
 
     from memtype.collect.sampler import Sampler
-    from memtype.exporter.collector import MemtypeCollector
+    from memtype.exporter.collector import MemtypeCollector, SampleOnly
     from memtype.exporter.feed import Feed
-    from memtype.exporter.serve import Server, render, write_textfile
+    from memtype.exporter.serve import CachedApp, Server, render, write_textfile
 
     sampler = Sampler(args.root, interval=args.interval, budget=args.budget, first_budget=FIRST_BUDGET,
                       big_rss=args.big_rss, big_interval=args.big_interval, exe=True,
                       cgroup=args.group == "cgroup", cgroups=args.read_cgroups)
     with sampler:
-        registry = CollectorRegistry(auto_describe=False)
+        registry = CollectorRegistry(auto_describe=False)  # every family: --once, --textfile
+        per_sample = CollectorRegistry(auto_describe=False)  # all but the live ones: encoded once per sample
         textfile = args.textfile
-        servers: list[Server] = []
+        apps: list[CachedApp] = []
 
         def write(snap: object) -> None:  # in the sampler thread, after each sample, before it is served
-            for srv in servers:
-                if srv.app is not None:
-                    srv.app.prewarm(snap)  # the scrapes to come find their answer encoded
+            for app in apps:
+                app.prewarm(snap)  # the scrapes to come find their answer encoded
             if textfile is not None:
                 write_textfile(textfile, render(registry))
 
         feed = Feed(sampler.tick, lambda: sampler.report, args.interval, args.budget, on_tick=write,
                     on_error=lambda exc: notes.warning(f"sampling: {exc}"))
-        registry.register(MemtypeCollector(feed.newest, options))
+        collector = MemtypeCollector(feed.newest, options)
+        registry.register(collector)
+        per_sample.register(SampleOnly(collector))
         feed.first()  # the first sample (and the first textfile) before anything is served
         if args.once:
             if textfile is None:
@@ -118,8 +120,9 @@ def run(args: argparse.Namespace) -> int:
             # a scrape needs the GIL a few times; during a tick the sampler thread holds it, and would hand
             # it over only every 5 ms (the default switch interval): 0.5 ms keeps a scrape within milliseconds
             sys.setswitchinterval(0.0005)
-            server = Server(registry, *listen, current=feed.latest)
-            servers.append(server)
+            app = CachedApp(per_sample, feed.latest, lambda snap: collector.live_families(feed.latest()))
+            apps.append(app)
+            server = Server(app, *listen)
             server.start()
             notes.note(f"serving {server.url} (a sample every {args.interval:g} s)")
             sys.stderr.flush()
