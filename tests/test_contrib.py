@@ -63,6 +63,11 @@ def test_alerts_unit_tests_fire_and_stay_silent() -> None:
         assert silent, f"{case['alert_rule_test'][0]['alertname']}: no silent check before 'for' runs out"
 
 
+def test_example_prometheus_config_checks() -> None:
+    res = prom.check_config(CONTRIB / "prometheus" / "prometheus.yml")
+    assert res.ok and "SUCCESS: 1 rule files found" in res.output, res.output
+
+
 def test_alerts_are_mixin_style() -> None:
     for rule in alert_rules():
         name = rule["alert"]
