@@ -4,7 +4,7 @@ panel query of contrib/grafana/memtype.json, its variables substituted as Grafan
 data; every alert rule evaluates without error; the sampler alerts stay silent on a healthy exporter.
 
 A memory cgroup with a limit and a process holding anonymous memory and page cache in it is made
-first (and removed after), so the cgroup panels have a limited cgroup to show. A query whose data
+first (v1, or v2 under the root; removed after), so the cgroup panels have a limited cgroup to show. A query whose data
 this kernel cannot give (cgroup PSI needs the v2 memory controller) skips with the reason.
 """
 
@@ -30,6 +30,7 @@ CONTRIB = Path(__file__).parent.parent.parent / "contrib"
 DASHBOARD = CONTRIB / "grafana" / "memtype.json"
 ALERTS = CONTRIB / "prometheus" / "alerts.yml"
 V1_MEMORY = "/sys/fs/cgroup/memory"
+V2_ROOT = "/sys/fs/cgroup"
 MiB = 1 << 20
 JOB = "memtype"
 # Grafana's values for its built-in variables at a 1 s scrape interval: $__rate_interval is
@@ -79,16 +80,30 @@ def _v2_memory() -> bool:
         return False
 
 
-class LimitedCgroup:
-    """A v1 memory cgroup with a 256 MiB limit holding a child with 24 MiB anon and 8 MiB of page
-    cache. ``close`` kills the child and removes the cgroup."""
+def _cgroup_base() -> tuple[str, str] | None:
+    """Where a test cgroup with a memory limit can be made: (parent dir, limit file), v1 first; None
+    where neither hierarchy allows it (v2 needs memory in the root's cgroup.subtree_control)."""
+    if os.path.exists(os.path.join(V1_MEMORY, "memory.stat")):
+        return V1_MEMORY, "memory.limit_in_bytes"
+    try:
+        with open(os.path.join(V2_ROOT, "cgroup.subtree_control")) as f:
+            if "memory" in f.read().split():
+                return V2_ROOT, "memory.max"
+    except OSError:
+        pass
+    return None
 
-    def __init__(self, workdir: str) -> None:
-        self.path = os.path.join(V1_MEMORY, f"memtype-prom-{uuid.uuid4().hex[:8]}")
+
+class LimitedCgroup:
+    """A memory cgroup (v1, or v2 under the root) with a 256 MiB limit holding a child with 24 MiB of
+    anonymous memory and 8 MiB of page cache. ``close`` kills the child and removes the cgroup."""
+
+    def __init__(self, base: str, limit_file: str, workdir: str) -> None:
+        self.path = os.path.join(base, f"memtype-prom-{uuid.uuid4().hex[:8]}")
         os.mkdir(self.path)
         self.child: Child | None = None
         try:
-            with open(os.path.join(self.path, "memory.limit_in_bytes"), "w") as f:
+            with open(os.path.join(self.path, limit_file), "w") as f:
                 f.write(str(256 * MiB))
             self.child = Child()
             with open(os.path.join(self.path, "cgroup.procs"), "w") as f:
@@ -122,8 +137,8 @@ class LimitedCgroup:
 
 
 class Stack:
-    def __init__(self, server: prom.Prometheus, instance: str, exposition: str) -> None:
-        self.server, self.instance, self.exposition = server, instance, exposition
+    def __init__(self, server: prom.Prometheus, instance: str, exposition: str, limited: bool) -> None:
+        self.server, self.instance, self.exposition, self.limited = server, instance, exposition, limited
 
     def has_samples(self, metric: str) -> bool:
         base = metric[: -len("_total")] if metric.endswith("_total") else metric
@@ -148,7 +163,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     if probe.returncode != 0:
         pytest.skip(f"memtype exporter is not on this branch yet: {probe.stderr.strip()[-200:]}")
     workdir = tmp_path_factory.mktemp("contrib-live")
-    cgroup = LimitedCgroup(str(workdir)) if os.path.exists(os.path.join(V1_MEMORY, "memory.stat")) else None
+    base = _cgroup_base()
+    cgroup = LimitedCgroup(*base, str(workdir)) if base is not None else None
     port = prom.free_port()
     instance = f"127.0.0.1:{port}"
     log = open(workdir / "exporter.log", "wb")
@@ -168,7 +184,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             time.sleep(0.2)
         server = prom.start_prometheus({JOB: [instance]}, interval=1.0, rule_files=[ALERTS])
         server.wait_scraped(6, timeout=60)  # rates over 4 s windows have samples
-        yield Stack(server, instance, _get(f"http://{instance}/metrics"))
+        yield Stack(server, instance, _get(f"http://{instance}/metrics"), cgroup is not None)
     finally:
         if server is not None:
             server.stop()
@@ -195,6 +211,9 @@ def test_issue10_every_dashboard_query_returns_data(stack: Stack, expr: str) -> 
         pytest.skip("cgroup PSI (memory.pressure) needs the cgroup v2 memory controller; this host has v1")
     if any(m.startswith("memtype_cgroup_") for m in metrics) and not stack.has_samples("memtype_cgroup_charged_bytes"):
         pytest.skip("the exporter serves no cgroup series on this branch yet (Sample.cgroups, PLAN contract 1)")
+    if "memtype_cgroup_effective_limit_bytes" in metrics and not stack.limited:
+        pytest.skip("no memory cgroup with a limit could be made here (v1 memory, or v2 memory in the "
+                    "root's cgroup.subtree_control): the panel has no limited cgroup to show")
     missing = sorted(m for m in metrics if not stack.has_samples(m))
     raise AssertionError(f"{query!r} returned no data; metrics the exporter serves no sample of: {missing}; "
                          f"targets: {stack.server.targets()}")
