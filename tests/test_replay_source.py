@@ -153,3 +153,14 @@ def test_issue11_cgroups_db_matches_capture(run_cli: Callable[..., Result], tmp_
     bare = make_db(tmp_path / "bare.db", [fixture_sample(datetime(2026, 12, 1, 14, 0).timestamp())])
     r = run_cli("cgroups", "--db", str(bare))
     assert r.code == 1 and r.err.startswith("memtype: error: a database does not record memory cgroups")
+
+
+def test_issue11_at_in_a_gap_says_how_far(run_cli: Callable[..., Result], tmp_path: Path) -> None:
+    """A record stopped for an hour: the sample nearest to a time in the gap is named with its distance."""
+    base = datetime(2026, 12, 1, 14, 0, 0).timestamp()
+    walls = [base + 60 * i for i in range(5)] + [base + 4 * 3600 + 60 * i for i in range(5)]
+    db = make_db(tmp_path / "gap.db", [fixture_sample(w) for w in walls])
+    r = run_cli("ps", "--db", str(db), "--at", "2026-12-01T15:00", "--format", "csv")
+    assert r.code == 0, r.err
+    assert "sample of 2026-12-01 14:04:00, nearest to 2026-12-01T15:00, 56m from it (the record has a gap there)" \
+        in r.err

@@ -66,15 +66,18 @@ def add_past(p: argparse.ArgumentParser) -> None:
 class Stamp:
     """Which recorded sample a command shows: its time, what was asked, the database."""
 
-    __slots__ = ("wall", "asked", "db", "sample_id")
+    __slots__ = ("wall", "asked", "db", "sample_id", "far")
 
-    def __init__(self, wall: float, asked: str | None, db: str, sample_id: int) -> None:
-        self.wall, self.asked, self.db, self.sample_id = wall, asked, db, sample_id
+    def __init__(self, wall: float, asked: str | None, db: str, sample_id: int, far: float | None = None) -> None:
+        self.wall, self.asked, self.db, self.sample_id, self.far = wall, asked, db, sample_id, far
 
     @property
     def line(self) -> str:
-        """``sample of 2026-12-01 14:05:10, nearest to 14:05`` (``the latest`` without --at)."""
+        """``sample of 2026-12-01 14:05:10, nearest to 14:05`` (``the latest`` without --at); ``far``: the
+        seconds between the two, said when the record has a gap there."""
         near = f"nearest to {self.asked}" if self.asked is not None else "the latest"
+        if self.far is not None:
+            near += f", {when.duration(self.far)} from it (the record has a gap there)"
         return f"sample of {when.shown(self.wall)}, {near} (database {self.db})"
 
     def as_dict(self) -> dict[str, Any]:
@@ -237,7 +240,11 @@ def open_source(args: argparse.Namespace) -> Iterator[Source]:
     with open_store(db) as store:
         sample_id, wall = nearest(store, at)
         sample = store.sample(sample_id)
-        yield Source(sample=sample, stamp=Stamp(wall, at, db, sample_id))
+        far = None
+        if at is not None:
+            gap = abs(wall - when.parse_time(at))
+            far = gap if gap > 2 * _interval(store.info()) else None
+        yield Source(sample=sample, stamp=Stamp(wall, at, db, sample_id, far))
 
 
 def open_store(path: str) -> Store:
