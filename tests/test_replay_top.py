@@ -115,3 +115,27 @@ def test_issue11_top_replay_usage(tmp_path: Path) -> None:
     from memtype.cli.main import main
 
     assert main(["top", "--at", "14:00"]) in (1, 2)
+
+
+def test_issue11_top_replay_shows_the_recorded_cgroups(tmp_path: Path) -> None:
+    from conftest import ROOTS
+    from memtype.collect.sample import read_sample
+    from memtype.tui.screens import CgroupScreen
+
+    s = read_sample(str(ROOTS / "gpu-cgroups"), cgroup=True, cgroups=True)
+    db = make_db(tmp_path / "cg.db", [s.replace(wall=BASE), s.replace(wall=BASE + 60)])
+    feed = replay_feed(str(db), None, 1.0)
+    assert feed.cgroups is not None
+    app = TopApp(feed)
+
+    async def body(pilot: object) -> None:
+        await until(pilot, lambda: app.model is not None)
+        await pilot.press("c")  # type: ignore[attr-defined]
+        await until(pilot, lambda: isinstance(app.screen, CgroupScreen))
+        await until(pilot, lambda: "memory cgroups (v" in str(app.screen.query_one("#cg-title").render()))
+        await pilot.press("escape", "q")  # type: ignore[attr-defined]
+
+    drive(app, body)
+    assert app.failure is None
+    bare = replay_feed(str(make_db(tmp_path / "bare.db", samples()[:1])), None, 1.0)
+    assert bare.cgroups is None  # "no memory cgroups to show", as for a root without them

@@ -123,7 +123,18 @@ def replay_feed(db: str, at: str | None, interval: float) -> Feed:
             return st.sample(sample_id)
 
     replay = Replay(times, load, name=os.path.basename(db), parse_time=when.parse_time, start=start)
-    return Feed(ahead(replay.tick), interval=interval, live=False, notes=tui_notes, replay=replay)
+    shown: list[CgroupTree] = []
+
+    def cgroups(model: Model) -> CgroupTree:  # as recorded (Sample.cgroups); a sample without: the last tree
+        if model.cgroups is not None:
+            shown[:] = [model.cgroups]
+        if not shown:
+            raise MemtypeError("this sample recorded no memory cgroups")
+        return shown[0]
+
+    recorded = load(times[start][0]).cgroups is not None
+    return Feed(ahead(replay.tick), interval=interval, live=False, notes=tui_notes, replay=replay,
+                cgroups=cgroups if recorded else None)
 
 
 def ahead(tick: Callable[[], Model]) -> Callable[[], Model]:
