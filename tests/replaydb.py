@@ -97,8 +97,8 @@ class _Store:
     def cut(self, out_path: str, wall0: float, wall1: float, redact: bool = False) -> int:
         with _Store(out_path, False) as out:
             for s in self.between(wall0, wall1):
-                if redact:
+                if redact:  # as the store's cut: exe paths and the host name
                     s = s.replace(processes={k: p.replace(exe=None) for k, p in s.processes.items()},
-                                  users={u: None for u in s.users})
+                                  host=s.host.replace(hostname=None))
                 out.append(s)
         return len(out.rows)

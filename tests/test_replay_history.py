@@ -26,7 +26,9 @@ MIB = 1 << 20
 
 @functools.cache
 def _base() -> Sample:
-    return from_dict(json.loads((MODELS / "gpu-dataloader.json").read_text()))
+    s = from_dict(json.loads((MODELS / "gpu-dataloader.json").read_text()))
+    exe = {"python3": "/usr/bin/python3.12", "pt_data_worker": "/usr/bin/python3.12", "bash": "/usr/bin/bash"}
+    return s.replace(processes={k: p.replace(exe=exe.get(p.comm)) for k, p in s.processes.items()})
 
 
 def sample(i: int) -> Sample:
@@ -93,6 +95,11 @@ def test_issue11_history_cut(run_cli: Callable[..., Result], db: Path, tmp_path:
     assert "redacted" in r.err
     doc = json.loads(run_cli("history", str(out), "--format", "json").out)
     assert doc["samples"] == 5
+    ps = json.loads(run_cli("ps", "--db", str(out), "--group", "program", "--format", "json").out)
+    assert ps["host"]["hostname"] is None
+    assert {g["program"] for g in ps["groups"]} == {p.comm for p in _base().processes.values()}  # no exe path
+    ps = json.loads(run_cli("ps", "--db", str(db), "--group", "program", "--format", "json").out)
+    assert "python3.12" in {g["program"] for g in ps["groups"]}  # the executable, where recorded
     r = run_cli("history", str(db), "--cut", "14:05", "14:09", str(out))
     assert r.code == 1 and "exists" in r.err
 
@@ -111,4 +118,14 @@ def test_issue11_history_usage(run_cli: Callable[..., Result], db: Path, argv: l
 
 def test_issue11_history_export_outside_range(run_cli: Callable[..., Result], db: Path) -> None:
     r = run_cli("history", str(db), "--export", "2026-12-01T09:00", "2026-12-01T10:00", "--format", "json")
+    assert r.code == 1 and "the database covers 2026-12-01 14:00:00 to 14:29:00" in r.err
+
+
+def test_issue11_history_cut_from_before_the_record(run_cli: Callable[..., Result], db: Path, tmp_path: Path) -> None:
+    """FROM before the first sample is the record's start; a range beside the record names it."""
+    out = tmp_path / "head.db"
+    r = run_cli("history", str(db), "--cut", "2026-12-01T00:00", "2026-12-01T14:02:30", str(out))
+    assert r.code == 0, r.err
+    assert json.loads(run_cli("history", str(out), "--format", "json").out)["samples"] == 3
+    r = run_cli("history", str(db), "--cut", "2026-12-01T00:00", "2026-12-01T01:00", str(tmp_path / "none.db"))
     assert r.code == 1 and "the database covers 2026-12-01 14:00:00 to 14:29:00" in r.err

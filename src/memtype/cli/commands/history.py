@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 
 from memtype.cli import args as types, notes, output, when
-from memtype.cli.source import nearest, open_store
+from memtype.cli.source import open_store
 from memtype.errors import MemtypeError, UsageError
 
 TYPE_CHECKING = False  # typing costs ~5 ms of start-up; mypy still reads these imports
@@ -36,8 +36,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                       f"{when.ACCEPTED})")
     what.add_argument("--cut", nargs=3, metavar=("FROM", "TO", "OUT"), help="write the samples from FROM to TO "
                       "to a new database OUT")
-    p.add_argument("--redact", action="store_true", help="with --cut: drop executable paths and user names "
-                   "(command lines are never recorded)")
+    p.add_argument("--redact", action="store_true", help="with --cut: drop executable paths and the host name "
+                   "(the store's cut; command lines and environments are never recorded; process and user names stay)")
     p.add_argument("--format", choices=("table", "json", "csv", "openmetrics"), default="table",
                    help="table (default), json, csv; openmetrics with --export")
     types.add_width(p)
@@ -188,11 +188,16 @@ def _table(args: argparse.Namespace, head: dict[str, Any], points: list[tuple[fl
     output.table(out, Group(*(Text(x) for x in lines), table, Text(legend, style="dim")))
 
 
-def _export(args: argparse.Namespace, store: Store, walls: list[float]) -> int:
+def _overlap(store: Store, walls: list[float]) -> None:
+    """FROM-TO must overlap the record; else one line naming the range it covers."""
     info = store.info()
     if not info.count or walls[1] < info.first_wall or walls[0] > info.last_wall:
         raise MemtypeError(f"no sample from {when.shown(walls[0])} to {when.shown(walls[1])}: the database covers "
                            + (when.span(info.first_wall, info.last_wall) if info.count else "nothing yet"))
+
+
+def _export(args: argparse.Namespace, store: Store, walls: list[float]) -> int:
+    _overlap(store, walls)
     points: list[tuple[float, SystemMemory, Sample]] = []
     rows: list[dict[str, Any]] = []
     for s in store.between(walls[0], walls[1]):  # streaming: only each sample's machine figures are kept
@@ -228,10 +233,11 @@ def _cut(args: argparse.Namespace, store: Store, walls: list[float]) -> int:
     out = args.cut[2]
     if os.path.lexists(out):
         raise MemtypeError(f"{out} exists; --cut writes a new database")
-    nearest(store, args.cut[0])  # FROM must be near the record (the range is named otherwise)
+    _overlap(store, walls)
     written = store.cut(out, walls[0], walls[1], redact=args.redact)
     n = written if isinstance(written, int) else None
     what = f"{notes.count(n, 'sample')}" if n is not None else "the samples"
     notes.note(f"wrote {what} from {when.span(walls[0], walls[1])} to {out}"
-               + (" (redacted: executable paths and user names dropped)" if args.redact else ""))
+               + (" (redacted: executable paths and the host name dropped; process and user names kept)"
+                  if args.redact else ""))
     return 0
