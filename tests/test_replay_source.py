@@ -112,8 +112,10 @@ def test_issue11_system_and_overview_db(run_cli: Callable[..., Result], db: Path
     now = json.loads(run_cli("system", "--root", str(GPU_ROOT), "--format", "json").out)
     assert past["rows"] == now["rows"]
     assert past["recorded"]["asked"] is None  # the latest
-    r = run_cli("--db", str(db))
-    assert r.code == 2  # --db is a command's option
+    r = run_cli("--db", str(db), "--at", "14:05", "--width", "120")  # the overview, as it was
+    assert r.code == 0, r.err
+    assert r.out.startswith("sample of 2026-12-01 14:05:00, nearest to 14:05") and "pt_data_worker" in r.out
+    assert run_cli("--db", str(db), "ps").code == 2  # the overview's option before a command
     r = run_cli("maps", "450", "--db", str(db), "--width", "160")
     assert r.code == 0, r.err
     assert r.out.startswith("sample of 2026-12-01 14:10:00, the latest")

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 from memtype._version import __version__
-from memtype.cli import args as types
+from memtype.cli import args as types, when
 from memtype.errors import MemtypeError, UsageError
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -83,6 +83,10 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="with no command: the CSV's columns, by field id")
     parser.add_argument("--table", dest="overview_table", choices=("processes", "machine"), default=None,
                         help="with no command: which table --format csv writes (default processes)")
+    parser.add_argument("--db", dest="overview_db", metavar="DB", default=None,
+                        help="with no command: read a database of `memtype record` (with --at TIME)")
+    parser.add_argument("--at", dest="overview_at", metavar="TIME", type=when.time_arg, default=None,
+                        help="with no command and --db: the sample nearest to TIME (default: the latest)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     subparsers = {name: sub.add_parser(name, help=summary, add_help=False)
                   for name, (_, summary) in COMMANDS.items()}
@@ -102,10 +106,12 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     if problem:
         parser.error(problem)
     overview = {"--top": args.overview_top, "--width": args.overview_width, "--format": args.overview_format,
-                "--fields": args.overview_fields, "--table": args.overview_table}
+                "--fields": args.overview_fields, "--table": args.overview_table, "--db": args.overview_db,
+                "--at": args.overview_at}
     if args.command is None:
         args.top, args.width, args.fields = args.overview_top, args.overview_width, args.overview_fields
         args.format, args.table = args.overview_format or "table", args.overview_table or "processes"
+        args.db, args.at = args.overview_db, args.overview_at
     else:
         for option, value in overview.items():
             if value is not None:  # never accepted and then ignored (issue 8, item 1)

@@ -7,12 +7,10 @@ import argparse
 from memtype.cli import notes, output
 from memtype.cli.formats import write_csv, write_json
 from memtype.cli.rows import check_fields
-from memtype.collect.scan import scan
-from memtype.collect.system import machine_memory
+from memtype.cli.source import open_source
 from memtype.model.fields_process import PROCESS
 from memtype.model.fields_machine import MACHINE_ROW
 from memtype.model.machine import MachineRow
-from memtype.source.root import Root
 
 DEFAULT_TOP = 15
 
@@ -21,15 +19,16 @@ def run(args: argparse.Namespace) -> int:
     fmt = getattr(args, "format", "table")
     if fmt == "csv":
         check_fields(args.fields, MACHINE_ROW if args.table == "machine" else PROCESS)
-    with Root(args.root) as root:
-        result = scan(root, jobs=args.jobs)
-        mm = machine_memory(root, result)  # the rows of `memtype system`, cow's file part from the scan
+    with open_source(args) as src:
+        result = src.scan(jobs=args.jobs)
+        mm = src.machine(result)  # the rows of `memtype system`, cow's file part from the scan
     top = args.top or DEFAULT_TOP
     shown = sorted(result.processes, key=lambda p: p.totals.pss, reverse=True)[:top]
+    src.announce(fmt)
     if fmt == "json":
         from memtype.output.documents import overview_document
 
-        write_json(overview_document(result, mm, shown))
+        write_json(src.stamped(overview_document(result, mm, shown)))
     elif fmt == "csv":
         if args.table == "machine":  # the rows, then MemTotal they add up to
             write_csv(args, MACHINE_ROW, [*mm.rows, MachineRow("total", "total", mm.total, "MemTotal")])
