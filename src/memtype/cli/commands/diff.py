@@ -27,8 +27,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("a", metavar="A", help="a capture (directory or .tar.gz); with --db: a TIME")
     p.add_argument("b", metavar="B", help="a capture; with --db: a TIME (" + when.ACCEPTED + ")")
     p.add_argument("--db", metavar="DB", help="A and B are times in this database of `memtype record`")
-    p.add_argument("--top", type=types.positive, default=DEFAULT_TOP, metavar="N",
-                   help=f"rows per list (default {DEFAULT_TOP})")
+    p.add_argument("--top", type=types.positive, default=None, metavar="N",
+                   help=f"rows per list (default: {DEFAULT_TOP} in a table, every one in JSON and CSV)")
     add_format_options(p, tables=("processes", "programs", "users", "cgroups", "machine", "cow_breaks"))
     types.add_width(p)
 
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         from memtype.output.diff_table import render
 
         out = output.console(args)
-        output.table(out, render(d, lines, top=args.top, width=out.width))
+        output.table(out, render(d, lines, top=args.top or DEFAULT_TOP, width=out.width))
     for m, side in ((before, "A"), (after, "B")):
         if m.scan.skipped:
             notes.note(f"{side}: " + "; ".join(notes.skip_lines(m.scan.skip_counts(), live=False,
