@@ -166,3 +166,18 @@ def test_issue11_at_in_a_gap_says_how_far(run_cli: Callable[..., Result], tmp_pa
     assert r.code == 0, r.err
     assert "sample of 2026-12-01 14:04:00, nearest to 2026-12-01T15:00, 56m from it (the record has a gap there)" \
         in r.err
+
+
+def test_issue11_db_names_carried_figures(run_cli: Callable[..., Result], tmp_path: Path) -> None:
+    """A recorder's sample may carry a process's smaps from an earlier tick, or have none yet: said."""
+    s = fixture_sample(datetime(2026, 12, 1, 14, 0).timestamp())
+    assert s.monotonic is not None
+    procs = dict(s.processes)
+    keys = sorted(procs)
+    procs[keys[0]] = procs[keys[0]].replace(smaps_at=s.monotonic - 30)  # read 30 s before the sample
+    procs[keys[1]] = procs[keys[1]].replace(smaps=None, smaps_at=None)  # not read yet
+    db = make_db(tmp_path / "carried.db", [s.replace(processes=procs)])
+    r = run_cli("ps", "--db", str(db), "--format", "json")
+    assert r.code == 0, r.err
+    assert "1 process as last read before the sample, up to 30s earlier" in r.err
+    assert "1 process without smaps in this sample (the recorder had not read them yet)" in r.err

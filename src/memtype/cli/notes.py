@@ -24,6 +24,7 @@ SKIP_TEXT = {
     "not captured": "{n} not in the capture (their smaps could not be read when it was made){what}",
     "unreadable": "{n} skipped{what}: their files are damaged (see the warnings)",
     "error": "{n} skipped after read errors{what} (see the warnings)",
+    "not sampled": "{n} without smaps in this sample{what} (the recorder had not read them yet)",
 }
 SILENT = frozenset({"kernel", "zombie", "no user memory"})  # no user memory: nothing was missed
 _printed: set[str] = set()

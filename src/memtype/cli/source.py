@@ -161,6 +161,10 @@ class Source:
                                     skipped=[s for s in result.skipped if s.pid in wanted])
         if cgroup and self._sample is not None and not any(p.cgroup for p in self._sample.processes.values()):
             notes.note("the database recorded no memory cgroup of its processes")
+        ages = [a for a in (model.age(p.key) for p in result.processes) if a]
+        if ages:  # a sampler re-reads a process's smaps only when it moved, within a CPU budget
+            notes.note(f"{notes.count(len(ages))} as last read before the sample, up to {when.duration(max(ages))} "
+                       "earlier (the recorder re-reads a process's smaps when it changes, within its CPU budget)")
         return reclaim.annotate(result, model.swap_room) if annotate else result
 
     def machine(self, scan: Scan | None = None) -> MachineMemory:
