@@ -25,7 +25,7 @@ from memtype.errors import MemtypeError, UsageError
 
 TYPE_CHECKING = False  # typing costs ~5 ms of start-up; mypy still reads these imports
 if TYPE_CHECKING:
-    from typing import Any, Protocol
+    from typing import Any
 
     from memtype.model.derive import Model
     from memtype.model.machine import MachineMemory, SystemMemory
@@ -33,24 +33,7 @@ if TYPE_CHECKING:
     from memtype.model.sample import Sample
     from memtype.source.root import Root
 
-    class Store(Protocol):
-        """The reading half of ``memtype.store.Store`` (PLAN.md, contract 3), as this module uses it."""
-
-        def __enter__(self) -> Store: ...
-
-        def __exit__(self, *exc: object) -> None: ...
-
-        def info(self) -> Any: ...
-
-        def times(self) -> list[tuple[int, float]]: ...
-
-        def nearest(self, wall: float) -> tuple[int, float]: ...
-
-        def sample(self, sample_id: int) -> Sample: ...
-
-        def between(self, wall0: float, wall1: float) -> Iterator[Sample]: ...
-
-        def cut(self, out_path: str, wall0: float, wall1: float, redact: bool = False) -> Any: ...
+    from memtype.store import Store, StoreInfo
 
 NOT_RECORDED = "a database does not record {what}"
 
@@ -255,19 +238,15 @@ def open_store(path: str) -> Store:
     """The database at ``path``, read-only (never blocks, nor is blocked by, the recorder).
 
     Raises:
-        MemtypeError: not a database memtype reads (one line, from the store's StoreError).
+        MemtypeError: no such file; StoreError: not a database memtype reads (one line).
     """
-    import importlib
     import os
+
+    from memtype.store import Store  # here, not at module level: `ps` without --db never pays for sqlite3
 
     if not os.path.exists(path):
         raise MemtypeError(f"no database at {path}")
-    try:
-        store: Any = importlib.import_module("memtype.store")  # contract 3; until it lands, tests provide it
-    except ImportError:
-        raise MemtypeError("this memtype cannot read databases (no memtype.store)") from None
-    opened: Store = store.Store.open(path, readonly=True)
-    return opened
+    return Store.open(path, readonly=True)
 
 
 def nearest(store: Store, at: str | None) -> tuple[int, float]:
@@ -277,13 +256,13 @@ def nearest(store: Store, at: str | None) -> tuple[int, float]:
         MemtypeError: an empty database; TIME outside the recorded range (the range is named).
     """
     info = store.info()
-    if not info.count:
+    first, last = info.first_wall, info.last_wall
+    if not info.count or first is None or last is None:
         raise MemtypeError(f"{info.path}: no sample recorded yet")
     if at is None:
         times = store.times()
         return times[-1]
     wall = when.parse_time(at)
-    first, last = info.first_wall, info.last_wall
     slack = _interval(info)
     if wall < first - slack or wall > last + slack:
         raise MemtypeError(f"no sample near {at} ({when.shown(wall)}): the database covers "
@@ -291,10 +270,11 @@ def nearest(store: Store, at: str | None) -> tuple[int, float]:
     return store.nearest(wall)
 
 
-def _interval(info: Any) -> float:
-    """How far from the range a TIME may be and still mean its first or last sample: one interval (the
-    mean gap), at least 1 s."""
-    if info.count < 2:
+def _interval(info: StoreInfo) -> float:
+    """How far from the range a TIME may be and still mean its first or last sample: the recorder's
+    interval (else the mean gap), at least 1 s."""
+    if info.interval is not None:
+        return max(1.0, info.interval)
+    if info.count < 2 or info.first_wall is None or info.last_wall is None:
         return 60.0
-    gap: float = (info.last_wall - info.first_wall) / (info.count - 1)
-    return max(1.0, gap)
+    return max(1.0, (info.last_wall - info.first_wall) / (info.count - 1))

@@ -14,7 +14,7 @@ TYPE_CHECKING = False  # typing costs ~5 ms of start-up; mypy still reads these 
 if TYPE_CHECKING:
     from typing import Any
 
-    from memtype.cli.source import Store
+    from memtype.store import Store, StoreInfo
     from memtype.model.machine import SystemMemory
     from memtype.model.sample import Sample
 
@@ -104,14 +104,15 @@ def buckets(times: list[tuple[int, float]], rows: int) -> list[tuple[int, float]
     return picked
 
 
-def _summary(args: argparse.Namespace, store: Store, info: Any) -> int:
+def _summary(args: argparse.Namespace, store: Store, info: StoreInfo) -> int:
     times = store.times()
     if not times:
         raise MemtypeError(f"{args.db}: no sample recorded yet")
     points = _points(store, buckets(times, args.rows))
-    head = {"db": args.db, "first": info.first_wall, "last": info.last_wall, "samples": info.count,
-            "size_bytes": info.size_bytes, "schema_version": info.schema_version,
-            "interval": None if info.count < 2 else (info.last_wall - info.first_wall) / (info.count - 1)}
+    first, last = times[0][1], times[-1][1]
+    head = {"db": args.db, "first": first, "last": last, "samples": len(times), "size_bytes": info.size_bytes,
+            "schema_version": info.schema_version, "interval": info.interval,
+            "mean_gap": None if len(times) < 2 else (last - first) / (len(times) - 1)}
     if args.format == "json":
         from memtype.cli.formats import write_json
 
@@ -166,7 +167,8 @@ def _table(args: argparse.Namespace, head: dict[str, Any], points: list[tuple[fl
     first, last = head["first"], head["last"]
     lines = [f"{args.db}: {notes.count(head['samples'], 'sample')} from {when.span(first, last)} "
              f"({when.duration(last - first)}"
-             + (f", one every {head['interval']:.3g} s" if head["interval"] else "") + f"), "
+             + (f", one every {head['mean_gap']:.3g} s" if head["mean_gap"] else "")
+             + (f"; recorded every {head['interval']:g} s" if head["interval"] else "") + "), "
              f"{size(head['size_bytes'])} on disk"
              + (f" ({size(head['size_bytes'] // head['samples'])} per sample)" if head["samples"] else "")]
     one_day = when.shown(first)[:10] == when.shown(last)[:10]
@@ -191,9 +193,10 @@ def _table(args: argparse.Namespace, head: dict[str, Any], points: list[tuple[fl
 def _overlap(store: Store, walls: list[float]) -> None:
     """FROM-TO must overlap the record; else one line naming the range it covers."""
     info = store.info()
-    if not info.count or walls[1] < info.first_wall or walls[0] > info.last_wall:
+    first, last = info.first_wall, info.last_wall
+    if first is None or last is None or walls[1] < first or walls[0] > last:
         raise MemtypeError(f"no sample from {when.shown(walls[0])} to {when.shown(walls[1])}: the database covers "
-                           + (when.span(info.first_wall, info.last_wall) if info.count else "nothing yet"))
+                           + (when.span(first, last) if first is not None and last is not None else "nothing yet"))
 
 
 def _export(args: argparse.Namespace, store: Store, walls: list[float]) -> int:
