@@ -114,3 +114,78 @@ def test_issue11_diff_names_the_fork_family_whose_cow_broke(run_cli: Callable[..
         assert SIZE - SLACK <= delta["anonymous"] <= SIZE + SLACK, (pid, delta)
         assert -SIZE // 2 - SLACK <= delta["cow"] <= -SIZE // 2 + SLACK, (pid, delta)
     assert any(f"sharing with PID {child.pid}" in str(line) for line in d["doc"]["lines"])  # type: ignore[union-attr]
+
+
+def _recorded(db: Path, want: Callable[[Sample], bool], timeout: float = 90) -> Sample:
+    """The first sample ``memtype record`` writes that ``want`` accepts (the database is read while the
+    recorder writes it)."""
+    from memtype.store import Store, StoreError
+
+    deadline = time.monotonic() + timeout
+    seen = 0
+    while time.monotonic() < deadline:
+        if db.exists():
+            try:
+                with Store.open(str(db), readonly=True) as st:
+                    for sample_id, _ in st.times()[seen:]:
+                        s = st.sample(sample_id)
+                        seen += 1
+                        if want(s):
+                            return s
+            except StoreError:
+                pass  # created but not initialised yet
+        time.sleep(0.2)
+    raise AssertionError(f"memtype record wrote no such sample within {timeout} s ({seen} read)")
+
+
+def _smaps_of(s: Sample, pid: int) -> int | None:
+    """The anonymous kB of ``pid``'s recorded smaps (None: not in the sample, or not read yet)."""
+    p = next((p for k, p in s.processes.items() if k[0] == pid), None)
+    if p is None or p.smaps is None:
+        return None
+    i = p.smaps.names.index("Anonymous") + 4
+    n = p.smaps.numbers
+    return sum(n[j + i] for j in range(0, len(n), p.smaps.width))
+
+
+def test_issue11_diff_over_the_real_recorder(run_cli: Callable[..., Result], child: Child, tmp_path: Path) -> None:
+    """``memtype record`` samples the machine while a child grows by 64 MiB of anonymous memory and a
+    process lives between two samples; ``diff --db`` over what it wrote names both."""
+    needs_root()
+    db = tmp_path / "rec.db"
+    recorder = subprocess.Popen([sys.executable, "-m", "memtype", "record", str(db), "--interval", "0.5",
+                                 "--budget", "5", "--duration", "5m", "--retain", "none", "--max-size", "none",
+                                 "--downsample", "none"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    between: subprocess.Popen[bytes] | None = None
+    try:
+        a = _recorded(db, lambda s: _smaps_of(s, child.pid) is not None)
+        base = _smaps_of(a, child.pid)
+        assert base is not None
+        addr = child.call("map_anon", SIZE // PAGE)
+        child.call("write", addr, SIZE // PAGE)
+        b = _recorded(db, lambda s: (_smaps_of(s, child.pid) or 0) >= base + SIZE // 1024)
+        between = subprocess.Popen(["sleep", "60"])
+        pid = between.pid
+        c = _recorded(db, lambda s: _smaps_of(s, pid) is not None)
+        between.kill()
+        between.wait()
+        d = _recorded(db, lambda s: all(k[0] != pid for k in s.processes))
+    finally:
+        if between is not None and between.poll() is None:
+            between.kill()
+            between.wait()
+        recorder.terminate()
+        try:
+            recorder.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            recorder.kill()
+            recorder.wait()
+    assert recorder.returncode in (0, -15, 143), recorder.stderr.read() if recorder.stderr else ""
+    grown = diff(run_cli, db, a, b)[str(child.pid)]
+    delta = grown["delta"]
+    assert isinstance(delta, dict)
+    assert grown["change"] == "grew" and SIZE <= delta["anonymous"] <= SIZE + SLACK, grown
+    assert all(abs(delta[k]) <= SLACK for k in ("shared", "cow", "file", "device")), delta
+    assert diff(run_cli, db, b, c)[str(pid)]["change"] == "appeared"
+    assert diff(run_cli, db, c, d)[str(pid)]["change"] == "went away"
+    assert str(pid) not in diff(run_cli, db, b, d)  # it lived between those two samples only
