@@ -13,7 +13,10 @@ from __future__ import annotations
 import argparse
 import re
 import time
-from datetime import datetime, timedelta
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from datetime import datetime
 
 ACCEPTED = "14:05, 2026-12-01T14:05, ISO 8601 with a zone, 10m ago / 2h ago / 1d ago, now, or a Unix time"
 _CLOCK = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?")
@@ -31,6 +34,8 @@ def parse_time(text: str, now: float | None = None) -> float:
     Raises:
         ValueError: not a time this accepts, with what is.
     """
+    from datetime import datetime, timedelta  # here: every reading command imports this module (start-up)
+
     at = time.time() if now is None else now
     t = text.strip().lower()
     if t == "now":
@@ -72,14 +77,20 @@ def time_arg(text: str) -> str:
     return text
 
 
+def _local(wall: float) -> datetime:
+    from datetime import datetime
+
+    return datetime.fromtimestamp(wall)
+
+
 def shown(wall: float, *, date: bool = True) -> str:
     """A Unix time as the output names it: ``2026-12-01 14:05:10`` (local time)."""
-    return datetime.fromtimestamp(wall).strftime("%Y-%m-%d %H:%M:%S" if date else "%H:%M:%S")
+    return _local(wall).strftime("%Y-%m-%d %H:%M:%S" if date else "%H:%M:%S")
 
 
 def span(first: float, last: float) -> str:
     """A range: ``2026-12-01 09:00:00 to 11:30:00`` (the date once when it is one day)."""
-    a, b = datetime.fromtimestamp(first), datetime.fromtimestamp(last)
+    a, b = _local(first), _local(last)
     end = b.strftime("%H:%M:%S" if a.date() == b.date() else "%Y-%m-%d %H:%M:%S")
     return f"{a.strftime('%Y-%m-%d %H:%M:%S')} to {end}"
 
