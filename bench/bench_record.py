@@ -89,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--busy", type=int, default=10, help="churn: busy processes (default 10)")
     ap.add_argument("--spawn", type=float, default=0.2, help="churn: forks per recorded second (default 0.2)")
     ap.add_argument("--json", metavar="FILE")
+    ap.add_argument("--keep", metavar="DIR", help="keep the databases in DIR (record-N.db)")
     ap.add_argument("--venv", default=str(REPO / ".venv"))
     ap.add_argument("--sleep-frac", type=float, default=0.4)
     ap.add_argument("--fork-frac", type=float, default=0.3)
@@ -138,6 +139,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         rc = 130
     finally:
+        if args.keep:
+            os.makedirs(args.keep, exist_ok=True)
+            for db in tmp.glob("record-*.db"):
+                shutil.move(str(db), os.path.join(args.keep, db.name))
         shutil.rmtree(tmp, ignore_errors=True)
     if args.json:
         Path(args.json).write_text(json.dumps({"benchmark": "record", "argv": sys.argv, "results": results},

@@ -80,7 +80,7 @@ def test_issue11_store_round_trip_exact(tmp_path: Path) -> None:
         assert list(st.between(samples[3].wall or 0, samples[8].wall or 0)) == samples[3:9]
         info = st.info()
         assert (info.count, info.first_wall, info.last_wall) == (12, samples[0].wall, samples[-1].wall)
-        assert info.schema_version == 1 and info.interval == 10.0 and info.host == samples[-1].host
+        assert info.schema_version == 2 and info.interval == 10.0 and info.host == samples[-1].host
         chains = sqlite3.connect(db).execute("SELECT count(DISTINCT chain) FROM samples").fetchone()[0]
         assert chains == 3  # keyframes at 1, 6, 11
 
@@ -192,7 +192,7 @@ def test_issue11_wrong_schema_and_newer_version(tmp_path: Path) -> None:
     c.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
     c.commit()
     c.close()
-    with pytest.raises(StoreError, match=r"newer memtype \(store schema 99; this memtype reads up to 1\)"):
+    with pytest.raises(StoreError, match=r"newer memtype \(store schema 99; this memtype reads up to 2\)"):
         Store.open(db, readonly=True)
 
 
@@ -293,8 +293,11 @@ def test_issue11_reads_a_schema_1_database(tmp_path: Path) -> None:
         assert st.info().schema_version == 1 and st.info().count == 4
         got = [json.loads(json.dumps(digest(st.sample(i)))) for i, _ in st.times()]
     assert got == want
-    with Store.open(str(db)) as st:  # and appends to it
+    with Store.open(str(db)) as st:  # and appends to it (its frames are schema 2's now: it says so)
         st.append(base_sample())
+        assert st.info().schema_version == 2
+    with Store.open(str(db), readonly=True) as st:
+        assert [json.loads(json.dumps(digest(st.sample(i)))) for i in (1, 2, 3, 4)] == want
 
 
 def test_issue11_cut_redacted(tmp_path: Path) -> None:

@@ -10,7 +10,8 @@ document::
      "names": [[field, ...]], "headers": [[perms, dev, path, vmflags]],  # appended to the chain's tables
      "gone": [[pid, starttime]],                         # processes gone since the previous sample
      "p": [[pid, starttime, dict | patch]],              # new processes whole, changed ones as patches
-     "s": [[pid, starttime, {"at": smaps_at, "n": names, "h": [header...] | "=", "m": [previous entry]}]],
+     "s": [[pid, starttime, {"t": ns | "at": smaps_at, "n": names, "h": [header...] | "=",
+                             "m": [previous entry], "r": [pid, starttime]}]],
      "cols": [[names, entries, [column code...]]],      # the numbers' layout, per field list
      "order": [[pid, starttime]]}                        # only where not in (pid, starttime) order
 
@@ -22,6 +23,7 @@ Everything the Sample holds goes through ``model.sample_dict``: a field it gains
 
 from __future__ import annotations
 
+import bisect
 import json
 import struct
 import zlib
@@ -39,7 +41,8 @@ if TYPE_CHECKING:
 
     from memtype.model.sample import Header, ProcessKey
 
-FORMAT = 1  # the frame's first byte
+FORMAT = 2  # the frame's first byte: 2 (store schema 2) adds "*" patches and "t" times; 1 is read as well
+FORMATS = (1, 2)
 LENGTH = struct.Struct("<I")
 MiB = 1 << 20
 # A frame's decompressed size is capped: a keyframe at 1000 processes and 60,000 mappings is ~20 MiB
@@ -71,6 +74,7 @@ class Encoder:
         self._names: dict[tuple[str, ...], int] = {}
         self._headers: dict[Header, int] = {}
         self._pending: tuple[Any, ...] | None = None
+        self._tcache: dict[int, tuple[SmapsRows, bytes]] = {}
 
     def encode(self, sample: Sample, key: bool) -> bytes:
         """The frame's uncompressed payload (a keyframe if ``key`` or if there is no previous sample)."""
@@ -90,7 +94,8 @@ class Encoder:
         groups: dict[int, list[bytes]] = {}
         entries: dict[int, int] = {}
         new_names, new_headers = len(names), len(headers)
-        refs = _References(before, sample)
+        refs = _References(before, sample, self._tcache)
+        clock = _base_ns(doc.get("monotonic"))
         for (k, p), d in zip(changed.items(), process_docs):
             del d["smaps"]
             old = docs.get(k)
@@ -107,7 +112,8 @@ class Encoder:
                     continue
             elif q.smaps_at == p.smaps_at and (q.smaps is p.smaps or q.smaps == p.smaps):
                 continue
-            spec: dict[str, Any] = {"at": p.smaps_at}
+            spec: dict[str, Any] = {}
+            clock = _time(spec, p.smaps_at, clock)
             specs.append([k[0], k[1], spec])
             rows = p.smaps
             if rows is None:
@@ -131,10 +137,11 @@ class Encoder:
                                   for h, j in zip(rows.headers, mapping) if j < 0])
                 if last is not None:
                     spec["m"] = runs(mapping)
-            data = columns.transform(rows.numbers, rows.width)
+            data = refs.transformed(k, rows)
             if last is not None:
-                data = columns.xor(data, columns.aligned(columns.transform(last.numbers, last.width), mapping,
-                                                         len(rows), rows.width))
+                data = columns.xor(data, columns.aligned(refs.transformed(None, last),
+                                                         None if mapping is None else spec["m"], len(rows),
+                                                         rows.width))
             refs.update(k, p, rows)
             groups.setdefault(n, []).append(data)
             entries[n] = entries.get(n, 0) + len(rows)
@@ -163,7 +170,27 @@ class Encoder:
             raise ValueError("no frame to accept")
         self._prev, self._machine, self._docs, self._names, self._headers, key = self._pending
         self._pending = None
+        live = {id(p.smaps) for p in self._prev.processes.values() if p.smaps is not None}
+        self._tcache = {i: v for i, v in self._tcache.items() if i in live}  # the rows still held
         self.count = 1 if key else self.count + 1
+
+
+def _base_ns(monotonic: Any) -> int:
+    """The nanosecond clock a frame's "t" times count from: its sample's monotonic time."""
+    return round(monotonic * 1e9) if type(monotonic) is float and abs(monotonic) < 1e12 else 0
+
+
+def _time(spec: dict[str, Any], at: float | None, clock: int) -> int:
+    """Put ``at`` (a smaps read's CLOCK_BOOTTIME, a float of nanoseconds / 1e9) in ``spec`` as "t": its
+    nanoseconds after ``clock`` (the frame's previous time), 9 digits fewer than the float; as "at"
+    where the nanoseconds would not give the very float back. Returns the new clock."""
+    if at is not None and abs(at) < 1e12:
+        ns = round(at * 1e9)
+        if ns / 1e9 == at:
+            spec["t"] = ns - clock
+            return ns
+    spec["at"] = at
+    return clock
 
 
 class _References:
@@ -172,8 +199,10 @@ class _References:
     its parent if it runs the same executable (a fork), else the last process of the same executable,
     else of the same comm."""
 
-    def __init__(self, before: dict[ProcessKey, ProcessSample], sample: Sample) -> None:
+    def __init__(self, before: dict[ProcessKey, ProcessSample], sample: Sample,
+                 cache: dict[int, tuple[SmapsRows, bytes]]) -> None:
         self.rows = {k: p.smaps for k, p in before.items() if p.smaps is not None and k in sample.processes}
+        self._cache = cache  # id(rows) -> (rows, columns.transform of them): the encoder's, across frames
         self._now = sample.processes
         self._pids = {k[0]: k for k in sample.processes}
         self._exe: dict[str, ProcessKey] = {}
@@ -185,6 +214,14 @@ class _References:
         if p.exe is not None:
             self._exe[p.exe] = k
         self._comm[p.comm] = k
+
+    def transformed(self, k: ProcessKey | None, rows: SmapsRows) -> bytes:
+        got = self._cache.get(id(rows))
+        if got is not None and got[0] is rows:
+            return got[1]
+        data = columns.transform(rows.numbers, rows.width)
+        self._cache[id(rows)] = (rows, data)
+        return data
 
     def update(self, k: ProcessKey, p: ProcessSample, rows: SmapsRows) -> None:
         self.rows[k] = rows
@@ -208,9 +245,9 @@ def _expected_order(before: list[ProcessKey], new: set[ProcessKey] | Any, now: d
     if not before:
         return order
     kept = [k for k in before if k in now]
-    if not new:
-        return kept
-    return sorted(kept + list(new), key=_order_key)
+    for k in sorted(new, key=_order_key):  # a few new ones into a sorted list: no sort of the whole
+        bisect.insort(kept, k, key=_order_key)
+    return kept
 
 
 class Decoder:
@@ -223,8 +260,11 @@ class Decoder:
         self.started = False
         self.machine: Any = None
         self._docs: dict[ProcessKey, dict[str, Any]] = {}
-        self._rows: dict[ProcessKey, tuple[SmapsRows | None, float | None]] = {}
+        # per process: its smaps as (field names, headers, transformed numbers: columns.transform) and
+        # smaps_at; numbers become SmapsRows only when a Sample is built (a replay XORs bytes, no more)
+        self._rows: dict[ProcessKey, tuple[tuple[str, ...] | None, tuple[Header, ...], bytes | None, Any]] = {}
         self._procs: dict[ProcessKey, ProcessSample] = {}
+        self._stale: set[ProcessKey] = set()  # docs or rows changed since their ProcessSample was built
         self._order: list[ProcessKey] = []
         self._names: list[tuple[str, ...]] = []
         self._headers: list[Header] = []
@@ -232,8 +272,14 @@ class Decoder:
     def decode(self, payload: bytes) -> Sample:
         """The Sample of the next frame; Damaged if it does not decode or fit the chain so far
         (the state is then reset: the next frame must be a keyframe)."""
+        self.advance(payload)
+        return self.build()
+
+    def advance(self, payload: bytes) -> None:
+        """Apply the next frame without building its Sample (a read replaying its chain: only the
+        last frame's Sample is wanted; ``build`` makes it)."""
         try:
-            return self._decode(payload)
+            self._decode(payload)
         except Damaged:
             self.reset()
             raise
@@ -242,7 +288,40 @@ class Decoder:
             self.reset()
             raise Damaged(f"{type(exc).__name__}: {exc}") from None
 
-    def _decode(self, payload: bytes) -> Sample:
+    def build(self) -> Sample:
+        """The Sample the frames so far stand for."""
+        try:
+            return self._build()
+        except Damaged:
+            self.reset()
+            raise
+        except (KeyError, IndexError, TypeError, ValueError, OverflowError, AttributeError, RecursionError) as exc:
+            self.reset()
+            raise Damaged(f"{type(exc).__name__}: {exc}") from None
+
+    def _build(self) -> Sample:
+        if not self.started:
+            raise Damaged("no frame yet")
+        docs, rows, procs, stale = self._docs, self._rows, self._procs, self._stale
+        doc = dict(self.machine)
+        doc.update(processes=[{**docs[k], "smaps": None} for k in stale], names=[], headers=[])
+        base = from_dict(doc)
+        for ps in base.processes.values():
+            if ps.key not in stale:
+                raise Damaged(f"process {ps.pid} is listed under another key")
+            got = rows.get(ps.key)
+            if got is not None:
+                names, headers, data, when = got
+                smaps = None if names is None or data is None else \
+                    SmapsRows(names, headers, columns.untransform(data, 4 + len(names)))
+                ps = ps.replace(smaps=smaps, smaps_at=when)
+            procs[ps.key] = ps
+        if len(base.processes) != len(stale):
+            raise Damaged("a process is listed twice")
+        self._stale = set()
+        return base.replace(processes={k: procs[k] for k in self._order})
+
+    def _decode(self, payload: bytes) -> None:
         (length,) = LENGTH.unpack_from(payload)
         if length > len(payload) - 4:
             raise Damaged("the document runs past the frame")
@@ -261,12 +340,13 @@ class Decoder:
             raise Damaged("the machine part is not an object")
         self._names += [tuple(str(x) for x in n) for n in frame["names"]]
         self._headers += [(str(a), str(b), str(c), str(d)) for a, b, c, d in frame["headers"]]
-        docs, rows, procs = self._docs, self._rows, self._procs
+        docs, rows, procs, stale = self._docs, self._rows, self._procs, self._stale
         gone = {(int(pid), st) for pid, st in frame["gone"]}
         for k in gone:
             del docs[k]
             rows.pop(k, None)
             procs.pop(k, None)
+            stale.discard(k)
         before = [k for k in self._order if k not in gone] if gone else self._order
         new: list[ProcessKey] = []
         changed: dict[ProcessKey, None] = {}
@@ -285,20 +365,8 @@ class Decoder:
         for k in moved:
             if k not in docs:
                 raise Damaged(f"smaps of process {k[0]}, which is not in the sample")
-        doc = dict(self.machine)
-        doc.update(processes=[{**docs[k], "smaps": None} for k in changed], names=[], headers=[])
-        base = from_dict(doc)
-        for ps in base.processes.values():
-            if ps.key not in changed:
-                raise Damaged(f"process {ps.pid} is listed under another key")
-            got = rows.get(ps.key)
-            procs[ps.key] = ps if got is None else ps.replace(smaps=got[0], smaps_at=got[1])
-        if len(base.processes) != len(changed):
-            raise Damaged("a process is listed twice")
-        for k in moved:
-            if k not in changed:
-                smaps, at = rows[k]
-                procs[k] = procs[k].replace(smaps=smaps, smaps_at=at)
+        stale.update(changed)
+        stale.update(moved)
         order = _expected_order(before, new, docs, [*before, *new])
         if "order" in frame:
             order = [(pid, st) for pid, st in frame["order"]]
@@ -306,7 +374,6 @@ class Decoder:
                 raise Damaged("the process order does not list the processes")
         self._order = order
         self.started = True
-        return base.replace(processes={k: procs[k] for k in order})
 
     def _smaps(self, frame: dict[str, Any], blob: memoryview) -> list[ProcessKey]:
         """Rebuild the smaps rows the frame carries; the processes whose rows it set."""
@@ -320,56 +387,79 @@ class Decoder:
         if at != len(blob):
             raise Damaged(f"{len(blob) - at} bytes of numbers left over")
         moved = []
+        clock = _base_ns(self.machine.get("monotonic"))
         for pid, st, spec in frame["s"]:
             k = (pid, st)
-            when = spec["at"]
+            if "t" in spec:
+                if type(spec["t"]) is not int or abs(spec["t"]) > 1 << 62:
+                    raise Damaged("a time is not a number of nanoseconds")
+                clock += spec["t"]
+                when = clock / 1e9
+            else:
+                when = spec["at"]
             if "n" not in spec:
-                self._rows[k] = (None, when)
+                self._rows[k] = (None, (), None, when)
                 moved.append(k)
                 continue
             n = spec["n"]
             names = self._names[n]
             width = 4 + len(names)
             if "r" in spec:  # another process's rows, as they stand at this point of the frame
-                ref = self._rows.get((spec["r"][0], spec["r"][1]))
-                last = None if ref is None else ref[0]
-                if last is None:
+                last = self._rows.get((spec["r"][0], spec["r"][1]))
+                if last is None or last[2] is None:
                     raise Damaged(f"process {pid}'s rows refer to a process without rows")
             else:
-                last = self._rows.get(k, (None, None))[0] if ("m" in spec or spec["h"] == "=") else None
-            if last is not None and last.names != names:
+                last = self._rows.get(k) if ("m" in spec or spec["h"] == "=") else None
+                if last is not None and last[2] is None:
+                    last = None
+            if last is not None and last[0] != names:
                 raise Damaged(f"process {pid}'s rows refer to rows of other fields")
             if spec["h"] == "=":
                 if last is None:
                     raise Damaged(f"process {pid}'s rows refer to rows not in the chain")
-                headers, mapping = last.headers, None
+                headers, mapping = last[1], None
             else:
-                listed = iter([self._headers[i] for i in unruns(spec["h"]) if i >= 0 or _bad("a header index of -1")])
-                mapping = unruns(spec["m"]) if "m" in spec else None
+                listed = [self._headers[i] for i in unruns(spec["h"]) if i >= 0 or _bad("a header index of -1")]
+                mapping = spec.get("m")
                 if mapping is None:
                     headers = tuple(listed)
                 elif last is None:
                     raise Damaged(f"process {pid}'s rows refer to rows not in the chain")
                 else:
-                    old = last.headers
-                    headers = tuple(next(listed) if j < 0 else old[j] for j in mapping)
-                if next(listed, None) is not None:
-                    raise Damaged(f"process {pid}'s rows list more headers than entries")
+                    headers = _matched_headers(last[1], mapping, listed)
             numbers, pos = data[n]
             size = len(headers) * width * 8
             chunk = numbers[pos[0]:pos[0] + size]
             if len(chunk) != size:
                 raise Damaged("the numbers end early")
             pos[0] += size
-            if last is not None:
-                chunk = columns.xor(chunk, columns.aligned(columns.transform(last.numbers, width), mapping,
-                                                           len(headers), width))
-            self._rows[k] = (SmapsRows(names, headers, columns.untransform(chunk, width)), when)
+            if last is not None and last[2] is not None:
+                chunk = columns.xor(chunk, columns.aligned(last[2], mapping, len(headers), width))
+            self._rows[k] = (names, headers, chunk, when)
             moved.append(k)
         for n, (numbers, pos) in data.items():
             if pos[0] != len(numbers):
                 raise Damaged("numbers no process takes")
         return moved
+
+
+def _matched_headers(old: tuple[Header, ...], mapping: Any, listed: list[Header]) -> tuple[Header, ...]:
+    """The headers of entries given as runs of ``old``'s (``mapping``) and, for runs of -1, ``listed`` in turn."""
+    if type(mapping) is not list or len(mapping) % 2:
+        raise Damaged("runs are [first, count] pairs")
+    out: list[Header] = []
+    taken = 0
+    for first, n in zip(mapping[::2], mapping[1::2]):
+        if type(first) is not int or type(n) is not int or n < 1 or first < -1 or (first >= 0 and first + n > len(old)):
+            raise Damaged(f"a run of entries [{first!r}, {n!r}] outside the {len(old)} there are")
+        if first < 0:
+            out += listed[taken:taken + n]
+            taken += n
+        else:
+            out += old[first:first + n]
+    if taken != len(listed) or len(out) != sum(mapping[1::2]):
+        raise Damaged("the entries' headers do not add up")
+    return tuple(out)
 
 
 ZDICT_SIZE = 32 * 1024  # deflate's window: a longer preset dictionary is not used
@@ -447,7 +537,7 @@ def compress(payload: bytes, zdict: bytes | None) -> bytes:
 
 def decompress(data: bytes, zdict: bytes | None, limit: int = MAX_FRAME) -> bytes:
     """The payload of a stored frame, at most ``limit`` bytes; Damaged otherwise."""
-    if not data or data[0] != FORMAT:
+    if not data or data[0] not in FORMATS:
         raise Damaged(f"unknown frame format {data[:1]!r}")
     try:
         d = zlib.decompressobj() if zdict is None else zlib.decompressobj(zdict=zdict)

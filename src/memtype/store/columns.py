@@ -14,16 +14,15 @@ largest value, nothing at all when that is 0. zlib does the rest.
 from __future__ import annotations
 
 from array import array
+from itertools import accumulate
+import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from memtype.model.sample import SmapsRows
 
-# column codes: 0 = every value is 0 (nothing stored), else the array typecode of its values
-NARROW = ((0xFF, "B"), (0xFFFF, "H"), (0xFFFFFFFF, "I"), (0xFFFFFFFFFFFFFFFF, "Q"))
-CODES = {"B": 1, "H": 2, "I": 4, "Q": 8}  # a column's code is its item size (Linux x86-64, arm64: as here)
-TYPECODES = {v: k for k, v in CODES.items()}
-assert all(array(t).itemsize == n for t, n in CODES.items()), "array item sizes differ on this platform"
+# A column's code is the bytes kept of each value: 0 (every value is 0: nothing stored), 1, 2, 4 or 8.
+assert array("Q").itemsize == 8 and sys.byteorder == "little", "the numbers are little-endian uint64"
 
 
 def xor(a: bytes, b: bytes) -> bytes:
@@ -50,14 +49,10 @@ def transform(numbers: array[int], width: int) -> bytes:
 def untransform(data: bytes, width: int) -> array[int]:
     out = array("Q")
     out.frombytes(data)
-    starts, ends = [], []
-    end = 0
-    for gap, size in zip(out[0::width].tolist(), out[1::width].tolist()):
-        start = (gap + end) & MASK
-        end = (start + size) & MASK
-        starts.append(start)
-        ends.append(end)
-    out[0::width] = array("Q", starts)
+    sizes = out[1::width].tolist()
+    # end_i = end_i-1 + gap_i + size_i, start_i = end_i - size_i (modulo 2**64, as transform made them)
+    ends = [e & MASK for e in accumulate(g + z for g, z in zip(out[0::width].tolist(), sizes))]
+    out[0::width] = array("Q", [(e - z) & MASK for e, z in zip(ends, sizes)])
     out[1::width] = array("Q", ends)
     return out
 
@@ -94,43 +89,45 @@ def match(previous: SmapsRows | None, rows: SmapsRows) -> list[int] | None:
     return [at.get(key, -1) for key in zip(rows.headers, rows.numbers[::rows.width])]
 
 
-def aligned(raw: bytes, mapping: list[int] | None, count: int, width: int) -> bytes:
+def aligned(raw: bytes, runs: list[int] | None, count: int, width: int) -> bytes:
     """The bytes to XOR ``count`` entries against: the entries of ``raw`` (another row-major block of
-    ``width``) in ``mapping`` order, zeros for -1; ``raw`` itself where ``mapping`` is None."""
+    ``width``) in the order ``runs`` gives (``codec.runs``: [first, count, ...]; a run of -1 is zeros),
+    or ``raw`` itself where ``runs`` is None."""
     size = width * 8
-    if mapping is None:
+    if runs is None:
         if len(raw) != count * size:
             raise ValueError("the previous rows have another length")
         return raw
-    if len(mapping) != count:
-        raise ValueError(f"{len(mapping)} matches for {count} entries")
-    zero = bytes(size)
-    n = len(raw) // size
     parts = []
-    for j in mapping:
-        if j < 0:
-            parts.append(zero)
-        elif j < n:
-            parts.append(raw[j * size:(j + 1) * size])
-        else:
-            raise ValueError(f"entry {j} of {n}")
+    total = 0
+    limit = len(raw) // size
+    for first, n in zip(runs[::2], runs[1::2]):
+        if type(first) is not int or type(n) is not int or n < 1 or first < -1 or (first >= 0 and first + n > limit):
+            raise ValueError(f"a run of entries [{first!r}, {n!r}] outside the {limit} there are")
+        parts.append(bytes(n * size) if first < 0 else raw[first * size:(first + n) * size])
+        total += n
+    if total != count or len(runs) % 2:
+        raise ValueError(f"runs of {total} entries for {count}")
     return b"".join(parts)
 
 
 def pack(data: bytes, width: int) -> tuple[list[int], bytes]:
-    """Row-major uint64 ``data`` of ``width`` columns as (column codes, the columns' bytes)."""
-    numbers = array("Q")
-    numbers.frombytes(data)
+    """Row-major uint64 ``data`` of ``width`` columns as (column codes, the columns' bytes): each column
+    keeps the low bytes of its values up to its highest byte that is not 0 anywhere (1, 2, 4 or 8)."""
+    rows = len(data) // (8 * width)
+    zero = bytes(rows)
     codes, out = [], []
+    stride = 8 * width
     for c in range(width):
-        column = numbers[c::width]
-        top = max(column, default=0)
-        if top == 0:
-            codes.append(0)
-            continue
-        code = next(t for limit, t in NARROW if top <= limit)
-        codes.append(CODES[code])
-        out.append((column if code == "Q" else array(code, column)).tobytes())
+        column = [data[c * 8 + j::stride] for j in range(8)]  # byte j of every value (little-endian)
+        top = next((j for j in range(7, -1, -1) if column[j] != zero), -1)
+        code = 0 if top < 0 else 1 if top < 1 else 2 if top < 2 else 4 if top < 4 else 8
+        codes.append(code)
+        if code:
+            narrow = bytearray(rows * code)
+            for j in range(code):
+                narrow[j::code] = column[j]
+            out.append(bytes(narrow))
     return codes, b"".join(out)
 
 
@@ -140,22 +137,21 @@ def unpack(blob: memoryview, rows: int, width: int, codes: list[int]) -> tuple[b
     Raises:
         ValueError: codes or lengths that do not fit (a damaged record).
     """
-    if len(codes) != width or rows < 0:
+    if len(codes) != width or rows < 0 or type(rows) is not int:
         raise ValueError(f"{len(codes)} column codes for {width} columns")
-    numbers = array("Q", bytes(rows * width * 8))
+    out = bytearray(rows * width * 8)
+    stride = 8 * width
     at = 0
     for c, code in enumerate(codes):
         if code == 0:
             continue
-        typecode = TYPECODES.get(code) if type(code) is int else None
-        if typecode is None:
+        if code not in (1, 2, 4, 8) or type(code) is not int:
             raise ValueError(f"unknown column code {code!r}")
         end = at + rows * code
         if end > len(blob):
             raise ValueError("the numbers end early")
-        column = array(typecode)
-        column.frombytes(blob[at:end])
-        numbers[c::width] = column if typecode == "Q" else array("Q", column)
+        narrow = blob[at:end]
+        for j in range(code):
+            out[c * 8 + j::stride] = narrow[j::code]
         at = end
-    return numbers.tobytes(), at
-
+    return bytes(out), at

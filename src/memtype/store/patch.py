@@ -6,7 +6,8 @@ known here, so a field a newer Sample adds (``Sample.cgroups``...) is stored wit
 
 A patch of a dict or of a list of the same length is a list of ops ``[key, op, value]``:
 ``"="`` set (a new key, or a value of another type), ``"+"`` add an int to an int (counters grow by
-little: a few digits instead of twenty), ``"~"`` a nested patch, ``"-"`` delete the key. Any other
+little: a few digits instead of twenty), ``"*"`` add that many 4096-byte pages (store schema 2 on),
+``"~"`` a nested patch, ``"-"`` delete the key. Any other
 change replaces the whole value (``diff`` returns ``["=", new]`` at the top; ``apply`` takes it).
 ``apply`` never changes its input: the containers it touches are copied, the others shared, so
 samples already handed out stay as they were.
@@ -18,7 +19,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-SET, ADD, NESTED, DELETE = "=", "+", "~", "-"
+SET, ADD, NESTED, DELETE, PAGES = "=", "+", "~", "-", "*"
+PAGE = 4096  # most kernel byte counts move by whole pages: "* -3917" is shorter than "+ -16044032"
 
 
 def diff(old: Any, new: Any) -> Any:
@@ -47,7 +49,8 @@ def _ops(old: Any, new: Any) -> list[list[Any]] | None:
         if type(before) is type(value) and before == value:
             continue
         if type(value) is int and type(before) is int:
-            ops.append([key, ADD, value - before])
+            change = value - before
+            ops.append([key, PAGES, change // PAGE] if change % PAGE == 0 else [key, ADD, change])
             continue
         nested = _ops(before, value)
         ops.append([key, SET, value] if nested is None else [key, NESTED, nested])
@@ -86,11 +89,11 @@ def _apply_ops(old: Any, ops: list[Any]) -> Any:
             raise ValueError(f"dict key {key!r} is not a string")
         if kind == SET:
             out[key] = value
-        elif kind == ADD:
+        elif kind == ADD or kind == PAGES:
             before = out[key]
             if type(before) is not int or type(value) is not int:
-                raise ValueError(f"+ on {type(before).__name__}")
-            out[key] = before + value
+                raise ValueError(f"{kind} on {type(before).__name__}")
+            out[key] = before + (value if kind == ADD else value * PAGE)
         elif kind == NESTED:
             if type(value) is not list:
                 raise ValueError("a nested patch is a list of ops")

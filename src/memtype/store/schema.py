@@ -7,13 +7,14 @@ own for a keyframe), the sample it is a delta against (``base``; NULL for a keyf
 preset dictionary it was compressed with (``dict``, a row of ``dicts``), the downsampling tier
 applied to it (``tier``, 0 = as recorded), its process count and its frame (``codec.py``).
 
-A newer memtype reads every older version (a reader per version is kept, with a fixture database
+Version 2 has the tables of 1; its frames may use what codec.py's format 2 adds. A newer memtype reads every older version (a reader per version is kept, with a fixture database
 of it in tests); a database of a newer version is refused with a message saying so.
 """
 
 from __future__ import annotations
 
-VERSION = 1
+VERSION = 2
+READS = (1, 2)  # 2: frames of format 2 ("*" page patches, "t" nanosecond times); the tables are as in 1
 APPLICATION_ID = 0x6D656D74  # "memt": PRAGMA application_id, so file(1) and we can tell our databases
 
 TABLES = {

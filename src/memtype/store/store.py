@@ -59,6 +59,10 @@ class Store:
         self._last_id: int | None = None
         self._chain: int | None = None
         self.version = _check(path, conn)
+        if not readonly and self.version < schema.VERSION:  # what we append is of our version: say so
+            with self._write():
+                self._set_meta(schema_version=str(schema.VERSION))
+            self.version = schema.VERSION
 
     @classmethod
     def open(cls, path: str, readonly: bool = False, keyframe_every: int = KEYFRAME_EVERY) -> Store:
@@ -205,16 +209,18 @@ class Store:
         if at == (chain, sample_id) and self._last is not None:
             return self._last
         start = at[1] if at is not None and at[0] == chain and at[1] < sample_id else 0  # step on from there
-        got = None
         try:
-            for got in self._replay(chain, start, sample_id):
-                pass
+            self._advance(chain, start, sample_id)
         except _Stale:  # the recorder re-encoded this chain (retention) since the last read: from its keyframe
-            for got in self._replay(chain, 0, sample_id):
-                pass
-        if got is None:
-            raise StoreError(f"{self.path}: sample {sample_id} cannot be read: its chain is empty")
-        return got
+            self._advance(chain, 0, sample_id)
+        if self._decoded != (chain, sample_id):
+            raise StoreError(f"{self.path}: sample {sample_id} cannot be read: its chain does not reach it")
+        try:
+            self._last = self._decoder.build()
+        except codec.Damaged as exc:
+            self._decoded = None
+            raise StoreError(f"{self.path}: sample {sample_id} is damaged: {exc}") from None
+        return self._last
 
     def between(self, wall0: float, wall1: float) -> Iterator[Sample]:
         """The samples from ``wall0`` to ``wall1`` (Unix times, both included), in time order, one at a time."""
@@ -223,8 +229,9 @@ class Store:
         for sid in ids:
             yield self.sample(sid)
 
-    def _replay(self, chain: int, after: int, upto: int) -> Iterator[Sample]:
-        """Decode chain ``chain``'s frames after id ``after`` (0: from the keyframe) up to ``upto``."""
+    def _advance(self, chain: int, after: int, upto: int) -> None:
+        """Apply chain ``chain``'s frames after id ``after`` (0: from the keyframe) up to ``upto``."""
+        self._last = None
         if after == 0:
             self._decoder.reset()
             self._decoded = None
@@ -244,13 +251,11 @@ class Store:
                     raise StoreError(f"{where} is damaged: a frame of {length} bytes (the limit is "
                                      f"{codec.MAX_FRAME >> 20} MiB)")
                 try:
-                    payload = codec.decompress(bytes(data), self._dict(zid))
-                    self._last = self._decoder.decode(payload)
+                    self._decoder.advance(codec.decompress(bytes(data), self._dict(zid)))
                 except codec.Damaged as exc:
                     self._decoded = None
                     raise StoreError(f"{where} is damaged: {exc}") from None
                 self._decoded, expect = (chain, int(sid)), sid
-                yield self._last
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path}: {exc}") from None
         finally:
@@ -345,6 +350,7 @@ def _connect(path: str, readonly: bool, new: bool) -> sqlite3.Connection:
         if not readonly:
             if new:
                 conn.execute("PRAGMA auto_vacuum = INCREMENTAL")  # before the first table: size can shrink
+                conn.execute("PRAGMA page_size = 1024")  # a frame's last page is half empty on average: 0.5 KiB
                 conn.execute(f"PRAGMA application_id = {schema.APPLICATION_ID}")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
@@ -387,7 +393,7 @@ def _check(path: str, conn: sqlite3.Connection) -> int:
     if version > schema.VERSION:
         raise StoreError(f"{path} was written by a newer memtype (store schema {version}; this memtype reads "
                          f"up to {schema.VERSION}): upgrade memtype to read it")
-    if version < 1 or columns != schema.COLUMNS:
+    if version not in schema.READS or columns != schema.COLUMNS:
         raise StoreError(f"{path} is damaged: its tables are not those of store schema {version}")
     return version
 
