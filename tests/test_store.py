@@ -200,7 +200,7 @@ def test_issue11_damaged_frames(tmp_path: Path) -> None:
     db = _made(tmp_path, 4)
     c = sqlite3.connect(db)
     rows = c.execute("SELECT id, data FROM samples ORDER BY id").fetchall()
-    bomb = codec.compress(b"\0" * (64 << 20), None)  # 64 MiB of zeros: small compressed
+    bomb = codec.compress(b"\0" * (64 << 20))  # 64 MiB of zeros: small compressed
     c.execute("UPDATE samples SET data = ? WHERE id = 2", (bytes(rows[1][1][:40]),))  # cut short
     c.execute("UPDATE samples SET data = ?, dict = NULL WHERE id = 4", (bomb,))
     c.commit()
@@ -211,8 +211,11 @@ def test_issue11_damaged_frames(tmp_path: Path) -> None:
             with pytest.raises(StoreError, match=what) as err:
                 st.sample(sid)
             assert "\n" not in str(err.value)
-    with pytest.raises(codec.Damaged, match="larger than 1 MiB"):
-        codec.decompress(bomb, None, limit=1 << 20)
+    for frame in (bomb, b"\x01" + zlib.compress(b"\0" * (4 << 20))):  # format 3 (lzma) and 1 (zlib)
+        with pytest.raises(codec.Damaged, match="larger than 1 MiB"):
+            codec.decompress(frame, None, limit=1 << 20)
+    with pytest.raises(codec.Damaged, match="cut short"):
+        codec.decompress(bomb[:100], None)
     junk = [b"\x01" + zlib.compress(b"\x05\x00\x00\x00[1,2]"), b"\x01" + zlib.compress(b"\x02\x00\x00\x00{}"),
             b"\x02abc", b"", b"\x01" + zlib.compress(b"\xff\xff\xff\x7f{}")]
     for data in junk:

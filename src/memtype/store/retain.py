@@ -160,8 +160,6 @@ def rewrite(st: Store, ids: Sequence[int], keep: Callable[[int], bool], tier: in
     """Re-encode the samples ``ids`` (whole chains, ascending), keeping those ``keep`` says, in one
     transaction; kept samples keep their ids (and ``tier`` is set on them unless None)."""
     encoder = codec.Encoder()
-    zid = st._zdict(None)
-    zdict = st._dict(zid)
     chain: int | None = None
     last: int | None = None
     with st._write():
@@ -178,7 +176,7 @@ def rewrite(st: Store, ids: Sequence[int], keep: Callable[[int], bool], tier: in
             chain = sid if key else chain
             last = sid
             row = st._query("SELECT tier FROM samples WHERE id = ?", sid)[0]
-            st._conn.execute("UPDATE samples SET chain = ?, base = ?, dict = ?, tier = ?, size = ?, data = ? "
-                             "WHERE id = ?", (chain, base, zid, row[0] if tier is None else tier, len(payload),
-                                              codec.compress(payload, zdict), sid))
+            st._conn.execute("UPDATE samples SET chain = ?, base = ?, dict = NULL, tier = ?, size = ?, data = ? "
+                             "WHERE id = ?", (chain, base, row[0] if tier is None else tier, len(payload),
+                                              codec.compress(payload), sid))
     st._decoded = None  # the reader's cache may stand in a rewritten chain

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from memtype.model.sample import Sample
     from memtype.store.retain import Retained
 
-KEYFRAME_EVERY = 60  # samples: 10 minutes at the default 10 s; a read replays at most this many frames
+KEYFRAME_EVERY = 120  # samples: 20 minutes at the default 10 s; a read replays at most this many frames
 BUSY_MS = 5000  # a reader waits this long for a checkpoint in progress; the recorder for a reader's lock
 DEFAULT_INTERVAL = 10.0
 WALL = "CAST(wall AS REAL)"  # a hostile database may hold text there: never a ValueError
@@ -55,7 +55,6 @@ class Store:
         self._last: Sample | None = None  # the sample it gave there
         self._generation: object = None  # meta 'generation' when it got there (bumped by each rewrite)
         self._dicts: dict[int, bytes] = {}
-        self._dict_id: int | None = None
         self._last_id: int | None = None
         self._chain: int | None = None
         self.version = _check(path, conn)
@@ -110,14 +109,13 @@ class Store:
             payload = self._encoder.encode(sample, key)
             wall = sample.wall if sample.wall is not None else time.time()
             with self._write():
-                zid = self._zdict(payload if key else None)
-                data = codec.compress(payload, self._dicts.get(zid) if zid is not None else None)
+                data = codec.compress(payload)
                 row = self._conn.execute("SELECT coalesce(max(id), 0) + 1 FROM samples").fetchone()
                 sid = int(row[0])
                 chain = sid if key else self._chain
                 self._conn.execute("INSERT INTO samples (id, wall, chain, base, dict, tier, processes, size, data) "
                                    "VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?)",
-                                   (sid, wall, chain, None if key else self._last_id, zid,
+                                   (sid, wall, chain, None if key else self._last_id, None,
                                     len(sample.processes), len(payload), data))
                 if key:
                     self._set_meta(host=json.dumps(codec.host_dict(sample.host)))
@@ -148,19 +146,6 @@ class Store:
         """Write the samples from ``wall0`` to ``wall1`` into a new database ``out_path`` (``cut.py``:
         ``redact`` drops executable paths and the host name); the number of samples written."""
         return cut_range(self, out_path, wall0, wall1, redact)
-
-    def _zdict(self, payload: bytes | None) -> int | None:
-        """The preset dictionary of this database (made from the first keyframe's document)."""
-        if self._dict_id is None:
-            row = self._conn.execute("SELECT id, data FROM dicts ORDER BY id DESC LIMIT 1").fetchone()
-            if row is None and payload is not None:
-                data = codec.make_zdict(payload)
-                cur = self._conn.execute("INSERT INTO dicts (data) VALUES (?)", (data,))
-                row = (cur.lastrowid, data)
-            if row is not None:
-                self._dict_id = int(row[0])
-                self._dicts[self._dict_id] = bytes(row[1])
-        return self._dict_id
 
     def _set_meta(self, **values: str) -> None:
         self._conn.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", values.items())
@@ -349,8 +334,8 @@ def _connect(path: str, readonly: bool, new: bool) -> sqlite3.Connection:
             conn.execute(f"PRAGMA {pragma}")
         if not readonly:
             if new:
-                conn.execute("PRAGMA auto_vacuum = INCREMENTAL")  # before the first table: size can shrink
                 conn.execute("PRAGMA page_size = 1024")  # a frame's last page is half empty on average: 0.5 KiB
+                conn.execute("PRAGMA auto_vacuum = INCREMENTAL")  # before the first table: size can shrink
                 conn.execute(f"PRAGMA application_id = {schema.APPLICATION_ID}")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
