@@ -359,3 +359,20 @@ def test_issue11_reader_survives_a_rewrite_under_it(tmp_path: Path) -> None:
         assert reader.sample(4) == samples[3] and reader.sample(3) == samples[2]
         with pytest.raises(StoreError, match="no sample 2"):
             reader.sample(2)
+
+
+def test_issue11_record_command_on_a_capture_and_its_usage_errors(tmp_path: Path, run_cli, gpu_root: str) -> None:  # type: ignore[no-untyped-def]
+    """`memtype record --root CAPTURE DB` stores the capture's one Sample (a capture does not tick);
+    bad options are one-line usage errors."""
+    db = str(tmp_path / "cap.db")
+    r = run_cli("record", db, "--root", gpu_root, "--interval", "0.1")
+    assert r.code == 0 and r.err == f"memtype: recorded 1 sample into {db}\n"
+    with Store.open(db, readonly=True) as st:
+        s = st.sample(1)
+    assert len(s.processes) == 8 and s.host.live is False
+    for args, message in ((("--downsample", "1d"), "not AGE:SPACING"), (("--retain", "0"), "must be positive"),
+                          (("--max-size", "lots"), "not a size"), (("--interval", "0"), "from 0.1 to 3600")):
+        r = run_cli("record", db, *args)
+        assert r.code == 2 and message in r.err and r.err.count("\n") == 1, r.err
+    r = run_cli("record", str(tmp_path / "x.db"), "--root", gpu_root, "--budget", "-1")
+    assert r.code == 2 and "--budget must be from 0 to 60" in r.err
