@@ -30,8 +30,8 @@ GIB = 1 << 30
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--listen", metavar="ADDR:PORT", default=None,
-                   help="where to serve /metrics (default 127.0.0.1:10221; :PORT = every interface; port 0: a "
-                   "free one)")
+                   help="where to serve /metrics (default 127.0.0.1:10221; :PORT or 0.0.0.0:PORT: every IPv4 "
+                   "interface, [::]:PORT: IPv6 too; port 0: a free one)")
     p.add_argument("--textfile", metavar="PATH", default=None,
                    help="write the metrics to PATH (atomic rename) after each sample, for node_exporter's "
                    "textfile collector (name it *.prom); no HTTP server unless --listen is given")
@@ -41,6 +41,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="seconds between samples (default 15, Prometheus's scrape interval)")
     p.add_argument("--budget", type=_budget, default=0.15, metavar="SECONDS",
                    help="CPU seconds of smaps reading per sample (default 0.15); what is due past it waits")
+    p.add_argument("--refresh", type=types.seconds, default=300.0, metavar="SECONDS",
+                   help="re-read a process whose counters stood still after this long (default 300: what can "
+                   "still move is its share of pages others map; a process that changed is re-read at once)")
     p.add_argument("--big-rss", type=types.size, default=4 * GIB, metavar="SIZE",
                    help="processes with more resident memory have their smaps read at most every "
                    "--big-interval (default 4G: reading smaps stalls the process)")
@@ -90,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     from memtype.exporter.serve import CachedApp, Server, render, write_textfile
 
     sampler = Sampler(args.root, interval=args.interval, budget=args.budget, first_budget=FIRST_BUDGET,
-                      big_rss=args.big_rss, big_interval=args.big_interval, exe=True,
+                      big_rss=args.big_rss, big_interval=args.big_interval, refresh=args.refresh, exe=True,
                       cgroup=args.group == "cgroup", cgroups=args.read_cgroups)
     with sampler:
         registry = CollectorRegistry(auto_describe=False)  # every family: --once, --textfile
