@@ -416,3 +416,13 @@ def test_issue10_cgroups_by_kind_limit_and_oom_kills() -> None:
     paths = {dict(k)["path"] for k in series(one, "memtype_cgroup_charged_bytes")}
     most = max((cg for cg in records.values() if cg.charged is not None), key=lambda cg: cg.charged or 0)
     assert paths == {most.path}
+
+
+def test_issue10_sampler_reasons_are_the_sampler_s() -> None:
+    """The sampler registry's read reasons and tick parts are the Sampler's own (a new reason must get
+    a series, not be dropped)."""
+    from memtype.collect.refresh import REASONS
+    from memtype.model.sampling import READ_REASONS, TICK_PARTS, TickReport
+
+    assert READ_REASONS == REASONS
+    assert {f"{p}_cpu" for p in TICK_PARTS} <= set(TickReport.__slots__)
