@@ -18,7 +18,7 @@ from memtype.model.records import Skipped
 from memtype.model.sample import Counters, ProcessSample, Sample, SmapsRows
 from memtype.model.sample_dict import from_dict
 from memtype.store import Store, StoreError
-from memtype.store import codec, patch, retain
+from memtype.store import codec, decode, patch, retain
 
 MODELS = Path(__file__).parent / "fixtures" / "models"
 
@@ -220,7 +220,7 @@ def test_issue11_damaged_frames(tmp_path: Path) -> None:
             b"\x02abc", b"", b"\x01" + zlib.compress(b"\xff\xff\xff\x7f{}")]
     for data in junk:
         with pytest.raises(codec.Damaged):
-            codec.Decoder().decode(codec.decompress(data, None))
+            decode.Decoder().decode(codec.decompress(data, None))
 
 
 def _clocked(n: int, start: float, step: float) -> list[Sample]:

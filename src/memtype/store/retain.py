@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from memtype.store import codec
+from memtype.store import codec, decode
 from memtype.store.base import StoreError
 
 TYPE_CHECKING = False
@@ -139,7 +139,7 @@ def _shrink(st: Store) -> None:
 def frames(st: Store, ids: Sequence[int]) -> Iterator[tuple[int, Sample]]:
     """The samples ``ids`` (ascending, whole chains from their keyframes or continuing them), each
     row read just before it is yielded: a caller may rewrite the rows it has seen."""
-    decoder = codec.Decoder()
+    decoder = decode.Decoder()
     last: int | None = None
     for sid in ids:
         row = st._query("SELECT base, dict, CAST(data AS BLOB) FROM samples WHERE id = ?", sid)

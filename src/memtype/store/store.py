@@ -20,7 +20,7 @@ import time
 
 from memtype._version import __version__
 from memtype.model.records import HostInfo
-from memtype.store import codec, files, retain, schema
+from memtype.store import codec, decode, files, retain, schema
 from memtype.store.base import StoreError, StoreInfo
 from memtype.store.cut import cut as cut_range
 
@@ -50,7 +50,7 @@ class Store:
         self.path, self.readonly, self.keyframe_every = path, readonly, keyframe_every
         self._conn, self._lock = conn, lock
         self._encoder = codec.Encoder()
-        self._decoder = codec.Decoder()
+        self._decoder = decode.Decoder()
         self._decoded: tuple[int, int] | None = None  # (chain, id) the decoder stands at
         self._last: Sample | None = None  # the sample it gave there
         self._generation: object = None  # meta 'generation' when it got there (bumped by each rewrite)
