@@ -2,10 +2,13 @@
 
 The new database is created as any other (0600, ``O_EXCL``: an existing file is never replaced),
 its samples re-encoded from the first one kept (a keyframe), and it is left as one self-contained
-file (``journal_mode=DELETE``: no ``-wal`` to forget when copying it). ``redact`` drops what names
-more than memory: each process's executable path (``exe``) and the host name. Command lines and
-environments are never in a database at all; process names (comm), users, cgroup paths and the
-paths of mapped files stay (the classifier reads the latter).
+file (``journal_mode=DELETE``: no ``-wal`` to forget when copying it). ``redact`` hides what names
+more than memory, as ``snapshot --redact`` does (``source/redact.py``): each executable keeps only
+its name (``/home/alice/bin/train`` -> ``train``: grouping by program is unchanged), each mapped
+file's path is cut to ``/.../NAME`` (kernel object names such as ``/memfd:``, ``/SYSV``, and device
+nodes stay: the classifier reads them, so no figure changes), and the host name is dropped.
+Command lines and environments are never in a database at all; process names (comm), user names
+and cgroup paths stay.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from __future__ import annotations
 import os
 import sqlite3
 
+from memtype.model.sample import SmapsRows
+from memtype.source.redact import redact_path
 from memtype.store.base import StoreError
 
 TYPE_CHECKING = False
@@ -22,8 +27,21 @@ if TYPE_CHECKING:
 
 
 def redacted(sample: Sample) -> Sample:
-    processes = {k: p.replace(exe=None) if p.exe is not None else p for k, p in sample.processes.items()}
+    """``sample`` with executables cut to their names, mapped paths to ``/.../NAME``, no host name."""
+    pool: dict[object, object] = {}  # equal headers stay shared between processes
+    processes = {}
+    for key, p in sample.processes.items():
+        exe = None if p.exe is None else p.exe.rsplit("/", 1)[-1]
+        rows = p.smaps
+        if rows is not None:
+            headers = tuple(pool.setdefault(h, (h[0], h[1], _path(h[2]), h[3])) for h in rows.headers)
+            rows = SmapsRows(rows.names, headers, rows.numbers)  # type: ignore[arg-type]
+        processes[key] = p.replace(exe=exe, smaps=rows)
     return sample.replace(processes=processes, host=sample.host.replace(hostname=None))
+
+
+def _path(path: str) -> str:
+    return os.fsdecode(redact_path(os.fsencode(path))) if path.startswith("/") else path
 
 
 def cut(st: Store, out_path: str, wall0: float, wall1: float, redact: bool) -> int:

@@ -144,7 +144,7 @@ class Store:
 
     def cut(self, out_path: str, wall0: float, wall1: float, redact: bool = False) -> int:
         """Write the samples from ``wall0`` to ``wall1`` into a new database ``out_path`` (``cut.py``:
-        ``redact`` drops executable paths and the host name); the number of samples written."""
+        ``redact``: as ``snapshot --redact``, ``store/cut.py``); the number of samples written."""
         return cut_range(self, out_path, wall0, wall1, redact)
 
     def _set_meta(self, **values: str) -> None:

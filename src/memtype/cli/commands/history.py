@@ -36,8 +36,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                       f"{when.ACCEPTED})")
     what.add_argument("--cut", nargs=3, metavar=("FROM", "TO", "OUT"), help="write the samples from FROM to TO "
                       "to a new database OUT")
-    p.add_argument("--redact", action="store_true", help="with --cut: drop executable paths and the host name "
-                   "(the store's cut; command lines and environments are never recorded; process and user names stay)")
+    p.add_argument("--redact", action="store_true", help="with --cut: as snapshot --redact, executables keep "
+                   "their names and mapped files' directories are hidden (/.../NAME); the host name is dropped "
+                   "(command lines and environments are never recorded; process and user names stay)")
     p.add_argument("--format", choices=("table", "json", "csv", "openmetrics"), default="table",
                    help="table (default), json, csv; openmetrics with --export")
     types.add_width(p)
@@ -241,6 +242,6 @@ def _cut(args: argparse.Namespace, store: Store, walls: list[float]) -> int:
     n = written if isinstance(written, int) else None
     what = f"{notes.count(n, 'sample')}" if n is not None else "the samples"
     notes.note(f"wrote {what} from {when.span(walls[0], walls[1])} to {out}"
-               + (" (redacted: executable paths and the host name dropped; process and user names kept)"
+               + (" (redacted: executables and mapped files by name only, no host name; process and user names kept)"
                   if args.redact else ""))
     return 0
