@@ -14,6 +14,8 @@ What is exported (``Options``; README "Prometheus exporter" lists every metric):
   so that a sum over the groups is still every process's;
 * processes, only when asked (``top`` by PSS, ``pids``, ``name``): the same figures with ``pid`` and
   ``comm`` labels; command lines never;
+* the machine's memory activity (``fields_activity.ACTIVITY``): reclaim by reclaimer (pgscan, pgsteal),
+  direct-reclaim stalls, refaults, swap and zswap traffic, OOM kills, and the memory PSI;
 * memory cgroups (``fields_cgroups.CGROUP``) where the Model has them (``Model.cgroups``): charged
   memory by kind, kernel, swap, limits, OOM kills, PSI stall time, reclaim classes; the ``cgroups``
   most charged;
@@ -31,7 +33,9 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 
 from memtype._version import __version__
 from memtype.exporter.metrics import Spec, label_value, select, specs
+from memtype.model.activity import MachineActivity
 from memtype.model.cgroups import CgroupMemory, cgroup_label
+from memtype.model.fields_activity import ACTIVITY
 from memtype.model.fields_cgroups import CGROUP
 from memtype.model.fields_machine import SYSTEM
 from memtype.model.fields_process import PROCESS, group_registry
@@ -94,13 +98,14 @@ class Snapshot:
 
 
 class _Derived:
-    """What one Model gives, computed at its first scrape: the machine's record, the groups, the cgroups
-    shown."""
+    """What one Model gives, computed at its first scrape: the machine's record and activity, the groups,
+    the cgroups shown."""
 
-    __slots__ = ("model", "system", "groups", "cgroups")
+    __slots__ = ("model", "system", "activity", "groups", "cgroups")
 
     def __init__(self, model: Model, system: Any, groups: list[Group], cgroups: list[CgroupMemory]) -> None:
         self.model, self.system, self.groups, self.cgroups = model, system, groups, cgroups
+        self.activity = MachineActivity(model.sample.vmstat, model.sample.pressure)
 
 
 class MemtypeCollector:
@@ -112,6 +117,7 @@ class MemtypeCollector:
         self.options = options or Options()
         registry = group_registry(self.options.group)
         self.system_specs = system_specs()
+        self.activity_specs = activity_specs()
         self.group_specs = specs(registry, self.options.metrics)
         process_ids = [i for i in self.options.metrics if i in PROCESS]  # the same figures, per process
         self.process_specs = specs(PROCESS, process_ids) if self.options.per_process else []
@@ -122,7 +128,7 @@ class MemtypeCollector:
         self._lock = threading.Lock()  # one derivation per Model, however many scrapes come at once
 
     def all_specs(self) -> list[Spec]:
-        return (self.system_specs + self.group_specs + self.process_specs + self.cgroup_specs + self.sampler_specs
+        return (self.system_specs + self.activity_specs + self.group_specs + self.process_specs + self.cgroup_specs + self.sampler_specs
                 + self.live_specs)
 
     def describe(self) -> list[Metric]:
@@ -153,6 +159,7 @@ class MemtypeCollector:
         families: list[Metric] = []
         machine = [((), derived.system)] if derived.system is not None else []
         families += [s.family(machine) for s in self.system_specs]
+        families += [s.family([((), derived.activity)]) for s in self.activity_specs]
         group_rows = [((g.key,), g) for g in derived.groups]
         families += [s.family(group_rows, absent) for s in self.group_specs]
         if self.process_specs:
@@ -247,6 +254,11 @@ def system_specs() -> list[Spec]:
     """The machine's metrics: every figure of ``memtype system`` but the page scan's (``--exact``, which
     the exporter never runs: a figure only the scan gives, such as the device row, has no series)."""
     return specs(SYSTEM, [f.id for f in SYSTEM if not f.id.startswith("scan.")])
+
+
+def activity_specs() -> list[Spec]:
+    """The machine's activity metrics: every counter and PSI figure of ``fields_activity.ACTIVITY``."""
+    return specs(ACTIVITY)
 
 
 def cgroup_specs() -> list[Spec]:

@@ -3,7 +3,8 @@ collector uses (``tests/test_exporter.py`` keeps the README in step, as docs/fie
 
 from __future__ import annotations
 
-from memtype.exporter.collector import DEFAULT_METRICS, MemtypeCollector, Options, cgroup_specs, system_specs
+from memtype.exporter.collector import (DEFAULT_METRICS, MemtypeCollector, Options, activity_specs, cgroup_specs,
+                                        system_specs)
 from memtype.exporter.metrics import Spec, select, specs
 from memtype.model.fields_process import PROCESS, group_registry
 from memtype.model.fields_sampler import SAMPLER
@@ -22,6 +23,7 @@ def metric_list() -> str:
     default_group = set(select(group_registry("program"), DEFAULT_METRICS))
     rows = [BEGIN, "", "| metric | type | labels | when | help |", "|---|---|---|---|---|"]
     rows += [_row(s, "always") for s in system_specs()]
+    rows += [_row(s, "always") for s in activity_specs()]
     for s in specs(group_registry("program")):
         default = {f.id for f, _ in s.members} <= default_group
         rows.append(_row(s, "always" if default else "`--metrics`"))

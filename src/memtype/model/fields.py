@@ -206,13 +206,13 @@ def sort_records(records: Iterable[Any], field: Field, *, reverse: bool | None =
 def registries() -> dict[str, Registry]:
     """Every registry by name (imports the per-command modules: start-up cost only when asked)."""
     # Imported here, not at module level: ``ps`` needs only this module (start-up is benchmarked).
-    from memtype.model import (fields_cgroups, fields_diff, fields_files, fields_machine, fields_pressure,
-                               fields_sampler, fields_swap)
+    from memtype.model import (fields_activity, fields_cgroups, fields_diff, fields_files, fields_machine,
+                               fields_pressure, fields_sampler, fields_swap)
     from memtype.model.fields_process import GROUP_KEYS, MAPPING, PROCESS, group_registry
 
     found = [PROCESS, MAPPING, *(group_registry(by) for by in GROUP_KEYS)]
     for module in (fields_machine, fields_cgroups, fields_swap, fields_pressure, fields_files, fields_diff,
-                   fields_sampler):
+                   fields_sampler, fields_activity):
         found.extend(module.REGISTRIES)
     return {r.name: r for r in found}
 
@@ -220,8 +220,8 @@ def registries() -> dict[str, Registry]:
 def covers() -> list[tuple[Registry, type]]:
     """Each registry beside the record type it covers: every public attribute of the record has a
     field or an exclusion (views such as ``swap_process`` read a record another registry covers)."""
-    from memtype.model import (fields_cgroups, fields_diff, fields_files, fields_machine, fields_pressure,
-                               fields_sampler, fields_swap)
+    from memtype.model import (fields_activity, fields_cgroups, fields_diff, fields_files, fields_machine,
+                               fields_pressure, fields_sampler, fields_swap)
     from memtype.model.cgroups import CgroupMemory
     from memtype.model.fields_process import MAPPING, PROCESS, group_registry
     from memtype.model.group import Group
@@ -229,7 +229,8 @@ def covers() -> list[tuple[Registry, type]]:
 
     found = [(PROCESS, ProcessMemory), (MAPPING, Mapping), (group_registry("program"), Group),
              (fields_cgroups.CGROUP, CgroupMemory)]
-    for module in (fields_machine, fields_swap, fields_pressure, fields_files, fields_diff, fields_sampler):
+    for module in (fields_machine, fields_swap, fields_pressure, fields_files, fields_diff, fields_sampler,
+                   fields_activity):
         found.extend(module.COVERS)
     return found
 
