@@ -251,3 +251,71 @@ def test_issue10_live_a_cgroup_by_kind_with_its_limit(v1lab: Any) -> None:
         assert (one(found, "memtype_sampler_cgroups") or 0) >= 1
     finally:
         assert exporter.close() == 0, "".join(exporter.err)
+
+
+def _vmstat() -> dict[str, int]:
+    out = {}
+    for line in Path("/proc/vmstat").read_text().splitlines():
+        key, _, value = line.partition(" ")
+        out[key] = int(value)
+    return out
+
+
+def _activity_expected(v: dict[str, int]) -> dict[tuple[str, tuple[tuple[str, str], ...]], int]:
+    """What memtype_activity_* should say of one /proc/vmstat read: a line the kernel lacks, no series."""
+    out: dict[tuple[str, tuple[tuple[str, str], ...]], int] = {}
+    for what in ("pgscan", "pgsteal"):
+        for r in ("kswapd", "direct", "khugepaged", "proactive"):
+            if f"{what}_{r}" in v:
+                out[(f"memtype_activity_{what}_pages_total", (("reclaimer", r),))] = v[f"{what}_{r}"]
+    for what in ("refault", "activate"):
+        for t in ("anon", "file"):
+            if f"workingset_{what}_{t}" in v:
+                out[(f"memtype_activity_workingset_{what}_pages_total", (("type", t),))] = v[f"workingset_{what}_{t}"]
+    for key in ("pgrefill", "pswpin", "pswpout", "zswpin", "zswpout"):
+        if key in v:
+            out[(f"memtype_activity_{key}_pages_total", ())] = v[key]
+    for key in ("pgmajfault", "oom_kill"):
+        if key in v:
+            out[(f"memtype_activity_{key}_total", ())] = v[key]
+    stalls = [n for k, n in v.items() if k == "allocstall" or k.startswith("allocstall_")]
+    if stalls:
+        out[("memtype_activity_allocstall_total", ())] = sum(stalls)
+    return out
+
+
+def test_issue10_live_activity_counters_are_proc_vmstat_between_two_reads() -> None:
+    """memtype_activity_* of a sample read after /proc/vmstat's first read and before its second lie
+    between the two reads, series for series (the lines this kernel prints, and only those); the next
+    sample's are no smaller (counters); PSI's stall totals too, against /proc/pressure/memory."""
+    needs_root()
+    psi = Path("/proc/pressure/memory")
+    tick = "memtype_sampler_last_tick_timestamp_seconds"
+    before, t0 = _vmstat(), time.time()
+    psi0 = psi.read_text() if psi.exists() else None
+    exporter = Exporter("--interval", "0.5", "--groups", "0")
+    try:
+        first = exporter.wait_for(lambda f: (one(f, tick) or 0) > t0)
+        assert (one(first, tick) or 0) > t0, "no fresh sample within 60 s"
+        after = _vmstat()
+        psi1 = psi.read_text() if psi.exists() else None
+        low, high = _activity_expected(before), _activity_expected(after)
+        got = {k: v for k, v in first.items() if k[0].startswith("memtype_activity_") and "pressure" not in k[0]}
+        assert set(got) == set(high), set(got) ^ set(high)
+        for key, value in got.items():
+            assert low[key] <= value <= high[key], (key, low[key], value, high[key])
+        if psi0 is not None and psi1 is not None:
+            for line, a, b in zip(("some", "full"), psi0.splitlines(), psi1.splitlines()):
+                lo, hi = (int(t.split("total=")[1]) for t in (a, b))  # µs
+                value = one(first, f"memtype_activity_pressure_{line}_stall_seconds_total")
+                assert value is not None and lo <= round(value * 1e6) <= hi, (line, lo, value, hi)
+                ratio = one(first, f"memtype_activity_pressure_{line}_avg10_ratio")
+                assert ratio is not None and 0 <= ratio <= 1
+        else:
+            assert not [k for k in first if k[0].startswith("memtype_activity_pressure_")]
+        second = exporter.wait_for(lambda f: (one(f, tick) or 0) > (one(first, tick) or 0))
+        later = _activity_expected(_vmstat())
+        for key, value in got.items():
+            assert value <= second[key] <= later[key], (key, value, second[key], later[key])
+    finally:
+        assert exporter.close() == 0, "".join(exporter.err)
