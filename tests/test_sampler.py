@@ -109,6 +109,16 @@ def test_issue9_plan_orders_urgent_then_routine(gpu_sample: Sample) -> None:
     assert {k[0] for k, _ in routine} == {421, 451, 453, 471}
 
 
+def test_issue9_new_processes_are_read_the_most_resident_first(gpu_sample: Sample) -> None:
+    """The first tick's budget reads a part of a big machine: the top of a view sorted by size first."""
+    tracked = tracked_from(gpu_sample)
+    for rss, (key, t) in zip((10, 500, None, 70, 3000, 1), tracked.items()):
+        t.read_sig, t.stat_sig = None, (rss,) + t.stat_sig[1:]  # never read; stat's rss pages
+    urgent, _ = plan(tracked, 0.0, big_interval=300.0, refresh=30.0)
+    sizes = [tracked[k].stat_sig[0] or 0 for k, why in urgent if why == NEW]
+    assert sizes[:6] == sorted(sizes, reverse=True)[:6] and sizes[0] == 3000
+
+
 def test_issue9_a_changed_big_process_waits_for_its_interval(gpu_sample: Sample) -> None:
     tracked = tracked_from(gpu_sample)
     big = tracked[(421, 2490)]

@@ -161,28 +161,30 @@ def plan(tracked: dict[ProcessKey, Tracked], now: float, *, big_interval: float,
          refresh: float) -> tuple[list[tuple[ProcessKey, str]], list[tuple[ProcessKey, str]]]:
     """The smaps reads due now: ``(urgent, routine)``, each ``(key, reason)`` in the order to read them.
 
-    Urgent: changed, then new (by PID), then family, each oldest read first. Routine: big processes
+    Urgent: changed, then new (the most resident first: a view sorted by size shows its top rows split
+    in its first frame, the rest as they come), then family, each oldest read first. Routine: big processes
     whose read is ``big_interval`` old, then the ones whose read is ``refresh`` old, oldest first.
     A process whose smaps was refused is not due until its ``denied_until``.
     """
-    urgent: list[tuple[int, float, ProcessKey, str]] = []
-    routine: list[tuple[int, float, ProcessKey, str]] = []
+    urgent: list[tuple[int, float, int, ProcessKey, str]] = []
+    routine: list[tuple[int, float, int, ProcessKey, str]] = []
     for key, t in tracked.items():
         if t.denied_until is not None and now < t.denied_until:
             continue
         at = t.read_at()
         if t.big:
             if now - at >= big_interval:
-                routine.append((0, at, key, BIG))
+                routine.append((0, at, 0, key, BIG))
             continue
         reason = NEW if t.read_sig is None else CHANGED if t.changed else FAMILY if t.dirty else None
         if reason is not None:
-            urgent.append((_URGENT_ORDER[reason], at, key, reason))
+            size = -(t.stat_sig[0] or 0) if reason == NEW else 0  # stat's rss pages (None: unknown)
+            urgent.append((_URGENT_ORDER[reason], at, size, key, reason))
         elif now - at >= refresh:
-            routine.append((1, at, key, REFRESH))
-    urgent.sort(key=lambda item: (item[0], item[1], item[2][0]))
-    routine.sort(key=lambda item: (item[0], item[1], item[2][0]))
-    return [(key, why) for _, _, key, why in urgent], [(key, why) for _, _, key, why in routine]
+            routine.append((1, at, 0, key, REFRESH))
+    urgent.sort(key=lambda item: (item[0], item[1], item[2], item[3][0]))
+    routine.sort(key=lambda item: (item[0], item[1], item[2], item[3][0]))
+    return [(key, why) for *_, key, why in urgent], [(key, why) for *_, key, why in routine]
 
 
 def shared_anon(rows: SmapsRows) -> int:
