@@ -60,7 +60,10 @@ def parse_time(text: str, now: float | None = None) -> float:
         return wall
     if _DATE.fullmatch(t.upper()):
         try:
-            parsed = datetime.fromisoformat(text.strip().upper().replace(" ", "T"))
+            iso = text.strip().upper().replace(" ", "T")
+            if iso.endswith("Z"):  # UTC: datetime.fromisoformat takes "Z" only from Python 3.11
+                iso = iso[:-1] + "+00:00"
+            parsed = datetime.fromisoformat(iso)
         except ValueError:
             raise ValueError(f"not a date and time: {_shown(text)}") from None
         return parsed.timestamp()  # without a zone: local time (datetime's naive = local)
