@@ -32,15 +32,17 @@ def process_word(n: int) -> str:
 
 
 def headline(h: Headline) -> str:
-    """``+1.1G anonymous in 4 pt_data_worker processes`` (``in 7 processes, 4 of them pt_data_worker``):
-    the program that moved nine tenths of it or more is named alone."""
+    """``+1.1G anonymous in 4 pt_data_worker processes`` (``in 7 processes, +1.0G of it in 4
+    pt_data_worker processes``): the program that moved nine tenths of it or more is named alone."""
     what = KIND_WORDS.get(h.kind.value, h.kind.value)
     if h.program is None:
         return f"{signed(h.delta)} {what}"
     if h.program_count == h.count or h.mostly:
         who = f"{h.program_count} {h.program} process" + ("" if h.program_count == 1 else "es")
     else:
-        who = f"{process_word(h.count)}, {h.program_count} of them {h.program}"
+        share = signed(h.program_bytes if h.delta >= 0 else -h.program_bytes)
+        who = (f"{process_word(h.count)}, {share} of it in {h.program_count} {h.program} process"
+               + ("" if h.program_count == 1 else "es"))
     return f"{signed(h.delta)} {what} in {who}"
 
 
