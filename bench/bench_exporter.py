@@ -384,17 +384,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--spawn", type=float, default=2.0, help="churn: short-lived forks per second (default 2)")
     ap.add_argument("--json", metavar="FILE")
     ap.add_argument("--venv", default=str(REPO / ".venv"))
-    ap.add_argument("--sleep-frac", type=float, default=0.4)
-    ap.add_argument("--fork-frac", type=float, default=0.3)
-    ap.add_argument("--per-zygote", type=int, default=50)
-    ap.add_argument("--start-timeout", type=float, default=300.0)
+    launch.add_workload_args(ap)
     args = ap.parse_args(argv)
 
-    def on_term(signum, frame):  # noqa: ANN001
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGHUP, on_term)
+    launch.stop_on_signals()
     info = bench_ps.machine_info()
     print(f"bench_exporter: kernel {info['kernel']}, {info['cpus']} CPUs, {info['mem_total_mib']} MiB RAM, "
           f"euid {info['euid']}; scrape every {args.interval:g} s for {args.duration:g} s; exporters: "

@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import sqlite3
 import sys
 import tempfile
@@ -91,16 +90,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", metavar="FILE")
     ap.add_argument("--keep", metavar="DIR", help="keep the databases in DIR (record-N.db)")
     ap.add_argument("--venv", default=str(REPO / ".venv"))
-    ap.add_argument("--sleep-frac", type=float, default=0.4)
-    ap.add_argument("--fork-frac", type=float, default=0.3)
-    ap.add_argument("--per-zygote", type=int, default=50)
-    ap.add_argument("--start-timeout", type=float, default=300.0)
+    launch.add_workload_args(ap)
     args = ap.parse_args(argv)
 
-    def on_term(signum, frame):  # noqa: ANN001
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    signal.signal(signal.SIGTERM, on_term)
+    launch.stop_on_signals()
     launch.become_subreaper()
     tmp = Path(tempfile.mkdtemp(prefix="bench_record-", dir=os.environ.get("BENCH_TMPDIR", "/var/tmp")))
     results = []

@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import sys
 import tempfile
 import time
@@ -53,16 +52,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--spawn", type=float, default=20.0)
     ap.add_argument("--slack", type=float, default=4.0, help="MiB allowed between tick 10 and the last")
     ap.add_argument("--json", metavar="FILE")
-    ap.add_argument("--sleep-frac", type=float, default=0.4)
-    ap.add_argument("--fork-frac", type=float, default=0.3)
-    ap.add_argument("--per-zygote", type=int, default=50)
-    ap.add_argument("--start-timeout", type=float, default=300.0)
+    launch.add_workload_args(ap)
     args = ap.parse_args(argv)
 
-    def on_term(signum, frame):  # noqa: ANN001
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    signal.signal(signal.SIGTERM, on_term)
+    launch.stop_on_signals()
     launch.become_subreaper()
     tmp = Path(tempfile.mkdtemp(prefix="bench_soak-", dir=os.environ.get("BENCH_TMPDIR", "/var/tmp")))
     hs = bench_ps.HelperSet()

@@ -16,8 +16,10 @@ starts when we open the gate, so the sh's own start-up is no longer in the figur
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
+import signal
 import time
 from dataclasses import dataclass
 
@@ -83,3 +85,20 @@ def run(argv: list[str], errfile: int) -> Sample:
     _, status, ru = os.wait4(pid, 0)
     return Sample(time.perf_counter() - t0, ru.ru_maxrss, os.waitstatus_to_exitcode(status),
                   ru.ru_utime + ru.ru_stime)
+
+
+def add_workload_args(ap: argparse.ArgumentParser) -> None:
+    """The options of bench_ps.py's helper workload (``bench_ps.HelperSet``), for every benchmark."""
+    ap.add_argument("--sleep-frac", type=float, default=0.4, help="fraction of helpers that are `sleep` (default 0.4)")
+    ap.add_argument("--fork-frac", type=float, default=0.3, help="fraction of helpers that fork once more (default 0.3)")
+    ap.add_argument("--per-zygote", type=int, default=50, help="helpers per parallel start batch (default 50)")
+    ap.add_argument("--start-timeout", type=float, default=300.0, help="seconds allowed for helper start-up")
+
+
+def stop_on_signals() -> None:
+    """SIGTERM and SIGHUP end the benchmark as Ctrl-C does, so its cleanup (helpers, servers, temp dirs) runs."""
+    def on_term(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGHUP, on_term)
