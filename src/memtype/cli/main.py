@@ -42,6 +42,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "history": ("memtype.cli.commands.history", "what a database of `memtype record` holds; export or cut a range"),
     "diff": ("memtype.cli.commands.diff", "what grew, shrank, appeared and went away between two captures or times"),
     "exporter": ("memtype.cli.commands.exporter", "serve the machine, programs and cgroups by kind to Prometheus"),
+    "explain": ("memtype.cli.commands.explain", "in words: the machine's findings, a process's kinds and why"),
 }
 OVERVIEW = "memtype.cli.commands.overview"
 _HELP_WIDTH: list[int] = []

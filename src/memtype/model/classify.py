@@ -38,6 +38,38 @@ class MapClass(str, Enum):
     DEVICE = "device"                  # driver pages mapped in (VM_MIXEDMAP, anon_inode:*, [vdso])
 
 
+# Why a mapping is its class: the rule of spec A.5 that decided (``classify_rule``'s second answer), in
+# words for ``memtype explain``. The ids are stable (JSON ``"rule"``).
+RULES = {
+    "pfnmap": "VmFlags pf/io (VM_PFNMAP/VM_IO): a driver maps memory with no page structs behind it (GPU BARs, "
+              "[vvar], perf rings); Rss is 0 by construction and its size is address space, not RAM (A.5 step 1)",
+    "driver": "a driver's own pages mapped in: VmFlags mm (VM_MIXEDMAP), an anon_inode: file, or "
+              "[vdso]/[vvar]/[vsyscall] (A.5 step 2); the kernel counts them in RssFile, yet they are no page cache",
+    "hugetlb-shared": "VmFlags ht (hugetlb) with ms (MAP_SHARED): shared hugetlb pages, outside Rss (A.5 step 3)",
+    "hugetlb-private": "VmFlags ht (hugetlb) without ms: private hugetlb pages, outside Rss (A.5 step 3)",
+    "shmem-anon": "MAP_SHARED|MAP_ANONYMOUS (path /dev/zero (deleted), VmFlags ms): shmem; also Python's "
+                  "mmap.mmap(-1, n) (A.4)",
+    "shmem-memfd": "a memfd (path /memfd:NAME, VmFlags ms): shmem that lives while a fd or map holds it (A.4)",
+    "shmem-sysv": "a SysV segment attached with shmat (path /SYSV<key>, VmFlags ms): shmem (A.4)",
+    "shmem-posix": "a POSIX shm object (path /dev/shm/NAME, VmFlags ms): a tmpfs file, shmem (A.4)",
+    "shmem-secret": "memfd_secret (path /secretmem): shmem that is never reclaimed (A.4)",
+    "shmem-tmpfs": "MAP_SHARED (VmFlags ms) of a file whose device is a tmpfs/ramfs mount: shmem (A.4)",
+    "shmem-object": "MAP_SHARED (VmFlags ms) of a kernel shmem object (a GPU or hugepage object): shmem (A.4)",
+    "file-shared": "MAP_SHARED (VmFlags ms) of a regular file: its pages are the file's page cache (A.5 step 4)",
+    "anon": "private and no file behind it (no path, [heap], [stack], [anon:*], private /dev/zero): anonymous "
+            "memory; pages still mapped by another process after fork() are copy-on-write (A.5 step 5, A.6)",
+    "shmem-private": "a private (MAP_PRIVATE) view of a shmem object: reads see the object's pages, a write makes "
+                     "a private anonymous copy (A.6)",
+    "file-cow": "a private writable map of a regular file (VmFlags wr without ms): pages not yet written are "
+                "the file's page cache, copy-on-write; a write copies the page into private anonymous memory "
+                "(A.5 step 6)",
+    "file-private": "a private read-only map of a regular file (program and library text, read-only data): "
+                    "page cache, droppable (A.5 step 6)",
+}
+_SHMEM_RULES = (("/dev/zero (deleted)", "shmem-anon"), ("/memfd:", "shmem-memfd"), ("/SYSV", "shmem-sysv"),
+                ("/dev/shm/", "shmem-posix"), ("/secretmem", "shmem-secret"), ("[anon_shmem:", "shmem-anon"))
+
+
 def classify_mapping(path: str, perms: str, vmflags: str, dev: str, shmem_devs: frozenset[str]) -> MapClass:
     """The class of one smaps entry (spec A.5, in order).
 
@@ -48,24 +80,36 @@ def classify_mapping(path: str, perms: str, vmflags: str, dev: str, shmem_devs: 
         dev: "major:minor" in hex as printed in the header.
         shmem_devs: devices of tmpfs/ramfs/hugetlbfs mounts.
     """
+    return classify_rule(path, perms, vmflags, dev, shmem_devs)[0]
+
+
+def classify_rule(path: str, perms: str, vmflags: str, dev: str, shmem_devs: frozenset[str]) -> tuple[MapClass, str]:
+    """``classify_mapping``'s class and the ``RULES`` id of the step that decided it (the one code path)."""
     flags = vmflags.split()
     if "pf" in flags or "io" in flags:
-        return MapClass.DEVICE_PFN
+        return MapClass.DEVICE_PFN, "pfnmap"
     if path.startswith("anon_inode:") or "mm" in flags or path in _SPECIAL_DEVICE_PATHS:
-        return MapClass.DEVICE
+        return MapClass.DEVICE, "driver"
     # VM_MAYSHARE ("ms") is MAP_SHARED; "sh" is missing on read-only shared maps (surprise 3).
     shared = "ms" in flags if flags else perms[3:4] == "s"
     if "ht" in flags:
-        return MapClass.SHMEM_HUGETLB if shared else MapClass.ANON_HUGETLB
+        return (MapClass.SHMEM_HUGETLB, "hugetlb-shared") if shared else (MapClass.ANON_HUGETLB, "hugetlb-private")
     is_shmem_object = path.startswith(SHMEM_PREFIXES) or (bool(path) and path[0] == "/" and dev in shmem_devs)
     if shared:
-        return MapClass.SHMEM if is_shmem_object else MapClass.FILE_SHARED
+        return (MapClass.SHMEM, _shmem_rule(path)) if is_shmem_object else (MapClass.FILE_SHARED, "file-shared")
     if not path or path[0] == "[" or path == "/dev/zero":
-        return MapClass.ANON
+        return MapClass.ANON, "anon"
     if is_shmem_object:
-        return MapClass.SHMEM_PRIVATE
+        return MapClass.SHMEM_PRIVATE, "shmem-private"
     writable = "wr" in flags if flags else perms[1:2] == "w"
-    return MapClass.FILE_COW_PENDING if writable else MapClass.FILE_PRIVATE
+    return (MapClass.FILE_COW_PENDING, "file-cow") if writable else (MapClass.FILE_PRIVATE, "file-private")
+
+
+def _shmem_rule(path: str) -> str:
+    for prefix, rule in _SHMEM_RULES:
+        if path.startswith(prefix):
+            return rule
+    return "shmem-object" if path.startswith(SHMEM_PREFIXES) else "shmem-tmpfs"
 
 
 # The compiled reader numbers the classes in the order of its MAP_CLASSES (tests/test_parity.py
