@@ -162,7 +162,8 @@ def test_holders_from_maps_and_fds(tmp_path: Path) -> None:
         f"7f0000000000-7f0000002000 r--s 00000000 {dev} {st.st_ino}    {data}\n"
         "7f0000003000-7f0000004000 rw-p 00000000 00:00 0 \n"
         "7ffd00000000-7ffd00021000 rw-p 00000000 00:00 0    [stack]\n"
-        "7f0000005000-7f0000006000 rw-s 00000000 00:05 4    /dev/zero (deleted)\n")
+        "7f0000005000-7f0000006000 rw-s 00000000 00:05 4    /dev/zero (deleted)\n"
+        "7f0000007000-7f0000008000 rw-s 00000000 00:06 9    /dev/nvidiactl\n")
     (proc / "11" / "maps").write_text("")  # a kernel thread: nothing mapped
     os.symlink(str(data), proc / "11" / "fd" / "3")
     os.symlink("socket:[1234]", proc / "11" / "fd" / "4")
@@ -171,7 +172,9 @@ def test_holders_from_maps_and_fds(tmp_path: Path) -> None:
     held = holders.files[(st.st_dev, st.st_ino)]
     assert held.mapped_by == {10} and held.open_by == set()  # pid 11's maps is empty: skipped
     assert held.maps == [(10, 0x7F0000000000, 0x7F0000002000)]
-    assert len(holders.files) == 1  # /dev/zero is a device node, never a cached file
+    # /dev/nvidiactl is a device node, never a cached file; "/dev/zero (deleted)" is no device but the
+    # shmem file of a MAP_SHARED|MAP_ANONYMOUS region (what map_files shows as root too): memtype shm's
+    assert set(holders.files) == {(st.st_dev, st.st_ino), (os.makedev(0, 5), 4)}
     f = fc(str(data), 8192)
     f.dev, f.ino = st.st_dev, st.st_ino
     other = fc("/elsewhere", 1)

@@ -55,6 +55,7 @@ _libc.shmget.argtypes = [ctypes.c_int, ctypes.c_size_t, ctypes.c_int]
 _libc.shmat.restype = ctypes.c_void_p
 _libc.shmat.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_int]
 _libc.shmctl.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_void_p]
+_libc.shmdt.argtypes = [ctypes.c_void_p]
 _libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
 _MAP_FAILED = ctypes.c_void_p(-1).value
 
@@ -305,6 +306,70 @@ def op_kid(pid: int, op: str, *args: Any) -> Any:
     if "err" in answer:
         raise RuntimeError(f"in kid {pid}:\n{answer['err']}")
     return answer["ok"]
+
+
+# -- shared-memory objects and their holders (memtype shm; also for "freed if killed") ---------------
+_LISTENERS: dict[str, Any] = {}
+
+
+def op_close(fd: int) -> None:
+    os.close(fd)
+
+
+def op_shm_detach(addr: int) -> None:
+    if _libc.shmdt(ctypes.c_void_p(addr)) != 0:
+        raise _oserror("shmdt")
+
+
+def op_shm_rmid(shmid: int) -> None:
+    if _libc.shmctl(shmid, IPC_RMID, None) != 0:
+        raise _oserror("shmctl IPC_RMID")
+
+
+def op_fd_listen(name: str) -> None:
+    """Listen on the abstract unix socket ``name`` (``fd_send`` connects to it)."""
+    import socket
+
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind("\0" + name)
+    s.listen(1)
+    _LISTENERS[name] = s
+
+
+def op_fd_send(name: str, fd: int) -> None:
+    """Pass ``fd`` over a unix socket (SCM_RIGHTS) to the process listening on ``name``."""
+    import socket
+
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.connect("\0" + name)
+        socket.send_fds(s, [b"x"], [fd])
+
+
+def op_fd_receive(name: str) -> int:
+    """Accept on ``name`` and return the fd received (it stays open here)."""
+    import socket
+
+    listener = _LISTENERS.pop(name)
+    conn, _ = listener.accept()
+    with conn, listener:
+        _, fds, _, _ = socket.recv_fds(conn, 1, 1)
+    return int(fds[0])
+
+
+def op_create_file(path: str, npages: int) -> int:
+    """Create ``path`` (O_EXCL), write ``npages`` pages, and keep it open: the fd."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    os.write(fd, b"\1" * (npages * PAGE))
+    return fd
+
+
+def op_write_fd(fd: int, npages: int) -> None:
+    """Write ``npages`` pages at offset 0 of ``fd`` (no mapping left behind)."""
+    os.pwrite(fd, b"\1" * (npages * PAGE), 0)
+
+
+def op_unlink(path: str) -> None:
+    os.unlink(path)
 
 
 OPS: dict[str, Callable[..., Any]] = {

@@ -6,6 +6,12 @@ needs CAP_SYS_ADMIN, proc(5)), since /proc/PID/maps shows the inode's superblock
 from stat's on overlayfs and btrfs; without it, from the maps line. Each file keeps an "opener": a
 /proc link that reopens that very file even when deleted or in another mount namespace.
 
+On a capture there are no links to stat: ``fd_identity`` (``memtype.collect.shm_probe``) gives each
+fd's identity from what ``snapshot`` recorded, and mappings are identified by their maps line (exact
+for shmem: its superblock device is the one stat reports). Shared memory whose maps path sits under
+/dev (``/dev/zero (deleted)``: a MAP_SHARED|MAP_ANONYMOUS region; ``/dev/shm/NAME``) is kept, not
+taken for a device node (``memtype shm`` reads its objects from here, mm/shmem.c shmem_zero_setup).
+
 The race policy is the scan's (style.md rule 4; ``memtype.collect.scan.skip_for``): every read goes
 through the Root's errno map, a process that exits is counted as gone, one whose files we may not read
 as denied, any other failure by its reason with a warning; an fd closed or a mapping unmapped between
@@ -16,6 +22,7 @@ from __future__ import annotations
 
 import os
 import stat as st_
+from collections.abc import Callable
 
 from memtype.collect.scan import skip_for
 from memtype.errors import MemtypeError, ProcessGone
@@ -27,13 +34,14 @@ from memtype.source.root import Root
 class Held:
     """A regular file that processes map or hold open."""
 
-    __slots__ = ("path", "dev", "ino", "mapped_by", "open_by", "opener", "maps")
+    __slots__ = ("path", "dev", "ino", "mapped_by", "open_by", "opener", "maps", "fds")
 
     def __init__(self, path: str, dev: int, ino: int, opener: str | None) -> None:
         self.path, self.dev, self.ino, self.opener = path, dev, ino, opener
         self.mapped_by: set[int] = set()
         self.open_by: set[int] = set()
         self.maps: list[tuple[int, int, int]] = []  # (pid, start, end) of its mappings (for the cgroup)
+        self.fds: list[tuple[int, str]] = []  # (pid, fd name) of the fds holding it
 
 
 class Holders:
@@ -73,8 +81,16 @@ class Holders:
                 f.mapped_by, f.open_by = tuple(sorted(h.mapped_by)), tuple(sorted(h.open_by))
 
 
-def scan_holders(root: Root, *, skip_self: bool = True) -> Holders:
-    """Read every process's maps and fds (live machines only: a capture has no fd links)."""
+FdIdentity = Callable[[int, str], "tuple[int, int] | None"]  # (pid, fd name) -> (st_dev, st_ino) of a regular file
+
+
+def scan_holders(root: Root, *, skip_self: bool = True, fd_identity: FdIdentity | None = None) -> Holders:
+    """Read every process's maps and fds.
+
+    Args:
+        fd_identity: identity of a regular file a (pid, fd) holds; default: stat the live fd link
+            (a capture has none, so its reader passes the recorded identities).
+    """
     out = Holders()
     by_maps_line: dict[tuple[str, str], tuple[int, int] | None] = {}  # ("fd:01", "1234") -> stat identity
     me = os.getpid()
@@ -96,7 +112,7 @@ def scan_holders(root: Root, *, skip_self: bool = True) -> Holders:
             if not isinstance(exc, ProcessGone):  # gone after its maps were read: what it mapped is counted
                 out.skip(pid, exc)
             continue
-        _add_fds(root, out, pid, fds)
+        _add_fds(root, out, pid, fds, fd_identity)
     return out
 
 
@@ -126,7 +142,7 @@ def _identify_mapping(root: Root, pid: int, rng: str, dev: str, ino: str, path: 
     except MemtypeError:  # denied (map_files needs CAP_SYS_ADMIN), unmapped or gone: trust the maps line
         major, _, minor = dev.partition(":")
         ident = (os.makedev(int(major, 16), int(minor, 16)), int(ino))  # parse_maps checked the hex
-        if path.startswith("/dev/"):
+        if path.startswith("/dev/") and not is_shmem_dev_path(path):
             return None  # a device node (private /dev/zero, GPU control files): no page cache
         opener = None if path.endswith(" (deleted)") else root.join(f"proc/{pid}/root") + path
     if ident not in out.files:
@@ -136,7 +152,22 @@ def _identify_mapping(root: Root, pid: int, rng: str, dev: str, ino: str, path: 
     return ident
 
 
-def _add_fds(root: Root, out: Holders, pid: int, names: list[str]) -> None:
+def is_shmem_dev_path(path: str) -> bool:
+    """A maps path under /dev that is shmem, not a device node."""
+    return path == "/dev/zero (deleted)" or path.startswith("/dev/shm/")
+
+
+def stat_fd(root: Root, pid: int, name: str) -> tuple[int, int] | None:
+    """(st_dev, st_ino) of the regular file behind a live fd link; None: not a regular file.
+
+    Raises:
+        MemtypeError: closed since the listing, the process went, or denied.
+    """
+    st = root.stat(f"proc/{pid}/fd/{name}", pid)
+    return (st.st_dev, st.st_ino) if st_.S_ISREG(st.st_mode) else None
+
+
+def _add_fds(root: Root, out: Holders, pid: int, names: list[str], fd_identity: FdIdentity | None) -> None:
     """The regular files ``pid`` holds open (the fd names listed in proc/PID/fd)."""
     for name in names:
         rel = f"proc/{pid}/fd/{name}"
@@ -144,16 +175,16 @@ def _add_fds(root: Root, out: Holders, pid: int, names: list[str]) -> None:
             target = root.readlink(rel, pid)
             if not target.startswith("/"):
                 continue  # socket:[..], pipe:[..], anon_inode:..
-            st = root.stat(rel, pid)
+            ident = fd_identity(pid, name) if fd_identity is not None else stat_fd(root, pid, name)
         except MemtypeError:
             continue  # closed since the listing (or the process went): no longer held
-        if not st_.S_ISREG(st.st_mode):
+        if ident is None:
             continue
-        ident = (st.st_dev, st.st_ino)
         held = out.files.get(ident)
         link = root.join(rel)
         if held is None:
-            held = out.files[ident] = Held(target, st.st_dev, st.st_ino, link)
+            held = out.files[ident] = Held(target, ident[0], ident[1], link)
         elif held.opener is None:
             held.opener = link
         held.open_by.add(pid)
+        held.fds.append((pid, name))

@@ -55,15 +55,18 @@ def parse_swaps(text: str) -> list[SwapDevice]:
 class ShmSegment:
     """One SysV shared-memory segment from /proc/sysvipc/shm: ``rss`` and ``swap`` in bytes (kernel 4.x+)."""
 
-    __slots__ = ("key", "shmid", "size", "nattch", "cpid", "rss", "swap", "locked")
+    __slots__ = ("key", "shmid", "size", "nattch", "cpid", "rss", "swap", "locked", "lpid", "uid", "dest")
 
     def __init__(self, key: int, shmid: int, size: int, nattch: int, cpid: int, rss: int | None, swap: int | None,
-                 locked: bool) -> None:
+                 locked: bool, lpid: int | None = None, uid: int | None = None, dest: bool = False) -> None:
         self.key, self.shmid, self.size, self.nattch, self.cpid = key, shmid, size, nattch, cpid
         self.rss, self.swap, self.locked = rss, swap, locked
+        self.lpid, self.uid = lpid, uid
+        self.dest = dest  # marked for removal (IPC_RMID while attached): SHM_DEST in the mode; key shows 0
 
 
 SHM_LOCKED = 0o2000  # include/uapi/linux/shm.h: segment locked by SHM_LOCK (its pages are unevictable)
+SHM_DEST = 0o1000  # include/uapi/linux/shm.h: IPC_RMID done, destroyed at the last detach (observed: perms 1600)
 
 
 def parse_sysvipc_shm(text: str) -> list[ShmSegment]:
@@ -85,9 +88,10 @@ def parse_sysvipc_shm(text: str) -> list[ShmSegment]:
         def opt(name: str) -> int | None:
             return int(f[col[name]]) if name in col else None
 
+        mode = int(f[col["perms"]], 8)
         out.append(ShmSegment(int(f[col["key"]]), int(f[col["shmid"]]), int(f[col["size"]]),
                               int(f[col["nattch"]]), int(f[col["cpid"]]), opt("rss"), opt("swap"),
-                              bool(int(f[col["perms"]], 8) & SHM_LOCKED)))
+                              bool(mode & SHM_LOCKED), opt("lpid"), opt("uid"), bool(mode & SHM_DEST)))
     return out
 
 

@@ -1,0 +1,248 @@
+"""Every shared-memory object of a machine and its holders (``memtype shm``, Contract S).
+
+Sources, one code path for the live machine and a capture (``shm_probe``):
+
+* SysV: /proc/sysvipc/shm (``parse_sysvipc_shm``): size, resident (``rss``) and swapped (``swap``),
+  nattch, cpid/lpid, owner, SHM_DEST. Its mappings are ``/SYSV<key hex> (deleted)`` whose inode is
+  the shmid (after IPC_RMID the table shows key 0; the maps name keeps the old key).
+* Files on tmpfs mounts (mountinfo), walked; memfds, MAP_SHARED|MAP_ANONYMOUS regions and unlinked
+  files only through their holders: ``collect.holders.scan_holders`` (every process's maps and fds,
+  keyed by (st_dev, st_ino)); an object is shmem when its device is a tmpfs mount's or the kernel's
+  internal shm mount's (that of a memfd, SysV segment and shared anon region alike).
+* A holder's Rss of an object: from the processes' smaps (``processes``: a scan with mappings), else
+  unknown. Its cgroup: the scan's, else /proc/PID/cgroup.
+
+The objects' resident bytes add up to meminfo ``Shmem:`` with a named remainder (``model.shm.reconcile``).
+"""
+
+from __future__ import annotations
+
+from memtype.collect.holders import Held, Holders, scan_holders
+from memtype.collect.process import read_cgroup
+from memtype.collect.shm_probe import Measure, Probe, TmpfsFile, TmpfsMount, dev_str, open_probe
+from memtype.errors import MemtypeError
+from memtype.kinds import Kind
+from memtype.model.records import ProcessMemory
+from memtype.model.shm import ShmAccount, ShmHolder, ShmObject, ShmRow, reconcile, sort_objects
+from memtype.parse.procfiles import parse_meminfo
+from memtype.parse.swapfiles import ShmSegment, parse_sysvipc_shm
+from memtype.source.root import Root
+
+POSIX_MOUNT = "/dev/shm"  # shm_open(3) opens files here (glibc: the tmpfs at /dev/shm)
+
+
+def read_shm(root: Root, processes: list[ProcessMemory] | None = None, *, probe: Probe | None = None,
+             holders: Holders | None = None) -> ShmAccount:
+    """Every shared-memory object, its holders, and the rows adding up to meminfo Shmem.
+
+    Args:
+        processes: a scan's processes with mappings (``scan(root, mappings=True)``): holders' Rss and
+            cgroups come from them; None: Rss unknown, cgroups read per holder.
+        probe: how files are measured (default: live or capture, from ``root``).
+        holders: a walk already made (``scan_holders``); default: walk now.
+    """
+    probe = probe if probe is not None else open_probe(root)
+    notes: list[str] = []
+    meminfo = _meminfo(root)
+    shmem = meminfo.get("Shmem")
+    swap_empty = meminfo.get("SwapTotal") is not None and meminfo.get("SwapTotal", 0) - meminfo.get("SwapFree", 0) == 0
+    segments = _segments(root, notes)
+    if holders is None:
+        holders = scan_holders(root, fd_identity=probe.fd_identity)
+    notes.extend(holders.warnings)
+    mounts = probe.mounts()
+    files = probe.files()
+    ctx = _Context(root, processes, probe, swap_empty)
+    objects: dict[str, ShmObject] = {}
+    sysv_maps: dict[int, list[Held]] = {}
+    internal = probe.shm_dev
+    tmpfs_devs = {m.dev: m for m in mounts}
+    by_ident: dict[tuple[str, int], Held] = {}
+    for held in holders.files.values():
+        dev = dev_str(held.dev)
+        if held.path.startswith("/SYSV") and (internal is None or dev == internal):
+            sysv_maps.setdefault(held.ino, []).append(held)
+        elif dev in tmpfs_devs or dev == internal or (internal is None and _internal_path(held.path)):
+            by_ident[(dev, held.ino)] = held
+    for seg in segments or ():
+        obj = _sysv_object(ctx, seg, sysv_maps.pop(seg.shmid, []))
+        objects[obj.key] = obj
+    for shmid, helds in sysv_maps.items():  # mapped but gone from the table (exited between the reads)
+        notes.append(f"SysV segment {shmid} is mapped but not in /proc/sysvipc/shm (removed meanwhile?)")
+    walked: dict[tuple[str, int], TmpfsFile] = {}
+    for f in files:
+        walked.setdefault((f.dev, f.ino), f)
+    for ident, held in by_ident.items():
+        obj = _held_object(ctx, held, ident, tmpfs_devs, walked.pop(ident, None))
+        objects[obj.key] = obj
+    for ident, f in walked.items():  # files nobody holds
+        obj = _file_object(ctx, f, ident, tmpfs_devs)
+        objects[obj.key] = obj
+    extra = _extra_rows(holders, mounts, segments)
+    found = sort_objects(list(objects.values()))
+    notes.extend(probe.notes)
+    return ShmAccount(tuple(found), shmem, reconcile(found, shmem, extra), holders.processes,
+                      holders.skipped, tuple(notes))
+
+
+class _Context:
+    """What building objects needs: holders' Rss and cgroups, and the probe."""
+
+    def __init__(self, root: Root, processes: list[ProcessMemory] | None, probe: Probe, swap_empty: bool) -> None:
+        self.root, self.probe, self.swap_empty = root, probe, swap_empty
+        self.procs = {p.pid: p for p in processes} if processes is not None else None
+        self._rss: dict[int, dict[tuple[str, int], int]] = {}
+        self._cgroups: dict[int, str | None] = {}
+        self._comms: dict[int, str | None] = {}
+
+    def rss(self, pid: int, dev: str, ino: int) -> int | None:
+        """Σ smaps Rss of ``pid``'s mappings of (dev, ino); None: its mappings were not read."""
+        if self.procs is None:
+            return None
+        p = self.procs.get(pid)
+        if p is None or p.mappings is None:
+            return None
+        if pid not in self._rss:
+            per: dict[tuple[str, int], int] = {}
+            for m in p.mappings:
+                if m.inode:
+                    per[(m.dev, m.inode)] = per.get((m.dev, m.inode), 0) + m.categories[Kind.SHARED].rss
+            self._rss[pid] = per
+        return self._rss[pid].get((dev, ino), 0)
+
+    def holder(self, pid: int, how: str, dev: str, ino: int) -> ShmHolder:
+        rss = self.rss(pid, dev, ino) if how == "map" else 0
+        return ShmHolder(pid, how, rss, self.cgroup(pid), self.comm(pid))
+
+    def cgroup(self, pid: int) -> str | None:
+        p = self.procs.get(pid) if self.procs is not None else None
+        if p is not None and p.cgroup is not None:
+            return p.cgroup
+        if pid not in self._cgroups:
+            self._cgroups[pid] = read_cgroup(self.root, pid)
+        return self._cgroups[pid]
+
+    def comm(self, pid: int) -> str | None:
+        p = self.procs.get(pid) if self.procs is not None else None
+        if p is not None:
+            return p.comm
+        if pid not in self._comms:
+            try:
+                self._comms[pid] = self.root.read_text(f"proc/{pid}/comm", pid).strip()
+            except MemtypeError:
+                self._comms[pid] = None
+        return self._comms[pid]
+
+    def residency(self, m: Measure | None, holders: tuple[ShmHolder, ...]) -> tuple[int | None, int | None, str | None]:
+        """(resident, swapped, how measured) of a file from its measure, else from its mappers."""
+        if m is not None and m.cached is not None:
+            return m.cached, m.swapped, "cachestat"
+        if m is not None and m.blocks is not None and self.swap_empty:
+            return m.blocks, 0, "st_blocks"
+        best = 0
+        for h in holders:
+            if h.how == "map" and h.rss is not None and h.rss > best:
+                best = h.rss
+        if best:
+            return best, None, "mappings"  # a lower bound: pages no mapper faulted in are missed
+        return None, None, None
+
+
+def _sysv_object(ctx: _Context, seg: ShmSegment, maps: list[Held]) -> ShmObject:
+    dev = ctx.probe.shm_dev or (dev_str(maps[0].dev) if maps else "")
+    holders = _holders(ctx, maps, dev, seg.shmid)
+    resident, swapped, measured = seg.rss, seg.swap, "sysvipc"  # type: tuple[int | None, int | None, str | None]
+    if resident is None:  # kernels before 4.x print no rss/swap columns
+        m = next((ctx.probe.measure(dev, seg.shmid, h.opener) for h in maps if h.opener), None)
+        resident, swapped, measured = ctx.residency(m, holders)
+    key = seg.key & 0xFFFFFFFF
+    seen = len({h.pid for h in holders if h.how == "map"})
+    return ShmObject(f"sysv:{seg.shmid}", "sysv", f"0x{key:08x}" if key else None, not seg.dest, seg.size,
+                     resident, swapped, holders, seg.dest, measured=measured, nattch=seg.nattch, cpid=seg.cpid,
+                     lpid=seg.lpid, uid=seg.uid, attached_unseen=max(0, seg.nattch - seen), dev=dev,
+                     inode=seg.shmid)
+
+
+def _holders(ctx: _Context, helds: list[Held], dev: str, ino: int) -> tuple[ShmHolder, ...]:
+    mapped = sorted({pid for h in helds for pid in h.mapped_by})
+    opened = sorted({pid for h in helds for pid in h.open_by})
+    return (tuple(ctx.holder(pid, "map", dev, ino) for pid in mapped)
+            + tuple(ctx.holder(pid, "fd", dev, ino) for pid in opened))
+
+
+def _held_object(ctx: _Context, held: Held, ident: tuple[str, int], tmpfs: dict[str, TmpfsMount],
+                 walked: TmpfsFile | None) -> ShmObject:
+    dev, ino = ident
+    holders = _holders(ctx, [held], dev, ino)
+    m = walked.measure if walked is not None else ctx.probe.measure(dev, ino, held.opener)
+    resident, swapped, measured = ctx.residency(m, holders)
+    path = held.path
+    deleted = path.endswith(" (deleted)")
+    base = path[: -len(" (deleted)")] if deleted else path
+    mount = tmpfs.get(dev)
+    size = m.size if m is not None else None
+    if mount is None:  # the kernel's internal shm mount
+        if base.startswith("/memfd:"):
+            return ShmObject(f"inode:{dev}:{ino}", "memfd", base[1:], False, size, resident, swapped, holders,
+                             measured=measured, dev=dev, inode=ino)
+        first = min(held.maps) if held.maps else None
+        key = f"anon:{first[0]}:{first[1]:x}" if first else f"inode:{dev}:{ino}"
+        name = None if base == "/dev/zero" else base
+        return ShmObject(key, "shared_anon", name, False, size, resident, swapped, holders,
+                         measured=measured, dev=dev, inode=ino)
+    linked = (m.nlink > 0) if m is not None and m.nlink is not None else not deleted
+    if walked is not None:
+        base, linked = walked.path, True
+    kind = "deleted" if not linked else ("posix" if mount.mountpoint == POSIX_MOUNT else "tmpfs")
+    return ShmObject(f"inode:{dev}:{ino}", kind, base, linked, size, resident, swapped, holders,
+                     measured=measured, mount=mount.mountpoint, dev=dev, inode=ino)
+
+
+def _file_object(ctx: _Context, f: TmpfsFile, ident: tuple[str, int], tmpfs: dict[str, TmpfsMount]) -> ShmObject:
+    dev, ino = ident
+    resident, swapped, measured = ctx.residency(f.measure, ())
+    mount = tmpfs.get(dev)
+    mp = mount.mountpoint if mount is not None else None
+    size = f.measure.size if f.measure is not None else None
+    return ShmObject(f"inode:{dev}:{ino}", "posix" if mp == POSIX_MOUNT else "tmpfs", f.path, True, size,
+                     resident, swapped, (), measured=measured, mount=mp, dev=dev, inode=ino)
+
+
+def _internal_path(path: str) -> bool:
+    return path.startswith(("/memfd:", "/SYSV")) or path == "/dev/zero (deleted)"
+
+
+def _extra_rows(holders: Holders, mounts: list[TmpfsMount], segments: list[ShmSegment] | None) -> tuple[ShmRow, ...]:
+    rows = []
+    skipped = sum(holders.skipped.values())
+    if skipped:
+        rows.append(ShmRow("processes not read", None, None,
+                           f"{skipped} process(es) whose maps or fds could not be read "
+                           f"({', '.join(f'{n} {why}' for why, n in sorted(holders.skipped.items()))}): "
+                           "memfds and shared anon regions only they hold are in unaccounted"))
+    visible = {m.dev for m in mounts if m.visible}
+    hidden = sorted({(m.mountpoint, m.dev) for m in mounts if not m.visible and m.dev not in visible})
+    if hidden:
+        rows.append(ShmRow("hidden tmpfs mounts", None, len(hidden),
+                           "tmpfs mounted where another mount hides it, so its files cannot be walked: "
+                           + ", ".join(f"{mp} ({dev})" for mp, dev in hidden[:5])))
+    if segments is None:
+        rows.append(ShmRow("SysV (not read)", None, None, "/proc/sysvipc/shm could not be read"))
+    return tuple(rows)
+
+
+def _meminfo(root: Root) -> dict[str, int]:
+    try:
+        return parse_meminfo(root.read_text("proc/meminfo"))
+    except MemtypeError:
+        return {}
+
+
+def _segments(root: Root, notes: list[str]) -> list[ShmSegment] | None:
+    try:
+        return parse_sysvipc_shm(root.read_text("proc/sysvipc/shm"))
+    except MemtypeError:
+        notes.append("/proc/sysvipc/shm could not be read: SysV segments are unknown")
+    except ValueError as exc:
+        notes.append(f"/proc/sysvipc/shm: {exc}")
+    return None
