@@ -43,6 +43,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "diff": ("memtype.cli.commands.diff", "what grew, shrank, appeared and went away between two captures or times"),
     "exporter": ("memtype.cli.commands.exporter", "serve the machine, programs and cgroups by kind to Prometheus"),
     "explain": ("memtype.cli.commands.explain", "in words: the machine's findings, a process's kinds and why"),
+    "shm": ("memtype.cli.commands.shm", "every shared-memory object, who holds it, orphans, and where Shmem is"),
 }
 OVERVIEW = "memtype.cli.commands.overview"
 _HELP_WIDTH: list[int] = []

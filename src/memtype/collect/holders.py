@@ -25,7 +25,7 @@ import stat as st_
 from collections.abc import Callable
 
 from memtype.collect.scan import skip_for
-from memtype.errors import MemtypeError, ProcessGone
+from memtype.errors import FileMissing, MemtypeError, ProcessGone
 from memtype.model.files import FileCache
 from memtype.parse.maps import file_mappings, parse_maps
 from memtype.source.root import Root
@@ -98,7 +98,7 @@ def scan_holders(root: Root, *, skip_self: bool = True, fd_identity: FdIdentity 
         if skip_self and pid == me:
             continue
         try:
-            text = root.read_text(f"proc/{pid}/maps", pid)
+            text = _read_maps(root, pid)
         except MemtypeError as exc:
             out.skip(pid, exc)
             continue
@@ -109,11 +109,24 @@ def scan_holders(root: Root, *, skip_self: bool = True, fd_identity: FdIdentity 
         try:
             fds = root.listdir(f"proc/{pid}/fd", pid)
         except MemtypeError as exc:
+            if isinstance(exc, FileMissing) and not root.live:
+                continue  # a capture keeps fd links of shared memory only (collect/shm_capture.py)
             if not isinstance(exc, ProcessGone):  # gone after its maps were read: what it mapped is counted
                 out.skip(pid, exc)
             continue
         _add_fds(root, out, pid, fds, fd_identity)
     return out
+
+
+def _read_maps(root: Root, pid: int) -> str:
+    """proc/PID/maps; a capture keeps smaps instead, whose header lines are the maps lines
+    (``parse_maps`` skips the ``Key: value`` lines)."""
+    try:
+        return root.read_text(f"proc/{pid}/maps", pid)
+    except FileMissing:
+        if root.live:
+            raise
+        return root.read_text(f"proc/{pid}/smaps", pid)
 
 
 def _add_maps(root: Root, out: Holders, pid: int, text: str,

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from memtype.collect.holders import Held, Holders, scan_holders
 from memtype.collect.process import read_cgroup
+from memtype.collect.scan import scan
 from memtype.collect.shm_probe import Measure, Probe, TmpfsFile, TmpfsMount, dev_str, open_probe
 from memtype.errors import MemtypeError
 from memtype.kinds import Kind
@@ -32,7 +33,7 @@ POSIX_MOUNT = "/dev/shm"  # shm_open(3) opens files here (glibc: the tmpfs at /d
 
 
 def read_shm(root: Root, processes: list[ProcessMemory] | None = None, *, probe: Probe | None = None,
-             holders: Holders | None = None) -> ShmAccount:
+             holders: Holders | None = None, rss: bool = False, jobs: int | None = None) -> ShmAccount:
     """Every shared-memory object, its holders, and the rows adding up to meminfo Shmem.
 
     Args:
@@ -40,6 +41,8 @@ def read_shm(root: Root, processes: list[ProcessMemory] | None = None, *, probe:
             cgroups come from them; None: Rss unknown, cgroups read per holder.
         probe: how files are measured (default: live or capture, from ``root``).
         holders: a walk already made (``scan_holders``); default: walk now.
+        rss: without ``processes``, read the smaps of the processes that map shmem (only those: a
+            fraction of a full scan) for the holders' Rss and cgroups. jobs: the scan's threads.
     """
     probe = probe if probe is not None else open_probe(root)
     notes: list[str] = []
@@ -64,6 +67,11 @@ def read_shm(root: Root, processes: list[ProcessMemory] | None = None, *, probe:
             sysv_maps.setdefault(held.ino, []).append(held)
         elif dev in tmpfs_devs or dev == internal or (internal is None and _internal_path(held.path)):
             by_ident[(dev, held.ino)] = held
+    if processes is None and rss:
+        mappers = {pid for h in by_ident.values() for pid in h.mapped_by}
+        mappers.update(pid for hs in sysv_maps.values() for h in hs for pid in h.mapped_by)
+        processes = _mapper_scan(root, sorted(mappers), jobs, notes)
+        ctx = _Context(root, processes, probe, swap_empty)
     for seg in segments or ():
         obj = _sysv_object(ctx, seg, sysv_maps.pop(seg.shmid, []))
         objects[obj.key] = obj
@@ -229,6 +237,19 @@ def _extra_rows(holders: Holders, mounts: list[TmpfsMount], segments: list[ShmSe
     if segments is None:
         rows.append(ShmRow("SysV (not read)", None, None, "/proc/sysvipc/shm could not be read"))
     return tuple(rows)
+
+
+def _mapper_scan(root: Root, pids: list[int], jobs: int | None, notes: list[str]) -> list[ProcessMemory] | None:
+    """The smaps (with mappings and cgroups) of ``pids``; None where none could be read."""
+    if not pids:
+        return []
+    present = set(root.pids())
+    try:
+        result = scan(root, [p for p in pids if p in present], mappings=True, cgroup=True, jobs=jobs)
+    except MemtypeError as exc:
+        notes.append(f"the mappers' smaps could not be read ({exc}): holders' Rss unknown")
+        return None
+    return result.processes
 
 
 def _meminfo(root: Root) -> dict[str, int]:

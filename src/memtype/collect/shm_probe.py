@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import os
 import stat as st_
+from collections.abc import Callable
 
 from memtype.collect.holders import stat_fd
 from memtype.collect.pagecache import Cachestat, cachestat_works
@@ -203,14 +204,18 @@ class LiveProbe(Probe):
                                                    Measure(st.st_size, 0, st.st_nlink, 0, 0, st.st_uid))
                         self._files.append(TmpfsFile(entry.path, m.dev, st.st_ino, self._measured[key]))
 
-    def record(self, fds: dict[int, dict[str, tuple[int, int]]]) -> dict[str, object]:
-        """The sidecar a capture keeps (after ``files()`` and the holders' measures)."""
+    def record(self, fds: dict[int, dict[str, tuple[int, int]]],
+               rename: Callable[[str], str] | None = None) -> dict[str, object]:
+        """The sidecar a capture keeps (after ``files()`` and the holders' measures); ``rename``
+        rewrites each file path (``snapshot --redact``)."""
+        name = rename or (lambda p: p)
+        files = self.files()  # first: the walk measures the files the objects list below
         return {
             "schema": SCHEMA, "shm_dev": self.shm_dev, "truncated": self.truncated,
             "fds": {str(pid): {n: [dev_str(d), ino] for n, (d, ino) in names.items()} for pid, names in fds.items()},
             "objects": {f"{d}:{ino}": m.as_list() for (d, ino), m in self._measured.items() if m is not None},
             "mounts": [[m.mountpoint, m.dev, m.fstype, m.visible] for m in self.mounts()],
-            "files": [[f.path, f.dev, f.ino] for f in self.files()],
+            "files": [[name(f.path), f.dev, f.ino] for f in files],
         }
 
 

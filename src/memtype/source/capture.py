@@ -37,7 +37,13 @@ from memtype.source.sinks import DirSink, Sink, TarSink, publish_archive
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
     from typing import IO
+
+    # A part of the capture a collector writes (``collect.shm_capture.record_shm``): given the sink, the
+    # PIDs asked for (None: all) and --redact, it returns the files it wrote and its notes. The command
+    # passes them in: source/ stays below collect/.
+    Recorder = Callable[[Sink, "list[int] | None", bool], tuple[int, list[str]]]
 
 PER_PID = ("status", "stat", "statm", "smaps", "smaps_rollup", "cmdline", "comm", "cgroup", "oom_score",
            "oom_score_adj")
@@ -63,8 +69,10 @@ class CaptureReport:
 
 
 def capture(out: str, *, pids: list[int] | None = None, redact: bool = False, proc: str = "/proc",
-            cgroup: str = "/sys/fs/cgroup", exact: bool = False) -> CaptureReport:
+            cgroup: str = "/sys/fs/cgroup", exact: bool = False, recorders: Sequence[Recorder] = ()) -> CaptureReport:
     """Capture this machine into ``out`` (a new directory, or a .tar.gz path).
+
+    ``recorders`` write further parts (the shared-memory objects of ``memtype shm``) after the files.
 
     Raises:
         NoSuchProcess: a PID in ``pids`` does not exist.
@@ -86,6 +94,10 @@ def capture(out: str, *, pids: list[int] | None = None, redact: bool = False, pr
     try:
         sink = TarSink(parent, os.path.basename(out)) if archive else DirSink(out)
         _capture_tree(sink, report, pids, redact, proc, cgroup, exact)
+        for recorder in recorders:
+            files, lines = recorder(sink, pids, redact)
+            report.files += files
+            report.notes.extend(lines)
         if pids is not None and report.processes == 0:
             raise MemtypeError(f"none of the PIDs {', '.join(map(str, pids))} could be read (they exited?)")
         sink.finish()
