@@ -49,6 +49,9 @@ RULES = (
     Rule("collect/exact/ imports of memtype only collect.exact, model, kinds, errors, parse and source",
          ("memtype.collect.exact",),
          allow=("memtype.collect.exact", *MODEL_DEPS, "memtype.parse", "memtype.source", OTHER)),
+    Rule("collect/gpu/ imports of memtype only collect.gpu, model, kinds, errors, parse and source (NVML's "
+         "module only inside a function: it is optional)", ("memtype.collect.gpu",),
+         allow=("memtype.collect.gpu", *MODEL_DEPS, "memtype.parse", "memtype.source", OTHER)),
     Rule("store/ imports of memtype only store, model, kinds, errors, parse, source and _version (and the stdlib)",
          ("memtype.store",), allow=("memtype.store", *MODEL_DEPS, "memtype.parse", "memtype.source",
                                     "memtype._version", STDLIB)),

@@ -38,7 +38,7 @@ SmapsWanted = Callable[[ProcessSample], bool]
 
 def read_sample(root: str | Root = "/", pids: Iterable[int] | None = None, *, smaps: bool | SmapsWanted = True,
                 exe: bool = False, cgroup: bool = False, cgroups: bool | Hierarchy = False,
-                jobs: int | None = None) -> Sample:
+                jobs: int | None = None, gpu: bool = False) -> Sample:
     """The machine as read now: system files, and every process's identity, counters and smaps rows.
 
     Args:
@@ -50,6 +50,7 @@ def read_sample(root: str | Root = "/", pids: Iterable[int] | None = None, *, sm
         exe: resolve executables. cgroup: read each process's memory cgroup.
         cgroups: read the memory cgroups (``Sample.cgroups``; ``read_system``), before the processes.
         jobs: reader threads (default: up to 4, one per CPU we may run on).
+        gpu: read the GPUs too (``Sample.gpu``: ``collect.gpu.read_gpu``, NVML and DRM fdinfo).
     """
     r = open_root(root)
     system = read_system(r, cgroups=cgroups)
@@ -88,6 +89,10 @@ def read_sample(root: str | Root = "/", pids: Iterable[int] | None = None, *, sm
             if warning:
                 warnings.append(warning)
     warnings.extend(r.warnings)  # what a capture held that memtype refused to read (a symlink, a FIFO)
+    if gpu:
+        from memtype.collect.gpu import read_gpu  # only when asked: NVML's module is not free to import
+
+        system = system.replace(gpu=read_gpu(r, sorted({k[0] for k in processes})))
     return system.replace(duration=None if not r.live or monotonic is None else _now() - monotonic, users=users,
                           processes=processes, skipped=tuple(skipped), warnings=tuple(warnings))
 

@@ -11,6 +11,9 @@ A process whose smaps rows are the very ones of the previous model (a sampler ca
 is not classified again: its split is taken from the previous model; one whose ProcessSample is the
 very one of the previous model (a sampler saw nothing of it move) keeps its very record.
 
+Where the sample holds the GPUs (``Sample.gpu``), ``Model.gpu`` is their view (``model.gpu.gpu_view``:
+devices, per-process VRAM keyed by this PID namespace's PIDs); VRAM is never in the kinds' sums.
+
 Where the sample holds the memory cgroups, ``Model.cgroups`` is their tree (``model.cgroup_tree``) with
 the model's processes summed in: the records of ``memtype cgroups``.
 """
@@ -21,6 +24,7 @@ from memtype.kinds import KINDS, Kind
 from memtype.model.cgroup_tree import attach_members, cgroup_tree
 from memtype.model.classify import Classifier
 from memtype.model.frozen import Frozen, fill
+from memtype.model.gpu import GpuView, gpu_view
 from memtype.model.machine import MachineMemory, cow_file_of, split_machine
 from memtype.model.reclaim import reclaim_from_smaps
 from memtype.model.records import KindUsage, ProcessMemory, Scan, Skipped, Totals
@@ -91,13 +95,14 @@ class Changes(Frozen):
 class Model(Frozen):
     """A Sample classified: ``scan`` (processes by kind), ``machine`` (meminfo's rows; ``None`` without
     MemTotal/MemFree), ``changes`` since the previous model (``None``: no previous one) and ``cgroups``
-    (the memory cgroups by kind with the processes summed in; ``None``: the sample has none).
+    (the memory cgroups by kind with the processes summed in; ``None``: the sample has none) and ``gpu``
+    (``model.gpu.GpuView``; ``None``: the sample has no GPU reading).
 
     ``swap_room`` (a swap device with room: ``SwapFree > 0``) and ``mappings`` (``ProcessMemory.mappings``
     were derived) are how it was derived.
     """
 
-    __slots__ = ("sample", "scan", "machine", "changes", "swap_room", "mappings", "cgroups", "by_key")
+    __slots__ = ("sample", "scan", "machine", "changes", "swap_room", "mappings", "cgroups", "by_key", "gpu")
 
     sample: Sample
     scan: Scan
@@ -107,10 +112,13 @@ class Model(Frozen):
     mappings: bool
     cgroups: CgroupTree | None
     by_key: dict[ProcessKey, ProcessMemory]
+    gpu: GpuView | None
 
     def __init__(self, sample: Sample, scan: Scan, machine: MachineMemory | None, changes: Changes | None,
-                 swap_room: bool, mappings: bool, cgroups: CgroupTree | None = None) -> None:
-        fill(self, sample, scan, machine, changes, swap_room, mappings, cgroups, {p.key: p for p in scan.processes})
+                 swap_room: bool, mappings: bool, cgroups: CgroupTree | None = None,
+                 gpu: GpuView | None = None) -> None:
+        fill(self, sample, scan, machine, changes, swap_room, mappings, cgroups, {p.key: p for p in scan.processes},
+             gpu)
 
     def age(self, key: ProcessKey) -> float | None:
         """Seconds between the reading of this process's smaps and the sample (0 when read in it)."""
@@ -171,7 +179,9 @@ def derive(sample: Sample, previous: Model | Sample | None = None, *, mappings: 
         pcp = None if sample.zoneinfo is None else sum(z.get("pcp_count") or 0 for z in sample.zoneinfo)
         machine = split_machine(sample.meminfo, host.page_size, per_cpu_pages=pcp, cow_file=cow_file_of(scan))
     changes = None if before is None else _changes(before, sample, scan, machine)
-    return Model(sample, scan, machine, changes, swap_room, mappings, cgroups_of(sample, scan, swap_room))
+    gpu = gpu_view(sample.gpu, sample.meminfo, {ps.pid for ps in sample.processes.values()}) \
+        if sample.gpu is not None else None
+    return Model(sample, scan, machine, changes, swap_room, mappings, cgroups_of(sample, scan, swap_room), gpu)
 
 
 def has_swap_room(sample: Sample) -> bool:

@@ -26,6 +26,7 @@ from __future__ import annotations
 from array import array
 
 from memtype.model.frozen import FrozenValue, fill
+from memtype.model.gpu_sample import GpuSample
 from memtype.model.records import HostInfo, Skipped
 from memtype.parse.smaps import RawVma
 
@@ -243,10 +244,12 @@ class Sample(FrozenValue):
             4.20, or ``psi=0``) or a capture lacks the file. A line the kernel does not print is absent.
         cgroups: the memory cgroups (``CgroupsSample``); ``None``: not read (not asked for, or the root
             has no memory hierarchy).
+        gpu: the GPUs as read (``model.gpu_sample.GpuSample``: NVML's answers, DRM fdinfo); ``None``:
+            not read (not asked for; older documents).
     """
 
     __slots__ = ("host", "monotonic", "wall", "duration", "meminfo", "vmstat", "zoneinfo", "shmem_devs", "users",
-                 "processes", "skipped", "warnings", "pressure", "cgroups")
+                 "processes", "skipped", "warnings", "pressure", "cgroups", "gpu")
 
     host: HostInfo
     monotonic: float | None
@@ -262,11 +265,13 @@ class Sample(FrozenValue):
     warnings: tuple[str, ...]
     pressure: dict[str, dict[str, float]] | None
     cgroups: CgroupsSample | None
+    gpu: GpuSample | None
 
     def __init__(self, host: HostInfo, monotonic: float | None, wall: float | None, duration: float | None,
                  meminfo: dict[str, int], vmstat: dict[str, int] | None, zoneinfo: tuple[dict[str, Any], ...] | None,
                  shmem_devs: frozenset[str], users: dict[int, str | None], processes: dict[ProcessKey, ProcessSample],
                  skipped: tuple[Skipped, ...] = (), warnings: tuple[str, ...] = (),
-                 pressure: dict[str, dict[str, float]] | None = None, cgroups: CgroupsSample | None = None) -> None:
+                 pressure: dict[str, dict[str, float]] | None = None, cgroups: CgroupsSample | None = None,
+                 gpu: GpuSample | None = None) -> None:
         fill(self, host, monotonic, wall, duration, meminfo, vmstat, zoneinfo, shmem_devs, users, processes,
-             skipped, warnings, pressure, cgroups)
+             skipped, warnings, pressure, cgroups, gpu)

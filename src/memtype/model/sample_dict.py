@@ -15,7 +15,9 @@ style.md rule 9)::
      "skipped": [[pid, reason, path], ...], "warnings": [...],
      "pressure": {"some": {...}, "full": {...}} | null,   # absent in older documents: null
      "cgroups": {"version": 1 | 2, "rel": dir, "hybrid": bool, "gone": n,  # absent in older documents: null
-                 "groups": {path: {"stat": {...} | null, "current": n, ...}}} | null}
+                 "groups": {path: {"stat": {...} | null, "current": n, ...}}} | null,
+     "gpu": {"nvml": {...} | null, "drm": [[pid, fd, {key: value}], ...] | null,  # absent: not read (null)
+             "nspid": {"pid": [pid, ...]}, "host_pidns": bool | null, "problems": [...]} | null}
 
 A cgroup's entry holds ``CgroupSample``'s fields by name, those that are ``None`` (or, for
 ``problems``, empty) left out: most v1 cgroups have no ``high``, v2 ones no ``kmem``.
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 from array import array
 
+from memtype.model.gpu_sample import from_dict as gpu_from_dict, to_dict as gpu_to_dict
 from memtype.model.records import HostInfo, Skipped
 from memtype.model.sample import (COUNTERS, SCHEMA, CgroupSample, CgroupsSample, Counters, ProcessSample, Sample,
                                   SmapsRows)
@@ -57,7 +60,7 @@ def to_dict(sample: Sample) -> dict[str, Any]:
                           "state": p.state, "counters": list(p.counters.as_tuple()), "exe": p.exe,
                           "cgroup": p.cgroup, "problems": list(p.problems), "smaps": smaps})
     h = sample.host
-    return {"schema": SCHEMA, "host": {**{k: getattr(h, k) for k in _HOST}, "smaps_absent": sorted(h.smaps_absent)},
+    doc = {"schema": SCHEMA, "host": {**{k: getattr(h, k) for k in _HOST}, "smaps_absent": sorted(h.smaps_absent)},
             "monotonic": sample.monotonic, "wall": sample.wall, "duration": sample.duration,
             "meminfo": dict(sample.meminfo), "vmstat": None if sample.vmstat is None else dict(sample.vmstat),
             "zoneinfo": None if sample.zoneinfo is None else [dict(z) for z in sample.zoneinfo],
@@ -67,6 +70,9 @@ def to_dict(sample: Sample) -> dict[str, Any]:
             "warnings": list(sample.warnings),
             "pressure": None if sample.pressure is None else {k: dict(v) for k, v in sample.pressure.items()},
             "cgroups": None if sample.cgroups is None else _cgroups_dict(sample.cgroups)}
+    if sample.gpu is not None:  # left out when not read: a document without GPUs keeps its old shape
+        doc["gpu"] = gpu_to_dict(sample.gpu)
+    return doc
 
 
 def _cgroups_dict(cs: CgroupsSample) -> dict[str, Any]:
@@ -122,7 +128,7 @@ def _sample(doc: dict[str, Any]) -> Sample:
                   None if zones is None else tuple(dict(z) for z in zones), frozenset(doc["shmem_devs"]),
                   {int(k): v for k, v in doc["users"].items()}, processes,
                   tuple(Skipped(pid, reason, path) for pid, reason, path in doc["skipped"]), tuple(doc["warnings"]),
-                  _pressure(doc.get("pressure")), _cgroups(doc.get("cgroups")))
+                  _pressure(doc.get("pressure")), _cgroups(doc.get("cgroups")), gpu_from_dict(doc.get("gpu")))
 
 
 def _pressure(doc: Any) -> dict[str, dict[str, float]] | None:
