@@ -12,6 +12,12 @@ from memtype.cli.source import NOT_RECORDED, add_past, open_source
 DESCRIPTION = ("Every memory cgroup: memory.stat mapped onto the kinds (anonymous, shared, file), charged total, "
                "limit, swap, PSI and OOM kills, and the summed PSS by kind of its processes. cgroup v2, v1, and "
                "hybrid hosts (memory in v1).")
+# The end of --help (cli.main.examples_text): real invocations, each with what it shows
+EXAMPLES = (
+    'memtype cgroups --tree                 # every memory cgroup, parents above children, by kind',
+    'memtype cgroups --sort swap --top 10   # the 10 cgroups with most in swap',
+    'memtype cgroups --no-processes --format json   # memory.stat figures only (no smaps read), as JSON',
+)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

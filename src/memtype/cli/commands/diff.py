@@ -20,6 +20,12 @@ DESCRIPTION = ("What changed between A and B: two captures (`memtype snapshot` d
                "times of a database (--db DB FROM TO). Per process (PID and start time), program, user and cgroup, "
                "per kind (PSS): what grew, shrank, appeared and went away, sorted by growth, with a summary on top "
                "(and each fork family whose copy-on-write sharing broke).")
+# The end of --help (cli.main.examples_text): real invocations, each with what it shows
+EXAMPLES = (
+    'memtype diff before.tar.gz after.tar.gz   # what grew and shrank between two snapshots',
+    'memtype diff --db m.db "1h ago" now   # between two times of a recorded history',
+    'memtype diff before.tar.gz after.tar.gz --table programs   # per program',
+)
 DEFAULT_TOP = 20
 
 

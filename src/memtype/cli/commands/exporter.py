@@ -23,6 +23,12 @@ DESCRIPTION = ("Serve the machine by kind (rows adding up to MemTotal, reclaim c
                "program's (or user's, or cgroup's) PSS, RSS and swap by kind, chosen processes, and the "
                "sampler's own cost as Prometheus metrics on http://127.0.0.1:10221/metrics; a scrape reads "
                "no file, it serves the last sample. --textfile writes the same for node_exporter.")
+# The end of --help (cli.main.examples_text): real invocations, each with what it shows
+EXAMPLES = (
+    'memtype exporter                       # serve http://127.0.0.1:10221/metrics to Prometheus',
+    'memtype exporter --once                # print one scrape and exit',
+    'memtype exporter --textfile /var/lib/prometheus/node-exporter/memtype.prom   # for node_exporter',
+)
 NO_CLIENT = "memtype exporter needs prometheus-client (prometheus_client is missing): pip install 'memtype[exporter]'"
 FIRST_BUDGET = 10.0  # CPU seconds of smaps reading for the first sample: a whole picture before serving
 GIB = 1 << 30

@@ -30,6 +30,12 @@ DESCRIPTION = ("With PATHs: each file's page cache (cached, dirty, writeback, ev
                "cachestat(2), with directory totals; 'unknown' where the kernel would refuse or lie. Without: the "
                "most cached files that processes map or hold open, and how much of the machine's file cache they "
                "explain.")
+# The end of --help (cli.main.examples_text): real invocations, each with what it shows
+EXAMPLES = (
+    'memtype files --top 10                 # the 10 files with most page cache, and who maps them',
+    'memtype files -R /usr/lib --top 10     # page cache of the files under /usr/lib',
+    'memtype files --table directories      # page cache summed per directory',
+)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

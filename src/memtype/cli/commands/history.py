@@ -22,6 +22,12 @@ DESCRIPTION = ("What a database of `memtype record` holds: its time range, sampl
                "by kind over time (one row per stretch of time, each the sample in its middle). --export FROM TO "
                "dumps every sample's machine figures (json, csv, or openmetrics for `promtool tsdb "
                "create-blocks-from openmetrics`); --cut FROM TO OUT.db writes a smaller database to share.")
+# The end of --help (cli.main.examples_text): real invocations, each with what it shows
+EXAMPLES = (
+    'memtype history /var/lib/memtype/memtype.db   # time range, samples, size, the machine over time',
+    'memtype history m.db --export "1h ago" now --format openmetrics   # every sample of the last hour',
+    'memtype history m.db --cut "10:00" "11:00" /tmp/incident.db --redact   # a range to share',
+)
 DEFAULT_ROWS = 12
 COLUMNS = ("anonymous", "shared", "file", "swap_cache", "kernel", "hugetlb", "free", "unaccounted")
 SHORT = {"anonymous": "anon", "swap_cache": "swcache", "hugetlb": "huge", "unaccounted": "other"}

@@ -22,6 +22,12 @@ if TYPE_CHECKING:
 
 DESCRIPTION = ("Mappings of PID with their kind; --group path sums them by file; --all covers every process "
                "(which library or file costs how much).")
+# The end of --help (cli.main.examples_text): real invocations, each with what it shows
+EXAMPLES = (
+    'memtype maps 1234                      # every mapping of PID 1234 with its kind (pmap -X style)',
+    'memtype maps 1234 --group path --sort pss   # the same summed by file, biggest first',
+    'memtype maps --all --group path --top 10    # the 10 files and regions using most PSS machine-wide',
+)
 FIELDS = ["size", "rss", "pss", "swap"] + [f"{k.value}.rss" for k in KINDS]
 
 

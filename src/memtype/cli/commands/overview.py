@@ -13,6 +13,12 @@ from memtype.model.fields_machine import MACHINE_ROW
 from memtype.model.machine import MachineRow
 
 DEFAULT_TOP = 15
+# The end of --help (cli.main.examples_text): real invocations, each with what it shows
+EXAMPLES = (
+    'memtype                                # the machine by kind, then the top 15 processes by PSS',
+    'memtype --top 5 --format json          # the same as one JSON document (schema memtype/2)',
+    'memtype --db /var/lib/memtype/memtype.db --at "1h ago"   # as it was an hour ago (memtype record)',
+)
 
 
 def run(args: argparse.Namespace) -> int:

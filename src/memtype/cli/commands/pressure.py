@@ -12,6 +12,12 @@ from memtype.cli.source import add_past
 DESCRIPTION = ("If N more bytes were needed now (machine-wide, or inside a memory cgroup), what would the kernel "
                "reclaim, of which kind, from whom, and would it swap? A documented model of classic LRU reclaim "
                "(see memtype.model.pressure), checked against the kernel.")
+# The end of --help (cli.main.examples_text): real invocations, each with what it shows
+EXAMPLES = (
+    'memtype pressure --need 1G             # what the kernel would take if 1 GiB more were needed',
+    'memtype pressure --need 4G --table holders   # which processes hold what it would take',
+    'memtype pressure --need 512M --cgroup /system.slice   # inside one memory cgroup (a unit, a pod)',
+)
 DEFAULT_TOP = 5
 
 

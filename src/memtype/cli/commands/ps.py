@@ -20,6 +20,12 @@ if TYPE_CHECKING:
     from memtype.model.records import ProcessMemory, Scan
 
 DESCRIPTION = "One row per process: RSS, PSS, USS, swap and resident bytes (RSS) per kind."
+# The end of --help (cli.main.examples_text): real invocations, each with what it shows
+EXAMPLES = (
+    'memtype ps --top 10                    # the 10 biggest processes by PSS, split by kind',
+    'memtype ps --group program --sort swap  # one row per program (like ps_mem), most in swap first',
+    'memtype ps --name python --format csv --fields pid,comm,pss,cow.pss   # CSV of the python processes',
+)
 TABLE_FIELDS = ["rss", "pss", "uss", "swap"] + [f"{k.value}.rss" for k in KINDS]
 GROUPS = ("process", "program", "user", "cgroup")
 

@@ -24,6 +24,12 @@ DESCRIPTION = ("Record this machine's memory into a history database (SQLite): e
                "sampler's raw Sample (per process its counters and smaps rows; meminfo, vmstat, zoneinfo, "
                "PSI), until stopped (SIGTERM, SIGINT) or for --duration / --count. Old samples are thinned "
                "and dropped by --downsample, --retain and --max-size. Read it with --db DB --at TIME.")
+# The end of --help (cli.main.examples_text): real invocations, each with what it shows
+EXAMPLES = (
+    'memtype record                         # every 10 s into /var/lib/memtype/memtype.db (root)',
+    'memtype record /tmp/m.db --interval 1 --count 60   # one sample a second for a minute',
+    'memtype record /tmp/m.db --retain 1d --max-size 200M   # keep a day, at most 200 MiB',
+)
 SYSTEM_DB = "/var/lib/memtype/memtype.db"
 DEFAULT_DOWNSAMPLE = "1d:100s"
 

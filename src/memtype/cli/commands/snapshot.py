@@ -10,6 +10,12 @@ from memtype.errors import UsageError
 
 DESCRIPTION = ("Copy /proc and cgroup files memtype reads into OUT (a directory, or a .tar.gz when OUT ends so), "
                "with manifest.json. Never copies environ.")
+# The end of --help (cli.main.examples_text): real invocations, each with what it shows
+EXAMPLES = (
+    'memtype snapshot /tmp/box.tar.gz       # capture this machine (read it anywhere with --root)',
+    'memtype snapshot --redact /tmp/box.tar.gz   # the same, no command lines, paths hidden, to share',
+    'memtype --root /tmp/box.tar.gz system  # any command reads the capture instead of this machine',
+)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

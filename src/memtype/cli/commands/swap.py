@@ -15,6 +15,12 @@ if TYPE_CHECKING:
 DESCRIPTION = ("Swap devices and their use, swappiness, zswap and zram (pool vs stored), and who is in swap: "
                "processes (Swap, SwapPss, anon and shmem), shared-memory objects (memfd, /dev/shm, SysV: counted "
                "once, with their mappers) and mappings.")
+# The end of --help (cli.main.examples_text): real invocations, each with what it shows
+EXAMPLES = (
+    'memtype swap                           # swap devices, swappiness, zswap/zram, who is in swap',
+    'memtype swap --table attribution       # what of swap each process and shared object holds',
+    'memtype swap --format json             # the same as JSON',
+)
 DEFAULT_TOP = 10
 
 

@@ -10,6 +10,12 @@ from memtype.cli.source import add_past, open_source
 
 DESCRIPTION = ("Every byte of MemTotal by kind, from /proc/meminfo (default) or a full kpageflags/kpagecount "
                "scan (--exact, root), beside the sum over processes of each kind.")
+# The end of --help (cli.main.examples_text): real invocations, each with what it shows
+EXAMPLES = (
+    'memtype system                         # every byte of MemTotal by kind, from /proc/meminfo',
+    'memtype system --table reconcile       # how the rows map onto the meminfo lines they come from',
+    'memtype system --exact                 # page by page from kpageflags/kpagecount (root; slower)',
+)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -22,6 +22,12 @@ if TYPE_CHECKING:
 DESCRIPTION = ("A live full-screen view: the machine by kind, swap, memory pressure and reclaim, and every "
                "process's PSS by kind with its change each tick; sort, filter, group, a PSS-correct tree, a "
                "process's mappings and fork family, the cgroups. Needs a terminal (for a table: memtype ps).")
+# The end of --help (cli.main.examples_text): real invocations, each with what it shows
+EXAMPLES = (
+    'memtype top                            # live: the machine by kind and every process, each tick',
+    'memtype top --interval 2               # a tick every 2 seconds',
+    'memtype top --replay /var/lib/memtype/memtype.db --at "1h ago"   # replay a recorded history',
+)
 # CPU seconds of smaps reading in the first tick (later ticks: the sampler's default budget). New processes
 # are read the most resident first (collect/refresh.plan), so the first frame has the top of the table
 # split by kind, about 130 processes of 1000, and comes within 1 s; the rest are marked pending until read.
