@@ -18,8 +18,8 @@ def test_issue16_every_command_has_a_group() -> None:
     grouped = [name for names in cli.GROUPS.values() for name in names]
     missing = [name for name in cli.COMMANDS if name not in grouped]
     assert not missing, (f"commands in COMMANDS but in no GROUPS entry of src/memtype/cli/main.py: {missing}; "
-                         f"add each to the group of its job ({', '.join(cli.GROUPS)}), e.g. "
-                         f"GROUPS['look now'] += ('{missing[0]}',)")
+                         f"put each in the tuple of its job there ({', '.join(cli.GROUPS)}), e.g. "
+                         f"\"look now\": (..., \"{missing[0]}\"),")
     twice = sorted({name for name in grouped if grouped.count(name) > 1})
     assert not twice, f"commands in more than one GROUPS entry: {twice}; keep each in one"
     unknown = [name for name in grouped if name not in cli.COMMANDS]

@@ -51,11 +51,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
 # `memtype --help` lists the commands by job, in this order. Every command of COMMANDS is in exactly one
 # group and its module defines EXAMPLES (tests/test_help.py says what is missing).
 GROUPS: dict[str, tuple[str, ...]] = {
-    "look now": ("ps", "maps", "system", "cgroups", "swap", "files"),
+    "look now": ("ps", "maps", "system", "cgroups", "swap", "shm", "files"),
     "watch": ("top",),
     "record": ("record", "history", "snapshot", "diff"),
     "export": ("exporter",),
-    "explain": ("pressure",),
+    "explain": ("explain", "pressure"),
 }
 OVERVIEW = "memtype.cli.commands.overview"
 _HELP_WIDTH: list[int] = []
