@@ -44,7 +44,7 @@ MAX_DOCUMENT = 4 << 20  # bytes of a recorded document (one device with 1000 pro
 def load_nvml() -> Any:
     """The ``pynvml`` module of nvidia-ml-py, or MemtypeError saying why GPU columns are empty."""
     try:
-        import pynvml  # type: ignore[import-untyped]  # optional (memtype[gpu]); here, not at module level: ps without a GPU never pays for it
+        import pynvml  # optional (memtype[gpu]); here, not at module level: ps without a GPU never pays for it
     except ImportError:
         raise MemtypeError(NO_NVML_HINT) from None
     return pynvml
