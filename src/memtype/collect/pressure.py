@@ -4,6 +4,8 @@
 Machine: /proc/meminfo (LRU lists, MemFree), /proc/zoneinfo (high watermarks), vm.swappiness,
 /proc/swaps. Cgroup: its memory.stat (v1 hierarchical ``total_*``; v2), limit and usage, v1
 ``memory.swappiness``, v2 ``memory.swap.max``; its child cgroups and its processes as holders.
+``read_inputs`` reads all that once; ``pressure`` predicts at the swappiness in force or at another one
+(``--swappiness``), ``swappiness_sweep`` at several (``--sweep``).
 """
 
 from __future__ import annotations
@@ -11,16 +13,20 @@ from __future__ import annotations
 from memtype.collect.cgroups import CgroupFiles
 from memtype.collect.scan import host_info
 from memtype.collect.swapinfo import read_devices, read_swappiness
+from memtype.collect.swappiness import read_mglru
 from memtype.errors import MemtypeError, PressureError
 from memtype.kinds import Kind
-from memtype.model.pressure import (CgroupState, LruSizes, PressureReport, lru_from_meminfo, lru_from_memory_stat,
-                                    predict, share)
+from memtype.model.pressure import (CgroupState, LruSizes, Prediction, PressureReport, lru_from_meminfo,
+                                    lru_from_memory_stat, predict, share)
+from memtype.model.swappiness import Sweep, mglru_note, sweep, what_if_note
 from memtype.parse.procfiles import parse_meminfo
 from memtype.parse.zoneinfo import high_watermark_pages, parse_zoneinfo
 from memtype.source.root import Root
 
 TYPE_CHECKING = False  # typing costs ~5 ms of start-up; mypy still reads these imports
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from memtype.model.records import HostInfo, ProcessMemory, Scan
 
 def cgroup_files(root: Root, page_size: int | None = None) -> CgroupFiles | None:
@@ -115,13 +121,24 @@ def measure_file_folio(root: Root, cgroup: str | None = None) -> float | None:
         return None
 
 
-def pressure(root: Root, need: int, cgroup: str | None = None, *, top: int = 5,
-             scan: Scan | None = None, file_folio: float | None = None) -> PressureReport:
-    """Predict what the kernel would take for ``need`` more bytes, machine-wide or in ``cgroup``.
+class Inputs:
+    """What the model reads once for a target; ``predict_at`` runs it at any swappiness."""
 
-    Args:
-        scan: the processes, for "from whom" (``memtype.scan(root, cgroup=True)``); None: no process holders.
-        file_folio: pages per page-cache folio; None: measured (root, live), else 1 with a note.
+    __slots__ = ("need", "host", "lru", "swappiness", "room", "free", "cg", "file_folio", "notes", "version")
+
+    def __init__(self, need: int, host: HostInfo, lru: LruSizes, swappiness: int, room: int, free: int | None,
+                 cg: CgroupState | None, file_folio: float, notes: list[str]) -> None:
+        self.need, self.host, self.lru, self.swappiness, self.room = need, host, lru, swappiness, room
+        self.free, self.cg, self.file_folio, self.notes = free, cg, file_folio, notes
+        self.version: int | None = cg.version if cg is not None else None  # the memory hierarchy's
+
+    def predict_at(self, swappiness: int) -> Prediction:
+        return predict(self.need, self.lru, swappiness, self.room, page_size=self.host.page_size, free=self.free,
+                       cgroup=self.cg is not None, file_folio=self.file_folio)
+
+
+def read_inputs(root: Root, need: int, cgroup: str | None = None, *, file_folio: float | None = None) -> Inputs:
+    """The lists, the swap room, the swappiness in force and the free memory of the machine or ``cgroup``.
 
     Raises:
         PressureError: a bad cgroup, or a machine without meminfo's LRU lines.
@@ -135,7 +152,11 @@ def pressure(root: Root, need: int, cgroup: str | None = None, *, top: int = 5,
     if swappiness is None:
         notes.append("vm.swappiness not found (capture without proc/sys/vm): assumed 60, the kernel default")
         swappiness = 60
-    cg = read_cgroup(root, cgroup, cgroup_files(root, host.page_size)) if cgroup is not None else None
+    mglru = mglru_note(read_mglru(root))
+    if mglru:
+        notes.append(mglru)
+    files = cgroup_files(root, host.page_size)
+    cg = read_cgroup(root, cgroup, files) if cgroup is not None else None
     if file_folio is None:
         file_folio = measure_file_folio(root, cgroup)
         if file_folio is None:
@@ -152,21 +173,52 @@ def pressure(root: Root, need: int, cgroup: str | None = None, *, top: int = 5,
             except (MemtypeError, ValueError):
                 free = mi.get("MemFree", 0)
                 notes.append("no zoneinfo watermarks: all of MemFree counted as usable before reclaim")
-            pred = predict(need, lru, swappiness, room, page_size=host.page_size, free=free, file_folio=file_folio)
         else:
             lru = lru_from_memory_stat(cg.stat, cg.version)
             if cg.swappiness is not None:
                 swappiness = cg.swappiness
             if cg.swap_limit_room is not None:
                 room = min(room, cg.swap_limit_room)
-            pred = predict(need, lru, swappiness, room, page_size=host.page_size, cgroup=True,
-                           file_folio=file_folio)
     except ValueError as exc:
         raise PressureError(f"cannot model reclaim here: {exc}") from None
-    report = PressureReport(pred, cg, room, free)
-    report.notes = notes
-    _holders(root, host, report, lru, cgroup, scan, top)
+    out = Inputs(need, host, lru, swappiness, room, free, cg, file_folio, notes)
+    out.version = files.version if files is not None else None
+    return out
+
+
+def pressure(root: Root, need: int, cgroup: str | None = None, *, top: int = 5,
+             scan: Scan | None = None, file_folio: float | None = None, swappiness: int | None = None,
+             inputs: Inputs | None = None) -> PressureReport:
+    """Predict what the kernel would take for ``need`` more bytes, machine-wide or in ``cgroup``.
+
+    Args:
+        scan: the processes, for "from whom" (``memtype.scan(root, cgroup=True)``); None: no process holders.
+        file_folio: pages per page-cache folio; None: measured (root, live), else 1 with a note.
+        swappiness: predict as if it were this (0-200); None: the value in force for the target.
+        inputs: what ``read_inputs`` read already (then ``need``, ``cgroup`` and ``file_folio`` are its).
+
+    Raises:
+        PressureError: a bad cgroup, or a machine without meminfo's LRU lines.
+        FileMissing: no proc/meminfo.
+    """
+    got = inputs or read_inputs(root, need, cgroup, file_folio=file_folio)
+    cgroup = got.cg.path if got.cg is not None else None
+    pred = got.predict_at(got.swappiness if swappiness is None else swappiness)
+    report = PressureReport(pred, got.cg, got.room, got.free)
+    report.notes = list(got.notes)
+    if swappiness is not None:
+        report.notes.append(what_if_note(str(swappiness), got.cg is not None, got.version))
+    _holders(root, got.host, report, got.lru, cgroup, scan, top)
     return report
+
+
+def swappiness_sweep(inputs: Inputs, values: Sequence[int]) -> Sweep:
+    """The prediction at each of ``values`` and at the swappiness in force (``memtype.model.swappiness``)."""
+    cg = inputs.cg
+    points = sweep(inputs.predict_at, values, inputs.swappiness)
+    out = Sweep(inputs.need, cg.path if cg is not None else None, inputs.version, inputs.room, points)
+    out.notes = list(inputs.notes) + [what_if_note("each value", cg is not None, inputs.version)]
+    return out
 
 
 def _holders(root: Root, host: HostInfo, report: PressureReport, lru: LruSizes, cgroup: str | None,

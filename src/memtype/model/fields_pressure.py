@@ -1,10 +1,12 @@
 """Fields of ``memtype pressure``: the prediction for one target (machine or cgroup), its lines by kind
-(they add up to the need) and the holders each kind is taken from."""
+(they add up to the need), the holders each kind is taken from, the prediction at each swappiness of a
+sweep (``--sweep``), and, for ``memtype swap``, the v1 cgroups whose swappiness differs from the machine's."""
 
 from __future__ import annotations
 
 from memtype.model.fields import Registry, gauge, info, label
 from memtype.model.pressure import KINDS, Holder, KindTake, LruSizes, Prediction, PressureReport
+from memtype.model.swappiness import CgroupSwappiness, SweepPoint
 
 TYPE_CHECKING = False  # typing costs ~5 ms of start-up; mypy still reads these imports
 if TYPE_CHECKING:
@@ -94,5 +96,36 @@ HOLDER = Registry("holder", "a cgroup or process a kind is taken from, in propor
     gauge("bytes", "Taken", "its predicted share", lambda h: h.taken, attr="taken"),
 ], labels=("source", "kind", "who"))
 
-REGISTRIES = (PRESSURE, KIND_TAKE, HOLDER)
-COVERS: tuple[tuple[Registry, type], ...] = ((PRESSURE, PressureReport), (KIND_TAKE, KindTake), (HOLDER, Holder))
+def _point(kind: str) -> Getter:
+    return lambda p: p.prediction.taken[kind]
+
+
+SWEEP_POINT = Registry("sweep_point", "the prediction at one swappiness (memtype pressure --sweep)", [
+    label("swappiness", "Swappiness", "the swappiness this row predicts at (0-200)", lambda p: str(p.swappiness)),
+    info("current", "Now", "the value in force for the target (vm.swappiness, or the v1 cgroup's)",
+         lambda p: p.current),
+    gauge("from_free", "From free", "taken from free memory before any reclaim (machine only)",
+          lambda p: p.prediction.from_free, attr="prediction"),
+    *[gauge(f"predicted.{k}", k, _HOW[k], _point(k), attr="prediction", labels=(("kind", k),), metric="predicted")
+      for k in KINDS],
+    gauge("swap", "Swap", "bytes that would go to swap (anonymous + shared)", lambda p: p.prediction.swap,
+          attr="prediction"),
+    gauge("writeback", "Writeback", "the dirty part of predicted.file: written back first",
+          lambda p: p.prediction.writeback, attr="prediction"),
+    gauge("short", "Short", "what cannot be found: the OOM killer (a v1 limit cut: EBUSY)",
+          lambda p: p.prediction.short, attr="prediction"),
+    info("steps", "Steps", "the phases in order with the bytes each took",
+         lambda p: [{"phase": phase, "bytes": n} for phase, n in p.prediction.steps], attr="prediction"),
+], labels=("swappiness",))
+
+CGROUP_SWAPPINESS = Registry("cgroup_swappiness", "a v1 memory cgroup whose memory.swappiness differs from "
+                             "vm.swappiness (memtype swap)", [
+    label("path", "Cgroup", "the cgroup's path below the hierarchy root", lambda c: c.path),
+    gauge("value", "Swappiness", "its memory.swappiness (0-200)", lambda c: c.value, unit="count"),
+    info("inherited", "Inherited", "its parent has the same value: most likely copied when it was made",
+         lambda c: c.inherited),
+], labels=("path",))
+
+REGISTRIES = (PRESSURE, KIND_TAKE, HOLDER, SWEEP_POINT, CGROUP_SWAPPINESS)
+COVERS: tuple[tuple[Registry, type], ...] = ((PRESSURE, PressureReport), (KIND_TAKE, KindTake), (HOLDER, Holder),
+                                             (SWEEP_POINT, SweepPoint), (CGROUP_SWAPPINESS, CgroupSwappiness))

@@ -1,4 +1,5 @@
-"""The JSON documents of the overview, ``system``, ``cgroups``, ``swap`` and ``pressure`` (``memtype/2``):
+"""The JSON documents of the overview, ``system``, ``cgroups``, ``swap`` and ``pressure`` (``memtype/2``;
+``pressure --swappiness`` and ``--sweep`` too):
 the one envelope of ``output/json.py`` around their records, each made from its field registry.
 
 ``ps`` and ``maps`` build theirs with ``json.scan_document`` directly; ``files`` streams its own
@@ -13,12 +14,14 @@ from memtype.model.cgroups import CgroupMemory, CgroupTree
 from memtype.model.fields_cgroups import CGROUP
 from memtype.model.fields_process import PROCESS
 from memtype.model.fields_machine import MACHINE, RECONCILE, SYSTEM
-from memtype.model.fields_pressure import HOLDER, PRESSURE
+from memtype.model.fields_pressure import CGROUP_SWAPPINESS, HOLDER, PRESSURE, SWEEP_POINT
 from memtype.model.fields_swap import SHMEM_OBJECT, SWAP, SWAP_DEVICE, SWAP_PROCESS, SWAPPED_MAPPING, ZRAM
 from memtype.model.machine import MachineMemory, SystemMemory
 from memtype.model.pressure import PressureReport, holders
 from memtype.model.records import HostInfo, ProcessMemory, Scan
 from memtype.model.swap import SwapReport
+from memtype.model.swappiness import SwappinessView, Sweep, SweepPoint, difference
+from memtype.output.human import size
 from memtype.output.json import envelope, record, records, scan_document, scan_summary
 
 TYPE_CHECKING = False  # typing costs ~5 ms of start-up; mypy still reads these imports
@@ -65,14 +68,16 @@ def cgroups_document(tree: CgroupTree, rows: Sequence[CgroupMemory], scan: Scan,
     return doc
 
 
-def swap_document(r: SwapReport) -> dict[str, Any]:
-    """``memtype swap --format json``: the setup, the attribution (adds up to ``used``), and who is in swap."""
+def swap_document(r: SwapReport, in_force: SwappinessView | None = None) -> dict[str, Any]:
+    """``memtype swap --format json``: the setup, the attribution (adds up to ``used``), who is in swap, and
+    ``swappiness_in_force`` (``swappiness_section``; null where not read)."""
     absent = r.scan.host.smaps_absent
     i = r.info
     return scan_document(
         r.scan, **record(SWAP, r), devices=records(SWAP_DEVICE, i.devices), zram=records(ZRAM, i.zram),
         processes=records(SWAP_PROCESS, r.processes(), absent=absent), objects=records(SHMEM_OBJECT, r.objects),
-        mappings=records(SWAPPED_MAPPING, r.mappings[: r.top], absent=absent))
+        mappings=records(SWAPPED_MAPPING, r.mappings[: r.top], absent=absent),
+        swappiness_in_force=swappiness_section(in_force) if in_force is not None else None)
 
 
 def pressure_document(r: PressureReport, host: HostInfo, scan: Scan | None) -> dict[str, Any]:
@@ -85,3 +90,27 @@ def pressure_document(r: PressureReport, host: HostInfo, scan: Scan | None) -> d
         found[source].setdefault(kind, []).append(item)
     return envelope(host, scan_summary(scan), scan.warnings if scan is not None else [], notes=r.notes,
                     model=MODEL, **body, **{"from": found})
+
+
+def what_if_document(r: PressureReport, now: SweepPoint, host: HostInfo, scan: Scan | None) -> dict[str, Any]:
+    """``pressure --swappiness N --format json``: the pressure document at N (``target.swappiness`` is N), and
+    ``what_if``: the value in force, its prediction, and ``difference`` (N's minus now's, per kind)."""
+    doc = pressure_document(r, host, scan)
+    doc["what_if"] = {"swappiness": r.prediction.swappiness, "current_swappiness": now.swappiness,
+                      "current": record(SWEEP_POINT, now), "difference": difference(now.prediction, r.prediction)}
+    return doc
+
+
+def sweep_document(s: Sweep, host: HostInfo) -> dict[str, Any]:
+    """``pressure --sweep --format json``: the target, one record per swappiness (ascending; ``current``
+    marks the value in force) and the verdict sentence."""
+    target = {"cgroup": s.cgroup, "version": s.version, "need": s.need, "swap_room": s.swap_room,
+              "swappiness": s.current.swappiness}
+    return envelope(host, scan_summary(None), [], notes=s.notes, model=MODEL, target=target,
+                    sweep=records(SWEEP_POINT, s.points), verdict=s.verdict(size))
+
+
+def swappiness_section(v: SwappinessView) -> dict[str, Any]:
+    """``memtype swap``'s ``swappiness`` object: the machine's value, the v1 cgroups that differ, what 0 means."""
+    return {"machine": v.machine, "cgroup_version": v.version, "per_cgroup": v.per_cgroup,
+            "cgroups": records(CGROUP_SWAPPINESS, v.cgroups), "zero_means": v.zero, "mglru": v.mglru}

@@ -10,6 +10,7 @@ from rich.text import Text
 
 from memtype.kinds import Kind
 from memtype.model.swap import SwapInfo, SwapReport, anon_swap
+from memtype.model.swappiness import SwappinessView, mglru_note
 from memtype.output.console import new_table
 from memtype.output.human import UNITS_NOTE, percent, size
 
@@ -49,6 +50,21 @@ def _settings(i: SwapInfo) -> Text:
         use = "swap device" if d.is_swap else "not used as swap"
         lines.append(f"{d.name}: {size(d.disksize)} zram ({d.algorithm or '?'}, {use}): {size(d.stored)} stored "
                      f"in {size(d.pool)} of RAM")
+    return Text("\n".join(lines), style="dim")
+
+
+def swappiness_text(v: SwappinessView, top: int) -> Text:
+    """Where each swappiness is in force, and what 0 means on this kernel."""
+    lines = ["per cgroup: " + v.per_cgroup]
+    for c in v.cgroups[:top]:
+        how = "as its parent: copied when made" if c.inherited else "set, or made before vm.swappiness changed"
+        lines.append(f"  {c.path}: memory.swappiness {c.value}, {how}")
+    if len(v.cgroups) > top:
+        lines.append(f"  +{len(v.cgroups) - top} more (--top, or --format json for all)")
+    lines.append("what 0 means here: " + v.zero)
+    note = mglru_note(v.mglru)
+    if note:
+        lines.append(note)
     return Text("\n".join(lines), style="dim")
 
 
@@ -113,7 +129,7 @@ def mappings_table(r: SwapReport) -> Table | None:
     return t
 
 
-def render(r: SwapReport) -> RenderableType:
+def render(r: SwapReport, in_force: SwappinessView | None = None) -> RenderableType:
     h = r.scan.host
     head = Text(" · ".join(["memtype swap"] + ([h.hostname] if h.hostname else []) + [f"Linux {h.kernel or '?'}"]
                            + (["live"] if h.live else [f"capture {os.path.basename(h.root.rstrip('/'))}"])),
@@ -124,6 +140,8 @@ def render(r: SwapReport) -> RenderableType:
     else:
         parts.append(Text("No swap device is active: anonymous and shared memory stay in RAM.", style="bold"))
     parts.append(_settings(r.info))
+    if in_force is not None:
+        parts.append(swappiness_text(in_force, r.top))
     if r.info.total:
         parts.append(attribution_table(r))
     for table in (processes_table(r), objects_table(r), mappings_table(r)):

@@ -12,7 +12,8 @@ TYPE_CHECKING = False  # typing costs ~5 ms of start-up; mypy still reads these 
 if TYPE_CHECKING:
     from memtype.model.swap import SwapReport
 
-DESCRIPTION = ("Swap devices and their use, swappiness, zswap and zram (pool vs stored), and who is in swap: "
+DESCRIPTION = ("Swap devices and their use, swappiness (the machine's, every v1 cgroup that differs, what 0 means), "
+               "zswap and zram (pool vs stored), and who is in swap: "
                "processes (Swap, SwapPss, anon and shmem), shared-memory objects (memfd, /dev/shm, SysV: counted "
                "once, with their mappers) and mappings.")
 # The end of --help (cli.main.examples_text): real invocations, each with what it shows
@@ -33,14 +34,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from memtype.collect.pressure import cgroup_files
     from memtype.collect.scan import scan
     from memtype.collect.swapinfo import swap_info
+    from memtype.collect.swappiness import read_swappiness_view
     from memtype.model.swap import SwapReport, attribution, shmem_objects, swapped_mappings
     from memtype.cli.source import open_source
 
     with open_source(args) as src:
         root = src.need_root("swap devices, zswap and zram (/proc/swaps, /sys)")
         info = swap_info(root)
+        in_force = read_swappiness_view(root, cgroup_files(root))  # vm.swappiness, v1 cgroups that differ
         result = scan(root, mappings=True, jobs=args.jobs)
     objects = shmem_objects(result.processes, info.shm)
     swapped = swapped_mappings(result.processes)
@@ -51,13 +55,13 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "json":
         from memtype.output.documents import swap_document
 
-        write_json(swap_document(report))
+        write_json(swap_document(report, in_force))
     elif args.format == "csv":
         _csv(args, report)
     else:
         from memtype.output.swap_table import render
 
-        output.table(output.console(args), render(report))
+        output.table(output.console(args), render(report, in_force))
     notes.scan_notes(result)
     return 0
 
