@@ -48,8 +48,8 @@ def record_shm(sink: Sink, pids: list[int] | None, redact: bool) -> tuple[int, l
         holders = scan_holders(root, fd_identity=identity)
         for held in holders.files.values():
             dev = dev_str(held.dev)
-            if dev in devs:
-                probe.measure(dev, held.ino, held.opener)
+            if dev in devs and (wanted is None or not wanted.isdisjoint(held.mapped_by | held.open_by)):
+                probe.measure(dev, held.ino, held.opener)  # with --pid: only what those processes hold
         files = 0
         for pid, names in fds.items():
             for name in names:
