@@ -119,7 +119,7 @@ def test_issue12_cli_on_the_capture(run_cli) -> None:  # type: ignore[no-untyped
     lines = r.out.splitlines()
     assert lines[0].startswith("key,kind,name,named,size,resident") and len(lines) == 3
     r = run_cli("shm", "--root", str(FIXTURE), "--format", "csv", "--table", "holders")
-    assert r.out.splitlines()[0] == "key,kind,name,pid,how,comm,rss,cgroup" and len(r.out.splitlines()) == 9
+    assert r.out.splitlines()[0] == "key,kind,name,pid,how,comm,rss,cgroup,swap" and len(r.out.splitlines()) == 9
     r = run_cli("shm", "--root", str(FIXTURE), "--holders", "--width", "160")
     assert r.code == 0 and "ORPHANED" in r.out and "memfd:fixture-buf" in r.out and "Holders" in r.out
     assert "Shmem" in r.out and "unaccounted" in r.out

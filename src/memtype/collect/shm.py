@@ -99,28 +99,30 @@ class _Context:
     def __init__(self, root: Root, processes: list[ProcessMemory] | None, probe: Probe, swap_empty: bool) -> None:
         self.root, self.probe, self.swap_empty = root, probe, swap_empty
         self.procs = {p.pid: p for p in processes} if processes is not None else None
-        self._rss: dict[int, dict[tuple[str, int], int]] = {}
+        self._rss: dict[int, dict[tuple[str, int], tuple[int, int]]] = {}  # pid -> object -> (Rss, Swap)
         self._cgroups: dict[int, str | None] = {}
         self._comms: dict[int, str | None] = {}
 
-    def rss(self, pid: int, dev: str, ino: int) -> int | None:
-        """Σ smaps Rss of ``pid``'s mappings of (dev, ino); None: its mappings were not read."""
+    def mapped(self, pid: int, dev: str, ino: int) -> tuple[int | None, int | None]:
+        """(Σ smaps Rss, Σ smaps Swap) of ``pid``'s mappings of (dev, ino); None: its mappings were not read."""
         if self.procs is None:
-            return None
+            return None, None
         p = self.procs.get(pid)
         if p is None or p.mappings is None:
-            return None
+            return None, None
         if pid not in self._rss:
-            per: dict[tuple[str, int], int] = {}
+            per: dict[tuple[str, int], tuple[int, int]] = {}
             for m in p.mappings:
                 if m.inode:
-                    per[(m.dev, m.inode)] = per.get((m.dev, m.inode), 0) + m.categories[Kind.SHARED].rss
+                    rss, swap = per.get((m.dev, m.inode), (0, 0))
+                    shared = m.categories[Kind.SHARED]
+                    per[(m.dev, m.inode)] = (rss + shared.rss, swap + shared.swap)
             self._rss[pid] = per
-        return self._rss[pid].get((dev, ino), 0)
+        return self._rss[pid].get((dev, ino), (0, 0))
 
     def holder(self, pid: int, how: str, dev: str, ino: int) -> ShmHolder:
-        rss = self.rss(pid, dev, ino) if how == "map" else 0
-        return ShmHolder(pid, how, rss, self.cgroup(pid), self.comm(pid))
+        rss, swap = self.mapped(pid, dev, ino) if how == "map" else (0, None)
+        return ShmHolder(pid, how, rss, self.cgroup(pid), self.comm(pid), swap)
 
     def cgroup(self, pid: int) -> str | None:
         p = self.procs.get(pid) if self.procs is not None else None
@@ -147,12 +149,11 @@ class _Context:
             return m.cached, m.swapped, "cachestat"
         if m is not None and m.blocks is not None and self.swap_empty:
             return m.blocks, 0, "st_blocks"
-        best = 0
-        for h in holders:
-            if h.how == "map" and h.rss is not None and h.rss > best:
-                best = h.rss
-        if best:
-            return best, None, "mappings"  # a lower bound: pages no mapper faulted in are missed
+        read = [h for h in holders if h.how == "map" and h.rss is not None]
+        best = max((h.rss or 0 for h in read), default=0)
+        swap = max((h.swap or 0 for h in read), default=0)
+        if best or swap:  # lower bounds: pages no mapper faulted in, or outside every mapped range, are missed
+            return best or None, swap, "mappings"
         return None, None, None
 
 

@@ -48,6 +48,8 @@ SHM_HOLDER = Registry("shm_holder", "a process holding a shared-memory object (m
     gauge("rss", "Rss", "bytes of the object this process maps (smaps Rss; 0 for fd; null: not read)",
           lambda h: h.rss),
     info("cgroup", "Cgroup", "its memory cgroup", lambda h: h.cgroup),
+    gauge("swap", "Swap", "smaps Swap of its mappings of the object: the object's swapped pages in the mapped "
+          "range, the same in every mapper (null: not a mapper, or not read)", lambda h: h.swap),
 ], labels=("pid", "how"))
 
 SHM_HOLDING = Registry("shm_holding", "one holder of one object: (object, holder) pairs (memtype shm --table "

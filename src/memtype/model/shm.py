@@ -34,12 +34,16 @@ UNACCOUNTED_WHY = ("Shmem no object explains: objects of processes not read, tmp
 class ShmHolder:
     """A process that keeps an object alive: it maps it (``map``), holds it open (``fd``), or is a SysV
     attachment we see no mapping of (``attach``). ``rss``: bytes of the object this process maps
-    (smaps Rss of its mappings of it; 0 for ``fd``; None: not read)."""
+    (smaps Rss of its mappings of it; 0 for ``fd``; None: not read). ``swap``: smaps Swap of those
+    mappings: the *object's* swapped pages in the mapped range (shmem_swap_usage), the same in every
+    mapper, so never summed over holders (None: not read or not a mapper)."""
 
-    __slots__ = ("pid", "how", "rss", "cgroup", "comm")
+    __slots__ = ("pid", "how", "rss", "cgroup", "comm", "swap")
 
-    def __init__(self, pid: int, how: str, rss: int | None, cgroup: str | None, comm: str | None = None) -> None:
+    def __init__(self, pid: int, how: str, rss: int | None, cgroup: str | None, comm: str | None = None,
+                 swap: int | None = None) -> None:
         self.pid, self.how, self.rss, self.cgroup, self.comm = pid, how, rss, cgroup, comm
+        self.swap = swap
 
     def __repr__(self) -> str:
         return f"ShmHolder({self.pid}, {self.how!r}, rss={self.rss})"
@@ -170,6 +174,17 @@ def reconcile(objects: list[ShmObject] | tuple[ShmObject, ...], shmem: int | Non
     known = sum(r.bytes for r in rows if r.bytes is not None)
     rows.append(ShmRow("unaccounted", None if shmem is None else shmem - known, None, UNACCOUNTED_WHY))
     return tuple(rows)
+
+
+def describe(o: ShmObject) -> str:
+    """How a person names the object: its path or name, else what it is."""
+    if o.kind == "sysv":
+        return f"SysV {o.name or 'IPC_PRIVATE'} shmid {o.inode}"
+    if o.kind == "shared_anon":
+        first = o.key.split(":")
+        at = f" at {first[2]} of {first[1]}" if o.key.startswith("anon:") and len(first) == 3 else ""
+        return f"{o.name or 'MAP_SHARED|MAP_ANONYMOUS'}{at}"
+    return f"{o.name or o.key}{' (deleted)' if o.kind == 'deleted' else ''}"
 
 
 def sort_objects(objects: list[ShmObject]) -> list[ShmObject]:

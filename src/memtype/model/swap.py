@@ -7,9 +7,9 @@ Two kernel rules shape it:
   every process that maps it, while ``SwapPss`` counts them 0 and ``VmSwap``/pagemap not at all
   (surprise 7). So shmem swap is attributed to the object (by device and inode: a memfd, a
   ``/dev/shm`` file, a SysV segment, a ``MAP_SHARED|MAP_ANONYMOUS`` region) and listed beside its
-  mappers, never summed over them. An object's swap is the largest of its mappings' (exact when
-  they map the same range, the usual case; a lower bound otherwise). SysV segments have an exact
-  figure in /proc/sysvipc/shm, used when present (their inode in smaps is the shmid).
+  mappers, never summed over them. The objects are ``memtype shm``'s (``model.shm``, one code path):
+  an object's swap is the kernel's where it tells (/proc/sysvipc/shm, cachestat), else the largest
+  of its mappings' (exact when they map the same range, the usual case; a lower bound otherwise).
 * Anon swap entries shared after fork count once per process in ``Swap`` and are divided in
   ``SwapPss``, so the processes' anon ``SwapPss`` sums to the swap slots they hold.
 
@@ -20,9 +20,8 @@ from __future__ import annotations
 
 from memtype.kinds import Kind
 from memtype.model.records import Mapping, ProcessMemory, Scan
+from memtype.model.shm import ShmAccount, ShmObject
 from memtype.parse.swapfiles import ShmSegment, SwapDevice
-
-_SHMEM_CLASSES = ("shmem", "shmem-hugetlb", "shmem-private")
 
 
 class Zswap:
@@ -98,35 +97,34 @@ def anon_swap_pss(p: ProcessMemory) -> int:
     return p.categories[Kind.ANONYMOUS].swap_pss + p.categories[Kind.COW].swap_pss
 
 
-def shmem_objects(procs: list[ProcessMemory], shm: list[ShmSegment] | None = None) -> list[ShmemObject]:
-    """Shared-memory objects in swap, largest first (processes must be scanned with mappings)."""
-    found: dict[tuple[str, int, str], ShmemObject] = {}
-    for p in procs:
-        per_object: dict[tuple[str, int, str], int] = {}
-        for m in p.mappings or ():
-            swap = m.categories[Kind.SHARED].swap
-            if m.mapclass not in _SHMEM_CLASSES or not swap:
-                continue
-            key = (m.dev, m.inode, m.path) if m.inode else ("", m.start, f"{m.path or '[shared anon]'} (pid {p.pid})")
-            obj = found.get(key)
-            if obj is None:
-                obj = found[key] = ShmemObject(key[2] or "[shared anon]", m.dev, m.inode)
-            obj.swap = max(obj.swap, swap)
-            per_object[key] = per_object.get(key, 0) + swap
-        for key, swap in per_object.items():
-            found[key].mappers.append((p.pid, p.comm, swap))
-    by_shmid = {s.shmid: s for s in shm or () if s.swap is not None}
-    for obj in found.values():
-        seg = by_shmid.get(obj.inode) if obj.name.startswith("/SYSV") else None
-        if seg is not None and seg.swap is not None:
-            obj.swap, obj.exact = seg.swap, True
-    known = {o.inode for o in found.values() if o.name.startswith("/SYSV")}
-    for seg in shm or ():  # segments in swap that no scanned process maps
-        if seg.swap and seg.shmid not in known:
-            obj = ShmemObject(f"/SYSV{seg.key & 0xffffffff:08x} (shmid {seg.shmid}, not attached)", "", seg.shmid)
-            obj.swap, obj.exact = seg.swap, True
-            found[("sysv", seg.shmid, "")] = obj
-    return sorted(found.values(), key=lambda o: o.swap, reverse=True)
+def shmem_objects(account: ShmAccount) -> list[ShmemObject]:
+    """Shared-memory objects in swap, largest first: ``memtype shm``'s objects (``collect.shm.read_shm``)
+    whose swapped bytes are known and above 0, named as their mappings are in smaps."""
+    out = []
+    for o in account.objects:
+        if not o.swapped:
+            continue
+        obj = ShmemObject(_maps_name(o), o.dev, o.inode)
+        obj.swap, obj.exact = o.swapped, o.measured in _EXACT
+        obj.mappers = [(h.pid, h.comm or "?", h.swap or 0) for h in o.holders if h.how == "map"]
+        out.append(obj)
+    return sorted(out, key=lambda x: x.swap, reverse=True)
+
+
+_EXACT = ("sysvipc", "cachestat")  # the kernel's own count of the object, not the largest mapping's
+
+
+def _maps_name(o: ShmObject) -> str:
+    """The object as /proc/PID/maps names it (``/memfd:NAME (deleted)``, ``/SYSV0000abcd (deleted)``)."""
+    if o.kind == "sysv":
+        key = o.name[2:] if o.name and o.name.startswith("0x") else "00000000"
+        return f"/SYSV{key}" + (" (deleted)" if o.holders else f" (shmid {o.inode}, not attached)")
+    if o.kind == "memfd":
+        return f"/{o.name} (deleted)"
+    if o.kind == "shared_anon":
+        first = o.key.split(":")
+        return "/dev/zero (deleted)" + (f" (pid {first[1]})" if o.key.startswith("anon:") else "")
+    return f"{o.name or o.key}{' (deleted)' if o.kind == 'deleted' else ''}"
 
 
 def swapped_mappings(procs: list[ProcessMemory]) -> list[SwappedMapping]:

@@ -8,7 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from memtype.model.records import HostInfo
-from memtype.model.shm import ShmAccount, ShmObject
+from memtype.model.shm import ShmAccount, ShmObject, describe
 from memtype.output.console import new_table
 from memtype.output.human import UNITS_NOTE, size
 
@@ -16,15 +16,7 @@ _KIND = {"sysv": "SysV", "posix": "POSIX", "tmpfs": "tmpfs", "memfd": "memfd", "
          "deleted": "deleted"}
 
 
-def label(o: ShmObject) -> str:
-    """How a person names the object: its path or name, else what it is."""
-    if o.kind == "sysv":
-        return f"SysV {o.name or 'IPC_PRIVATE'} shmid {o.inode}"
-    if o.kind == "shared_anon":
-        first = o.key.split(":")
-        at = f" at {first[2]} of {first[1]}" if o.key.startswith("anon:") and len(first) == 3 else ""
-        return f"{o.name or 'MAP_SHARED|MAP_ANONYMOUS'}{at}"
-    return f"{o.name or o.key}{' (deleted)' if o.kind == 'deleted' else ''}"
+label = describe
 
 
 def state(o: ShmObject) -> str:

@@ -36,6 +36,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from memtype.collect.pressure import cgroup_files
     from memtype.collect.scan import scan
+    from memtype.collect.shm import read_shm
     from memtype.collect.swapinfo import swap_info
     from memtype.collect.swappiness import read_swappiness_view
     from memtype.model.swap import SwapReport, attribution, shmem_objects, swapped_mappings
@@ -46,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
         info = swap_info(root)
         in_force = read_swappiness_view(root, cgroup_files(root))  # vm.swappiness, v1 cgroups that differ
         result = scan(root, mappings=True, jobs=args.jobs)
-    objects = shmem_objects(result.processes, info.shm)
+        account = read_shm(root, result.processes)
+    objects = shmem_objects(account)
     swapped = swapped_mappings(result.processes)
     shares = attribution(info.used, result.processes, objects)
     # The per-mapping detail is in the report now: the processes it keeps drop their mappings (memory flat).
