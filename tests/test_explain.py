@@ -152,8 +152,10 @@ def test_issue15_ranked_and_pid_list() -> None:
         Finding("made-up", "info", 0, "x")
 
 
-def test_issue15_examples() -> None:
-    from memtype.cli.commands import explain as command
+@pytest.mark.parametrize("name", ["explain", "lab"])
+def test_issue15_examples(name: str) -> None:
+    import importlib
 
+    command = importlib.import_module(f"memtype.cli.commands.{name}")
     assert 2 <= len(command.EXAMPLES) <= 3
     assert all(re.match(r"memtype \S.*  # \S", e) for e in command.EXAMPLES)

@@ -52,6 +52,9 @@ RULES = (
     Rule("collect/gpu/ imports of memtype only collect.gpu, model, kinds, errors, parse and source (NVML's "
          "module only inside a function: it is optional)", ("memtype.collect.gpu",),
          allow=("memtype.collect.gpu", *MODEL_DEPS, "memtype.parse", "memtype.source", OTHER)),
+    Rule("lab/ imports of memtype only lab, collect, source, parse, model, kinds and errors (the command renders)",
+         ("memtype.lab",), allow=("memtype.lab", "memtype.collect", "memtype.source", "memtype.parse", *MODEL_DEPS,
+                                  STDLIB)),
     Rule("store/ imports of memtype only store, model, kinds, errors, parse, source and _version (and the stdlib)",
          ("memtype.store",), allow=("memtype.store", *MODEL_DEPS, "memtype.parse", "memtype.source",
                                     "memtype._version", STDLIB)),

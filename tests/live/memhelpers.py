@@ -30,6 +30,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+# The swapfile and disk-directory helpers live in the package (``memtype lab`` makes swap with them too).
+from memtype.lab.swapfile import NON_DISK_FS, SwapSetupError, TempSwapfile, disk_tmpdir, fs_type, swaps_active  # noqa: E402,F401
+
 PAGE = os.sysconf("SC_PAGE_SIZE")
 MiB = 1 << 20
 
@@ -501,37 +504,6 @@ def smaps_entry(pid: int, start: int) -> dict[str, Any]:
     return found
 
 
-def swaps_active() -> list[str]:
-    with open("/proc/swaps") as f:
-        return [line.split()[0] for line in f.read().splitlines()[1:] if line.strip()]
-
-
-NON_DISK_FS = frozenset({"tmpfs", "ramfs", "devtmpfs", "proc", "sysfs", "hugetlbfs", "overlay", "squashfs"})
-
-
-def fs_type(path: str) -> str | None:
-    """Filesystem type of ``path`` from /proc/self/mountinfo (longest mount-point prefix)."""
-    path = os.path.realpath(path)
-    best, typ = "", None
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            left, _, right = line.partition(" - ")
-            mnt = left.split()[4].replace("\\040", " ")
-            if (path == mnt or path.startswith(mnt.rstrip("/") + "/")) and len(mnt) >= len(best):
-                best, typ = mnt, right.split()[0]
-    return typ
-
-
-def disk_tmpdir() -> str | None:
-    """A writable directory on a disk filesystem (so files are page cache, not shmem, and a swapfile
-    works): $MEMTYPE_DISK_DIR, the temp dir, /var/tmp, home, cwd - the first one that qualifies."""
-    for cand in (os.environ.get("MEMTYPE_DISK_DIR"), tempfile.gettempdir(), "/var/tmp", os.path.expanduser("~"),
-                 os.getcwd()):
-        if cand and os.path.isdir(cand) and os.access(cand, os.W_OK) and fs_type(cand) not in NON_DISK_FS:
-            return cand
-    return None
-
-
 @contextmanager
 def temp_file(directory: str, npages: int, prefix: str = "memtype-live-") -> Iterator[str]:
     """A file of ``npages`` non-zero pages, written with write() (its page cache is resident)."""
@@ -547,62 +519,6 @@ def temp_file(directory: str, npages: int, prefix: str = "memtype-live-") -> Ite
         yield path
     finally:
         os.unlink(path)
-
-
-class SwapSetupError(RuntimeError):
-    """fallocate/mkswap/swapon failed (the filesystem or kernel does not allow a swapfile)."""
-
-
-class TempSwapfile:
-    """A temporary swapfile: ``prepare`` (fallocate + mkswap), ``on`` (swapon), and ``close`` (swapoff +
-    unlink), which is guaranteed by ``with`` and safe to call twice. Keep the time between ``on`` and
-    the measurement short: with swap on, DAMON starts swapping out idle memory machine-wide."""
-
-    def __init__(self, directory: str, mb: int = 256) -> None:
-        # unique per instance: tests of one process (and other sessions' tests) may each make one
-        self.path = os.path.join(directory, f"memtype-live-{os.getpid()}-{os.urandom(5).hex()}.swap")
-        self.mb = mb
-        self.active = False
-        self.created = False
-
-    @staticmethod
-    def _run(*cmd: str) -> None:
-        r = subprocess.run(cmd, capture_output=True, text=True)
-        if r.returncode:
-            raise SwapSetupError(f"{' '.join(cmd)}: {r.stderr.strip() or r.stdout.strip()}")
-
-    def prepare(self) -> None:
-        if os.path.exists(self.path):
-            raise FileExistsError(self.path)
-        self.created = True
-        self._run("fallocate", "-l", f"{self.mb}M", self.path)
-        os.chmod(self.path, 0o600)
-        self._run("mkswap", self.path)
-
-    def on(self) -> None:
-        if not self.created:
-            self.prepare()
-        self._run("swapon", self.path)
-        self.active = True
-
-    def close(self) -> None:
-        if self.active:
-            subprocess.run(["swapoff", self.path], capture_output=True)
-            self.active = False
-        if self.created and os.path.exists(self.path):
-            os.unlink(self.path)
-        self.created = False
-
-    def __enter__(self) -> TempSwapfile:
-        try:
-            self.on()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 @contextmanager

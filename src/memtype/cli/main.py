@@ -47,6 +47,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "exporter": ("memtype.cli.commands.exporter", "serve the machine, programs and cgroups by kind to Prometheus"),
     "explain": ("memtype.cli.commands.explain", "in words: the machine's findings, a process's kinds and why"),
     "shm": ("memtype.cli.commands.shm", "every shared-memory object, who holds it, orphans, and where Shmem is"),
+    "lab": ("memtype.cli.commands.lab", "make each kind of memory in real processes and measure it beside what was made"),
 }
 # `memtype --help` lists the commands by job, in this order. Every command of COMMANDS is in exactly one
 # group and its module defines EXAMPLES (tests/test_help.py says what is missing).
@@ -55,7 +56,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "watch": ("top",),
     "record": ("record", "history", "snapshot", "diff"),
     "export": ("exporter",),
-    "explain": ("explain", "pressure"),
+    "explain": ("explain", "pressure", "lab"),
 }
 OVERVIEW = "memtype.cli.commands.overview"
 _HELP_WIDTH: list[int] = []

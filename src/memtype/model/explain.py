@@ -137,7 +137,7 @@ def _cow_why(parent: int | None, children: tuple[int, ...]) -> str:
     if parent is not None:
         who.append(f"its parent PID {parent}")
     if children:
-        who.append(f"its children {pid_list(children)}")
+        who.append(f"its {'child' if len(children) == 1 else 'children'} {pid_list(children)}")
     sharers = " and ".join(who) if who else "another process (a fork relative not read, or KSM)"
     return (f"pages still mapped by {sharers} after fork(): copy-on-write; each write copies a page into this "
             "process's own anonymous memory")
