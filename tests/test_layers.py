@@ -55,6 +55,9 @@ RULES = (
     Rule("lab/ imports of memtype only lab, collect, source, parse, model, kinds and errors (the command renders)",
          ("memtype.lab",), allow=("memtype.lab", "memtype.collect", "memtype.source", "memtype.parse", *MODEL_DEPS,
                                   STDLIB)),
+    Rule("report/ imports of memtype only report, model, kinds, errors, output and _version (and the stdlib): "
+         "the command gathers the data", ("memtype.report",),
+         allow=("memtype.report", *MODEL_DEPS, "memtype.output", "memtype._version", STDLIB)),
     Rule("store/ imports of memtype only store, model, kinds, errors, parse, source and _version (and the stdlib)",
          ("memtype.store",), allow=("memtype.store", *MODEL_DEPS, "memtype.parse", "memtype.source",
                                     "memtype._version", STDLIB)),

@@ -48,6 +48,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "explain": ("memtype.cli.commands.explain", "in words: the machine's findings, a process's kinds and why"),
     "shm": ("memtype.cli.commands.shm", "every shared-memory object, who holds it, orphans, and where Shmem is"),
     "lab": ("memtype.cli.commands.lab", "make each kind of memory in real processes and measure it beside what was made"),
+    "report": ("memtype.cli.commands.report", "one self-contained HTML file of charts (inline SVG, offline) to share"),
 }
 # `memtype --help` lists the commands by job, in this order. Every command of COMMANDS is in exactly one
 # group and its module defines EXAMPLES (tests/test_help.py says what is missing).
@@ -55,7 +56,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "look now": ("ps", "maps", "system", "cgroups", "swap", "shm", "files"),
     "watch": ("top",),
     "record": ("record", "history", "snapshot", "diff"),
-    "export": ("exporter",),
+    "export": ("exporter", "report"),
     "explain": ("explain", "pressure", "lab"),
 }
 OVERVIEW = "memtype.cli.commands.overview"

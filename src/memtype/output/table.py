@@ -18,7 +18,7 @@ from rich.console import Group as RichGroup, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from memtype.kinds import KINDS
+from memtype.kinds import KIND_COLOURS, KINDS
 from memtype.model.group import total_of
 from memtype.model.machine import MachineMemory
 from memtype.model.records import Scan
@@ -115,7 +115,7 @@ def render_columns(columns: Sequence[Column], *, title: str | None, totals: int 
     t = new_table(title)
     for c in columns:
         t.add_column(c.header, justify="right" if c.right else "left", no_wrap=True, width=c.width,
-                     overflow="ellipsis")
+                     overflow="ellipsis", header_style=HEADER_STYLES.get(c.header_top))
     rows = len(columns[0].cells) if columns else 0
     for i in range(rows):
         is_total = i >= rows - totals
@@ -138,6 +138,8 @@ def _measure_header(field: Field, measure: str) -> str:
 
 
 KINDS_BY_ID = {k.value: k for k in KINDS}
+# A kind's column title in its colour (memtype.kinds.KIND_COLOURS: the report's and top's too).
+HEADER_STYLES = {**{k.label: "bold " + KIND_COLOURS[k.value] for k in KINDS}, "Swap": "bold " + KIND_COLOURS["swap"]}
 
 
 def value_text(field: Field, value: Any) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
+from memtype.kinds import ROW_COLOURS
 from memtype.output.human import size
 
 TYPE_CHECKING = False
@@ -21,13 +22,11 @@ if TYPE_CHECKING:
     from memtype.model.derive import Model
     from memtype.model.machine import MachineMemory
 
-# Row id -> (legend word, style). Styles differ in hue and in the glyph's shade, not in colour alone.
-SEGMENTS = {
-    "anonymous": ("anon", "red"), "cow": ("cow", "bright_red"), "shared": ("shared", "magenta"),
-    "file": ("file", "cyan"), "device": ("device", "white"),
-    "swap_cache": ("swapcache", "yellow"), "kernel": ("kernel", "blue"), "hugetlb": ("hugetlb", "bright_white"),
-    "free": ("free", "green"), "unaccounted": ("other", "bright_black"),
-}
+# Row id -> (legend word, style): the colours of memtype.kinds.ROW_COLOURS (Okabe-Ito, colour-blind safe),
+# the same as the report's and the tables'; the legend names every segment, so colour is not the only cue.
+_WORDS = {"anonymous": "anon", "cow": "cow", "shared": "shared", "file": "file", "device": "device",
+          "swap_cache": "swapcache", "kernel": "kernel", "hugetlb": "hugetlb", "free": "free", "unaccounted": "other"}
+SEGMENTS = {rid: (word, ROW_COLOURS[rid]) for rid, word in _WORDS.items()}
 _BY_WHO = ("kswapd", "direct", "khugepaged", "proactive")
 
 

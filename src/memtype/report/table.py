@@ -1,0 +1,31 @@
+"""HTML tables of the report: readable without JavaScript; the page's small script sorts them by a column
+(``data-key`` of a header names the row attribute holding the raw value, so sizes sort as numbers)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from memtype.report.svg import attrs, esc
+
+
+class Col:
+    """A column: its title, the row attribute it sorts by (``data-KEY``), right-aligned if ``num``, and the
+    kind whose colour marks its title."""
+
+    __slots__ = ("title", "key", "num", "kind")
+
+    def __init__(self, title: str, key: str, *, num: bool = False, kind: str = "") -> None:
+        self.title, self.key, self.num, self.kind = title, key, num, kind
+
+
+def table(name: str, cols: Sequence[Col], rows: Sequence[tuple[Mapping[str, object], Sequence[str]]],
+          caption: str = "") -> str:
+    """A sortable table; each row is (its data attributes, its cells' text)."""
+    head = "".join(f'<th data-key="{esc(c.key)}"' + (' class="n"' if c.num else "") + ">"
+                   + (f'<span class="sw k-{c.kind}"></span>' if c.kind else "") + f"{esc(c.title)}</th>" for c in cols)
+    nums = [c.num for c in cols]
+    body = "".join(f"<tr{attrs(d)}>" + "".join(("<td class=n>" if n else "<td>") + esc(t) for n, t in zip(nums, cells))
+                   + "</tr>" for d, cells in rows)  # </td> may be left out (HTML), a byte budget saving
+    cap = f"<caption>{esc(caption)}</caption>" if caption else ""
+    return (f'<div class="tw"><table class="sortable" data-table="{esc(name)}">{cap}<thead><tr>{head}</tr></thead>'
+            f"<tbody>{body}</tbody></table></div>")
