@@ -270,6 +270,68 @@ def op_read_file(path: str, times: int = 1) -> int:
     return total
 
 
+def op_touch_stride(addr: int, count: int, stride_pages: int) -> None:
+    """Write one page every ``stride_pages`` pages, ``count`` times: few resident pages, many page tables
+    (one 4 KiB PTE page per 2 MiB of address space touched, x86_64)."""
+    for i in range(count):
+        touch_write(addr, 1, i * stride_pages)
+
+
+_THREADS: list[Any] = []
+
+
+def op_threads(n: int) -> int:
+    """Start ``n`` threads that sleep until the process exits (each has a kernel stack). Returns Threads."""
+    import threading
+
+    stop = threading.Event()
+    for _ in range(n):
+        t = threading.Thread(target=stop.wait, daemon=True)
+        t.start()
+        _THREADS.append(t)
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("Threads:"))
+
+
+_SOCKETS: dict[str, Any] = {}
+
+
+def op_listen(name: str) -> None:
+    """Listen on the abstract unix socket ``name`` (``accept_fd`` takes one fd from it)."""
+    import socket
+
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind("\0" + name)
+    srv.listen(1)
+    _SOCKETS[name] = srv
+
+
+def op_send_fd(name: str, fd: int) -> None:
+    """Pass ``fd`` to the process listening on ``name`` (SCM_RIGHTS)."""
+    import socket
+
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.connect("\0" + name)
+        socket.send_fds(s, [b"fd"], [fd])
+        s.recv(1)  # wait until the peer has it
+
+
+def op_accept_fd(name: str) -> int:
+    """The fd a peer sent on ``name`` (now held by this process too)."""
+    import socket
+
+    srv = _SOCKETS.pop(name)
+    conn, _ = srv.accept()
+    with conn, srv:
+        _, fds, _, _ = socket.recv_fds(conn, 16, 1)
+        conn.send(b"k")
+    return int(fds[0])
+
+
+def op_close(fd: int) -> None:
+    os.close(fd)
+
+
 def op_fork() -> int:
     """Fork this child; the kid serves the same ops on its own pipes (use ``op_kid`` to reach it)."""
     parent = os.getpid()
@@ -406,6 +468,12 @@ CHILD_CODE = "import sys; sys.path.insert(0, sys.argv[1]); import memhelpers; me
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
 
+def join_cgroup(cgroup: str) -> None:
+    """Move the calling process into ``cgroup`` (a v1 or v2 cgroup directory)."""
+    with open(os.path.join(cgroup, "cgroup.procs"), "w") as f:
+        f.write(str(os.getpid()))
+
+
 class ChildError(AssertionError):
     """An operation failed inside a child (the message holds its traceback)."""
 
@@ -413,11 +481,13 @@ class ChildError(AssertionError):
 class Child:
     """A fresh interpreter (``python -I``) running ``serve``; ``close`` always kills and reaps it."""
 
-    def __init__(self, executable: str | None = None) -> None:
-        """``executable``: another interpreter binary (a copy under a unique name: a program of its own)."""
+    def __init__(self, executable: str | None = None, cgroup: str | None = None) -> None:
+        """``executable``: another interpreter binary (a copy under a unique name: a program of its own).
+        ``cgroup``: a cgroup directory the child joins before it execs, so all of its memory is charged there."""
         self._stderr = tempfile.TemporaryFile()
         self.proc = subprocess.Popen([executable or sys.executable, "-I", "-c", CHILD_CODE, _HERE], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=self._stderr)
+                                     stdout=subprocess.PIPE, stderr=self._stderr,
+                                     preexec_fn=None if cgroup is None else lambda: join_cgroup(cgroup))
         self.pid = self.proc.pid
         self.kids: list[int] = []
         assert self.proc.stdout is not None

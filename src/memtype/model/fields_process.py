@@ -9,13 +9,14 @@ from __future__ import annotations
 from memtype.kinds import KINDS
 from memtype.model.fields import (PAGE_HELP, PARTS, Registry, gauge, info, kind_fields, kind_partitions, label,
                                   reclaim_fields, totals_fields)
+from memtype.model.freed import PART_HELP, PARTS as FREED_PARTS, RAM_PARTS, SWAP_PARTS
 from memtype.model.records import KindUsage, Totals
 
 TYPE_CHECKING = False  # typing costs ~5 ms of start-up; mypy still reads these imports
 if TYPE_CHECKING:
     from typing import Any
 
-    from memtype.model.fields import Getter
+    from memtype.model.fields import Field, Getter
 
 
 def _pages(name: str) -> Getter:
@@ -24,6 +25,49 @@ def _pages(name: str) -> Getter:
 
 def _reclaim(name: str) -> Getter:
     return lambda p: p.reclaim.get(name) if p.reclaim is not None else None
+
+
+def _freed(name: str) -> Getter:
+    return lambda p: p.freed.parts.get(name) if p.freed is not None else None
+
+
+def _freed_attr(name: str) -> Getter:
+    return lambda p: getattr(p.freed, name) if p.freed is not None else None
+
+
+def _kernel(name: str) -> Getter:
+    return lambda p: p.kernel.get(name) if p.kernel is not None else None
+
+
+# freed_if_killed = its parts; the RAM and swap subtotals split it (``memtype.model.freed``).
+FREED_PARTITIONS = {"freed_if_killed": tuple(f"freed.parts.{n}" for n in FREED_PARTS),
+                    "freed.ram": tuple(f"freed.parts.{n}" for n in RAM_PARTS),
+                    "freed.swap": tuple(f"freed.parts.{n}" for n in SWAP_PARTS)}
+
+
+def freed_fields(what: str) -> list[Field]:
+    """``freed_if_killed`` and its parts (``memtype.model.freed``; only with ``--freed``)."""
+    return [
+        gauge("freed_if_killed", "Freed", f"what the kernel would free if {what} exited now: RAM plus swap "
+              "(exclusive anon, private swap, page tables, stacks, unnamed shmem it is the last holder of; "
+              "None: unknown)", _freed_attr("bytes"), attr="freed", option="freed", default=True),
+        gauge("freed.ram", "Freed RAM", "the RAM part of freed_if_killed", _freed_attr("ram"), attr="freed",
+              option="freed"),
+        gauge("freed.swap", "Freed swap", "the swap part of freed_if_killed", _freed_attr("swap"), attr="freed",
+              option="freed"),
+        *[gauge(f"freed.parts.{n}", n, PART_HELP[n], _freed(n), attr="freed", option="freed",
+                labels=(("part", n),), metric="freed.part") for n in FREED_PARTS],
+        info("freed.exact", "Freed exact", "every part of freed_if_killed is exact (else see freed.estimates)",
+             _freed_attr("exact"), attr="freed", option="freed"),
+        info("freed.estimates", "Estimates", "the parts that are estimates, and why",
+             lambda p: dict(p.freed.estimates) if p.freed is not None else None, attr="freed", option="freed"),
+        info("freed.stays", "Stays", "what a kill would not free: what, bytes, why, the PIDs that keep it",
+             lambda p: [s.as_dict() for s in p.freed.stays] if p.freed is not None else None, attr="freed",
+             option="freed"),
+        info("freed.objects", "Objects", "the shmem objects it holds: freed or not, and why",
+             lambda p: [o.as_dict() for o in p.freed.objects] if p.freed is not None else None, attr="freed",
+             option="freed"),
+    ]
 
 
 _NESTED: dict[str, type] = {"totals": Totals, "categories": KindUsage}
@@ -61,12 +105,20 @@ PROCESS = Registry("process", "one process's memory by kind, from its smaps (mem
     label("cgroup", "Cgroup", "memory cgroup path (/proc/PID/cgroup; only with --cgroup)", lambda p: p.cgroup,
           option="cgroup", default=True),
     *reclaim_fields(_reclaim, "its resident memory plus hugetlb"),
+    gauge("kernel.page_tables", "PageTables", "its page tables (status VmPTE, plus the PGD page(s) it omits)",
+          _kernel("page_tables"), attr="kernel", option="freed"),
+    gauge("kernel.kernel_stack", "KStack", "its threads' kernel stacks (Threads x meminfo KernelStack per task)",
+          _kernel("kernel_stack"), attr="kernel", option="freed"),
+    gauge("kernel.threads", "Threads", "its threads (status Threads)", _kernel("threads"), unit="count",
+          attr="kernel", option="freed"),
+    *freed_fields("it"),
 ], labels=("pid", "comm"),
     aliases={"name": "comm", **{k.value: f"{k.value}.rss" for k in KINDS}},
     exclude={"totals": "read through its fields", "categories": "read through the kinds' fields",
              "mappings": "records of their own (the mapping registry)", "exe": "a full path: program is its name",
              "key": "its identity: pid and starttime"},
-    nested=_NESTED, partitions=kind_partitions(), csv=PROCESS_CSV, null_objects=("pages", "reclaim"))
+    nested=_NESTED, partitions=kind_partitions(), csv=PROCESS_CSV, null_objects=("pages", "reclaim", "freed.parts", "freed", "kernel"))
+PROCESS.partitions.update(FREED_PARTITIONS)
 
 
 # -- mapping ---------------------------------------------------------------------------------------

@@ -14,6 +14,10 @@ from __future__ import annotations
 from memtype.kinds import KINDS, Kind
 from memtype.model.frozen import Frozen, FrozenValue, fill
 
+TYPE_CHECKING = False  # typing costs ~5 ms of start-up; mypy still reads these imports
+if TYPE_CHECKING:
+    from memtype.model.freed import Freed
+
 
 class KindUsage:
     """One kind's share of a process or mapping: resident, proportional, swapped (all bytes)."""
@@ -121,7 +125,7 @@ class ProcessMemory(Frozen):
     """A process's memory by kind, from its smaps (read-only: ``replace`` gives a changed copy)."""
 
     __slots__ = ("pid", "comm", "uid", "user", "ppid", "starttime", "totals", "categories", "exe", "cmdline",
-                 "mappings", "problems", "cgroup", "reclaim", "exact", "pages")
+                 "mappings", "problems", "cgroup", "reclaim", "exact", "pages", "kernel", "freed")
 
     pid: int
     comm: str
@@ -139,15 +143,18 @@ class ProcessMemory(Frozen):
     reclaim: dict[str, int] | None  # {"drop","writeback","swap","never"} bytes, when computed
     exact: bool  # every page was classified (``--exact``)
     pages: dict[str, int | None] | None  # page-only detail of an exact scan (bytes)
+    kernel: dict[str, int | None] | None  # the kernel's memory for it: page_tables, kernel_stack (bytes), threads
+    freed: Freed | None  # what a kill would free (``memtype.model.freed``), when asked for
 
     def __init__(self, pid: int, comm: str, uid: int | None, user: str | None, ppid: int | None,
                  starttime: int | None, totals: Totals, categories: dict[Kind, KindUsage], exe: str | None = None,
                  cmdline: list[str] | None = None, mappings: list[Mapping] | None = None,
                  problems: list[str] | None = None, cgroup: str | None = None,
                  reclaim: dict[str, int] | None = None, exact: bool = False,
-                 pages: dict[str, int | None] | None = None) -> None:
+                 pages: dict[str, int | None] | None = None, kernel: dict[str, int | None] | None = None,
+                 freed: Freed | None = None) -> None:
         fill(self, pid, comm, uid, user, ppid, starttime, totals, categories, exe, cmdline, mappings,
-             problems if problems is not None else [], cgroup, reclaim, exact, pages)
+             problems if problems is not None else [], cgroup, reclaim, exact, pages, kernel, freed)
 
     @property
     def key(self) -> tuple[int, int | None]:
