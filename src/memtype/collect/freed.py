@@ -15,6 +15,7 @@ The race policy is the scan's: a process gone or denied since its smaps was read
 
 from __future__ import annotations
 
+from memtype.collect.shm import read_shm
 from memtype.errors import MemtypeError
 from memtype.model.freed import freed_if_killed
 from memtype.parse.procfiles import parse_meminfo
@@ -24,6 +25,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from memtype.model.freed import AccountLike
     from memtype.model.records import ProcessMemory, Scan
+    from memtype.model.shm import ShmAccount
 
 
 def stack_size(root: Root) -> int | None:
@@ -75,6 +77,15 @@ def read_kernel(root: Root, processes: list[ProcessMemory]) -> list[ProcessMemor
             kernel = None
         out.append(p.replace(kernel=kernel))
     return out
+
+
+def read_freed(root: Root, scan: Scan, account: ShmAccount | None = None) -> Scan:
+    """The scan with ``kernel`` and ``freed`` for every process: its status read again for page tables
+    and threads, and who holds which shmem object (``read_shm``: every process's maps and fds, and the
+    tmpfs mounts) unless ``account`` is given."""
+    if account is None:
+        account = read_shm(root)
+    return annotate_freed(scan.replace(processes=read_kernel(root, scan.processes)), account)
 
 
 def annotate_freed(scan: Scan, account: AccountLike | None) -> Scan:

@@ -27,16 +27,18 @@ def _reclaim(name: str) -> Getter:
     return lambda p: p.reclaim.get(name) if p.reclaim is not None else None
 
 
+# A table's sum row (``model.group.Group``) has no ``freed``: a sum of per-process figures is not what
+# killing them all frees (``model.freed.freed_if_group_killed`` is), so it reads as unknown.
 def _freed(name: str) -> Getter:
-    return lambda p: p.freed.parts.get(name) if p.freed is not None else None
+    return lambda p: f.parts.get(name) if (f := getattr(p, "freed", None)) is not None else None
 
 
 def _freed_attr(name: str) -> Getter:
-    return lambda p: getattr(p.freed, name) if p.freed is not None else None
+    return lambda p: getattr(f, name) if (f := getattr(p, "freed", None)) is not None else None
 
 
 def _kernel(name: str) -> Getter:
-    return lambda p: p.kernel.get(name) if p.kernel is not None else None
+    return lambda p: k.get(name) if (k := getattr(p, "kernel", None)) is not None else None
 
 
 # freed_if_killed = its parts; the RAM and swap subtotals split it (``memtype.model.freed``).
@@ -60,12 +62,12 @@ def freed_fields(what: str) -> list[Field]:
         info("freed.exact", "Freed exact", "every part of freed_if_killed is exact (else see freed.estimates)",
              _freed_attr("exact"), attr="freed", option="freed"),
         info("freed.estimates", "Estimates", "the parts that are estimates, and why",
-             lambda p: dict(p.freed.estimates) if p.freed is not None else None, attr="freed", option="freed"),
+             lambda p: dict(f.estimates) if (f := getattr(p, "freed", None)) is not None else None, attr="freed", option="freed"),
         info("freed.stays", "Stays", "what a kill would not free: what, bytes, why, the PIDs that keep it",
-             lambda p: [s.as_dict() for s in p.freed.stays] if p.freed is not None else None, attr="freed",
+             lambda p: [s.as_dict() for s in f.stays] if (f := getattr(p, "freed", None)) is not None else None, attr="freed",
              option="freed"),
         info("freed.objects", "Objects", "the shmem objects it holds: freed or not, and why",
-             lambda p: [o.as_dict() for o in p.freed.objects] if p.freed is not None else None, attr="freed",
+             lambda p: [o.as_dict() for o in f.objects] if (f := getattr(p, "freed", None)) is not None else None, attr="freed",
              option="freed"),
     ]
 

@@ -48,12 +48,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cgroup", action="store_true",
                    help="show each process's memory cgroup (a column, and \"cgroup\" in JSON/CSV); reading "
                    "/proc/PID/cgroup costs about 15%% more time, so it is not read by default")
+    p.add_argument("--freed", action="store_true",
+                   help="what the kernel would free if each process exited now (a Freed column; JSON "
+                   "freed_if_killed and its parts, what stays and why): reads every process's fds and maps "
+                   "and the tmpfs mounts to know who else holds its shared memory, so it is not read by default")
     add_past(p)
     types.add_width(p)
 
 
 def run(args: argparse.Namespace) -> int:
     registry = PROCESS if args.group == "process" else group_registry(args.group)
+    if args.freed and args.group != "process":
+        from memtype.errors import UsageError
+
+        raise UsageError("--freed is per process; for a memory cgroup use: memtype cgroups --freed")
     check_sort(args.sort, registry)
     check_fields(args.fields, registry)
     with open_source(args) as src:
@@ -61,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
                           jobs=args.jobs, cgroup=args.group == "cgroup" or args.cgroup, exact=args.exact,
                           annotate=True)
         check_user(src.root, args.user, result.processes, src.user_names())
+        if args.freed:
+            result = _freed(src, result)
     procs = filter_processes(result.processes, args.user, args.name)
     src.announce(args.format)
     if args.group == "process":
@@ -83,7 +93,22 @@ def scan_options(args: argparse.Namespace) -> set[str]:
         found.add("cgroup")
     if args.exact:
         found.add("exact")
+    if getattr(args, "freed", False):
+        found.add("freed")
     return found
+
+
+def _freed(src: Source, result: Scan) -> Scan:
+    """``--freed``: what a kill would free (``memtype.collect.freed``); live machines and captures."""
+    from memtype.errors import MemtypeError
+
+    if src.root is None:
+        from memtype.cli.source import NOT_RECORDED
+
+        raise MemtypeError(NOT_RECORDED.format(what="who holds which shared memory (--freed reads fds and maps)"))
+    from memtype.collect.freed import read_freed
+
+    return read_freed(src.root, result)
 
 
 def _processes(args: argparse.Namespace, result: Scan, procs: list[ProcessMemory], src: Source) -> None:
@@ -138,7 +163,10 @@ def _groups(args: argparse.Namespace, result: Scan, procs: list[ProcessMemory], 
 def _figures(args: argparse.Namespace, registry: Any) -> list[str]:
     """A table's figures: the numeric fields of ``--fields``, else TABLE_FIELDS."""
     chosen = check_fields(args.fields, registry)
-    return TABLE_FIELDS if chosen is None else [i for i in chosen if registry[i].numeric]
+    if chosen is None:
+        return TABLE_FIELDS + ["freed_if_killed"] if getattr(args, "freed", False) and "freed_if_killed" in registry \
+            else TABLE_FIELDS
+    return [i for i in chosen if registry[i].numeric]
 
 
 def _cgroup_label(path: str | None) -> str:
