@@ -312,8 +312,7 @@ def op_send_fd(name: str, fd: int) -> None:
 
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.connect("\0" + name)
-        socket.send_fds(s, [b"fd"], [fd])
-        s.recv(1)  # wait until the peer has it
+        socket.send_fds(s, [b"fd"], [fd])  # queued with the connection until the peer's accept_fd
 
 
 def op_accept_fd(name: str) -> int:
@@ -324,7 +323,6 @@ def op_accept_fd(name: str) -> int:
     conn, _ = srv.accept()
     with conn, srv:
         _, fds, _, _ = socket.recv_fds(conn, 16, 1)
-        conn.send(b"k")
     return int(fds[0])
 
 

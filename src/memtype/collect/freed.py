@@ -17,13 +17,14 @@ from __future__ import annotations
 
 from memtype.collect.shm import read_shm
 from memtype.errors import MemtypeError
-from memtype.model.freed import freed_if_killed
+from memtype.model.freed import freed_if_group_killed, freed_if_killed
 from memtype.parse.procfiles import parse_meminfo
 from memtype.source.root import Root
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from memtype.model.freed import AccountLike
+    from memtype.model.cgroups import CgroupTree
     from memtype.model.records import ProcessMemory, Scan
     from memtype.model.shm import ShmAccount
 
@@ -94,3 +95,18 @@ def annotate_freed(scan: Scan, account: AccountLike | None) -> Scan:
     absent = scan.host.smaps_absent
     return scan.replace(processes=[p.replace(freed=freed_if_killed(p, account, processes=procs, absent=absent))
                                    for p in procs])
+
+
+def read_cgroups_freed(root: Root, tree: CgroupTree, scan: Scan) -> Scan:
+    """Set each cgroup's ``freed``: what killing every process of its subtree frees (pages and objects
+    shared only inside it count once, as its own). A cgroup with a member memtype could not read
+    (``unread``: denied, gone...) gets ``None``: its share is unknown. Returns the scan with ``freed``."""
+    account = read_shm(root)
+    scan = read_freed(root, scan, account)
+    by_pid = {p.pid: p for p in scan.processes}
+    absent = scan.host.smaps_absent
+    for cg in tree.cgroups:
+        members = [by_pid[pid] for pid in cg.members.pids if pid in by_pid]
+        unread = {why: n for why, n in cg.unread.items() if why != "no user memory"}
+        cg.freed = None if unread else freed_if_group_killed(members, account, absent=absent)
+    return scan

@@ -13,6 +13,7 @@ from memtype.model.group import Group
 
 TYPE_CHECKING = False  # typing costs ~5 ms of start-up; mypy still reads these imports
 if TYPE_CHECKING:
+    from memtype.model.freed import Freed
     from memtype.parse.cgroupfiles import Pressure
 
 CATEGORIES = ("anonymous", "shared", "file")
@@ -45,7 +46,7 @@ class CgroupMemory:
 
     __slots__ = ("path", "version", "hierarchical", "charged", "categories", "self_categories", "kernel",
                  "swapcached", "swap", "limit", "effective_limit", "oom_kills", "pressure", "pids", "members",
-                 "unread", "reclaim")
+                 "unread", "reclaim", "freed")
 
     def __init__(self, path: str, version: int) -> None:
         self.path, self.version = path, version
@@ -64,6 +65,7 @@ class CgroupMemory:
         self.members = Group(path)  # processes of the subtree, their own view (smaps), summed
         self.unread: dict[str, int] = {}  # subtree members without a split: reason -> count
         self.reclaim: dict[str, int] | None = None  # model.reclaim classes of its LRU lists (bytes)
+        self.freed: Freed | None = None  # what killing every process of its subtree frees (cgroups --freed)
 
     @property
     def name(self) -> str:

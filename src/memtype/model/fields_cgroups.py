@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from memtype.kinds import KINDS
 from memtype.model.cgroups import CATEGORIES, CgroupMemory
+from memtype.model.fields_freed import FREED_PARTITIONS, freed_fields
 from memtype.model.fields import (RECLAIM_CLASSES, RECLAIM_HELP, Registry, counter, gauge, info, kind_fields,
                                   kind_partitions, label, totals_fields)
 from memtype.model.group import Group
@@ -83,6 +84,7 @@ CGROUP = Registry("cgroup", "one memory cgroup: charged memory by kind, limits, 
     *kind_fields("processes.", group="members", json_base=("processes",), option="processes"),
     info("processes.unread", "Unread", "subtree members without a split: reason -> count",
          lambda c: dict(sorted(c.unread.items())), attr="unread", option="processes"),
+    *freed_fields("every process of its subtree"),
 ], labels=("path",),
     aliases={"anon": "anonymous", "oom": "oom_kills", "psi": "pressure.some.avg10", "procs": "processes.count",
              "pss": "processes.pss", "members.swap": "processes.swap", "anon.pss": "processes.anonymous.pss",
@@ -91,6 +93,7 @@ CGROUP = Registry("cgroup", "one memory cgroup: charged memory by kind, limits, 
              **{f"members.totals.{n}": "not summed for cgroups" for n in Totals.__slots__ if n not in _MEMBER_TOTALS}},
     nested={"members": Group, "members.totals": Totals, "members.categories": KindUsage},
     partitions={"charged": (*CATEGORIES, "kernel", "swapcached", "other"), **kind_partitions("processes.")},
-    null_objects=("pressure", "pressure.some", "pressure.full", "reclaim"))
+    null_objects=("pressure", "pressure.some", "pressure.full", "reclaim", "freed.parts", "freed"))
+CGROUP.partitions.update(FREED_PARTITIONS)
 
 REGISTRIES = (CGROUP,)

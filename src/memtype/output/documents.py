@@ -54,11 +54,14 @@ def system_document(sm: SystemMemory) -> dict[str, Any]:
 
 
 def cgroups_document(tree: CgroupTree, rows: Sequence[CgroupMemory], scan: Scan, *, members: bool,
-                     notes: Sequence[str]) -> dict[str, Any]:
-    """``memtype cgroups --format json``: the hierarchy and one item per cgroup (``rows``, in order)."""
+                     notes: Sequence[str], freed: bool = False) -> dict[str, Any]:
+    """``memtype cgroups --format json``: the hierarchy and one item per cgroup (``rows``, in order);
+    ``freed``: with what killing each cgroup's processes frees (``cgroups --freed``)."""
     options = {"v1"} if tree.hierarchy.version == 1 else set()
     if members:
         options.add("processes")
+    if freed:
+        options.add("freed")
     items = records(CGROUP, rows, options=options)
     for item, cg in zip(items, rows):
         if cg.self_categories is None:

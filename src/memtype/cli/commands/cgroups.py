@@ -29,6 +29,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="only the first N cgroups (flat table)")
     p.add_argument("--no-processes", dest="processes", action="store_false",
                    help="skip the processes (no smaps read): memory.stat figures only")
+    p.add_argument("--freed", action="store_true",
+                   help="what killing every process of each cgroup would free (freed_if_killed: pages and shared "
+                   "memory held only inside it count once); reads every process's fds and maps, so not by default")
     add_format_options(p)
     add_past(p)
     types.add_width(p)
@@ -46,13 +49,21 @@ def run(args: argparse.Namespace) -> int:
         view.sort_cgroups([], args.sort)  # a bad column fails before anything is read
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    if args.freed and not args.processes:
+        raise UsageError("--freed needs the processes (drop --no-processes)")
     with open_source(args) as src:
+        if args.freed and src.root is None:
+            raise MemtypeError(NOT_RECORDED.format(what="who holds which shared memory (--freed reads fds and maps)"))
         if src.root is not None:
             hierarchy = find_hierarchy(src.root)  # none: one error line
             # One code path with a recorded Sample: read it, derive the tree (members: the model's processes).
             if args.processes:
                 model = derive(read_sample(src.root, cgroup=True, cgroups=hierarchy, jobs=args.jobs))
                 tree, result = model.cgroups, model.scan
+                if args.freed and tree is not None:
+                    from memtype.collect.freed import read_cgroups_freed
+
+                    result = read_cgroups_freed(src.root, tree, result)
             else:  # memory.stat figures only: the tree without members
                 sample = read_system(src.root, cgroups=hierarchy)
                 groups = sample.cgroups
@@ -78,11 +89,13 @@ def run(args: argparse.Namespace) -> int:
         from memtype.output.documents import cgroups_document
 
         legend = [view.NOTE] + ([view.V1_ROOT_NOTE] if tree.hierarchy.version == 1 else [])
-        write_json(src.stamped(cgroups_document(tree, rows, result, members=args.processes, notes=legend)))
+        write_json(src.stamped(cgroups_document(tree, rows, result, members=args.processes, notes=legend,
+                                                    freed=args.freed)))
     elif args.format == "csv":
         from memtype.model.fields_cgroups import CGROUP
 
-        options = ({"processes"} if args.processes else set()) | ({"v1"} if tree.hierarchy.version == 1 else set())
+        options = ({"processes"} if args.processes else set()) | ({"v1"} if tree.hierarchy.version == 1 else set()) \
+            | ({"freed"} if args.freed else set())
         write_csv(args, CGROUP, rows, options=options)
     else:
         out = output.console(args)
