@@ -263,8 +263,10 @@ def activity_specs() -> list[Spec]:
 
 def cgroup_specs() -> list[Spec]:
     """The cgroup metrics: charged memory by kind, kernel, swap, limits, OOM kills, PSI stall time,
-    the reclaim classes (the processes' own view of each cgroup is the ``--group cgroup`` metrics)."""
-    wanted = [f.id for f in CGROUP if f.numeric and not f.id.startswith(("processes.", "self.", "pressure."))
+    the reclaim classes (the processes' own view of each cgroup is the ``--group cgroup`` metrics). Not
+    ``freed*``: it needs every process's fds each scrape (``cgroups --freed``), which the exporter does not read."""
+    wanted = [f.id for f in CGROUP if f.numeric
+              and not f.id.startswith(("processes.", "self.", "pressure.", "freed"))
               or f.id in ("pressure.some.total", "pressure.full.total")]
     return specs(CGROUP, wanted)
 
