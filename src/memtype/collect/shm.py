@@ -59,7 +59,9 @@ def read_shm(root: Root, processes: list[ProcessMemory] | None = None, *, probe:
     objects: dict[str, ShmObject] = {}
     sysv_maps: dict[int, list[Held]] = {}
     internal = probe.shm_dev
-    tmpfs_devs = {m.dev: m for m in mounts}
+    tmpfs_devs: dict[str, TmpfsMount] = {}
+    for m in sorted(mounts, key=lambda m: (m.visible, m.ns_pid is None)):  # visible, ours: last, so kept
+        tmpfs_devs[m.dev] = m
     by_ident: dict[tuple[str, int], Held] = {}
     for held in holders.files.values():
         dev = dev_str(held.dev)
@@ -204,7 +206,7 @@ def _held_object(ctx: _Context, held: Held, ident: tuple[str, int], tmpfs: dict[
         base, linked = walked.path, True
     kind = "deleted" if not linked else ("posix" if mount.mountpoint == POSIX_MOUNT else "tmpfs")
     return ShmObject(f"inode:{dev}:{ino}", kind, base, linked, size, resident, swapped, holders,
-                     measured=measured, mount=mount.mountpoint, dev=dev, inode=ino)
+                     measured=measured, mount=mount.where, dev=dev, inode=ino)
 
 
 def _file_object(ctx: _Context, f: TmpfsFile, ident: tuple[str, int], tmpfs: dict[str, TmpfsMount]) -> ShmObject:
@@ -212,9 +214,10 @@ def _file_object(ctx: _Context, f: TmpfsFile, ident: tuple[str, int], tmpfs: dic
     resident, swapped, measured = ctx.residency(f.measure, ())
     mount = tmpfs.get(dev)
     mp = mount.mountpoint if mount is not None else None
+    where = mount.where if mount is not None else None
     size = f.measure.size if f.measure is not None else None
     return ShmObject(f"inode:{dev}:{ino}", "posix" if mp == POSIX_MOUNT else "tmpfs", f.path, True, size,
-                     resident, swapped, (), measured=measured, mount=mp, dev=dev, inode=ino)
+                     resident, swapped, (), measured=measured, mount=where, dev=dev, inode=ino)
 
 
 def _internal_path(path: str) -> bool:

@@ -19,7 +19,7 @@ lstat saw. Nothing is read from any of them.
 The capture's ``memtype/shm.json`` (written by ``record_capture``; untrusted on reading: bounded,
 every value type-checked, a bad one is dropped):
 ``{"schema": 1, "shm_dev": "00:01", "fds": {PID: {FD: [dev, ino]}}, "objects": {"DEV:INO": [size,
-blocks, nlink, cached, swapped, uid]}, "mounts": [[mountpoint, dev, fstype, visible]],
+blocks, nlink, cached, swapped, uid]}, "mounts": [[mountpoint, dev, fstype, visible, ns_pid]],
 "files": [[path, dev, ino]], "truncated": bool}`` (dev in maps format, bytes, null = unknown).
 """
 
@@ -64,13 +64,24 @@ class Measure:
 
 
 class TmpfsMount:
-    """A tmpfs mount: where, its device (maps format), and whether its mount point shows it (False:
-    another mount hides it)."""
+    """A tmpfs mount: where (in its mount namespace), its device (maps format), whether its mount point
+    shows it (False: another mount hides it), and ``ns_pid``: a process of the other mount namespace it
+    was found in (a container's /dev/shm), None: ours. It is walked through /proc/NS_PID/root."""
 
-    __slots__ = ("mountpoint", "dev", "fstype", "visible")
+    __slots__ = ("mountpoint", "dev", "fstype", "visible", "ns_pid")
 
-    def __init__(self, mountpoint: str, dev: str, fstype: str, visible: bool) -> None:
+    def __init__(self, mountpoint: str, dev: str, fstype: str, visible: bool, ns_pid: int | None = None) -> None:
         self.mountpoint, self.dev, self.fstype, self.visible = mountpoint, dev, fstype, visible
+        self.ns_pid = ns_pid
+
+    @property
+    def walk_at(self) -> str:
+        return self.mountpoint if self.ns_pid is None else f"/proc/{self.ns_pid}/root{self.mountpoint}"
+
+    @property
+    def where(self) -> str:
+        """The mount point as a person reads it."""
+        return self.mountpoint if self.ns_pid is None else f"{self.mountpoint} (mount namespace of PID {self.ns_pid})"
 
 
 class TmpfsFile:
@@ -153,14 +164,38 @@ class LiveProbe(Probe):
 
     def mounts(self) -> list[TmpfsMount]:
         if self._mounts is None:
-            self._mounts = []
             try:
                 entries = parse_mountinfo(self.root.read_text("proc/self/mountinfo"))
             except (MemtypeError, ValueError):
                 entries = []
                 self.notes.append("no /proc/self/mountinfo: tmpfs files were not walked")
-            self._mounts = _tmpfs_mounts(entries, _visible)
+            self._mounts = _tmpfs_mounts(entries, None)
+            self._mounts.extend(self._foreign_mounts({m.dev for m in self._mounts}))
         return self._mounts
+
+    def _foreign_mounts(self, seen: set[str]) -> list[TmpfsMount]:
+        """tmpfs mounts of other mount namespaces (containers) that ours lacks: one process of each
+        namespace is asked (/proc/PID/ns/mnt groups them; readlink costs a few microseconds per PID)."""
+        try:
+            ours = os.readlink("/proc/self/ns/mnt")
+        except OSError:
+            return []
+        found: list[TmpfsMount] = []
+        namespaces = {ours}
+        for pid in self.root.pids():
+            try:
+                ns = os.readlink(f"/proc/{pid}/ns/mnt")
+                if ns in namespaces:
+                    continue
+                namespaces.add(ns)
+                entries = parse_mountinfo(self.root.read_text(f"proc/{pid}/mountinfo", pid))
+            except (OSError, MemtypeError, ValueError):
+                continue
+            for m in _tmpfs_mounts(entries, pid):
+                if m.dev not in seen:
+                    seen.add(m.dev)
+                    found.append(m)
+        return found
 
     def files(self) -> list[TmpfsFile]:
         if self._files is None:
@@ -176,7 +211,9 @@ class LiveProbe(Probe):
 
     def _walk(self, m: TmpfsMount) -> None:
         assert self._files is not None
-        stack = [m.mountpoint]
+        stack = [m.walk_at]
+        cut = len(m.walk_at.rstrip("/"))
+        shown = m.mountpoint.rstrip("/")
         while stack:
             top = stack.pop()
             try:
@@ -202,7 +239,8 @@ class LiveProbe(Probe):
                             self._measured[key] = (self._open_measure(entry.path, st.st_ino, nofollow=True)
                                                    if st.st_blocks else
                                                    Measure(st.st_size, 0, st.st_nlink, 0, 0, st.st_uid))
-                        self._files.append(TmpfsFile(entry.path, m.dev, st.st_ino, self._measured[key]))
+                        self._files.append(TmpfsFile(shown + entry.path[cut:], m.dev, st.st_ino,
+                                                     self._measured[key]))
 
     def record(self, fds: dict[int, dict[str, tuple[int, int]]],
                rename: Callable[[str], str] | None = None) -> dict[str, object]:
@@ -214,7 +252,7 @@ class LiveProbe(Probe):
             "schema": SCHEMA, "shm_dev": self.shm_dev, "truncated": self.truncated,
             "fds": {str(pid): {n: [dev_str(d), ino] for n, (d, ino) in names.items()} for pid, names in fds.items()},
             "objects": {f"{d}:{ino}": m.as_list() for (d, ino), m in self._measured.items() if m is not None},
-            "mounts": [[m.mountpoint, m.dev, m.fstype, m.visible] for m in self.mounts()],
+            "mounts": [[m.mountpoint, m.dev, m.fstype, m.visible, m.ns_pid] for m in self.mounts()],
             "files": [[name(f.path), f.dev, f.ino] for f in files],
         }
 
@@ -222,19 +260,17 @@ class LiveProbe(Probe):
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
-def _visible(m: MountEntry) -> bool:
-    try:
-        return dev_str(os.stat(m.mountpoint).st_dev) == m.smaps_dev
-    except OSError:
-        return False
-
-
-def _tmpfs_mounts(entries: list[MountEntry], visible: object) -> list[TmpfsMount]:
+def _tmpfs_mounts(entries: list[MountEntry], ns_pid: int | None) -> list[TmpfsMount]:
+    """The tmpfs mounts of a mountinfo, each checked to be what its mount point shows (live)."""
     out = []
     for e in entries:
         if e.fstype in WALK_TYPES:
-            out.append(TmpfsMount(e.mountpoint, e.smaps_dev, e.fstype,
-                                  visible(e) if callable(visible) else bool(visible)))
+            m = TmpfsMount(e.mountpoint, e.smaps_dev, e.fstype, False, ns_pid)
+            try:
+                m.visible = dev_str(os.stat(m.walk_at).st_dev) == m.dev
+            except OSError:
+                pass
+            out.append(m)
     return out
 
 
@@ -282,9 +318,10 @@ class CaptureProbe(Probe):
             self._objects[(dev, int(ino))] = Measure(*vals)
         mounts = doc.get("mounts")
         for m in (mounts if isinstance(mounts, list) else ()):
-            if (isinstance(m, list) and len(m) == 4 and isinstance(m[0], str) and _dev_ok(m[1])
+            if (isinstance(m, list) and len(m) in (4, 5) and isinstance(m[0], str) and _dev_ok(m[1])
                     and isinstance(m[2], str) and isinstance(m[3], bool)):
-                self._mounts.append(TmpfsMount(m[0], m[1], m[2], m[3]))
+                ns = m[4] if len(m) == 5 and isinstance(m[4], int) and not isinstance(m[4], bool) else None
+                self._mounts.append(TmpfsMount(m[0], m[1], m[2], m[3], ns))
         files = doc.get("files")
         for f in (files if isinstance(files, list) else ()):
             if isinstance(f, list) and len(f) == 3 and isinstance(f[0], str):

@@ -33,8 +33,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--holders", action="store_true", help="a table of every holder of the objects listed")
     p.add_argument("--orphaned", action="store_true", help="list only orphaned objects (resident, no holder)")
     p.add_argument("--pid", type=types.pid, metavar="PID", help="list only the objects PID holds")
-    p.add_argument("--no-rss", dest="rss", action="store_false",
-                   help="do not read the mappers' smaps (faster; holders' Rss unknown)")
+    p.add_argument("--rss", action="store_true",
+                   help="read the mappers' smaps for each holder's Rss and Swap of the object (--holders does; "
+                   "it costs a smaps read per mapping process: 2-3x the time; without it they are null)")
     add_format_options(p, tables=("objects", "holders", "reconciliation"))
     add_past(p)
     types.add_width(p)
@@ -47,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     with open_source(args) as src:
         root = src.need_root("shared-memory objects (fds, tmpfs files)")
         host = host_info(root)
-        account = read_shm(root, rss=args.rss, jobs=args.jobs)
+        account = read_shm(root, rss=args.rss or args.holders, jobs=args.jobs)
         warnings = list(root.warnings)
     shown = _chosen(args, account)
     if args.format == "json":
