@@ -411,6 +411,8 @@ def build_tools(args: argparse.Namespace) -> tuple[list[Tool], dict[str, str]]:
             tools.append(Tool("memtype-py", ["env", "MEMTYPE_PURE_PYTHON=1"] + mt.argv,
                               "without the compiled smaps reader"))
             tools.append(Tool("memtype-exact", mt.argv + ["--exact"], "every page (issue 3: <= 2x memtype)"))
+            tools.append(Tool("memtype-freed", mt.argv + ["--freed"],
+                              "freed if killed (issue 12): also every fd and maps, and the tmpfs mounts"))
     else:
         skipped["memtype"] = f"neither {venv}/bin/memtype, python -m memtype nor memtype.scan() work"
 

@@ -132,3 +132,30 @@ def test_issue12_freed_json_detail() -> None:
     assert "freed_if_killed" not in records(PROCESS, [p])[0]  # only with --freed
     none = records(PROCESS, [proc(11)], options={"freed"})[0]
     assert none["freed_if_killed"] is None and none["freed"] is None
+
+
+def test_issue12_mapping_fate_per_mapping() -> None:
+    from memtype.model.freed import ObjectFate, mapping_fate
+    from memtype.model.records import Mapping
+
+    def mapping(cls: str, path: str, inode: int, **kinds: KindUsage) -> Mapping:
+        k = {kind: KindUsage() for kind in KINDS}
+        for name, usage in kinds.items():
+            k[Kind(name)] = usage
+        return Mapping(0x1000, 0x2000, "rw-p", 0, "00:01", inode, path, (), cls, Totals(), k)
+
+    kept = ObjectFate("inode:00:01:5", "memfd", "memfd:x", False, MiB, 0, "still held by PID 20", (20,), "00:01", 5)
+    gone = ObjectFate("inode:00:01:6", "memfd", "memfd:y", True, MiB, 0, "its last holder goes", (), "00:01", 6)
+    from memtype.model.freed import Freed
+
+    f = Freed({}, objects=(kept, gone))
+    anon = mapping_fate(mapping("anon", "", 0, anonymous=KindUsage(MiB, MiB, MiB, MiB // 2), cow=KindUsage(MiB, 0)),
+                        f)
+    assert anon.freed == MiB and anon.stays == MiB + MiB and "copy-on-write" in anon.why and "swap" in anon.why
+    held = mapping_fate(mapping("shmem", "/memfd:x (deleted)", 5, shared=KindUsage(MiB, MiB)), f)
+    assert (held.freed, held.stays, held.why) == (0, MiB, "still held by PID 20")
+    assert mapping_fate(mapping("shmem", "/memfd:y (deleted)", 6, shared=KindUsage(MiB, MiB)), f).freed == MiB
+    unknown = mapping_fate(mapping("shmem", "/memfd:z (deleted)", 7, shared=KindUsage(MiB, MiB)), f)
+    assert unknown.freed is None and unknown.stays is None
+    lib = mapping_fate(mapping("file-private", "/usr/lib/libc.so.6", 9, file=KindUsage(2 * MiB, MiB)), f)
+    assert lib.freed == 0 and lib.stays == 2 * MiB and "page cache" in lib.why

@@ -439,6 +439,9 @@ def test_issue12_memfd_passed_over_a_socket_is_freed_with_its_last_holder(lab: L
     assert mine.parts["shm_last_holder"] == 0
     doc = cli_process(creator.pid)
     assert doc["freed"]["parts"]["shm_last_holder"] == 0 and doc["freed_if_killed"] is not None
+    maps = cli_json("maps", str(creator.pid), "--freed")["mappings"]
+    memfd = next(m for m in maps if m["start"] == f"{addr:x}")
+    assert memfd["freed"] == 0 and memfd["stays"] == 16 * MiB and f"PID {peer.pid}" in memfd["why"]
     d = kill_and_measure(lab, [creator.pid])
     near(d.cgroup["shmem"], 0, CG_TOL, "cgroup shmem after killing the creator")
     _, theirs = predict([peer.pid])[peer.pid]

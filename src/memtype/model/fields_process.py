@@ -31,6 +31,11 @@ def _kernel(name: str) -> Getter:
     return lambda p: k.get(name) if (k := getattr(p, "kernel", None)) is not None else None
 
 
+def _fate(name: str) -> Getter:
+    """A mapping's ``fate`` (``maps --freed``); a table's total row (a ``Group``) has none."""
+    return lambda m: getattr(f, name) if (f := getattr(m, "fate", None)) is not None else None
+
+
 _NESTED: dict[str, type] = {"totals": Totals, "categories": KindUsage}
 _ALL_KINDS = [f"{k.value}.{p}" for k in KINDS for p in PARTS]
 # The CSV's columns as memtype/1 wrote them (with cgroup now, issue 8 item 6).
@@ -78,7 +83,8 @@ PROCESS = Registry("process", "one process's memory by kind, from its smaps (mem
     exclude={"totals": "read through its fields", "categories": "read through the kinds' fields",
              "mappings": "records of their own (the mapping registry)", "exe": "a full path: program is its name",
              "key": "its identity: pid and starttime"},
-    nested=_NESTED, partitions=kind_partitions(), csv=PROCESS_CSV, null_objects=("pages", "reclaim", "freed.parts", "freed", "kernel"))
+    nested=_NESTED, partitions=kind_partitions(), csv=PROCESS_CSV,
+    null_objects=("pages", "reclaim", "freed.parts", "freed", "kernel"))
 PROCESS.partitions.update(FREED_PARTITIONS)
 
 
@@ -98,6 +104,13 @@ MAPPING = Registry("mapping", "one mapping (VMA) of a process with its class and
           lambda m: m.mapclass, attr="mapclass", default=True),
     *totals_fields(default=("size", "rss", "pss", "uss", "swap", "swap_pss", "device_mapped")),
     *kind_fields(),
+    gauge("freed", "Freed", "what killing its process frees of it: its own anon pages and private swap, the "
+          "shmem it maps where the object goes too (None: unknown)", _fate("freed"), attr="fate", option="freed",
+          default=True),
+    gauge("stays", "Stays", "what stays after the kill: cow-shared pages, shared swap, page cache, shmem "
+          "someone else holds or a name keeps, hugetlb, driver pages", _fate("stays"), attr="fate",
+          option="freed", default=True),
+    info("why", "Why", "why what stays stays", _fate("why"), attr="fate", option="freed", default=True),
 ], labels=("start", "path"), aliases={"address": "start", "mapclass": "class", **{k.value: f"{k.value}.rss" for k in KINDS}},
     exclude={"totals": "read through its fields", "categories": "read through the kinds' fields"},
     nested=_NESTED, partitions=kind_partitions(),

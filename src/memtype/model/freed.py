@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
     from typing import Protocol
 
-    from memtype.model.records import ProcessMemory
+    from memtype.model.records import Mapping, ProcessMemory
 
     class HolderLike(Protocol):
         """What is read of ``memtype.model.shm.ShmHolder`` (Contract S)."""
@@ -133,7 +133,7 @@ class ObjectFate(FrozenValue):
     ``others``: the PIDs outside the killed set that hold it too (``-1`` stands for a SysV attachment
     whose process is not known)."""
 
-    __slots__ = ("key", "kind", "name", "freed", "resident", "swapped", "why", "others")
+    __slots__ = ("key", "kind", "name", "freed", "resident", "swapped", "why", "others", "dev", "inode")
 
     key: str
     kind: str
@@ -143,10 +143,12 @@ class ObjectFate(FrozenValue):
     swapped: int | None
     why: str
     others: tuple[int, ...]
+    dev: str  # as maps prints it ("00:01"); SysV: inode is the shmid
+    inode: int
 
     def __init__(self, key: str, kind: str, name: str | None, freed: bool, resident: int | None,
-                 swapped: int | None, why: str, others: tuple[int, ...] = ()) -> None:
-        fill(self, key, kind, name, freed, resident, swapped, why, others)
+                 swapped: int | None, why: str, others: tuple[int, ...] = (), dev: str = "", inode: int = 0) -> None:
+        fill(self, key, kind, name, freed, resident, swapped, why, others, dev, inode)
 
     def as_dict(self) -> dict[str, object]:
         return {"key": self.key, "kind": self.kind, "name": self.name, "freed": self.freed,
@@ -343,7 +345,8 @@ def _object_fates(pids: set[int], account: AccountLike | None) -> list[ObjectFat
             freed, why = False, f"still held by {who}"
         else:
             freed, why = True, "its last holder goes and it has no name: the kernel frees it"
-        out.append(ObjectFate(obj.key, obj.kind, obj.name, freed, obj.resident, obj.swapped, why, others))
+        out.append(ObjectFate(obj.key, obj.kind, obj.name, freed, obj.resident, obj.swapped, why, others, obj.dev,
+                              obj.inode))
     return out
 
 
@@ -374,3 +377,67 @@ def _relatives(p: ProcessMemory, others: Iterable[ProcessMemory]) -> tuple[int, 
                 family.add(pid)
                 changed = True
     return tuple(sorted(pid for pid in family if pid != p.pid))
+
+
+class MappingFate(FrozenValue):
+    """One mapping's share of a kill (``maps --freed``): bytes freed and bytes that stay (resident plus
+    swapped, ``None``: unknown), and why what stays stays ("" where nothing does)."""
+
+    __slots__ = ("freed", "stays", "why")
+
+    freed: int | None
+    stays: int | None
+    why: str
+
+    def __init__(self, freed: int | None, stays: int | None, why: str) -> None:
+        fill(self, freed, stays, why)
+
+
+_SHMEM_CLASSES = ("shmem", "shmem-hugetlb", "shmem-private")
+
+
+def mapping_fate(m: Mapping, freed: Freed) -> MappingFate:
+    """What killing its process frees of mapping ``m``: its own anon pages and private swap (the same
+    estimate as the process's: ``2 SwapPss - Swap`` where entries are shared), the shmem it maps where
+    the object goes with the process (``freed.objects``), nothing of page cache, cow-shared pages,
+    hugetlb or driver pages."""
+    k = m.categories
+    anon_swap = k[Kind.ANONYMOUS].swap + k[Kind.COW].swap
+    anon_swap_pss = k[Kind.ANONYMOUS].swap_pss + k[Kind.COW].swap_pss
+    private_swap = anon_swap if anon_swap == anon_swap_pss else max(0, 2 * anon_swap_pss - anon_swap)
+    own = k[Kind.ANONYMOUS].rss + private_swap
+    whys: list[str] = []
+    stays = anon_swap - private_swap
+    cow_anon = k[Kind.COW].rss - m.totals.cow_file
+    if cow_anon:
+        stays += cow_anon
+        whys.append(STAY_WHY["cow_shared"])
+    if anon_swap - private_swap:
+        whys.append(STAY_WHY["swap_shared"])
+    cache = k[Kind.FILE].rss + m.totals.cow_file
+    if cache:
+        stays += cache
+        whys.append(STAY_WHY["page_cache"])
+    if m.totals.hugetlb and m.mapclass == "anon-hugetlb":
+        stays += m.totals.hugetlb
+        whys.append(STAY_WHY["hugetlb"])
+    if k[Kind.DEVICE].rss:
+        stays += k[Kind.DEVICE].rss
+        whys.append(STAY_WHY["device"])
+    shmem = k[Kind.SHARED].rss + k[Kind.SHARED].swap + (m.totals.hugetlb if m.mapclass == "shmem-hugetlb" else 0)
+    if m.mapclass in _SHMEM_CLASSES and shmem:
+        obj = _object_of(m, freed.objects)
+        if obj is None:
+            return MappingFate(None, None, "who else holds this shared memory was not read")
+        if obj.freed:
+            own += shmem
+        else:
+            stays += shmem
+            whys.append(obj.why)
+    return MappingFate(own, stays, "; ".join(whys))
+
+
+def _object_of(m: Mapping, objects: Sequence[ObjectFate]) -> ObjectFate | None:
+    if m.path.startswith("/SYSV"):
+        return next((o for o in objects if o.kind == "sysv" and o.inode == m.inode), None)
+    return next((o for o in objects if o.kind != "sysv" and o.inode == m.inode and o.dev == m.dev), None)

@@ -16,7 +16,7 @@ from memtype.model.frozen import Frozen, FrozenValue, fill
 
 TYPE_CHECKING = False  # typing costs ~5 ms of start-up; mypy still reads these imports
 if TYPE_CHECKING:
-    from memtype.model.freed import Freed
+    from memtype.model.freed import Freed, MappingFate
 
 
 class KindUsage:
@@ -99,7 +99,7 @@ class Mapping(Frozen):
     """One mapping (VMA) with its mapping-level class and its split into kinds (read-only)."""
 
     __slots__ = ("start", "end", "perms", "offset", "dev", "inode", "path", "vmflags", "mapclass", "totals",
-                 "categories")
+                 "categories", "fate")
 
     start: int
     end: int
@@ -112,10 +112,12 @@ class Mapping(Frozen):
     mapclass: str
     totals: Totals
     categories: dict[Kind, KindUsage]
+    fate: MappingFate | None  # what killing its process frees of it (``maps --freed``)
 
     def __init__(self, start: int, end: int, perms: str, offset: int, dev: str, inode: int, path: str,
-                 vmflags: tuple[str, ...], mapclass: str, totals: Totals, categories: dict[Kind, KindUsage]) -> None:
-        fill(self, start, end, perms, offset, dev, inode, path, vmflags, mapclass, totals, categories)
+                 vmflags: tuple[str, ...], mapclass: str, totals: Totals, categories: dict[Kind, KindUsage],
+                 fate: MappingFate | None = None) -> None:
+        fill(self, start, end, perms, offset, dev, inode, path, vmflags, mapclass, totals, categories, fate)
 
     def __repr__(self) -> str:
         return f"Mapping({self.start:x}-{self.end:x} {self.perms} {self.mapclass} {self.path!r})"

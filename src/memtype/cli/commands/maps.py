@@ -41,6 +41,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_format_options(p, fields_help="CSV columns (and a table's figures), by field id: start,end,class,path,"
                        "pss,cow.rss... (docs/fields.md lists them)")
     p.add_argument("--exact", action="store_true", help="classify every page (pagemap + kpageflags; root)")
+    p.add_argument("--freed", action="store_true",
+                   help="per mapping, what killing PID would free and what stays, and why (reads every process's "
+                   "fds and maps to know who else holds its shared memory)")
     add_past(p)
     types.add_width(p)
 
@@ -50,14 +53,18 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("give a PID, or --all (with --group path) for every process")
     if args.all and args.group != "path":
         raise UsageError("--all needs --group path (one row per file across all processes)")
+    if args.freed and (args.all or args.group != "mapping"):
+        raise UsageError("--freed is per mapping of one PID (memtype maps PID --freed)")
     registry = group_registry("path") if args.group == "path" else MAPPING
     if args.sort:
         check_sort(args.sort, registry)
     check_fields(args.fields, registry)
     with open_source(args) as src:
         result = src.scan(None if args.all else [args.pid], mappings=True, jobs=args.jobs, exact=args.exact)
-    if not result.processes and not args.all:
-        raise MemtypeError(f"cannot read the mappings of PID {args.pid}: {_why(result)}")
+        if not result.processes and not args.all:
+            raise MemtypeError(f"cannot read the mappings of PID {args.pid}: {_why(result)}")
+        if args.freed:
+            result = _freed(src, result)
     src.announce(args.format)
     if args.group == "path":
         _by_path(args, result, src)
@@ -65,6 +72,24 @@ def run(args: argparse.Namespace) -> int:
         _mappings(args, result, src)
     notes.scan_notes(result)
     return 0
+
+
+def _freed(src: Source, result: Scan) -> Scan:
+    """``--freed``: the process's ``freed`` and each mapping's ``fate`` (``memtype.model.freed.mapping_fate``)."""
+    if src.root is None:
+        from memtype.cli.source import NOT_RECORDED
+
+        raise MemtypeError(NOT_RECORDED.format(what="who holds which shared memory (--freed reads fds and maps)"))
+    from memtype.collect.freed import read_freed
+    from memtype.model.freed import mapping_fate
+
+    result = read_freed(src.root, result)
+    procs = []
+    for p in result.processes:
+        freed = p.freed
+        procs.append(p if freed is None else p.replace(
+            mappings=[m.replace(fate=mapping_fate(m, freed)) for m in p.mappings or ()]))
+    return result.replace(processes=procs)
 
 
 def _why(result: Scan) -> str:
@@ -112,21 +137,26 @@ def _mappings(args: argparse.Namespace, result: Scan, src: Source) -> None:
         ms = sort_rows(ms, args.sort, MAPPING)
     ms = ms[: args.top]
     absent = result.host.smaps_absent
+    freed = {"freed"} if getattr(args, "freed", False) else set()
     if args.format == "json":
-        options = {"exact"} if getattr(args, "exact", False) else set()
+        options = ({"exact"} if getattr(args, "exact", False) else set()) | freed
         write_json(src.stamped(jsonout.scan_document(
             result, process=jsonout.record(PROCESS, proc, options=options, absent=absent),
-            mappings=jsonout.records(MAPPING, ms, absent=absent))))
+            mappings=jsonout.records(MAPPING, ms, options=freed, absent=absent))))
     elif args.format == "csv":
-        write_csv(args, MAPPING, ms, absent=absent)
+        write_csv(args, MAPPING, ms, options=freed, absent=absent)
     else:
         from memtype.output.table import Key, rows_table  # rich: only for tables
 
         keys = [Key("Address", lambda m: f"{m.start:012x}", drop=3), Key("Perm", lambda m: m.perms, drop=1),
                 Key("Class", lambda m: m.mapclass, drop=2)]
         path = [Key("Mapping", lambda m: mapping_key(m), shrink=24, path=True)]
+        figures = _figures(args, MAPPING, FIELDS)
+        if freed and args.fields is None:
+            figures = figures + ["freed", "stays"]
+            path = [Key("Why", lambda m: m.fate.why if m.fate else "", drop=1, shrink=16)] + path
         out = output.console(args)
-        output.table(out, rows_table(ms, keys, _figures(args, MAPPING, FIELDS), drop={"size": 5, "swap": 4},
+        output.table(out, rows_table(ms, keys, figures, drop={"size": 5, "swap": 4},
                                      trailing=path, width=out.width, totals="total", registry=MAPPING,
                                      title=f"PID {proc.pid} ({proc.comm}): {len(ms)} mappings"))
 
