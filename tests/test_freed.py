@@ -159,3 +159,42 @@ def test_issue12_mapping_fate_per_mapping() -> None:
     assert unknown.freed is None and unknown.stays is None
     lib = mapping_fate(mapping("file-private", "/usr/lib/libc.so.6", 9, file=KindUsage(2 * MiB, MiB)), f)
     assert lib.freed == 0 and lib.stays == 2 * MiB and "page cache" in lib.why
+
+
+def _cli_json(*args: str) -> dict[str, Any]:
+    import io
+    import json
+    from contextlib import redirect_stdout
+
+    from memtype.cli.main import main
+
+    out = io.StringIO()
+    with redirect_stdout(out):
+        assert main([*args, "--format", "json"]) == 0
+    return dict(json.loads(out.getvalue()))
+
+
+def test_issue12_ps_and_maps_freed_on_the_shm_capture() -> None:
+    """The shm fixture (two forked processes, tests/fixtures/roots/shm-objects): PID 495 holds the deleted
+    /dev/shm file and the memfd alone (by fd) and frees them (200K + 80K); the objects both map stay, as
+    does the cow both share; the JSON has the registry's keys and its partitions add up."""
+    from pathlib import Path
+
+    from formats_check import check_records
+    from memtype.model.fields_process import MAPPING, PROCESS
+
+    root = str(Path(__file__).parent / "fixtures" / "roots" / "shm-objects")
+    doc = _cli_json("ps", "--freed", "--root", root)
+    assert check_records(PROCESS, doc["processes"], options={"freed"}) == 2
+    by_pid = {p["pid"]: p for p in doc["processes"]}
+    kid = by_pid[495]["freed"]
+    assert kid["parts"]["shm_last_holder"] == (200 + 80) * 1024
+    assert {o["kind"] for o in kid["objects"] if o["freed"]} == {"deleted", "memfd"}
+    cow = next(s for s in kid["stays"] if s["what"] == "cow_shared")
+    assert cow["pids"] == [494] and cow["bytes"] > 0
+    assert by_pid[494]["freed"]["parts"]["shm_last_holder"] == 0
+    assert by_pid[495]["freed_if_killed"] == sum(kid["parts"].values())
+    maps = _cli_json("maps", "495", "--freed", "--root", root)["mappings"]
+    assert check_records(MAPPING, maps, options={"freed"}) == len(maps)
+    sysv = [m for m in maps if m["path"].startswith("/SYSV")]
+    assert sysv and all(m["freed"] == 0 and ("PID 494" in m["why"] or "IPC_RMID" in m["why"]) for m in sysv)

@@ -79,7 +79,7 @@ PROCESS = Registry("process", "one process's memory by kind, from its smaps (mem
           attr="kernel", option="freed"),
     *freed_fields("it"),
 ], labels=("pid", "comm"),
-    aliases={"name": "comm", **{k.value: f"{k.value}.rss" for k in KINDS}},
+    aliases={"name": "comm", "freed": "freed_if_killed", **{k.value: f"{k.value}.rss" for k in KINDS}},
     exclude={"totals": "read through its fields", "categories": "read through the kinds' fields",
              "mappings": "records of their own (the mapping registry)", "exe": "a full path: program is its name",
              "key": "its identity: pid and starttime"},

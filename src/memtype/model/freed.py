@@ -425,8 +425,8 @@ def mapping_fate(m: Mapping, freed: Freed) -> MappingFate:
         stays += k[Kind.DEVICE].rss
         whys.append(STAY_WHY["device"])
     shmem = k[Kind.SHARED].rss + k[Kind.SHARED].swap + (m.totals.hugetlb if m.mapclass == "shmem-hugetlb" else 0)
-    if m.mapclass in _SHMEM_CLASSES and shmem:
-        obj = _object_of(m, freed.objects)
+    obj = _object_of(m, freed.objects) if m.mapclass in _SHMEM_CLASSES else None
+    if m.mapclass in _SHMEM_CLASSES and (shmem or obj is not None):  # the object's fate, even where none is resident
         if obj is None:
             return MappingFate(None, None, "who else holds this shared memory was not read")
         if obj.freed:
