@@ -159,3 +159,20 @@ def test_issue15_examples(name: str) -> None:
     command = importlib.import_module(f"memtype.cli.commands.{name}")
     assert 2 <= len(command.EXAMPLES) <= 3
     assert all(re.match(r"memtype \S.*  # \S", e) for e in command.EXAMPLES)
+
+
+def test_issue15_gpu_memory_finding(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Contract G: with the recorded NVML answers of the H200 host, the GPU's memory is a finding naming
+    PID 421 (nvidia-smi: 2658 MiB of 2667 MiB used), and explain 421 says how much VRAM it holds."""
+    from gpu_roots import h200_root
+
+    root = str(h200_root(tmp_path))
+    doc = json.loads(run_cli("explain", "--root", root, "--format", "json").out)
+    gpu = next(f for f in doc["findings"] if f["id"] == "gpu-memory")
+    assert gpu["bytes"] == 2667 << 20 and gpu["pids"] == [421]
+    assert gpu["figures"]["unattributed"] == 9 << 20
+    assert "PID 421 (python3): 2.6 GiB" in gpu["evidence"]
+    proc = json.loads(run_cli("explain", "421", "--root", root, "--format", "json").out)["process"]
+    assert proc["gpu"] == {"nvidia0": 2658 << 20}
+    text = run_cli("explain", "421", "--root", root, "--width", "80").out
+    assert "GPU memory (device memory, not RAM: in no kind): 2.6 GiB on nvidia0" in text

@@ -85,22 +85,22 @@ def _unmapped(run_cli: Callable[..., Any]) -> dict[str, Any] | None:
 
 
 def test_issue15_unmapped_shmem_live(run_cli: Callable[..., Any]) -> None:
-    """A 64 MiB /dev/shm file nobody maps raises the finding by 64 MiB: bytes = Shmem - Σ shared PSS.
-    Other tests make and drop shmem meanwhile, so the delta is taken up to three times and one must be
-    exact within 1 MiB (between two reads a second apart the machine's other shmem rarely moves more)."""
+    """A 64 MiB /dev/shm file nobody maps: the finding names it with its 64 MiB (memtype shm's objects,
+    measured by cachestat), and its bytes are the unmapped objects plus the Shmem no object explains."""
     if not os.path.isdir("/dev/shm"):
         pytest.skip("no /dev/shm")
-    deltas = []
-    for _ in range(3):
-        before = _unmapped(run_cli)
-        with shm_file():
-            after = _unmapped(run_cli)
-        assert after is not None and after["bytes"] >= SIZE
-        assert after["bytes"] == after["figures"]["shmem"] - after["figures"]["mapped"]
-        deltas.append(after["bytes"] - (before["bytes"] if before else 0))
-        if before is not None and abs(deltas[-1] - SIZE) <= MiB:
-            return
-    assert any(abs(d - SIZE) <= MiB for d in deltas), deltas
+    with shm_file() as path:
+        f = _unmapped(run_cli)
+    assert f is not None
+    assert f["bytes"] == f["figures"]["unmapped"] + f["figures"]["unaccounted"]
+    assert f["figures"]["unmapped"] >= SIZE
+    ours = [e for e in f["evidence"] if e.startswith(path)]
+    assert ours == [f"{path}: 64.0 MiB resident, its name keeps it"], f["evidence"]
+
+
+def _anon_pages() -> int:
+    with open("/proc/meminfo") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("AnonPages:"))
 
 
 def test_issue15_no_swap_live(run_cli: Callable[..., Any], spawn: Callable[[], Child]) -> None:
@@ -111,12 +111,16 @@ def test_issue15_no_swap_live(run_cli: Callable[..., Any], spawn: Callable[[], C
     c = spawn()
     addr = c.call("map_anon", SIZE // PAGE)
     c.call("write", addr, SIZE // PAGE)
+    before = _anon_pages()
     doc = _explain(run_cli)
+    after = _anon_pages()
     f = next(f for f in doc["findings"] if f["id"] == "no-swap")
     assert f["bytes"] == f["figures"]["anon"] + f["figures"]["shmem"]
     assert f["figures"]["swap_total"] == 0
-    mi = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in open("/proc/meminfo")}
-    assert abs(f["figures"]["anon"] - mi["AnonPages"]) <= max(mi["AnonPages"] // 10, 64 * MiB)
+    # AnonPages is machine-wide and six other test runs allocate and free hundreds of MiB meanwhile: the
+    # figure read inside explain lies between the reads before and after, give or take that churn
+    low, high = min(before, after), max(before, after)
+    assert low - max(low // 5, 256 * MiB) <= f["figures"]["anon"] <= high + max(high // 5, 256 * MiB)
     assert f["figures"]["anon"] >= SIZE  # our 64 MiB is in it
     story = _explain(run_cli, str(c.pid))["process"]
     anon = next(k for k in story["kinds"] if k["kind"] == "anonymous")

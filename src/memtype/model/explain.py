@@ -21,6 +21,7 @@ TYPE_CHECKING = False  # typing costs ~5 ms of start-up; mypy still reads these 
 if TYPE_CHECKING:
     from memtype.model.derive import Model
     from memtype.model.records import Mapping, ProcessMemory
+    from memtype.model.shm import ShmAccount
     from memtype.parse.smaps import RawVma
 
 TOP_MAPPINGS = 3  # mappings named per kind
@@ -83,7 +84,7 @@ class KindStory(Frozen):
 class ProcessStory(Frozen):
     """``explain_process``'s answer."""
 
-    __slots__ = ("process", "kinds", "reclaim", "swap", "parent", "children", "findings")
+    __slots__ = ("process", "kinds", "reclaim", "swap", "parent", "children", "findings", "gpu")
 
     process: ProcessMemory
     kinds: tuple[KindStory, ...]
@@ -92,10 +93,12 @@ class ProcessStory(Frozen):
     parent: int | None
     children: tuple[int, ...]
     findings: tuple[Finding, ...]
+    gpu: tuple[tuple[str, int | None], ...]  # (device id, VRAM bytes; None: N/A) per device it uses
 
     def __init__(self, process: ProcessMemory, kinds: tuple[KindStory, ...], reclaim: dict[str, int] | None,
-                 swap: SwapFacts, parent: int | None, children: tuple[int, ...], findings: tuple[Finding, ...]) -> None:
-        fill(self, process, kinds, reclaim, swap, parent, children, findings)
+                 swap: SwapFacts, parent: int | None, children: tuple[int, ...], findings: tuple[Finding, ...],
+                 gpu: tuple[tuple[str, int | None], ...] = ()) -> None:
+        fill(self, process, kinds, reclaim, swap, parent, children, findings, gpu)
 
 
 def fate(kind: Kind, swap: SwapFacts, cow_file: int = 0) -> str:
@@ -161,7 +164,8 @@ def explain_process(model: Model, p: ProcessMemory, swap: SwapFacts, findings: l
         stories.append(KindStory(kind, use.rss, use.pss, use.swap, len(holding), holders, why,
                                  fate(kind, swap, p.totals.cow_file if kind is Kind.COW else 0)))
     mine = tuple(f for f in findings or () if p.pid in f.pids)
-    return ProcessStory(p, tuple(stories), p.reclaim, swap, parent, children, mine)
+    gpu = tuple((u.device, u.vram) for u in model.gpu.of(p.pid)) if model.gpu is not None else ()
+    return ProcessStory(p, tuple(stories), p.reclaim, swap, parent, children, mine, gpu)
 
 
 class MappingStory(Frozen):
@@ -259,20 +263,23 @@ def machine_summary(model: Model) -> tuple[list[tuple[str, int | None]], int, di
 
 
 def findings(model: Model, swappiness: int | None, previous_window: Model | None = None,
-             faults: dict[int, int] | None = None, fault_seconds: float | None = None) -> list[Finding]:
+             faults: dict[int, int] | None = None, fault_seconds: float | None = None,
+             shm: ShmAccount | None = None) -> list[Finding]:
     """Every finding about ``model``, ranked (``model.findings``).
 
     Args:
         swappiness: vm.swappiness (``None``: unknown, as in a recorded sample).
         previous_window: the first sample of a recorded window, for trends.
         faults, fault_seconds: major faults per PID over a second look (``find_process.swap_active``).
+        shm: the shared-memory objects (``collect.shm.read_shm``; ``None``: not read, as from a database).
     """
     out: list[Finding] = []
     out += find_process.fork_families(model)
     out += find_process.single_mapper_cache(model)
     out += find_process.device_memory(model)
     out += find_process.swap_active(model, faults, fault_seconds)
-    out += find_machine.shmem_unmapped(model)
+    out += find_process.gpu_memory(model)
+    out += find_machine.shmem_unmapped(model, shm)
     out += find_machine.cgroups_near_limit(model)
     out += find_machine.no_swap(model, swappiness)
     out += find_machine.unaccounted(model)

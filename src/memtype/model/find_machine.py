@@ -11,10 +11,12 @@ from __future__ import annotations
 from memtype.kinds import Kind
 from memtype.model.activity import RECLAIMERS, MachineActivity
 from memtype.model.findings import Finding, size
+from memtype.model.shm import describe, sort_objects
 
 TYPE_CHECKING = False  # typing costs ~5 ms of start-up; mypy still reads these imports
 if TYPE_CHECKING:
     from memtype.model.derive import Model
+    from memtype.model.shm import ShmAccount
 
 MiB = 1 << 20
 UNACCOUNTED_MIN = 64 * MiB
@@ -70,8 +72,12 @@ def unaccounted(model: Model) -> list[Finding]:
                     (), {"unaccounted": rest, "device_pss": device})]
 
 
-def shmem_unmapped(model: Model) -> list[Finding]:
-    """``shmem-unmapped`` from meminfo: Shmem beyond the shmem the processes map (their shared PSS)."""
+def shmem_unmapped(model: Model, account: ShmAccount | None = None) -> list[Finding]:
+    """``shmem-unmapped``: shmem no process maps. With ``account`` (``memtype shm``'s objects, Contract S) the
+    objects themselves: resident, and neither mapped nor attached by any process (orphaned, or held only
+    by an open fd); without it (a recorded sample) meminfo Shmem beyond the processes' shared PSS."""
+    if account is not None:
+        return _unmapped_objects(account)
     m = model.machine
     shmem = m.raw.get("Shmem") if m is not None else None
     if shmem is None:
@@ -90,6 +96,37 @@ def shmem_unmapped(model: Model) -> list[Finding]:
     return [Finding("shmem-unmapped", "notice", rest, f"{size(rest)} of shared memory no process maps",
                     tuple(evidence), "it lives until its name goes (rm the tmpfs file, ipcrm -m the SysV segment) or "
                     "its last fd closes; `memtype shm` names the objects", (), {"shmem": shmem, "mapped": mapped})]
+
+
+def _unmapped_objects(account: ShmAccount) -> list[Finding]:
+    """The objects no process maps or attaches, plus the Shmem no object explains (``memtype shm``'s
+    ``unaccounted`` row: objects of processes not read, tmpfs mounts not visible, the kernel's own)."""
+    found = [o for o in sort_objects(list(account.objects)) if o.resident
+             and not any(h.how in ("map", "attach") for h in o.holders) and not o.attached_unseen]
+    objects = sum(o.resident or 0 for o in found)
+    rest = max(0, account.unaccounted or 0)
+    if objects + rest < SHMEM_UNMAPPED_MIN:
+        return []
+    evidence = [f"meminfo Shmem is {size(account.shmem)}; " + (
+        f"{size(objects)} of it in {len(found)} object{'s' if len(found) != 1 else ''} that no process maps or "
+        "attaches" if found else f"every one of the {len(account.objects)} objects found is mapped or attached")]
+    pids: set[int] = set()
+    for o in found[:5]:
+        fds = sorted({h.pid for h in o.holders if h.how == "fd"})
+        pids.update(fds)
+        keeps = (f"only an open fd of PID {', '.join(map(str, fds))} holds it" if fds else
+                 "its name keeps it" if o.named else "nothing holds it")
+        evidence.append(f"{describe(o)}: {size(o.resident)} resident, {keeps}")
+    if len(found) > 5:
+        evidence.append(f"and {len(found) - 5} more (memtype shm --orphaned)")
+    if rest:
+        evidence.append(f"{size(rest)} of Shmem no object explains: objects of processes not read, tmpfs mounts "
+                        "not visible here, the kernel's own shmem (GPU buffers)")
+    return [Finding("shmem-unmapped", "notice", objects + rest, f"{size(objects + rest)} of shared memory no "
+                    "process maps", tuple(evidence), "a named object lives until its name goes (rm the tmpfs file, "
+                    "ipcrm -m SHMID for a SysV segment); one only an fd holds, until that process closes it or "
+                    "exits; `memtype shm` lists them", tuple(sorted(pids)),
+                    {"shmem": account.shmem, "objects": len(found), "unmapped": objects, "unaccounted": rest})]
 
 
 def cgroups_near_limit(model: Model) -> list[Finding]:

@@ -176,6 +176,32 @@ def device_memory(model: Model) -> list[Finding]:
                     tuple(big), {"device_pss": total_pss, "device_mapped": mapped})]
 
 
+def gpu_memory(model: Model) -> list[Finding]:
+    """``gpu-memory``: memory on the GPUs (Contract G: NVML or DRM fdinfo), per device and the processes
+    holding it; VRAM is no kind and not in MemTotal."""
+    view = model.gpu
+    if view is None:
+        return []
+    out = []
+    comm = {p.pid: p.comm for p in model.scan.processes}
+    for d in view.devices:
+        if d.parent is not None or not d.used:
+            continue
+        uses = sorted((u for u in view.uses if u.device == d.id and u.vram), key=lambda u: -(u.vram or 0))
+        evidence = [f"{d.id} ({d.name or 'GPU'}): {size(d.used)} used of {size(d.total)}"]
+        evidence += [f"PID {u.pid} ({comm.get(u.pid, '?')}): {size(u.vram)}" for u in uses[:5]]
+        if d.unattributed:
+            evidence.append(f"{size(d.unattributed)} used by no process listed (the driver's own, other PID "
+                            "namespaces, or MIG instances whose per-process figure is not available)")
+        evidence.append("device memory is not RAM: it is in no kind and not in MemTotal; the driver's host-side "
+                        "pages are the device kind (/dev/nvidiactl)")
+        out.append(Finding("gpu-memory", "info", d.used, f"{size(d.used)} of GPU memory in use on {d.id}",
+                           tuple(evidence), "freed when the processes free it or exit (nvidia-smi shows the same)",
+                           tuple(u.pid for u in uses), {"used": d.used, "total": d.total,
+                                                       "unattributed": d.unattributed}))
+    return out
+
+
 def swap_active(model: Model, faults: dict[int, int] | None = None, seconds: float | None = None) -> list[Finding]:
     """``swap-active``: a process with swapped memory whose major faults rose: ``faults`` (PID -> major faults
     in ``seconds``, a second look at the live machine), else ``model.changes`` (the sample before)."""

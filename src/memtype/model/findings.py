@@ -7,7 +7,7 @@ memory at stake, ``None``: not known) and ``figures`` (the numbers behind the ev
 the name says otherwise; ``None``: not known). ``evidence`` and ``remedy`` are sentences for people.
 
 The finders are ``model.find_process`` (fork families, page cache one process maps, device memory,
-swap of active processes) and ``model.find_machine`` (no swap, unaccounted memory, shmem no process
+GPU memory, swap of active processes) and ``model.find_machine`` (no swap, unaccounted memory, shmem no process
 maps, cgroups near their limit, who is reclaiming, trends of a recorded history). All are pure: they
 read a ``Model`` and the few facts a Sample does not hold (swappiness), never a Root.
 """
@@ -27,6 +27,7 @@ FINDINGS = {
                       "attaches, memfds only a fd holds",
     "device-memory": "driver memory mapped into processes (GPU driver pages, io_uring, [vdso]): never reclaimable, "
                      "and not in /proc/meminfo",
+    "gpu-memory": "memory in use on a GPU (NVML or DRM fdinfo), by device and process: not RAM, in no kind",
     "swap-active": "a process with memory in swap that is faulting it back in (major faults since the sample before)",
     "cgroup-near-limit": "a memory cgroup near its limit with little the kernel could reclaim in it",
     "no-swap": "no swap device: anonymous and shared memory can never be reclaimed, only freed",

@@ -105,6 +105,11 @@ def process_text(host: HostInfo, story: ProcessStory, width: int) -> str:
                 seen.add(h.rule)
                 lines += _wrap(f"rule {h.rule}: {RULES[h.rule]}", width, "    ", "      ")
         lines += _wrap(f"the kernel: {k.fate}", width, "  ", "    ")
+    if story.gpu:
+        lines.append("")
+        lines += _wrap("GPU memory (device memory, not RAM: in no kind): " + ", ".join(
+            f"{size(vram) if vram is not None else 'not available'} on {device}" for device, vram in story.gpu),
+            width)
     if story.findings:
         lines.append("")
         lines += findings_text(list(story.findings), width, "Findings about it")
@@ -147,7 +152,8 @@ def process_document(story: ProcessStory) -> dict[str, Any]:
                        "why": k.why, "kernel_can": k.fate,
                        "held_by": [{**_mapping_dict(h.mapping), "bytes": h.bytes, "rule": h.rule} for h in k.holders]}
                       for k in story.kinds],
-            "findings": [f.as_dict() for f in story.findings]}
+            "findings": [f.as_dict() for f in story.findings],
+            "gpu": {device: vram for device, vram in story.gpu}}
 
 
 def mapping_document(story: MappingStory) -> dict[str, Any]:

@@ -20,6 +20,7 @@ TYPE_CHECKING = False  # typing costs ~5 ms of start-up; mypy still reads these 
 if TYPE_CHECKING:
     from memtype.model.derive import Model
     from memtype.model.sample import Sample
+    from memtype.model.shm import ShmAccount
 
 DESCRIPTION = ("Explain in words: with no PID the machine's findings (ranked by size: fork families breaking "
                "copy-on-write, no swap, unaccounted memory, shmem no one maps, cgroups near their limit...); with "
@@ -74,8 +75,9 @@ def run(args: argparse.Namespace) -> int:
         previous, window = _recorded_neighbours(args) if src.root is None else (None, None)
         model = derive(sample, previous, mappings=True)
         faults, seconds = _second_look(src, model) if src.live else (None, None)
+        shm = _shm(src, model)
     findings = explain.findings(model, swappiness, derive(window, mappings=True) if window else None,
-                                faults, seconds)
+                                faults, seconds, shm)
     swap = explain.swap_facts(model, swappiness)
     host = model.scan.host
     width = output.console(args).width
@@ -117,7 +119,22 @@ def _read(src: Source, args: argparse.Namespace) -> tuple[Sample, int | None]:
 
     # every process, also for one PID: its findings (a fork family, page cache no other process maps)
     # are about the others too
-    return read_sample(src.root, exe=True, cgroup=True, cgroups=True, jobs=args.jobs), read_swappiness(src.root)
+    return (read_sample(src.root, exe=True, cgroup=True, cgroups=True, jobs=args.jobs, gpu=True),
+            read_swappiness(src.root))
+
+
+def _shm(src: Source, model: Model) -> ShmAccount | None:
+    """The shared-memory objects (``memtype shm``'s reader, with the processes already read); ``None`` from a
+    database (it records no objects) or where they cannot be read (one note)."""
+    if src.root is None:
+        return None
+    from memtype.collect.shm import read_shm
+
+    try:
+        return read_shm(src.root, model.scan.processes)
+    except MemtypeError as exc:
+        notes.note(f"shared-memory objects not read ({exc}): shmem-unmapped from meminfo instead")
+        return None
 
 
 def _recorded_neighbours(args: argparse.Namespace) -> tuple[Sample | None, Sample | None]:
