@@ -99,6 +99,11 @@ def test_issue15_process_json(run_cli) -> None:  # type: ignore[no-untyped-def]
     assert "PID 421" in cow["why"]
     assert sum(k["rss"] for k in doc["kinds"]) == doc["rss"]
     assert [f["id"] for f in doc["findings"]][0] == "cow-broken"
+    anon = next(k for k in doc["kinds"] if k["kind"] == "anonymous")
+    freed = doc["freed_if_killed"]  # Contract F: its own anonymous pages go, the shared cow stays
+    assert freed["parts"]["anon_exclusive"] == anon["rss"]
+    shared = next(s["bytes"] for s in freed["stays"] if s["what"] == "cow_shared")
+    assert cow["rss"] - (2 << 20) <= shared <= cow["rss"]  # cow's page-cache part (1.1 MiB) stays as page cache
 
 
 def test_issue15_rules_are_the_classifiers(model) -> None:  # type: ignore[no-untyped-def]

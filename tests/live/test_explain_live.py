@@ -60,6 +60,11 @@ def test_issue15_cow_family_live(run_cli: Callable[..., Any], spawn: Callable[[]
     assert f"PID {c.pid}" in cow["why"]
     anon = next(k for k in story["kinds"] if k["kind"] == Kind.ANONYMOUS.value)
     assert any(h["start"] == addr and h["bytes"] == REWRITTEN for h in anon["held_by"])
+    # if the kid exited: its own copies go (its whole anonymous kind), the 48 MiB still shared stay
+    freed = story["freed_if_killed"]
+    assert freed["parts"]["anon_exclusive"] == anon["rss"] >= REWRITTEN
+    stays = {x["what"]: x["bytes"] for x in freed["stays"]}
+    assert stays["cow_shared"] >= SIZE - REWRITTEN
     # one mapping, field by field: the split follows smaps Shared_Dirty
     m = _explain(run_cli, "--mapping", str(kid.pid), f"{addr:x}")["mapping"]
     assert m["fields_kb"]["Shared_Dirty"] * 1024 == SIZE - REWRITTEN

@@ -14,6 +14,7 @@ from memtype.kinds import KINDS, Kind
 from memtype.model import find_machine, find_process
 from memtype.model.classify import Classifier, MapClass, classify_rule
 from memtype.model.findings import Finding, pid_list, ranked, size
+from memtype.model.freed import Freed, freed_if_killed
 from memtype.model.frozen import Frozen, fill
 from memtype.model.reclaim import reclaim_from_meminfo
 
@@ -84,7 +85,7 @@ class KindStory(Frozen):
 class ProcessStory(Frozen):
     """``explain_process``'s answer."""
 
-    __slots__ = ("process", "kinds", "reclaim", "swap", "parent", "children", "findings", "gpu")
+    __slots__ = ("process", "kinds", "reclaim", "swap", "parent", "children", "findings", "gpu", "freed")
 
     process: ProcessMemory
     kinds: tuple[KindStory, ...]
@@ -94,11 +95,12 @@ class ProcessStory(Frozen):
     children: tuple[int, ...]
     findings: tuple[Finding, ...]
     gpu: tuple[tuple[str, int | None], ...]  # (device id, VRAM bytes; None: N/A) per device it uses
+    freed: Freed  # what a kill would free now (Contract F: model.freed), with what stays and why
 
     def __init__(self, process: ProcessMemory, kinds: tuple[KindStory, ...], reclaim: dict[str, int] | None,
                  swap: SwapFacts, parent: int | None, children: tuple[int, ...], findings: tuple[Finding, ...],
-                 gpu: tuple[tuple[str, int | None], ...] = ()) -> None:
-        fill(self, process, kinds, reclaim, swap, parent, children, findings, gpu)
+                 gpu: tuple[tuple[str, int | None], ...], freed: Freed) -> None:
+        fill(self, process, kinds, reclaim, swap, parent, children, findings, gpu, freed)
 
 
 def fate(kind: Kind, swap: SwapFacts, cow_file: int = 0) -> str:
@@ -146,9 +148,11 @@ def _cow_why(parent: int | None, children: tuple[int, ...]) -> str:
             "process's own anonymous memory")
 
 
-def explain_process(model: Model, p: ProcessMemory, swap: SwapFacts, findings: list[Finding] | None = None
-                    ) -> ProcessStory:
-    """Per kind of ``p``: figures, the top mappings with the rule that made them that kind, and their fate."""
+def explain_process(model: Model, p: ProcessMemory, swap: SwapFacts, findings: list[Finding] | None = None,
+                    shm: ShmAccount | None = None) -> ProcessStory:
+    """Per kind of ``p``: figures, the top mappings with the rule that made them that kind, and their fate;
+    and what a kill would free (``freed_if_killed``: ``p.kernel`` read for page tables and stacks, ``shm``
+    for the shmem objects it is the last holder of; either missing makes that part unknown)."""
     devs = model.sample.shmem_devs
     parent, children = relatives(model, p)
     stories = []
@@ -165,7 +169,8 @@ def explain_process(model: Model, p: ProcessMemory, swap: SwapFacts, findings: l
                                  fate(kind, swap, p.totals.cow_file if kind is Kind.COW else 0)))
     mine = tuple(f for f in findings or () if p.pid in f.pids)
     gpu = tuple((u.device, u.vram) for u in model.gpu.of(p.pid)) if model.gpu is not None else ()
-    return ProcessStory(p, tuple(stories), p.reclaim, swap, parent, children, mine, gpu)
+    freed = freed_if_killed(p, shm, processes=model.scan.processes, absent=model.scan.host.smaps_absent)
+    return ProcessStory(p, tuple(stories), p.reclaim, swap, parent, children, mine, gpu, freed)
 
 
 class MappingStory(Frozen):

@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 
 KIND_NAMES = {Kind.ANONYMOUS: "anonymous", Kind.SHARED: "shared", Kind.COW: "copy-on-write", Kind.FILE: "file",
               Kind.DEVICE: "device"}
+PART_WORDS = {"anon_exclusive": "its own anonymous", "cow_exclusive": "copy-on-write only it maps",
+              "swap_private": "its own swap", "page_tables": "page tables", "kernel_stack": "kernel stacks",
+              "shm_last_holder": "shmem it holds last", "shm_swap": "that shmem's swap"}
 _RECLAIM_WORDS = (("drop", "drop"), ("writeback", "write back"), ("swap", "swap"), ("never", "never"))
 
 
@@ -105,6 +108,8 @@ def process_text(host: HostInfo, story: ProcessStory, width: int) -> str:
                 seen.add(h.rule)
                 lines += _wrap(f"rule {h.rule}: {RULES[h.rule]}", width, "    ", "      ")
         lines += _wrap(f"the kernel: {k.fate}", width, "  ", "    ")
+    lines.append("")
+    lines += _freed_lines(story, width)
     if story.gpu:
         lines.append("")
         lines += _wrap("GPU memory (device memory, not RAM: in no kind): " + ", ".join(
@@ -114,6 +119,23 @@ def process_text(host: HostInfo, story: ProcessStory, width: int) -> str:
         lines.append("")
         lines += findings_text(list(story.findings), width, "Findings about it")
     return "\n".join(lines) + "\n"
+
+
+def _freed_lines(story: ProcessStory, width: int) -> list[str]:
+    f = story.freed
+    parts = ", ".join(f"{PART_WORDS.get(k, k)} {size(v)}" for k, v in f.parts.items() if v != 0)
+    total = size(f.bytes) if f.bytes is not None else "an unknown amount"
+    lines = _wrap(f"If it exited now the kernel would free {total}" + (f": {parts}" if parts else "")
+                  + (" (estimated: " + "; ".join(f.estimates.values()) + ")" if f.estimates else ""), width, "", "  ")
+    grouped: dict[tuple[str, str], list[int | None]] = {}
+    for s in f.stays:  # one line per reason: five objects that stay for the same reason are one line
+        if s.bytes != 0:
+            grouped.setdefault((s.what, s.why), []).append(s.bytes)
+    for (what, why), sizes in grouped.items():
+        known = None if None in sizes else sum(b or 0 for b in sizes)
+        count = f" in {len(sizes)} objects" if len(sizes) > 1 else ""
+        lines += _wrap(f"stays: {what.replace('_', ' ')} {size(known)}{count}: {why}", width, "  - ", "    ")
+    return lines
 
 
 def mapping_text(host: HostInfo, story: MappingStory, width: int) -> str:
@@ -153,7 +175,8 @@ def process_document(story: ProcessStory) -> dict[str, Any]:
                        "held_by": [{**_mapping_dict(h.mapping), "bytes": h.bytes, "rule": h.rule} for h in k.holders]}
                       for k in story.kinds],
             "findings": [f.as_dict() for f in story.findings],
-            "gpu": {device: vram for device, vram in story.gpu}}
+            "gpu": {device: vram for device, vram in story.gpu},
+            "freed_if_killed": story.freed.as_dict()}
 
 
 def mapping_document(story: MappingStory) -> dict[str, Any]:

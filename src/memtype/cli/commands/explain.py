@@ -103,7 +103,11 @@ def run(args: argparse.Namespace) -> int:
         else:
             output.text(explain_text.mapping_text(host, story, width))
         return 0
-    pstory = explain.explain_process(model, proc, swap, findings)
+    if src.root is not None:  # page tables and kernel stacks from its status (Contract F); a database has none
+        from memtype.collect.freed import read_kernel
+
+        proc = read_kernel(src.root, [proc])[0]
+    pstory = explain.explain_process(model, proc, swap, findings, shm)
     if args.format == "json":
         write_json(src.stamped({"process": explain_text.process_document(pstory)}))
     else:
