@@ -198,3 +198,16 @@ def test_issue17_no_swap_room_is_flat_and_says_why() -> None:
 def test_issue17_sweep_values_include_the_value_in_force_once() -> None:
     assert sweep_values((0, 60, 200), 60) == [0, 60, 200]
     assert sweep_values((200, 0), 33) == [0, 33, 200]
+
+
+def test_issue17_mglru_on_is_said_where_the_classic_rule_does_not_apply(tmp_path: Path, run_cli: Run) -> None:
+    root = synthetic_root(tmp_path)
+    (root / "sys/kernel/mm/lru_gen").mkdir(parents=True)
+    (root / "sys/kernel/mm/lru_gen/enabled").write_text("0x0007\n")
+    r = run_cli("pressure", "--root", str(root), "--need", "1G", "--sweep", "--file-folio", "1", "--format", "json")
+    assert r.code == 0 and any(n.startswith("MGLRU is on") for n in json.loads(r.out)["notes"])
+    r = run_cli("swap", "--root", str(root), "--format", "json")
+    assert json.loads(r.out)["swappiness_in_force"]["mglru"] is True
+    (root / "sys/kernel/mm/lru_gen/enabled").write_text("0x0000\n")
+    r = run_cli("pressure", "--root", str(root), "--need", "1G", "--sweep", "--file-folio", "1", "--format", "json")
+    assert not any(n.startswith("MGLRU") for n in json.loads(r.out)["notes"])

@@ -54,6 +54,13 @@ pages of page cache takes one 256-page ext4 folio, so page cache goes far faster
 says; an anon folio whose PTE was referenced is only rotated on its first scan
 (``folio_check_references``). With 1 MiB file folios page cache goes first even at 190.
 
+**Seen on this kernel** (tests/live/test_swappiness_live.py, v1 limit cuts): with more inactive page
+cache than the cut, 0, 60 and 200 take the same (page cache only); with active page cache in 1 MiB
+folios 0, 60 and 100 take page cache only and 200 swaps the whole cut though 64 MiB of page cache is
+there; in 4 KiB folios anon comes in from 100; a cut at 0 beyond the page cache fails (EBUSY). Anon
+and shmem share the anon lists and go oldest first (by first touch), which no counter shows: the
+model splits the swap between them in proportion (``predict``), right in total, not in the split.
+
 ``sweep`` runs ``memtype.model.pressure.predict`` once per value on the same lists; ``verdict`` says in
 one sentence what changes and where it stops mattering.
 """

@@ -244,7 +244,13 @@ def _capture_swap_devices(sink: Sink, report: CaptureReport) -> int:
             if dev.startswith("zram"):
                 for name in ("mm_stat", "disksize", "comp_algorithm"):
                     files += _copy(sink, report, os.path.join("/sys/block", dev, name), f"sys/block/{dev}/{name}")
-    return files
+    return files + _capture_lru_gen(sink, report)
+
+
+def _capture_lru_gen(sink: Sink, report: CaptureReport) -> int:
+    """Whether MGLRU runs (``pressure`` and ``swap`` warn: their classic-LRU swappiness rule does not apply)."""
+    path = "/sys/kernel/mm/lru_gen/enabled"
+    return _copy(sink, report, path, path.lstrip("/")) if os.path.exists(path) else 0
 
 
 def _capture_cgroups(sink: Sink, report: CaptureReport, src_root: str) -> int:
