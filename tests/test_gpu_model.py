@@ -139,8 +139,10 @@ def test_issue14_mig_not_available_is_null_and_instances_are_devices() -> None:
     assert (mig.parent, mig.total, mig.bar1_total) == ("nvidia0", 40192 * MiB, 65536 * MiB)
     assert devices["nvidia0/gi2/ci0"].bar1_total is None
     uses = {(u.pid, u.device): u for u in view.uses}
-    assert uses[(1001, "nvidia0/gi1/ci0")].vram is None  # NVML_VALUE_NOT_AVAILABLE on a MIG GPU: null, never 0
-    assert uses[(1002, "nvidia0/gi2/ci0")].vram is None  # null in the document (nvidia-ml-py's None) too
+    # NVML_VALUE_NOT_AVAILABLE on the MIG-mode GPU's list; the MIG device's own list knows 1001's figure
+    assert uses[(1001, "nvidia0/gi1/ci0")].vram == 6000 * MiB
+    assert devices["nvidia0/gi1/ci0"].unattributed == 144 * MiB
+    assert uses[(1002, "nvidia0/gi2/ci0")].vram is None  # N/A in both lists (and null, nvidia-ml-py's None): null
     assert devices["nvidia0"].attributed is None and devices["nvidia0"].unattributed is None
     assert devices["nvidia0"].mig_mode is True
 

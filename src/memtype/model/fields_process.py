@@ -23,6 +23,15 @@ def _pages(name: str) -> Getter:
     return lambda p: p.pages.get(name) if p.pages is not None else None
 
 
+def _gpu(name: str) -> Getter:
+    # getattr: a table's total row (a Group of processes) has no GPU figures of its own
+    return lambda p: g.get(name) if (g := getattr(p, "gpu", None)) is not None else None
+
+
+def _gpu_host(name: str) -> Getter:
+    return lambda p: (g.get("host") or {}).get(name) if (g := getattr(p, "gpu", None)) is not None else None
+
+
 def _reclaim(name: str) -> Getter:
     return lambda p: p.reclaim.get(name) if p.reclaim is not None else None
 
@@ -78,13 +87,33 @@ PROCESS = Registry("process", "one process's memory by kind, from its smaps (mem
     gauge("kernel.threads", "Threads", "its threads (status Threads)", _kernel("threads"), unit="count",
           attr="kernel", option="freed"),
     *freed_fields("it"),
+    # GPU memory (issue 14): not a sixth kind, never in RSS/PSS (VRAM is not in MemTotal)
+    gauge("gpu.vram", "GPU", "device memory (VRAM) it holds on all GPUs: NVML usedGpuMemory, DRM resident in "
+          "vram/local regions (null: not available, as under MIG)", _gpu("vram"), attr="gpu", option="gpu"),
+    gauge("gpu.system", "GPU sys", "host RAM a DRM GPU holds for it (gtt/system/cpu regions' resident; NVML "
+          "reports none: null)", _gpu("system"), attr="gpu", option="gpu"),
+    info("gpu.devices", "GPU devices", "VRAM per device id (nvidia0, nvidia0/gi1/ci0, amdgpu@0000:03:00.0)",
+         _gpu("devices"), attr="gpu", option="gpu"),
+    info("gpu.types", "GPU type", "C compute, G graphics, M MPS (NVML, joined by +); drm (fdinfo)", _gpu("types"),
+         attr="gpu", option="gpu"),
+    info("gpu.container_pid", "Ctr PID", "its PID in its own (innermost) PID namespace, from NSpid",
+         _gpu("container_pid"), attr="gpu", option="gpu"),
+    gauge("gpu.host.pinned_likely", "Pinned?", "resident MAP_SHARED anonymous memory of a process holding "
+          "/dev/nvidiactl: likely CUDA pinned host memory (in the shared kind; /proc shows no pin count)",
+          _gpu_host("pinned_likely"), attr="gpu", option="gpu"),
+    gauge("gpu.host.driver", "GPU drv", "resident pages of its /dev/nvidia* mappings (driver pages; device kind)",
+          _gpu_host("driver"), attr="gpu", option="gpu"),
+    gauge("gpu.host.uvm_size", "UVM size", "managed (UVM) address space it maps (/dev/nvidia-uvm Size)",
+          _gpu_host("uvm_size"), attr="gpu", option="gpu"),
+    gauge("gpu.host.uvm_resident", "UVM host", "managed (UVM) memory resident in host RAM (/dev/nvidia-uvm Rss)",
+          _gpu_host("uvm_resident"), attr="gpu", option="gpu"),
 ], labels=("pid", "comm"),
     aliases={"name": "comm", "freed": "freed_if_killed", **{k.value: f"{k.value}.rss" for k in KINDS}},
     exclude={"totals": "read through its fields", "categories": "read through the kinds' fields",
              "mappings": "records of their own (the mapping registry)", "exe": "a full path: program is its name",
              "key": "its identity: pid and starttime"},
     nested=_NESTED, partitions=kind_partitions(), csv=PROCESS_CSV,
-    null_objects=("pages", "reclaim", "freed.parts", "freed", "kernel"))
+    null_objects=("pages", "reclaim", "freed.parts", "freed", "kernel", "gpu", "gpu.host"))
 PROCESS.partitions.update(FREED_PARTITIONS)
 
 

@@ -193,10 +193,13 @@ def _nvml(gpu: GpuSample, present: set[int] | None, devices: list[GpuDevice], us
             target = next((i for i, _, g, c in instance_ids if g == gi and (c == ci or ci is None)), dev_id) \
                 if gi is not None else dev_id
             placed.append((target, pid, used, types))
-        for mid, m, _, _ in instance_ids:
+        for mid, m, _, _ in instance_ids:  # the MIG device's own list: its figure where the GPU's is N/A
             for pid, (used, types, _, _) in _processes(m.get("processes")).items():
-                if not any(t == mid and p == pid for t, p, _, _ in placed):
+                at = next((i for i, (t, p, _, _) in enumerate(placed) if t == mid and p == pid), None)
+                if at is None:
                     placed.append((mid, pid, used, types))
+                elif placed[at][2] is None:
+                    placed[at] = (mid, pid, used, placed[at][3])
         memory, bar1 = dev.get("memory") or {}, dev.get("bar1") or {}
         mode = dev.get("mig_mode") or {}
         attributed: dict[str, int | None] = {}

@@ -16,6 +16,8 @@ from memtype.model.frozen import Frozen, FrozenValue, fill
 
 TYPE_CHECKING = False  # typing costs ~5 ms of start-up; mypy still reads these imports
 if TYPE_CHECKING:
+    from typing import Any
+
     from memtype.model.freed import Freed, MappingFate
 
 
@@ -127,7 +129,7 @@ class ProcessMemory(Frozen):
     """A process's memory by kind, from its smaps (read-only: ``replace`` gives a changed copy)."""
 
     __slots__ = ("pid", "comm", "uid", "user", "ppid", "starttime", "totals", "categories", "exe", "cmdline",
-                 "mappings", "problems", "cgroup", "reclaim", "exact", "pages", "kernel", "freed")
+                 "mappings", "problems", "cgroup", "reclaim", "exact", "pages", "kernel", "freed", "gpu")
 
     pid: int
     comm: str
@@ -147,6 +149,7 @@ class ProcessMemory(Frozen):
     pages: dict[str, int | None] | None  # page-only detail of an exact scan (bytes)
     kernel: dict[str, int | None] | None  # the kernel's memory for it: page_tables, kernel_stack (bytes), threads
     freed: Freed | None  # what a kill would free (``memtype.model.freed``), when asked for
+    gpu: dict[str, Any] | None  # its GPU memory (model.gpu.process_gpu, + "host": gpu_host); never in the kinds
 
     def __init__(self, pid: int, comm: str, uid: int | None, user: str | None, ppid: int | None,
                  starttime: int | None, totals: Totals, categories: dict[Kind, KindUsage], exe: str | None = None,
@@ -154,9 +157,9 @@ class ProcessMemory(Frozen):
                  problems: list[str] | None = None, cgroup: str | None = None,
                  reclaim: dict[str, int] | None = None, exact: bool = False,
                  pages: dict[str, int | None] | None = None, kernel: dict[str, int | None] | None = None,
-                 freed: Freed | None = None) -> None:
+                 freed: Freed | None = None, gpu: dict[str, Any] | None = None) -> None:
         fill(self, pid, comm, uid, user, ppid, starttime, totals, categories, exe, cmdline, mappings,
-             problems if problems is not None else [], cgroup, reclaim, exact, pages, kernel, freed)
+             problems if problems is not None else [], cgroup, reclaim, exact, pages, kernel, freed, gpu)
 
     @property
     def key(self) -> tuple[int, int | None]:

@@ -71,6 +71,9 @@ def run(args: argparse.Namespace) -> int:
         check_user(src.root, args.user, result.processes, src.user_names())
         if args.freed:
             result = _freed(src, result)
+        gpu_view = _gpu(args, src, result)
+        if gpu_view is not None:
+            result = gpu_view
     procs = filter_processes(result.processes, args.user, args.name)
     src.announce(args.format)
     if args.group == "process":
@@ -82,9 +85,25 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _gpu(args: argparse.Namespace, src: Source, result: Scan) -> Scan | None:
+    """``result`` with each process's GPU memory (``cli.gpu``), ``None`` where no GPU data exists; sets
+    ``args.gpu_data`` (the ``gpu`` option of the fields)."""
+    from memtype.cli import gpu  # GPU readers: imported only here, after the scan
+
+    view = gpu.view(src, args.pid)
+    gpu.say_why(view)
+    args.gpu_data = gpu.has_data(view)
+    if not args.gpu_data or view is None:
+        return None
+    nvidia = sorted({u.pid for u in view.uses if u.regions is None})  # NVML's processes: their host side too
+    return gpu.attach(result, view, gpu.host_sides(src, nvidia))
+
+
 def scan_options(args: argparse.Namespace) -> set[str]:
     """The reading options whose fields a ``ps`` document has (``Field.option``)."""
     found = set()
+    if getattr(args, "gpu_data", False):
+        found.add("gpu")
     if args.group == "program" or args.name or args.cmdline:
         found.add("program")
     if args.cmdline:
@@ -164,8 +183,10 @@ def _figures(args: argparse.Namespace, registry: Any) -> list[str]:
     """A table's figures: the numeric fields of ``--fields``, else TABLE_FIELDS."""
     chosen = check_fields(args.fields, registry)
     if chosen is None:
-        return TABLE_FIELDS + ["freed_if_killed"] if getattr(args, "freed", False) and "freed_if_killed" in registry \
-            else TABLE_FIELDS
+        extra = ["freed_if_killed"] if getattr(args, "freed", False) and "freed_if_killed" in registry else []
+        if getattr(args, "gpu_data", False) and registry is PROCESS:
+            extra.append("gpu.vram")
+        return TABLE_FIELDS + extra
     return [i for i in chosen if registry[i].numeric]
 
 

@@ -28,13 +28,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from memtype.cli import gpu  # GPU section: after the machine's rows
+
     with open_source(args) as src:
         sm = src.system(exact=args.exact, processes=args.processes, jobs=args.jobs)
+        view = gpu.view(src)
+        shown = view if gpu.has_data(view) else None
+        sides = gpu.host_sides(src, sorted({u.pid for u in shown.uses if u.regions is None})) if shown else {}
+    gpu.say_why(view)
     src.announce(args.format)
     if args.format == "json":
         from memtype.output.documents import system_document
+        from memtype.output.gpu import gpu_document
 
-        write_json(src.stamped(system_document(sm)))
+        doc = system_document(sm)
+        if shown is not None:  # a machine without GPU data keeps its document as it was
+            doc["gpu"] = gpu_document(shown, sides)
+        write_json(src.stamped(doc))
     elif args.format == "csv":
         from memtype.model.fields_machine import RECONCILE, ROW
 
@@ -45,7 +55,13 @@ def run(args: argparse.Namespace) -> int:
     else:
         from memtype.output.system_table import render
 
-        output.table(output.console(args), render(sm))
+        out = output.console(args)
+        output.table(out, render(sm))
+        if shown is not None:
+            from memtype.output.gpu import gpu_tables
+
+            names = {p.pid: p.comm for p in sm.processes.processes} if sm.processes is not None else {}
+            output.table(out, gpu_tables(shown, names, sides))
     if sm.processes is not None:
         notes.scan_notes(sm.processes)  # the comparison's title counts them as left out
     return 0

@@ -18,6 +18,7 @@ from memtype.source.root import Root
 
 PROC_PID_INIT_INO = 0xEFFFFFFC  # the initial PID namespace's inode (include/linux/proc_ns.h)
 NVIDIA_CONTROL = "dev/nvidiactl"
+NOT_RECORDED = "the capture holds no NVML answers (gpu/nvml.json)"
 
 
 def read_gpu(root: Root, pids: list[int] | None = None, *, nvml: bool = True, drm: bool = True) -> GpuSample:
@@ -47,7 +48,7 @@ def read_gpu(root: Root, pids: list[int] | None = None, *, nvml: bool = True, dr
                 recorded = doc.get("host_pidns")
                 host_pidns = recorded if isinstance(recorded, bool) else None
             elif not problems:
-                problems.append("the capture holds no NVML answers (gpu/nvml.json)")
+                problems.append(NOT_RECORDED)
     fds = None
     if drm:
         fds = read_drm(root, root.pids() if pids is None else pids)
