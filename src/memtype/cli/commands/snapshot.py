@@ -31,9 +31,11 @@ def run(args: argparse.Namespace) -> int:
 
     if args.root != "/":
         raise UsageError("snapshot captures this machine; --root is not supported here")
+    from memtype.collect.gpu.capture import record_gpu
     from memtype.collect.shm_capture import record_shm
 
-    report = capture(args.out, pids=args.pid, redact=args.redact, exact=args.exact, recorders=(record_shm,))
+    report = capture(args.out, pids=args.pid, redact=args.redact, exact=args.exact,
+                     recorders=(record_shm, record_gpu))
     print(f"memtype: captured {notes.count(report.processes)} ({notes.count(report.files, 'file')}) into "
           f"{report.out}", file=sys.stderr)
     for line in report.notes:
