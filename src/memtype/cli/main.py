@@ -49,11 +49,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "shm": ("memtype.cli.commands.shm", "every shared-memory object, who holds it, orphans, and where Shmem is"),
     "lab": ("memtype.cli.commands.lab", "make each kind of memory in real processes and measure it beside what was made"),
     "report": ("memtype.cli.commands.report", "one self-contained HTML file of charts (inline SVG, offline) to share"),
+    "reclaim": ("memtype.cli.commands.reclaim", "who is taking memory back: kswapd, direct, proactive, DAMON..."),
 }
 # `memtype --help` lists the commands by job, in this order. Every command of COMMANDS is in exactly one
 # group and its module defines EXAMPLES (tests/test_help.py says what is missing).
 GROUPS: dict[str, tuple[str, ...]] = {
-    "look now": ("ps", "maps", "system", "cgroups", "swap", "shm", "files"),
+    "look now": ("ps", "maps", "system", "cgroups", "swap", "reclaim", "shm", "files"),
     "watch": ("top",),
     "record": ("record", "history", "snapshot", "diff"),
     "export": ("exporter", "report"),

@@ -16,6 +16,8 @@ What is exported (``Options``; README "Prometheus exporter" lists every metric):
   ``comm`` labels; command lines never;
 * the machine's memory activity (``fields_activity.ACTIVITY``): reclaim by reclaimer (pgscan, pgsteal),
   direct-reclaim stalls, refaults, swap and zswap traffic, OOM kills, and the memory PSI;
+* who is reclaiming (``fields_activity.RECLAIM``, ``memtype_reclaim_*``): pages by ``agent`` (kswapd, direct,
+  khugepaged, proactive, unattributed: they add up to every steal) and by ``lru`` (anon, file);
 * memory cgroups (``fields_cgroups.CGROUP``) where the Model has them (``Model.cgroups``): charged
   memory by kind, kernel, swap, limits, OOM kills, PSI stall time, reclaim classes; the ``cgroups``
   most charged;
@@ -34,8 +36,9 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from memtype._version import __version__
 from memtype.exporter.metrics import Spec, label_value, select, specs
 from memtype.model.activity import MachineActivity
+from memtype.model.reclaimers import machine_reclaim
 from memtype.model.cgroups import CgroupMemory, cgroup_label
-from memtype.model.fields_activity import ACTIVITY
+from memtype.model.fields_activity import ACTIVITY, RECLAIM
 from memtype.model.fields_cgroups import CGROUP
 from memtype.model.fields_machine import SYSTEM
 from memtype.model.fields_process import PROCESS, group_registry
@@ -101,11 +104,12 @@ class _Derived:
     """What one Model gives, computed at its first scrape: the machine's record and activity, the groups,
     the cgroups shown."""
 
-    __slots__ = ("model", "system", "activity", "groups", "cgroups")
+    __slots__ = ("model", "system", "activity", "reclaim", "groups", "cgroups")
 
     def __init__(self, model: Model, system: Any, groups: list[Group], cgroups: list[CgroupMemory]) -> None:
         self.model, self.system, self.groups, self.cgroups = model, system, groups, cgroups
         self.activity = MachineActivity(model.sample.vmstat, model.sample.pressure)
+        self.reclaim = machine_reclaim(model.sample.vmstat)
 
 
 class MemtypeCollector:
@@ -118,6 +122,7 @@ class MemtypeCollector:
         registry = group_registry(self.options.group)
         self.system_specs = system_specs()
         self.activity_specs = activity_specs()
+        self.reclaim_specs = reclaim_specs()
         self.group_specs = specs(registry, self.options.metrics)
         process_ids = [i for i in self.options.metrics if i in PROCESS]  # the same figures, per process
         self.process_specs = specs(PROCESS, process_ids) if self.options.per_process else []
@@ -128,7 +133,7 @@ class MemtypeCollector:
         self._lock = threading.Lock()  # one derivation per Model, however many scrapes come at once
 
     def all_specs(self) -> list[Spec]:
-        return (self.system_specs + self.activity_specs + self.group_specs + self.process_specs + self.cgroup_specs + self.sampler_specs
+        return (self.system_specs + self.activity_specs + self.reclaim_specs + self.group_specs + self.process_specs + self.cgroup_specs + self.sampler_specs
                 + self.live_specs)
 
     def describe(self) -> list[Metric]:
@@ -160,6 +165,7 @@ class MemtypeCollector:
         machine = [((), derived.system)] if derived.system is not None else []
         families += [s.family(machine) for s in self.system_specs]
         families += [s.family([((), derived.activity)]) for s in self.activity_specs]
+        families += [s.family([((), derived.reclaim)]) for s in self.reclaim_specs]
         group_rows = [((g.key,), g) for g in derived.groups]
         families += [s.family(group_rows, absent) for s in self.group_specs]
         if self.process_specs:
@@ -259,6 +265,14 @@ def system_specs() -> list[Spec]:
 def activity_specs() -> list[Spec]:
     """The machine's activity metrics: every counter and PSI figure of ``fields_activity.ACTIVITY``."""
     return specs(ACTIVITY)
+
+
+def reclaim_specs() -> list[Spec]:
+    """Who is reclaiming (``fields_activity.RECLAIM``): pages taken and scanned by agent, the unattributed
+    rest included (the agents add up to every steal), by LRU type, and anon paged out beyond the steals
+    (MADV_PAGEOUT, DAMON). The swap, refault and PSI figures are the activity metrics'."""
+    return specs(RECLAIM, [f.id for f in RECLAIM if f.id.startswith(("stolen.", "scanned.", "lru."))
+                           or f.id == "swapout_unscanned"])
 
 
 def cgroup_specs() -> list[Spec]:

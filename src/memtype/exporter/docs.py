@@ -4,7 +4,7 @@ collector uses (``tests/test_exporter.py`` keeps the README in step, as docs/fie
 from __future__ import annotations
 
 from memtype.exporter.collector import (DEFAULT_METRICS, MemtypeCollector, Options, activity_specs, cgroup_specs,
-                                        system_specs)
+                                        reclaim_specs, system_specs)
 from memtype.exporter.metrics import Spec, select, specs
 from memtype.model.fields_process import PROCESS, group_registry
 from memtype.model.fields_sampler import SAMPLER
@@ -24,6 +24,7 @@ def metric_list() -> str:
     rows = [BEGIN, "", "| metric | type | labels | when | help |", "|---|---|---|---|---|"]
     rows += [_row(s, "always") for s in system_specs()]
     rows += [_row(s, "always") for s in activity_specs()]
+    rows += [_row(s, "always") for s in reclaim_specs()]
     for s in specs(group_registry("program")):
         default = {f.id for f, _ in s.members} <= default_group
         rows.append(_row(s, "always" if default else "`--metrics`"))

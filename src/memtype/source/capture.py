@@ -55,6 +55,7 @@ CGROUP_FILES = ("memory.stat", "memory.current", "memory.max", "memory.swap.curr
                 "memory.kmem.usage_in_bytes",
                 "memory.memsw.limit_in_bytes", "memory.swappiness", "memory.oom_control")
 KPAGE_FILES = ("kpageflags", "kpagecount")
+DAMON_FILES, DAMON_LISTED = 4096, 64  # as collect/damon.py's MAX_FILES and MAX_LISTED
 _KPAGE_CHUNK = 8 << 20  # bytes per read: 1M page frames
 SCHEMA = "memtype-snapshot/1"
 
@@ -194,6 +195,7 @@ def _capture_tree(sink: Sink, report: CaptureReport, pids: list[int] | None, red
     for name in sorted(os.listdir(os.path.join(proc, "sys/vm"))):
         report.files += _copy(sink, report, os.path.join(proc, "sys/vm", name), f"proc/sys/vm/{name}")
     report.files += _capture_swap_devices(sink, report)
+    report.files += _capture_damon(sink, report)
     wanted = pids if pids is not None else sorted(int(n) for n in os.listdir(proc) if n.isascii() and n.isdigit())
     uids: set[int] = set()
     unreadable = 0
@@ -251,6 +253,30 @@ def _capture_lru_gen(sink: Sink, report: CaptureReport) -> int:
     """Whether MGLRU runs (``pressure`` and ``swap`` warn: their classic-LRU swappiness rule does not apply)."""
     path = "/sys/kernel/mm/lru_gen/enabled"
     return _copy(sink, report, path, path.lstrip("/")) if os.path.exists(path) else 0
+
+
+def _capture_damon(sink: Sink, report: CaptureReport, base: str = "/sys") -> int:
+    """DAMON's sysfs tree and module parameters (``memtype reclaim --root``; collect/damon.py reads them
+    back with the same caps: at most DAMON_FILES files, DAMON_LISTED entries of a long list, no link)."""
+    files = 0
+    tops = [os.path.join(base, "kernel/mm/damon/admin")] + [os.path.join(base, "module", m, "parameters")
+                                                            for m in ("damon_reclaim", "damon_lru_sort", "damon_stat")]
+    for top in tops:
+        if not os.path.isdir(top) or os.path.islink(top):
+            continue
+        for dirpath, dirnames, filenames in os.walk(top):  # os.walk follows no directory link
+            if os.path.basename(dirpath) in ("tried_regions", "regions"):
+                dirnames[:] = sorted((d for d in dirnames if d.isdigit()), key=int)[:DAMON_LISTED] + \
+                    [d for d in dirnames if not d.isdigit()]
+            for name in sorted(filenames):
+                if files >= DAMON_FILES:
+                    report.notes.append(f"the DAMON tree was cut at its first {DAMON_FILES} files")
+                    return files
+                src = os.path.join(dirpath, name)
+                if os.path.islink(src) or name == "memory_idle_ms_percentiles":
+                    continue
+                files += _copy(sink, report, src, "sys/" + os.path.relpath(src, base))
+    return files
 
 
 def _capture_cgroups(sink: Sink, report: CaptureReport, src_root: str) -> int:
