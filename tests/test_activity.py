@@ -34,7 +34,7 @@ def with_activity(raw: dict[str, Any]) -> None:
     v.update(pgscan_kswapd=1000, pgscan_direct=200, pgscan_khugepaged=3, pgsteal_kswapd=900, pgsteal_direct=150,
              pgsteal_khugepaged=2, allocstall_normal=7, allocstall_movable=5, allocstall_dma32=1, pswpout=42,
              workingset_refault_anon=11, workingset_refault_file=22)
-    del v["pgscan_proactive"], v["pgsteal_proactive"], v["zswpin"], v["zswpout"]  # a kernel before 6.8 without zswap
+    del v["pgscan_proactive"], v["pgsteal_proactive"], v["zswpin"], v["zswpout"]  # a kernel before 6.15 without zswap
     raw["pressure"] = PSI
 
 

@@ -2,13 +2,14 @@
 
 Every figure is a kernel counter since boot (/proc/vmstat, mm/vmstat.c ``vmstat_text``) or the memory
 PSI line (/proc/pressure/memory, Documentation/accounting/psi.rst). A counter this kernel does not
-print is ``None``, never 0 (``pgscan_proactive`` came with 6.8, ``zswpin`` with 5.19 and only with
+print is ``None``, never 0 (``pgscan_proactive`` came with 6.15, ``zswpin`` with 5.19 and only with
 CONFIG_ZSWAP, ``workingset_refault_anon`` with 5.9); no PSI (before 4.20, ``psi=0``) is ``None``.
 
 * ``pgscan``/``pgsteal`` by reclaimer: pages scanned / reclaimed by kswapd (background), direct
-  reclaim (an allocating task stalls), khugepaged, and proactive reclaim (memory.reclaim, 6.8+). The
-  four are disjoint: their sum is all reclaim (``pgscan_anon``/``pgscan_file`` split the same pages
-  by list, so they are no reclaimer).
+  reclaim (an allocating task stalls), khugepaged, and proactive reclaim (memory.reclaim, 6.15+;
+  before, counted as direct). The four are disjoint, but up to 7.0 they leave out reclaim aimed at a
+  cgroup (its limit, memory.high, memory.reclaim), which only ``pg{scan,steal}_{anon,file}`` count
+  machine-wide: ``model.reclaimers`` names that remainder ``unattributed``.
 * ``allocstall``: direct-reclaim entries, summed over the zones (``allocstall_normal``, ``_dma32``...;
   one ``allocstall`` line before 4.8).
 * ``workingset_refault``/``workingset_activate`` by LRU type (anon, file: 5.9+): evicted pages faulted

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from memtype.model.fields import Getter
 
 _RECLAIMER_HELP = {"kswapd": "the background reclaimer", "direct": "allocating tasks (direct reclaim: they stall)",
-                   "khugepaged": "khugepaged making huge pages", "proactive": "memory.reclaim writes (6.8+)"}
+                   "khugepaged": "khugepaged making huge pages", "proactive": "memory.reclaim writes (6.15+)"}
 _PSI = (("avg10", "PSI", "share of the last 10 s"), ("avg60", "PSI60", "share of the last 60 s"),
         ("avg300", "PSI300", "share of the last 300 s"))
 
@@ -67,7 +67,7 @@ ACTIVITY = Registry("activity", "the machine's memory activity since boot: recla
       for line in ("some", "full")],
 ], null_objects=("pressure", "pressure.some", "pressure.full"))
 
-_AGENT_HELP = {**_RECLAIMER_HELP, "proactive": "memory.reclaim writes (6.15+; before, counted as direct)",
+_AGENT_HELP = {**_RECLAIMER_HELP,
                "unattributed": "no named reclaimer: all steals minus the four; before 7.1 machine-wide, the "
                                "reclaim cgroup limits, memory.high and memory.reclaim did"}
 
