@@ -29,15 +29,14 @@ def whole_bar(name: str, label: str, parts: Sequence[tuple[str, str, int | None]
         w = W * value / total
         c.rect(x, top, w, h, f"k-{pid} edge", f"{title}: {size(value)} ({100 * value / total:.1f}%)",
                {"row": pid, "bytes": value})
-        if w > 44:
-            c.text(x + 4, top + 22, size(value), "lbl seg")
+        if w > 50:
+            c.text(x + 4, top + 23, size(value), "lbl seg")
         x += w
     c.raw("</g>")
-    y = legend(c, [(f"k-{pid}", title, value) for pid, title, value in parts], 0, top + h + 20, W, total)
+    legend(c, [(f"k-{pid}", title, value) for pid, title, value in parts], total)
     if note:
-        c.text(0, y, note, "lbl dim")
-        y += 16
-    c.height = y
+        c.notes.append(note)
+    c.height = top + h + 4
     return c
 
 
@@ -45,16 +44,16 @@ def stacked_rows(name: str, label: str, rows: Sequence[tuple[str, Mapping[str, i
                  order: Sequence[str], titles: dict[str, str], unit_note: str) -> Chart:
     """One horizontal bar per row (label, parts by id, data attributes), parts stacked in ``order``,
     scaled to the largest row; the row's total at its end."""
-    label_w, row_h, gap = 230.0, 18.0, 5.0
+    label_w, row_h, gap = 250.0, 22.0, 5.0
     biggest = max((sum(parts.values()) for _, parts, _ in rows), default=0)
     c = Chart(name, W, 0, label)
     y = 4.0
     for text, parts, data in rows:
         total = sum(parts.values())
         c.raw(f'<g class="row"{attrs(data)}>')
-        c.text(label_w - 6, y + 13, _clip(text, 34), "lbl", "end")
+        c.text(label_w - 6, y + 16, _clip(text, 32), "lbl", "end")
         x = label_w
-        span = W - label_w - 70
+        span = W - label_w - 60
         for kid in order:
             v = parts.get(kid, 0)
             if v <= 0 or biggest <= 0:
@@ -62,13 +61,13 @@ def stacked_rows(name: str, label: str, rows: Sequence[tuple[str, Mapping[str, i
             w = span * v / biggest
             c.rect(x, y, w, row_h, f"k-{kid}", f"{text}: {titles.get(kid, kid)} {size(v)}", {"kind": kid, "bytes": v})
             x += w
-        c.text(x + 5, y + 13, size(total), "lbl")
+        c.text(x + 5, y + 16, size(total), "lbl")
         c.raw("</g>")
         y += row_h + gap
-    y = legend(c, [(f"k-{k}", titles.get(k, k), None) for k in order], label_w, y + 14, W - label_w,
-               sizes=False) if rows else y
-    c.text(label_w, y, unit_note, "lbl dim")
-    c.height = y + 8
+    if rows:
+        legend(c, [(f"k-{k}", titles.get(k, k), None) for k in order], sizes=False)
+    c.notes.append(unit_note)
+    c.height = y + 2
     return c
 
 

@@ -11,9 +11,8 @@ from memtype.kinds import KINDS
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
-
     from memtype.model.cgroups import CgroupTree
+    from memtype.model.gpu import GpuView
     from memtype.model.machine import SystemMemory
     from memtype.model.records import ProcessMemory, Scan
     from memtype.model.shm import ShmAccount
@@ -69,7 +68,7 @@ class ReportInput:
     def __init__(self, scan: Scan, *, source: str, system: SystemMemory | None = None,
                  cgroups: CgroupTree | None = None, families: list[list[FamilyMember]] | None = None,
                  devices: list[DeviceMap] | None = None, files: list[tuple[str, int]] | None = None,
-                 shm: ShmAccount | None = None, gpu: Any = None, history: History | None = None,
+                 shm: ShmAccount | None = None, gpu: GpuView | None = None, history: History | None = None,
                  redacted: bool = False, notes: list[str] | None = None) -> None:
         self.scan, self.source, self.system, self.cgroups = scan, source, system, cgroups
         self.families, self.devices, self.files, self.shm, self.gpu = families, devices, files, shm, gpu

@@ -22,11 +22,11 @@ header,main{max-width:1100px;margin:0 auto;padding:0 16px}
 header{padding-top:18px}
 h1{font-size:1.5em;margin:.2em 0}h2{font-size:1.2em;margin:1.6em 0 .3em;border-bottom:1px solid var(--line)}
 .prov{color:var(--mut);font-size:.9em;margin:.2em 0}
-nav{font-size:.9em;margin:.6em 0}nav a{margin-right:.9em;white-space:nowrap}
+nav{font-size:.9em;margin:.6em 0;display:flex;flex-wrap:wrap;gap:.2em 1em}nav a{white-space:nowrap}
 a{color:#0072B2}@media (prefers-color-scheme:dark){a{color:#56B4E9}}
 .explain{max-width:75ch}.note{color:var(--mut);font-size:.9em;max-width:90ch}
 .cw{overflow-x:auto;margin:.4em 0 .8em}
-svg.chart{display:block;width:100%;min-width:640px;height:auto;color:var(--fg)}
+svg.chart{display:block;width:100%;min-width:700px;height:auto;color:var(--fg)}
 .cw.zoom svg.chart{width:200%}
 svg .seg,svg .tmh{fill:#000;paint-order:stroke;stroke:#fff;stroke-width:2.5px;stroke-linejoin:round}
 svg .tmh{font-size:10px}
@@ -39,7 +39,8 @@ th{position:sticky;top:0;background:var(--head);cursor:pointer;user-select:none}
 th[aria-sort=descending]::after{content:" \\25BE"}th[aria-sort=ascending]::after{content:" \\25B4"}
 .n{text-align:right;font-variant-numeric:tabular-nums}
 .sw{display:inline-block;width:.8em;height:.8em;margin:0 .3em 0 .6em;vertical-align:-.05em;border:1px solid #0003}
-.legend{font-size:.9em}
+.legend{font-size:.85em;margin:.1em 0 .2em;display:flex;flex-wrap:wrap;gap:.1em 1em}.key{white-space:nowrap}
+.legend .sw{margin-left:0}figure{margin:0 0 1.1em}figcaption{font-weight:600;font-size:.9em;margin:.2em 0}figure .note{margin:.1em 0}
 dl.kinds dt{font-weight:600;margin-top:.4em}dl.kinds dd{margin-left:1.6em;color:var(--mut)}
 #tip{position:fixed;pointer-events:none;background:#222;color:#fff;padding:3px 7px;border-radius:3px;
 font-size:12px;display:none;max-width:40em;z-index:9}
@@ -80,7 +81,8 @@ def page(title: str, provenance: list[str], sections: list[Section], glossary: s
     nav = "".join(f'<a href="#{esc(s.id)}">{esc(s.title)}</a>' for s in sections) + '<a href="#kinds">The kinds</a>'
     body = []
     for s in sections:
-        charts = "".join(f'<div class="cw">{c.done()}</div>' for c in s.charts)
+        charts = "".join(f'<figure><figcaption>{esc(c.label)}</figcaption><div class="cw">{c.done()}</div>'
+                         f"{c.key_html()}</figure>" for c in s.charts)
         body.append(f'<section id="{esc(s.id)}"><h2>{esc(s.title)}</h2><p class="explain">{esc(s.explain)}</p>'
                     f"{charts}{s.html}</section>")
     prov = "".join(f'<p class="prov">{esc(line)}</p>' for line in provenance)

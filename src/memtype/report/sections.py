@@ -14,7 +14,7 @@ from memtype.model.machine import TITLES
 from memtype.output.human import size
 from memtype.report import charts
 from memtype.report.data import KIND_IDS, ReportInput, kind_pss
-from memtype.report.svg import Chart, esc
+from memtype.report.svg import Chart, esc, legend
 from memtype.report.table import Col, table
 
 TYPE_CHECKING = False
@@ -170,9 +170,9 @@ def treemap(data: ReportInput) -> Section:
             cnode.children.append(pnode)
         root.children.append(cnode)
     chart = charts.treemap("treemap", "Treemap: cgroup, program, process, kind (area: PSS)", root)
-    legend = "".join(f'<span class="sw k-{k}"></span>{esc(KIND_TITLES[k])} ' for k in KIND_IDS)
-    return Section("treemap", "Where the memory is: cgroup › program › process › kind", explain, [chart],
-                   f'<p class="legend">{legend}</p>')
+    legend(chart, [(f"k-{k}", KIND_TITLES[k], None) for k in KIND_IDS], sizes=False)
+    chart.notes.append("Hover a box for its name and size; boxes too small to name are still drawn.")
+    return Section("treemap", "Where the memory is: cgroup › program › process › kind", explain, [chart])
 
 
 def families(data: ReportInput) -> Section:

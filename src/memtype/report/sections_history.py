@@ -10,7 +10,7 @@ from memtype.output.human import size
 from memtype.report import charts
 from memtype.report.data import KIND_IDS, History
 from memtype.report.sections import KIND_TITLES, Section, note
-from memtype.report.svg import esc
+from memtype.report.svg import Chart, esc, legend
 from memtype.report.table import Col, table
 
 PROGRAM_CHARTS = 6
@@ -42,9 +42,8 @@ def machine_over_time(h: History) -> Section:
     total = max((sum(v or 0 for v in p.rows.values()) for p in pts), default=0)
     chart = charts.areas("history-machine", "The machine by kind over time", walls, series, ROW_IDS, TITLES,
                          ticks(walls[0], walls[-1]), top=total)
-    legend = "".join(f'<span class="sw k-{r}"></span>{TITLES[r]} ' for r in ROW_IDS if any(series[r]))
-    html = (f'<p class="legend">{legend}</p>'
-            + note(f"{len(pts)} points drawn of {h.samples} samples, {_span(h)}; times in UTC."))
+    legend(chart, [(f"k-{r}", TITLES[r], None) for r in ROW_IDS if any(series[r])], sizes=False)
+    html = (note(f"{len(pts)} points drawn of {h.samples} samples, {_span(h)}; times in UTC."))
     swap = [p.swap_used for p in pts]
     if any(swap):
         html += note(f"Swap used: {size(swap[0])} at the start, {size(swap[-1])} at the end, "
@@ -97,13 +96,15 @@ def programs_over_time(h: History) -> Section:
     top = sorted(last, key=lambda p: (-sum(last[p]), p))[:PROGRAM_CHARTS]
     walls = [p.wall for p in pts]
     peak = max((sum(p.programs.get(prog, _zero())) for p in pts for prog in top), default=0)
-    out = []
+    out: list[Chart] = []
     for prog in top:
         series: dict[str, list[int | None]] = {k: [p.programs.get(prog, _zero())[i] for p in pts]
                                                for i, k in enumerate(KIND_IDS)}
         c = charts.areas(f"history-{prog}", f"{prog}: PSS by kind over time", walls, series, KIND_IDS, KIND_TITLES,
                          ticks(walls[0], walls[-1], 4), height=120, top=peak)
-        c.raw(f'<text x="74" y="16" class="lbl">{esc(prog)}</text>')
+        c.raw(f'<text x="76" y="18" class="lbl">{esc(prog)}</text>')
+        if not out:
+            legend(c, [(f"k-{k}", KIND_TITLES[k], None) for k in KIND_IDS], sizes=False)
         out.append(c)
     return Section("program-history", "Programs over time", explain, out,
                    "" if top else note("No process was recorded."))

@@ -18,7 +18,7 @@ def devices(data: ReportInput) -> Section:
     explain = ("Device memory is what a driver maps into a process: GPU driver state (/dev/nvidia*), DMA buffers "
                "(anon_inode:dmabuf), the [vdso]. It is RAM the kernel can neither drop nor swap. A GPU's own memory "
                "(VRAM) is not RAM at all and is shown apart, never inside the kinds.")
-    procs = sorted((p for p in data.scan.processes if p.categories[Kind.DEVICE].rss),
+    procs = sorted((p for p in data.scan.processes if p.categories[Kind.DEVICE].pss),
                    key=lambda p: (-p.categories[Kind.DEVICE].pss, p.pid))
     out, html = [], ""
     if procs:
@@ -41,19 +41,37 @@ def devices(data: ReportInput) -> Section:
 
 
 def gpu(data: ReportInput) -> str:
-    """GPU memory (issue 14's ``Model.gpu``), when the source has it: each device's used of total."""
+    """GPU memory (issue 14's ``model.gpu.GpuView``), when the source read it: each device's memory used
+    by the processes (attributed), used by no process we see (unattributed) and free; then per process."""
     view = data.gpu
     if view is None:
-        return note("GPU memory: not read in this source (no GPU reader, no GPU, or not recorded).")
+        return note("GPU memory: not read in this source (no GPU, no NVML or DRM reader, or not recorded).")
+    html = ""
     rows = []
-    for d in getattr(view, "devices", ()) or ():
-        name = str(getattr(d, "name", None) or getattr(d, "id", "?"))
-        total, used = getattr(d, "total", None), getattr(d, "used", None)
-        rows.append(({"device": name, "total": total, "used": used}, [name, size(used), size(total)]))
-    if not rows:
-        return note("GPU memory: no GPU device found.")
-    return table("gpu", [Col("GPU", "device"), Col("Used", "used", num=True), Col("Total", "total", num=True)], rows,
-                 caption="GPU memory (VRAM) per device: not RAM, never in the kinds.")
+    for d in view.devices:
+        name = d.id + (f" ({d.name})" if d.name else "")
+        rows.append(({"device": d.id, "total": d.total, "used": d.used, "attributed": d.attributed,
+                      "unattributed": d.unattributed, "bar1-used": d.bar1_used},
+                     [name, size(d.used), size(d.total), size(d.attributed), size(d.unattributed),
+                      size(d.bar1_used)]))
+    if rows:
+        html += table("gpu", [Col("GPU", "device"), Col("Used", "used", num=True), Col("Total", "total", num=True),
+                              Col("By processes", "attributed", num=True),
+                              Col("By no process seen", "unattributed", num=True),
+                              Col("BAR1 used", "bar1-used", num=True)], rows,
+                      caption="GPU memory (VRAM) per device: not RAM, never in the kinds.")
+    else:
+        html += note("GPU memory: no GPU device read.")
+    comm = {p.pid: p.comm for p in data.scan.processes}
+    uses = sorted(view.uses, key=lambda u: (-(u.vram or 0), u.pid, u.device))
+    if uses:
+        html += table("gpu-uses", [Col("PID", "pid", num=True), Col("Name", "comm"), Col("GPU", "device"),
+                                   Col("VRAM", "vram", num=True), Col("Host RAM for the GPU", "system", num=True)],
+                      [({"pid": u.pid, "device": u.device, "vram": u.vram, "system": u.system},
+                        [str(u.pid), comm.get(u.pid, "?"), u.device, size(u.vram), size(u.system)]) for u in uses[:50]],
+                      caption="GPU memory per process (\"-\": the driver reports it as not available).")
+    html += "".join(note(p) for p in view.problems)
+    return html
 
 
 def shm(data: ReportInput) -> Section:

@@ -22,8 +22,8 @@ FONT = "system-ui,-apple-system,'Segoe UI',Roboto,'DejaVu Sans',sans-serif"  # l
 EXTRA_COLOURS = {"copied": "#D55E00", "still": "#E69F00", "own": "#F5C396", "drop": "#56B4E9", "writeback": "#F0E442",
                  "never": "#6E6E6E", "room": "#E4E4E4", "none": "#BDBDBD"}
 FILLS = {**ROW_COLOURS, **EXTRA_COLOURS}
-_STYLE = ("text{font-family:" + FONT + ";font-size:12px;fill:currentColor}"
-          ".lbl{font-size:11px}.dim{opacity:.7}.axis{stroke:currentColor;stroke-opacity:.3;fill:none}"
+_STYLE = ("text{font-family:" + FONT + ";font-size:14px;fill:currentColor}"
+          ".lbl{font-size:13px}.dim{opacity:.7}.axis{stroke:currentColor;stroke-opacity:.3;fill:none}"
           ".edge{stroke:#fff;stroke-width:.5}"
           + "".join(f".k-{rid}{{fill:{colour}}}" for rid, colour in FILLS.items()))
 
@@ -52,6 +52,8 @@ class Chart:
     def __init__(self, name: str, width: float, height: float, label: str) -> None:
         self.name, self.width, self.height, self.label = name, width, height, label
         self.parts: list[str] = []
+        self.keys: list[tuple[str, str]] = []  # (class, label) of the key (``legend``)
+        self.notes: list[str] = []  # lines under the chart
 
     def rect(self, x: float, y: float, w: float, h: float, cls: str, title: str | None = None,
              data: Mapping[str, object] | None = None) -> None:
@@ -78,26 +80,45 @@ class Chart:
         self.parts.append(markup)
 
     def done(self, standalone: bool = False) -> str:
-        """The ``<svg>`` element; ``standalone``: with the XML namespace and a white background, for a file."""
-        ns = ' xmlns="http://www.w3.org/2000/svg"' if standalone else ""
-        bg = f'<rect width="{num(self.width)}" height="{num(self.height)}" fill="#fff"/>' if standalone else ""
-        return (f'<svg{ns} viewBox="0 0 {num(self.width)} {num(self.height)}" role="img" '
-                f'aria-label="{esc(self.label)}" data-chart="{esc(self.name)}" class="chart">'
-                f"<style>{_STYLE}</style>{bg}" + "".join(self.parts) + "</svg>")
+        """The ``<svg>`` element; ``standalone``: a file of its own: the XML namespace, a white background,
+        its title, key and notes drawn under it."""
+        if not standalone:
+            return (f'<svg viewBox="0 0 {num(self.width)} {num(self.height)}" role="img" '
+                    f'aria-label="{esc(self.label)}" data-chart="{esc(self.name)}" class="chart">'
+                    f"<style>{_STYLE}</style>" + "".join(self.parts) + "</svg>")
+        extra: list[str] = []
+        x, y = 0.0, self.height + 22
+        for cls, label in self.keys:
+            w = 20 + 7.4 * len(label)
+            if x + w > self.width and x > 0:
+                x, y = 0.0, y + 20
+            extra.append(f'<rect x="{num(x)}" y="{num(y - 11)}" width="12" height="12" class="{cls}"/>')
+            extra.append(f'<text x="{num(x + 17)}" y="{num(y)}" class="lbl">{esc(label)}</text>')
+            x += w + 12
+        for line in [self.label, *self.notes]:
+            y += 20
+            extra.append(f'<text x="0" y="{num(y)}" class="lbl dim">{esc(line)}</text>')
+        height = y + 8
+        return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {num(self.width)} {num(height)}" '
+                f'role="img" aria-label="{esc(self.label)}"><style>{_STYLE}</style>'
+                f'<rect width="{num(self.width)}" height="{num(height)}" fill="#fff"/>'
+                + "".join(self.parts + extra) + "</svg>")
+
+    def key_html(self) -> str:
+        """The key and notes as HTML, under the inline chart."""
+        keys = "".join(f'<span class="key"><span class="sw {esc(cls)}"></span>{esc(label)}</span>'
+                       for cls, label in self.keys)
+        out = f'<p class="legend">{keys}</p>' if keys else ""
+        return out + "".join(f'<p class="note">{esc(n)}</p>' for n in self.notes)
 
 
-def legend(chart: Chart, items: list[tuple[str, str, int | None]], x: float, y: float, width: float,
-           total: int | None = None, sizes: bool = True) -> float:
-    """Swatches with their names and sizes (and share of ``total``; ``sizes`` False: names only), wrapped to
-    ``width``; returns the y below them. The names make colour never the only cue."""
-    cx, cy, step = x, y, 16.0
+def legend(chart: Chart, items: list[tuple[str, str, int | None]], total: int | None = None,
+           sizes: bool = True) -> None:
+    """The chart's key: swatches with their names and sizes (and share of ``total``; ``sizes`` False:
+    names only). The names make colour never the only cue. Inline, the page writes the key as HTML
+    under the chart (it wraps and stays legible at a phone's width); a standalone SVG draws it."""
     for cls, name, value in items:
-        share = f" {100 * value / total:.1f}%" if total and value is not None else ""
+        share = "" if not total or value is None else " <0.1%" if 0 < value * 1000 < total * 1 else \
+            f" {100 * value / total:.1f}%"
         label = name if not sizes else f"{name} {size(value)}{share}" if value is not None else f"{name}: unknown"
-        w = 18 + 6.6 * len(label)
-        if cx + w > x + width and cx > x:
-            cx, cy = x, cy + step
-        chart.rect(cx, cy - 9, 10, 10, cls)
-        chart.text(cx + 14, cy, label, "lbl")
-        cx += w + 10
-    return cy + step
+        chart.keys.append((cls, label))

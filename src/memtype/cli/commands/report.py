@@ -90,7 +90,7 @@ def _from_root(args: argparse.Namespace) -> ReportInput:
             hierarchy = find_hierarchy(root)
         except MemtypeError:
             hierarchy = None
-        sample = read_sample(root, exe=True, cgroup=True, cgroups=hierarchy or False, jobs=args.jobs)
+        sample = read_sample(root, exe=True, cgroup=True, cgroups=hierarchy or False, jobs=args.jobs, gpu=True)
         if args.redact:
             sample = _redacted(sample)
         model = _derive(sample)
@@ -130,7 +130,7 @@ def _input(model: Model, source: str, redact: bool, **more: object) -> ReportInp
                             host=scan.host.replace(hostname=None, root=""))
     fams, devices = _families(model), _devices(model)
     return ReportInput(scan, source=source, system=system, cgroups=model.cgroups, families=fams, devices=devices,
-                       gpu=getattr(model, "gpu", None), redacted=redact, **more)  # type: ignore[arg-type]
+                       gpu=model.gpu, redacted=redact, **more)  # type: ignore[arg-type]
 
 
 def _families(model: Model) -> list[list[FamilyMember]]:
