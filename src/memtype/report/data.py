@@ -69,10 +69,11 @@ class ReportInput:
                  cgroups: CgroupTree | None = None, families: list[list[FamilyMember]] | None = None,
                  devices: list[DeviceMap] | None = None, files: list[tuple[str, int]] | None = None,
                  shm: ShmAccount | None = None, gpu: GpuView | None = None, history: History | None = None,
-                 redacted: bool = False, notes: list[str] | None = None) -> None:
+                 redacted: bool = False, notes: list[str] | None = None, families_found: int | None = None) -> None:
         self.scan, self.source, self.system, self.cgroups = scan, source, system, cgroups
         self.families, self.devices, self.files, self.shm, self.gpu = families, devices, files, shm, gpu
         self.history, self.redacted = history, redacted
+        self.families_found = families_found if families_found is not None else len(families or ())
         self.notes = notes or []
 
 

@@ -67,7 +67,8 @@ document.querySelectorAll('table.sortable th').forEach(function(th,i){th.addEven
  th.parentNode.querySelectorAll('th').forEach(function(h){h.removeAttribute('aria-sort')});
  th.setAttribute('aria-sort',d<0?'descending':'ascending');
  var rows=Array.prototype.slice.call(tb.rows);
- rows.sort(function(a,b){var x=a.getAttribute('data-'+k),y=b.getAttribute('data-'+k);
+ var v=function(r){return k?r.getAttribute('data-'+k):r.cells[i].textContent};
+ rows.sort(function(a,b){var x=v(a),y=v(b);
   if(num){x=x==='null'?-1:+x;y=y==='null'?-1:+y;return d*(x-y)}return d*String(x).localeCompare(String(y))});
  rows.forEach(function(r){tb.appendChild(r)})})});
 })();

@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 
 KIND_TITLES = {k.value: k.label for k in KINDS} | {"swap": "Swap"}
 TOP_BARS = 25  # processes (and programs) drawn as bars; the table below has them all
-TREEMAP_PROCESSES = 300  # leaves of the treemap: the rest of a program is one "N more" box
+TREEMAP_PROCESSES = 200
+FAMILY_MEMBERS = 12  # children drawn per fork family (those that copied the most); the sums count them all  # leaves of the treemap: the rest of a program is one "N more" box
 
 
 class Section:
@@ -110,22 +111,20 @@ def processes(data: ReportInput) -> Section:
 
 def _process_table(data: ReportInput, procs: list[ProcessMemory]) -> str:
     with_cgroup = any(p.cgroup for p in procs)
-    cols = [Col("PID", "pid", num=True), Col("Name", "comm"), Col("Program", "program"), Col("User", "user")]
+    cols = [Col("PID", "pid", num=True), Col("Name", ""), Col("Program", ""), Col("User", "")]
     if with_cgroup:
-        cols.append(Col("Cgroup", "cgroup"))
+        cols.append(Col("Cgroup", ""))
     cols += [Col("PSS", "pss", num=True), Col("RSS", "rss", num=True), Col("USS", "uss", num=True),
              Col("Swap", "swap", num=True)]
     cols += [Col(f"{k.label} PSS", k.value, num=True, kind=k.value) for k in KINDS]
     body = []
-    for p in procs:
+    for p in procs:  # numbers in data-* (bytes: sorting, tests); text columns sort by their cell
         kp = kind_pss(p)
-        d: dict[str, object] = {"pid": p.pid, "comm": p.comm, "program": p.program, "user": p.user or p.uid,
-                                "pss": p.totals.pss, "rss": p.totals.rss, "uss": p.totals.uss, "swap": p.totals.swap}
+        d: dict[str, object] = {"pid": p.pid, "pss": p.totals.pss, "rss": p.totals.rss, "uss": p.totals.uss,
+                                "swap": p.totals.swap, **kp}
         cells = [str(p.pid), p.comm, p.program, p.user or str(p.uid)]
         if with_cgroup:
-            d["cgroup"] = p.cgroup or ""
             cells.append(_cgroup_name(p.cgroup))
-        d.update(kp)
         cells += [size(p.totals.pss), size(p.totals.rss), size(p.totals.uss), size(p.totals.swap)]
         cells += [size(kp[k]) for k in KIND_IDS]
         body.append((d, cells))
@@ -190,21 +189,23 @@ def families(data: ReportInput) -> Section:
         return Section("families", "Fork families: shared and already copied", explain,
                        html=note("No process here shares copy-on-write memory with a child it forked."))
     out, html = [], ""
-    for i, fam in enumerate(fams):
+    for fam in fams:
         head = fam[0].proc
+        drawn = [fam[0]] + sorted(fam[1:], key=lambda m: (-(m.copied or 0), -m.still, m.proc.pid))[:FAMILY_MEMBERS]
         rows = [("  " * m.depth + f"{m.proc.comm} {m.proc.pid}",
                  {"still": m.still, "copied": m.copied or 0, "own": m.own or 0},
-                 {"pid": m.proc.pid, "still": m.still, "copied": m.copied, "own": m.own}) for m in fam]
+                 {"pid": m.proc.pid, "still": m.still, "copied": m.copied, "own": m.own}) for m in drawn]
         out.append(charts.stacked_rows(f"family-{head.pid}", f"Fork family of PID {head.pid} ({head.comm})", rows,
                                        ("still", "copied", "own"),
                                        {"still": "still shared (cow)", "copied": "copied since fork", "own": "own"},
                                        "RSS of each member."))
+        if len(drawn) < len(fam):
+            out[-1].notes.append(f"{len(fam) - len(drawn)} more children not drawn (those that copied the least).")
         copied = sum(m.copied or 0 for m in fam[1:])
         html += note(f"PID {head.pid} ({head.comm}) and {len(fam) - 1} forked: {size(max(m.still for m in fam))} "
                      f"still shared copy-on-write, {size(copied)} already copied by the children.")
-        if i >= 7:
-            html += note(f"{len(fams) - 8} more families not drawn.")
-            break
+    if data.families_found > len(fams):
+        html += note(f"{data.families_found - len(fams)} more fork families, sharing less, not drawn.")
     return Section("families", "Fork families: shared and already copied", explain, out, html)
 
 

@@ -21,7 +21,7 @@ class Col:
 def table(name: str, cols: Sequence[Col], rows: Sequence[tuple[Mapping[str, object], Sequence[str]]],
           caption: str = "") -> str:
     """A sortable table; each row is (its data attributes, its cells' text)."""
-    head = "".join(f'<th data-key="{esc(c.key)}"' + (' class="n"' if c.num else "") + ">"
+    head = "".join("<th" + (f' data-key="{esc(c.key)}"' if c.key else "") + (' class="n"' if c.num else "") + ">"
                    + (f'<span class="sw k-{c.kind}"></span>' if c.kind else "") + f"{esc(c.title)}</th>" for c in cols)
     nums = [c.num for c in cols]
     body = "".join(f"<tr{attrs(d)}>" + "".join(("<td class=n>" if n else "<td>") + esc(t) for n, t in zip(nums, cells))

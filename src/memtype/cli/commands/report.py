@@ -20,7 +20,8 @@ from memtype.errors import MemtypeError, UsageError
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from memtype.model.derive import Model
-    from memtype.model.sample import Sample
+    from memtype.model.records import ProcessMemory
+    from memtype.model.sample import ProcessKey, Sample
     from memtype.report.data import DeviceMap, FamilyMember, History, ReportInput
     from memtype.source.root import Root
     from memtype.store import Store
@@ -37,6 +38,8 @@ EXAMPLES = (
 )
 HISTORY_POINTS = 240  # samples drawn over the range, evenly spread: a day at 10 s is 8640 samples
 DEVICE_PROCESSES = 50  # processes whose driver mappings are listed by name (the largest device PSS)
+DEVICE_MIN = 1 << 20  # of device RSS: a process with only [vdso] (8 KiB) is not worth its mappings' cost
+FAMILIES = 8  # fork families drawn (the most still shared); the report's sections draw as many
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -128,56 +131,76 @@ def _input(model: Model, source: str, redact: bool, **more: object) -> ReportInp
     if redact:
         scan = scan.replace(processes=[p.replace(user=None) for p in scan.processes],
                             host=scan.host.replace(hostname=None, root=""))
-    fams, devices = _families(model), _devices(model)
-    return ReportInput(scan, source=source, system=system, cgroups=model.cgroups, families=fams, devices=devices,
+    full = _Mapped(model)
+    (fams, fam_count), devices = _families(model, full), _devices(model, full)
+    return ReportInput(scan, source=source, system=system, cgroups=model.cgroups, families=fams,
+                       families_found=fam_count, devices=devices,
                        gpu=model.gpu, redacted=redact, **more)  # type: ignore[arg-type]
 
 
-def _families(model: Model) -> list[list[FamilyMember]]:
+class _Mapped:
+    """Processes with their mappings classified again from the sample's smaps rows (no read), once each."""
+
+    def __init__(self, model: Model) -> None:
+        self.model = model
+        self.done: dict[ProcessKey, ProcessMemory] = {}
+
+    def __call__(self, p: ProcessMemory) -> ProcessMemory:
+        from memtype.tui.family import with_mappings  # pure model code (no Textual)
+
+        found = self.done.get(p.key)
+        if found is None:
+            found = self.done[p.key] = with_mappings(self.model, p.key) or p
+        return found
+
+
+def _families(model: Model, full: _Mapped) -> tuple[list[list[FamilyMember]], int]:
     """Fork families (``tui.family``: children that kept their parent's layout, i.e. forked without exec)
     that share copy-on-write memory, the largest sharing first; each member's copied and own anonymous
     memory (``model.find_process.inherited_copies``: against its parent's mappings)."""
     from memtype.kinds import Kind
     from memtype.model.find_process import inherited_copies
     from memtype.report.data import FamilyMember
-    from memtype.tui.family import family, with_mappings  # pure model code (no Textual)
+    from memtype.tui.family import family  # pure model code (no Textual)
 
     procs = {p.pid: p for p in model.scan.processes}
     seen: set[int] = set()
-    out = []
+    found = []
     for p in model.scan.processes:
         if p.pid in seen or p.ppid not in procs or p.ppid == p.pid or not p.categories[Kind.COW].rss:
             continue
         members = family(model, p.key)
         seen.update(m.proc.pid for m in members)
-        if len(members) < 2:
-            continue
-        full = {m.proc.pid: with_mappings(model, m.proc.key) or m.proc for m in members}
+        if len(members) >= 2:
+            found.append(members)
+    found.sort(key=lambda f: (-max(m.shared for m in f), f[0].proc.pid))
+    out = []
+    for members in found[:FAMILIES]:  # the copies need each member's mappings: only for those drawn
+        by_pid = {m.proc.pid: m.proc for m in members}
         fam = []
         for m in members:
-            me, parent = full[m.proc.pid], full.get(m.proc.ppid or -1)
+            me = full(m.proc)
+            parent = full(by_pid[m.proc.ppid]) if m.proc.ppid in by_pid else None
             copied, own = (inherited_copies(me, parent) if m.depth and parent is not None and
                            parent.mappings is not None and me.mappings is not None else (None, None))
             if not m.depth:
                 own = me.categories[Kind.ANONYMOUS].rss
             fam.append(FamilyMember(m.proc, m.depth, m.proc.categories[Kind.COW].rss, copied, own))
         out.append(fam)
-    out.sort(key=lambda f: (-max(m.still for m in f), f[0].proc.pid))
-    return out
+    return out, len(found)
 
 
-def _devices(model: Model) -> list[DeviceMap]:
-    """Driver memory by mapped name, over the processes with the most device PSS."""
+def _devices(model: Model, mapped: _Mapped) -> list[DeviceMap]:
+    """Driver memory by mapped name, over the processes with the most device PSS (beyond the [vdso] page
+    every process maps)."""
     from memtype.kinds import Kind
     from memtype.report.data import DeviceMap
-    from memtype.tui.family import with_mappings
 
-    ranked = sorted((p for p in model.scan.processes if p.categories[Kind.DEVICE].rss),
+    ranked = sorted((p for p in model.scan.processes if p.categories[Kind.DEVICE].rss >= DEVICE_MIN),
                     key=lambda p: -p.categories[Kind.DEVICE].pss)[:DEVICE_PROCESSES]
     found: dict[str, DeviceMap] = {}
     for p in ranked:
-        full = with_mappings(model, p.key)
-        for m in (full.mappings or []) if full is not None else []:
+        for m in mapped(p).mappings or []:
             dev = m.categories[Kind.DEVICE]
             if not dev.rss and not m.totals.device_mapped:
                 continue
