@@ -211,3 +211,14 @@ def test_issue17_mglru_on_is_said_where_the_classic_rule_does_not_apply(tmp_path
     (root / "sys/kernel/mm/lru_gen/enabled").write_text("0x0000\n")
     r = run_cli("pressure", "--root", str(root), "--need", "1G", "--sweep", "--file-folio", "1", "--format", "json")
     assert not any(n.startswith("MGLRU") for n in json.loads(r.out)["notes"])
+
+
+def test_issue17_machine_wide_on_v1_names_the_cgroups_with_their_own_value(tmp_path: Path, run_cli: Run) -> None:
+    root = v1_root(tmp_path, fixture=0, inner=0)
+    (root / "proc/sys/vm").mkdir(parents=True)
+    (root / "proc/sys/vm/swappiness").write_text("60\n")
+    r = run_cli("pressure", "--root", str(root), "--need", "64M", "--sweep", "0,60", "--format", "json")
+    assert r.code == 0, r.err
+    notes = json.loads(r.out)["notes"]
+    assert any(n.startswith("2 v1 memory cgroups have their own memory.swappiness (/memtype-test-fixture 0,")
+               for n in notes), notes

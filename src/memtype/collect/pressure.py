@@ -13,7 +13,7 @@ from __future__ import annotations
 from memtype.collect.cgroups import CgroupFiles
 from memtype.collect.scan import host_info
 from memtype.collect.swapinfo import read_devices, read_swappiness
-from memtype.collect.swappiness import read_mglru
+from memtype.collect.swappiness import read_mglru, read_swappiness_view
 from memtype.errors import MemtypeError, PressureError
 from memtype.kinds import Kind
 from memtype.model.pressure import (CgroupState, LruSizes, Prediction, PressureReport, lru_from_meminfo,
@@ -181,6 +181,12 @@ def read_inputs(root: Root, need: int, cgroup: str | None = None, *, file_folio:
                 room = min(room, cg.swap_limit_room)
     except ValueError as exc:
         raise PressureError(f"cannot model reclaim here: {exc}") from None
+    if cg is None and files is not None and files.version == 1:
+        own = read_swappiness_view(root, files).cgroups
+        if own:
+            shown = ", ".join(f"{c.path} {c.value}" for c in own[:3]) + (f" +{len(own) - 3}" if len(own) > 3 else "")
+            notes.append(f"{len(own)} v1 memory cgroups have their own memory.swappiness ({shown}): machine-wide "
+                         f"reclaim balances their pages by it; the model uses {swappiness} for every page")
     out = Inputs(need, host, lru, swappiness, room, free, cg, file_folio, notes)
     out.version = files.version if files is not None else None
     return out
