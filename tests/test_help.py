@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import subprocess
 import sys
 
@@ -35,7 +36,8 @@ def test_issue16_every_command_has_examples(name: str) -> None:
             f"'memtype {'' if name.startswith('(') else name + ' '}...  # what it shows'")
     assert isinstance(examples, tuple) and 2 <= len(examples) <= 4, hint
     for e in examples:
-        assert e.startswith("memtype") and "  # " in e, f"{where}: {e!r}: {hint}"
+        command = e.partition("  # ")[0]  # "sudo memtype ...", "source <(memtype ...)" are invocations too
+        assert re.search(r"(^|[\s(])memtype\b", command) and "  # " in e, f"{where}: {e!r}: {hint}"
 
 
 def test_issue16_command_help_ends_with_its_examples() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import re
+from collections.abc import Callable, Iterable
 
 MAX_JOBS = 64  # reader threads: more than CPUs only adds contention (collect.scan.default_jobs)
 WIDTHS = (20, 1000)  # --width: narrower fits no table; wider is a typo (rich would pad every line to it)
@@ -115,8 +116,10 @@ def add_global(p: argparse.ArgumentParser, *, top_level: bool) -> None:
     given after its name (``argparse.SUPPRESS``). ``merge_global`` then picks one value for each."""
     suppress = {} if top_level else {"default": argparse.SUPPRESS}
     prefix = "global_" if top_level else ""
-    p.add_argument("--root", dest=prefix + "root", metavar="DIR", **suppress,  # type: ignore[arg-type]
-                   help="analyse a captured machine: a directory standing for / or a .tar.gz from `memtype snapshot`")
+    root = p.add_argument("--root", dest=prefix + "root", metavar="DIR", **suppress,  # type: ignore[arg-type]
+                          help="analyse a captured machine: a directory standing for / or a .tar.gz from "
+                          "`memtype snapshot`")
+    suggest(root, "file")  # a directory or a .tar.gz
     p.add_argument("--jobs", dest=prefix + "jobs", type=jobs, metavar="N", **suppress,  # type: ignore[arg-type]
                    help=f"reader threads (default: one per CPU, at most 4; 1 = least impact on a busy host; "
                    f"at most {MAX_JOBS})")
@@ -142,3 +145,15 @@ def merge_global(args: argparse.Namespace) -> str | None:
 def add_width(p: argparse.ArgumentParser) -> None:
     """The hidden --width of every command that prints a table (tests, pipes)."""
     p.add_argument("--width", type=width, default=None, help=argparse.SUPPRESS)
+
+
+SUGGEST = "memtype_suggest"  # the attribute suggest() sets on an argparse action (read by cli.reference)
+
+
+def suggest(action: argparse.Action, words: Callable[[], Iterable[str]] | str) -> argparse.Action:
+    """What shell completion offers for this option's value (the man page and completion scripts,
+    cli.reference): a callable returning the words, called only when a script is made (never on a
+    command's own path), or one of "pid", "user", "file", "dir", "none". Without it: the choices;
+    ``type=pid``: PIDs; a metavar such as PATH, FILE, DIR, DB or OUT: files; else nothing."""
+    setattr(action, SUGGEST, words)
+    return action

@@ -50,6 +50,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "lab": ("memtype.cli.commands.lab", "make each kind of memory in real processes and measure it beside what was made"),
     "report": ("memtype.cli.commands.report", "one self-contained HTML file of charts (inline SVG, offline) to share"),
     "reclaim": ("memtype.cli.commands.reclaim", "who is taking memory back: kswapd, direct, proactive, DAMON..."),
+    "install": ("memtype.cli.commands.install",
+                "put the man page, shell completions or systemd units where the system finds them"),
+    "man": ("memtype.cli.commands.man", "print the man page memtype.1 (made from these options)"),
+    "completion": ("memtype.cli.commands.completion", "print the bash, zsh or fish completion script"),
 }
 # `memtype --help` lists the commands by job, in this order. Every command of COMMANDS is in exactly one
 # group and its module defines EXAMPLES (tests/test_help.py says what is missing).
@@ -59,6 +63,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "record": ("record", "history", "snapshot", "diff"),
     "export": ("exporter", "report"),
     "explain": ("explain", "pressure", "lab"),
+    "set up": ("install", "man", "completion"),
 }
 OVERVIEW = "memtype.cli.commands.overview"
 _HELP_WIDTH: list[int] = []

@@ -22,9 +22,10 @@ EXAMPLES = (
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tree", action="store_true", help="parents above their children, indented")
-    p.add_argument("--sort", default="charged", metavar="COLUMN",
-                   help="sort by this column, descending: charged (default), limit, anon, shared, file, kernel, "
-                   "other, swap, oom, psi, pss, procs, a kind's PSS (cow.pss...), or name/path")
+    types.suggest(p.add_argument("--sort", default="charged", metavar="COLUMN",
+                                 help="sort by this column, descending: charged (default), limit, anon, shared, "
+                                 "file, kernel, other, swap, oom, psi, pss, procs, a kind's PSS (cow.pss...), or "
+                                 "name/path"), _sort_columns)
     p.add_argument("--top", type=types.positive, default=None, metavar="N",
                    help="only the first N cgroups (flat table)")
     p.add_argument("--no-processes", dest="processes", action="store_false",
@@ -35,6 +36,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_format_options(p)
     add_past(p)
     types.add_width(p)
+
+
+def _sort_columns() -> list[str]:
+    """--sort's words for shell completion (the cgroup registry is imported only then)."""
+    from memtype.model.fields_cgroups import CGROUP
+
+    return CGROUP.tokens()
 
 
 def run(args: argparse.Namespace) -> int:

@@ -35,8 +35,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("pid", type=types.pid, nargs="?", help="the process")
     p.add_argument("--all", action="store_true", help="every process (use with --group path)")
     p.add_argument("--group", choices=("mapping", "path"), default="mapping")
-    p.add_argument("--sort", default=None, metavar="COLUMN",
-                   help="sort by this field: numbers descending, text ascending (pss, cow, start, path...)")
+    types.suggest(p.add_argument("--sort", default=None, metavar="COLUMN",
+                                 help="sort by this field: numbers descending, text ascending (pss, cow, start, "
+                                 "path...)"), _sort_columns)
     p.add_argument("--top", type=types.positive, metavar="N", help="only the first N rows")
     add_format_options(p, fields_help="CSV columns (and a table's figures), by field id: start,end,class,path,"
                        "pss,cow.rss... (docs/fields.md lists them)")
@@ -46,6 +47,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "fds and maps to know who else holds its shared memory)")
     add_past(p)
     types.add_width(p)
+
+
+def _sort_columns() -> list[str]:
+    """--sort's words for shell completion: a mapping's fields, and a path group's."""
+    return list(dict.fromkeys([*MAPPING.tokens(), *group_registry("path").tokens()]))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -34,9 +34,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pid", type=types.pid, action="append", metavar="PID", help="only this PID (repeatable)")
     p.add_argument("--user", metavar="USER", help="only processes of this user (name or uid)")
     p.add_argument("--name", metavar="REGEX", help="only processes whose name or program matches")
-    p.add_argument("--sort", default="pss", metavar="COLUMN", help="field to sort by: numbers descending, text "
-                   "ascending (pss, rss, uss, swap, a kind (cow...), cow.pss, reclaim.never, pid, name, user...; "
-                   "default pss)")
+    types.suggest(p.add_argument("--sort", default="pss", metavar="COLUMN", help="field to sort by: numbers "
+                                 "descending, text ascending (pss, rss, uss, swap, a kind (cow...), cow.pss, "
+                                 "reclaim.never, pid, name, user...; default pss)"), PROCESS.tokens)
     p.add_argument("--top", type=types.positive, metavar="N", help="only the first N rows")
     p.add_argument("--group", choices=GROUPS, default="process",
                    help="one row per process (default), per program (same executable, like ps_mem), per user, "
