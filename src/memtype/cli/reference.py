@@ -65,7 +65,7 @@ def _completion(action: argparse.Action, name: str) -> tuple[str, tuple[str, ...
         return suggested, ()
     if action.choices is not None:
         return "words", tuple(str(c) for c in action.choices)
-    if action.type is types.pid:
+    if action.type is types.pid or name.upper() == "PID":
         return "pid", ()
     if name.upper() in ("USER", "UID"):
         return "user", ()
