@@ -78,6 +78,8 @@ def render() -> str:
     """The whole page."""
     top, subs = commands()
     out = [f'.TH MEMTYPE 1 "" "memtype {__version__}" "User Commands"',
+           ".nh",  # no hyphenation: option names and field ids stay whole
+           ".ad l",
            ".SH NAME",
            "memtype \\- what kind of memory a Linux machine uses: anonymous, shared, copy\\-on\\-write, file, "
            "device, swap",
