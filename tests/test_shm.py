@@ -120,6 +120,10 @@ def test_issue12_cli_on_the_capture(run_cli) -> None:  # type: ignore[no-untyped
     assert lines[0].startswith("key,kind,name,named,size,resident") and len(lines) == 3
     r = run_cli("shm", "--root", str(FIXTURE), "--format", "csv", "--table", "holders")
     assert r.out.splitlines()[0] == "key,kind,name,pid,how,comm,rss,cgroup,swap" and len(r.out.splitlines()) == 9
+    r = run_cli("shm", "--root", str(FIXTURE), "--kind", "sysv,memfd", "--format", "json")
+    assert sorted(o["kind"] for o in json.loads(r.out)["objects"]) == ["memfd", "sysv", "sysv", "sysv"]
+    r = run_cli("shm", "--root", str(FIXTURE), "--kind", "bogus")
+    assert r.code == 2 and "unknown kind 'bogus'" in r.err
     r = run_cli("shm", "--root", str(FIXTURE), "--holders", "--width", "160")
     assert r.code == 0 and "ORPHANED" in r.out and "memfd:fixture-buf" in r.out and "Holders" in r.out
     assert "Shmem" in r.out and "unaccounted" in r.out

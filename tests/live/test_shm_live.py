@@ -266,3 +266,37 @@ def test_issue12_swapped_shmem_is_counted_per_object(children: list[Child], clea
     assert all(h.swap == N * PAGE for h in memfd.holders if h.how == "map")  # each mapper's smaps shows it all
     sysv = _object(account, f"sysv:{shmid}")
     assert (sysv.swapped, sysv.resident) == (N * PAGE, 0)
+
+
+def test_issue12_snapshot_keeps_what_shm_root_needs(children: list[Child], cleanup: list[object],
+                                                    tmp_path: object) -> None:
+    """``memtype snapshot`` then ``shm --root``: the same objects, holders and sizes as live; fd links are
+    stored as text files (never links), the sidecar as a plain 0600 file."""
+    import stat as st_
+    from pathlib import Path
+
+    assert isinstance(tmp_path, Path)
+    path = f"/dev/shm/memtype-live-{secrets.token_hex(4)}"
+    cleanup.append(path)
+    c = Child()
+    children.append(c)
+    fd = c.call("memfd", "memtype-live-snap", N)
+    c.call("write_fd", fd, N // 2)
+    held = c.call("create_file", path, N)
+    addr = c.call("map_anon", N, True)
+    c.call("write", addr, N // 4)
+    live = _account()
+    out = tmp_path / "cap"
+    assert main(["snapshot", str(out), "--pid", str(c.pid)]) == 0
+    with Root(str(out)) as root:
+        captured = read_shm(root)
+    assert held >= 0
+    for key in [o.key for o in live.objects if c.pid in o.pids]:
+        a, b = live.by_key()[key], captured.by_key()[key]
+        assert (a.kind, a.name, a.size, a.resident, a.named) == (b.kind, b.name, b.size, b.resident, b.named), key
+        assert [(h.pid, h.how) for h in a.holders] == [(h.pid, h.how) for h in b.holders], key
+    assert {o.name for o in captured.objects if c.pid in o.pids} >= {"memfd:memtype-live-snap", path}
+    links = list((out / "proc" / str(c.pid) / "fd").iterdir())
+    assert links and all(st_.S_ISREG(p.lstat().st_mode) for p in links)
+    side = (out / "memtype" / "shm.json").lstat()
+    assert st_.S_ISREG(side.st_mode) and st_.S_IMODE(side.st_mode) == 0o600

@@ -21,6 +21,7 @@ the listing and the stat is simply no longer held.
 from __future__ import annotations
 
 import os
+import re
 import stat as st_
 from collections.abc import Callable
 
@@ -84,14 +85,18 @@ class Holders:
 FdIdentity = Callable[[int, str], "tuple[int, int] | None"]  # (pid, fd name) -> (st_dev, st_ino) of a regular file
 
 
-def scan_holders(root: Root, *, skip_self: bool = True, fd_identity: FdIdentity | None = None) -> Holders:
+def scan_holders(root: Root, *, skip_self: bool = True, fd_identity: FdIdentity | None = None,
+                 devices: frozenset[str] | None = None) -> Holders:
     """Read every process's maps and fds.
 
     Args:
         fd_identity: identity of a regular file a (pid, fd) holds; default: stat the live fd link
             (a capture has none, so its reader passes the recorded identities).
+        devices: only mappings of these devices (maps format, ``00:1b``), picked out of the text by one
+            regex before any parsing (``memtype shm``: the shmem devices; a third of its time).
     """
     out = Holders()
+    pick = _line_picker(devices) if devices is not None else None
     by_maps_line: dict[tuple[str, str], tuple[int, int] | None] = {}  # ("fd:01", "1234") -> stat identity
     me = os.getpid()
     for pid in root.pids():
@@ -105,6 +110,8 @@ def scan_holders(root: Root, *, skip_self: bool = True, fd_identity: FdIdentity 
         if not text:
             continue  # kernel thread or zombie: no address space
         out.processes += 1
+        if pick is not None:
+            text = "\n".join(pick(text))
         _add_maps(root, out, pid, text, by_maps_line)
         try:
             fds = root.listdir(f"proc/{pid}/fd", pid)
@@ -116,6 +123,12 @@ def scan_holders(root: Root, *, skip_self: bool = True, fd_identity: FdIdentity 
             continue
         _add_fds(root, out, pid, fds, fd_identity)
     return out
+
+
+def _line_picker(devices: frozenset[str]) -> Callable[[str], list[str]]:
+    """``findall`` of the maps (or smaps header) lines of ``devices``."""
+    alternatives = "|".join(re.escape(d) for d in sorted(devices)) or "(?!)"
+    return re.compile(rf"^[0-9a-f]+-[0-9a-f]+ \S{{4}} [0-9a-f]+ (?:{alternatives}) .*$", re.MULTILINE).findall
 
 
 def _read_maps(root: Root, pid: int) -> str:

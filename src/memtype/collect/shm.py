@@ -50,10 +50,12 @@ def read_shm(root: Root, processes: list[ProcessMemory] | None = None, *, probe:
     shmem = meminfo.get("Shmem")
     swap_empty = meminfo.get("SwapTotal") is not None and meminfo.get("SwapTotal", 0) - meminfo.get("SwapFree", 0) == 0
     segments = _segments(root, notes)
-    if holders is None:
-        holders = scan_holders(root, fd_identity=probe.fd_identity)
-    notes.extend(holders.warnings)
     mounts = probe.mounts()
+    if holders is None:
+        devices = frozenset({m.dev for m in mounts} | ({probe.shm_dev} if probe.shm_dev else set()))
+        holders = scan_holders(root, fd_identity=probe.fd_identity,
+                               devices=devices if probe.shm_dev else None)  # unknown internal dev: all
+    notes.extend(holders.warnings)
     files = probe.files()
     ctx = _Context(root, processes, probe, swap_empty)
     objects: dict[str, ShmObject] = {}

@@ -45,7 +45,7 @@ def record_shm(sink: Sink, pids: list[int] | None, redact: bool) -> tuple[int, l
                 kept += 1
             return ident
 
-        holders = scan_holders(root, fd_identity=identity)
+        holders = scan_holders(root, fd_identity=identity, devices=frozenset(devs) if probe.shm_dev else None)
         for held in holders.files.values():
             dev = dev_str(held.dev)
             if dev in devs and (wanted is None or not wanted.isdisjoint(held.mapped_by | held.open_by)):

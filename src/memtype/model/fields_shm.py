@@ -6,7 +6,8 @@ from __future__ import annotations
 from memtype.model.fields import Registry, gauge, info, label
 from memtype.model.shm import ShmAccount, ShmHolder, ShmObject, ShmRow
 
-SHM_OBJECT = Registry("shm_object", "one shared-memory object: SysV, /dev/shm, tmpfs, memfd, shared anon (memtype shm)", [
+SHM_OBJECT = Registry("shm_object", "one shared-memory object: SysV, /dev/shm, tmpfs, memfd, shared anon "
+                      "(memtype shm)", [
     label("key", "Key", "stable id: sysv:SHMID, inode:DEV:INO, anon:PID:START", lambda o: o.key),
     label("kind", "Kind", "sysv, posix (/dev/shm), tmpfs, memfd, shared_anon (MAP_SHARED|MAP_ANONYMOUS), deleted",
           lambda o: o.kind),

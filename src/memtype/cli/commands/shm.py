@@ -33,6 +33,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--holders", action="store_true", help="a table of every holder of the objects listed")
     p.add_argument("--orphaned", action="store_true", help="list only orphaned objects (resident, no holder)")
     p.add_argument("--pid", type=types.pid, metavar="PID", help="list only the objects PID holds")
+    p.add_argument("--kind", type=_kinds, metavar="KIND,...",
+                   help="list only these kinds: sysv, posix, tmpfs, memfd, shared_anon, deleted")
     p.add_argument("--rss", action="store_true",
                    help="read the mappers' smaps for each holder's Rss and Swap of the object (--holders does; "
                    "it costs a smaps read per mapping process: 2-3x the time; without it they are null)")
@@ -68,12 +70,25 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _kinds(text: str) -> frozenset[str]:
+    from memtype.model.shm import KINDS
+
+    got = frozenset(k.strip() for k in text.split(",") if k.strip())
+    unknown = sorted(got - set(KINDS))
+    if unknown or not got:
+        named = ", ".join(map(repr, unknown)) or repr(text)
+        raise argparse.ArgumentTypeError(f"unknown kind {named}; choose from {', '.join(KINDS)}")
+    return got
+
+
 def _chosen(args: argparse.Namespace, a: ShmAccount) -> list[ShmObject]:
     objects = list(a.objects)
     if args.orphaned:
         objects = [o for o in objects if o.orphaned]
     if args.pid is not None:
         objects = [o for o in objects if any(h.pid == args.pid for h in o.holders)]
+    if args.kind:
+        objects = [o for o in objects if o.kind in args.kind]
     return objects[: args.top]
 
 
