@@ -20,7 +20,7 @@ from __future__ import annotations
 from memtype.collect.holders import Held, Holders, scan_holders
 from memtype.collect.process import read_cgroup
 from memtype.collect.scan import scan
-from memtype.collect.shm_probe import Measure, Probe, TmpfsFile, TmpfsMount, dev_str, open_probe
+from memtype.collect.shm_probe import CaptureProbe, Measure, Probe, TmpfsFile, TmpfsMount, dev_str, open_probe
 from memtype.errors import MemtypeError
 from memtype.kinds import Kind
 from memtype.model.records import ProcessMemory
@@ -50,7 +50,14 @@ def read_shm(root: Root, processes: list[ProcessMemory] | None = None, *, probe:
     shmem = meminfo.get("Shmem")
     swap_empty = meminfo.get("SwapTotal") is not None and meminfo.get("SwapTotal", 0) - meminfo.get("SwapFree", 0) == 0
     segments = _segments(root, notes)
-    mounts = probe.mounts()
+    if processes is None and isinstance(probe, CaptureProbe) and not probe.present:
+        # An older capture: no sizes recorded, so the smaps it keeps are the only source (mappers' Rss
+        # and Swap as lower bounds), and its classifier names the tmpfs devices mountinfo may lack.
+        processes = _mapper_scan(root, root.pids(), jobs, notes)
+    mounts = list(probe.mounts())
+    known = {m.dev for m in mounts} | ({probe.shm_dev} if probe.shm_dev else set())
+    for dev in sorted(_classified_shmem_devs(processes) - known):  # a capture without mountinfo: the classifier's
+        mounts.append(TmpfsMount("", dev, "tmpfs", True))
     if holders is None:
         devices = frozenset({m.dev for m in mounts} | ({probe.shm_dev} if probe.shm_dev else set()))
         holders = scan_holders(root, fd_identity=probe.fd_identity,
@@ -206,9 +213,10 @@ def _held_object(ctx: _Context, held: Held, ident: tuple[str, int], tmpfs: dict[
     linked = (m.nlink > 0) if m is not None and m.nlink is not None else not deleted
     if walked is not None:
         base, linked = walked.path, True
-    kind = "deleted" if not linked else ("posix" if mount.mountpoint == POSIX_MOUNT else "tmpfs")
+    posix = mount.mountpoint == POSIX_MOUNT or (not mount.mountpoint and base.startswith(POSIX_MOUNT + "/"))
+    kind = "deleted" if not linked else ("posix" if posix else "tmpfs")
     return ShmObject(f"inode:{dev}:{ino}", kind, base, linked, size, resident, swapped, holders,
-                     measured=measured, mount=mount.where, dev=dev, inode=ino)
+                     measured=measured, mount=mount.where or None, dev=dev, inode=ino)
 
 
 def _file_object(ctx: _Context, f: TmpfsFile, ident: tuple[str, int], tmpfs: dict[str, TmpfsMount]) -> ShmObject:
@@ -220,6 +228,14 @@ def _file_object(ctx: _Context, f: TmpfsFile, ident: tuple[str, int], tmpfs: dic
     size = f.measure.size if f.measure is not None else None
     return ShmObject(f"inode:{dev}:{ino}", "posix" if mp == POSIX_MOUNT else "tmpfs", f.path, True, size,
                      resident, swapped, (), measured=measured, mount=where, dev=dev, inode=ino)
+
+
+def _classified_shmem_devs(processes: list[ProcessMemory] | None) -> set[str]:
+    """Devices of mappings the classifier calls shmem by path (``/dev/shm/``; kernel-spec A.4): tmpfs
+    mounts a capture without mountinfo does not name."""
+    return {m.dev for p in processes or () for m in p.mappings or ()
+            if m.mapclass in ("shmem", "shmem-private") and m.inode and not _internal_path(m.path)
+            and not m.path.startswith(("/secretmem", "/i915", "/drm mm object"))}
 
 
 def _internal_path(path: str) -> bool:

@@ -289,6 +289,7 @@ class CaptureProbe(Probe):
         except (MemtypeError, ValueError):
             self.notes.append("the capture has no memtype/shm.json (a snapshot from before memtype shm): "
                               "fds, tmpfs files and object sizes are unknown")
+            self._mounts = _captured_mounts(root)
             return
         if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
             self.notes.append("memtype/shm.json of the capture is not schema 1: ignored")
@@ -340,6 +341,18 @@ class CaptureProbe(Probe):
 
     def files(self) -> list[TmpfsFile]:
         return self._files
+
+
+def _captured_mounts(root: Root) -> list[TmpfsMount]:
+    """The tmpfs mounts of a capture's mountinfo (a capture without memtype/shm.json): which devices
+    are tmpfs, so the mappings of its files are known as shmem; nothing can be walked."""
+    for rel in ("proc/self/mountinfo", "proc/1/mountinfo"):
+        try:
+            entries = parse_mountinfo(root.read_text(rel))
+        except (MemtypeError, ValueError):
+            continue
+        return [TmpfsMount(e.mountpoint, e.smaps_dev, e.fstype, True) for e in entries if e.fstype in WALK_TYPES]
+    return []
 
 
 def _dev_ok(dev: object) -> bool:
