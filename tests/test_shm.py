@@ -185,3 +185,17 @@ def test_capture_sidecar_symlink_is_not_followed(tmp_path: Path) -> None:
         a = read_shm(r)
         assert a.objects == ()
         assert any("shm.json" in w for w in r.warnings)
+
+
+def test_issue12_statfs_beyond_the_files_seen_is_a_named_row(tmp_path: Path) -> None:
+    """statfs of a walked mount counts 40 KiB, its one file 16 KiB: 24 KiB sit in files not seen."""
+    sidecar = {"schema": 1, "shm_dev": "00:01", "fds": {},
+               "objects": {"00:1b:5": [4 * P, 4 * P, 1, 4 * P, 0, 0]},
+               "mounts": [["/dev/shm", "00:1b", "tmpfs", True, None, 10 * P]],
+               "files": [["/dev/shm/seen", "00:1b", 5]]}
+    with Root(str(_root(tmp_path, SYSV_HEAD, sidecar=sidecar))) as root:
+        a = read_shm(root)
+    rows = {r.what: r for r in a.rows}
+    assert rows["posix"].bytes == 4 * P and rows["unseen tmpfs files"].bytes == 6 * P  # no swap: all resident
+    assert "/dev/shm 24 KiB" in rows["unseen tmpfs files"].why
+    assert rows["unaccounted"].bytes == 100 * 1024 - 10 * P

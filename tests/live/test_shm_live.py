@@ -300,3 +300,37 @@ def test_issue12_snapshot_keeps_what_shm_root_needs(children: list[Child], clean
     assert links and all(st_.S_ISREG(p.lstat().st_mode) for p in links)
     side = (out / "memtype" / "shm.json").lstat()
     assert st_.S_ISREG(side.st_mode) and st_.S_IMODE(side.st_mode) == 0o600
+
+
+def test_issue12_tmpfs_of_another_mount_namespace(tmp_path: object) -> None:
+    """A container's tmpfs (a mount namespace of its own, as docker's /dev/shm): walked through
+    /proc/PID/root, named with its namespace, its file's pages counted (not left in unaccounted)."""
+    import shutil
+    import subprocess
+    import time
+    from pathlib import Path
+
+    assert isinstance(tmp_path, Path)
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        pytest.skip("unshare(1) (util-linux) is not installed")
+    where = tmp_path / "ns-tmpfs"
+    where.mkdir()
+    script = (f"mount -t tmpfs memtype-live {where} && head -c {N * PAGE} /dev/zero > {where}/blob "
+              "&& echo ready && exec sleep 120")
+    proc = subprocess.Popen([unshare, "--mount", "--propagation", "private", "sh", "-c", script],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if line.strip() != b"ready":
+            proc.kill()
+            pytest.skip(f"cannot mount a tmpfs in a new mount namespace here: {proc.stderr.read()[-300:]!r}")
+        time.sleep(0.1)
+        obj = next((o for o in _account().objects if o.name == f"{where}/blob"), None)
+        assert obj is not None
+        assert (obj.kind, obj.named, obj.size, obj.resident) == ("tmpfs", True, N * PAGE, N * PAGE)
+        assert obj.mount == f"{where} (mount namespace of PID {proc.pid})" and obj.orphaned
+    finally:
+        proc.kill()
+        proc.wait()

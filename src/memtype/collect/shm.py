@@ -97,7 +97,7 @@ def read_shm(root: Root, processes: list[ProcessMemory] | None = None, *, probe:
     for ident, f in walked.items():  # files nobody holds
         obj = _file_object(ctx, f, ident, tmpfs_devs)
         objects[obj.key] = obj
-    extra = _extra_rows(holders, mounts, segments)
+    extra = _extra_rows(holders, mounts, segments) + _unseen_row(mounts, list(objects.values()), ctx)
     found = sort_objects(list(objects.values()))
     notes.extend(probe.notes)
     return ShmAccount(tuple(found), shmem, reconcile(found, shmem, extra), holders.processes,
@@ -272,6 +272,32 @@ def _mapper_scan(root: Root, pids: list[int], jobs: int | None, notes: list[str]
         notes.append(f"the mappers' smaps could not be read ({exc}): holders' Rss unknown")
         return None
     return result.processes
+
+
+def _unseen_row(mounts: list[TmpfsMount], objects: list[ShmObject], ctx: _Context) -> tuple[ShmRow, ...]:
+    """What statfs says the walked tmpfs mounts hold beyond the files seen on them: files under another
+    mount, or held only by processes not read. Allocated bytes (swapped pages too), so resident only
+    where no swap is in use; else named without a figure."""
+    seen: dict[str, int] = {}
+    for o in objects:
+        if o.resident is not None:
+            seen[o.dev] = seen.get(o.dev, 0) + o.resident + (o.swapped or 0)
+    gaps = []
+    done: set[str] = set()
+    for m in mounts:
+        if m.used is None or not m.visible or m.dev in done:
+            continue
+        done.add(m.dev)
+        gap = m.used - seen.get(m.dev, 0)
+        if gap > 0:
+            gaps.append((m.where, gap))
+    if not gaps:
+        return ()
+    total = sum(g for _, g in gaps)
+    where = ", ".join(f"{w} {g >> 10} KiB" for w, g in sorted(gaps, key=lambda x: -x[1])[:4])
+    return (ShmRow("unseen tmpfs files", total if ctx.swap_empty else None, None,
+                   "pages statfs counts on a walked tmpfs mount in no file seen there (under another mount, "
+                   f"or held only by unread processes): {where}"),)
 
 
 def _meminfo(root: Root) -> dict[str, int]:

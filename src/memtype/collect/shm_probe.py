@@ -19,7 +19,7 @@ lstat saw. Nothing is read from any of them.
 The capture's ``memtype/shm.json`` (written by ``record_capture``; untrusted on reading: bounded,
 every value type-checked, a bad one is dropped):
 ``{"schema": 1, "shm_dev": "00:01", "fds": {PID: {FD: [dev, ino]}}, "objects": {"DEV:INO": [size,
-blocks, nlink, cached, swapped, uid]}, "mounts": [[mountpoint, dev, fstype, visible, ns_pid]],
+blocks, nlink, cached, swapped, uid]}, "mounts": [[mountpoint, dev, fstype, visible, ns_pid, used]],
 "files": [[path, dev, ino]], "truncated": bool}`` (dev in maps format, bytes, null = unknown).
 """
 
@@ -68,11 +68,13 @@ class TmpfsMount:
     shows it (False: another mount hides it), and ``ns_pid``: a process of the other mount namespace it
     was found in (a container's /dev/shm), None: ours. It is walked through /proc/NS_PID/root."""
 
-    __slots__ = ("mountpoint", "dev", "fstype", "visible", "ns_pid")
+    __slots__ = ("mountpoint", "dev", "fstype", "visible", "ns_pid", "used")
 
-    def __init__(self, mountpoint: str, dev: str, fstype: str, visible: bool, ns_pid: int | None = None) -> None:
+    def __init__(self, mountpoint: str, dev: str, fstype: str, visible: bool, ns_pid: int | None = None,
+                 used: int | None = None) -> None:
         self.mountpoint, self.dev, self.fstype, self.visible = mountpoint, dev, fstype, visible
         self.ns_pid = ns_pid
+        self.used = used  # statfs: (f_blocks - f_bfree) * f_frsize = pages allocated, swapped ones too
 
     @property
     def walk_at(self) -> str:
@@ -252,7 +254,7 @@ class LiveProbe(Probe):
             "schema": SCHEMA, "shm_dev": self.shm_dev, "truncated": self.truncated,
             "fds": {str(pid): {n: [dev_str(d), ino] for n, (d, ino) in names.items()} for pid, names in fds.items()},
             "objects": {f"{d}:{ino}": m.as_list() for (d, ino), m in self._measured.items() if m is not None},
-            "mounts": [[m.mountpoint, m.dev, m.fstype, m.visible, m.ns_pid] for m in self.mounts()],
+            "mounts": [[m.mountpoint, m.dev, m.fstype, m.visible, m.ns_pid, m.used] for m in self.mounts()],
             "files": [[name(f.path), f.dev, f.ino] for f in files],
         }
 
@@ -268,6 +270,9 @@ def _tmpfs_mounts(entries: list[MountEntry], ns_pid: int | None) -> list[TmpfsMo
             m = TmpfsMount(e.mountpoint, e.smaps_dev, e.fstype, False, ns_pid)
             try:
                 m.visible = dev_str(os.stat(m.walk_at).st_dev) == m.dev
+                if m.visible:
+                    v = os.statvfs(m.walk_at)
+                    m.used = (v.f_blocks - v.f_bfree) * v.f_frsize if v.f_blocks else None  # 0: no size limit
             except OSError:
                 pass
             out.append(m)
@@ -319,10 +324,10 @@ class CaptureProbe(Probe):
             self._objects[(dev, int(ino))] = Measure(*vals)
         mounts = doc.get("mounts")
         for m in (mounts if isinstance(mounts, list) else ()):
-            if (isinstance(m, list) and len(m) in (4, 5) and isinstance(m[0], str) and _dev_ok(m[1])
+            if (isinstance(m, list) and len(m) in (4, 5, 6) and isinstance(m[0], str) and _dev_ok(m[1])
                     and isinstance(m[2], str) and isinstance(m[3], bool)):
-                ns = m[4] if len(m) == 5 and isinstance(m[4], int) and not isinstance(m[4], bool) else None
-                self._mounts.append(TmpfsMount(m[0], m[1], m[2], m[3], ns))
+                ns, used = (_count(m[i]) if len(m) > i else None for i in (4, 5))
+                self._mounts.append(TmpfsMount(m[0], m[1], m[2], m[3], ns, used))
         files = doc.get("files")
         for f in (files if isinstance(files, list) else ()):
             if isinstance(f, list) and len(f) == 3 and isinstance(f[0], str):
@@ -353,6 +358,10 @@ def _captured_mounts(root: Root) -> list[TmpfsMount]:
             continue
         return [TmpfsMount(e.mountpoint, e.smaps_dev, e.fstype, True) for e in entries if e.fstype in WALK_TYPES]
     return []
+
+
+def _count(x: object) -> int | None:
+    return x if isinstance(x, int) and not isinstance(x, bool) and x >= 0 else None
 
 
 def _dev_ok(dev: object) -> bool:
