@@ -200,3 +200,40 @@ def test_issue14_inside_a_pid_namespace_host_pids_are_not_taken_for_local_ones(t
     # PID 1 exists inside (the python itself or unshare's child): NVML's host PID 1 is ambiguous there;
     # memtype can only attribute what the namespace shows, and says it was read outside the host's
     assert local in ([1], [])
+
+
+def test_issue14_exporter_gpu_metrics_bounded_by_device(tmp_path: Path) -> None:
+    from prometheus_client import generate_latest
+
+    from memtype.collect.sample import read_sample
+    from memtype.exporter.collector import Options
+    from memtype.model.derive import derive
+
+    from test_exporter import registry_over, samples
+
+    model = derive(read_sample(str(h200_root(tmp_path, nvml="nvml-mig.json")), gpu=True))
+    found = samples(generate_latest(registry_over(model, Options(pids=[421]))).decode())
+    used = {dict(labels)["device"]: v for (name, labels), v in found.items() if name == "memtype_gpu_device_used_bytes"}
+    assert used == {"nvidia0": 10240 * MiB, "nvidia0/gi1/ci0": 6144 * MiB, "nvidia0/gi2/ci0": 4096 * MiB,
+                    "nvidia1": 3000 * MiB}
+    bar1 = {dict(labels)["device"] for (name, labels), _ in found.items() if name == "memtype_gpu_device_bar1_total_bytes"}
+    assert "nvidia0/gi2/ci0" not in bar1  # not reported: no series, never 0
+    assert not [k for k in found if k[0].startswith("memtype_gpu_device") and "pid" in dict(k[1])]
+    # per process (a process with series: --pid 421): VRAM and the host side, from the H200 stand-in
+    h200 = derive(read_sample(str(h200_root(tmp_path / "b")), gpu=True))
+    found = samples(generate_latest(registry_over(h200, Options(pids=[421]))).decode())
+    vram = [v for (name, labels), v in found.items() if name == "memtype_process_gpu_vram_bytes"]
+    assert vram == [2658 * MiB]
+    pinned = [v for (name, labels), v in found.items()
+              if name == "memtype_process_gpu_host_pinned_likely_bytes" and dict(labels)["pid"] == "421"]
+    assert pinned == [10 * MiB]
+
+
+def test_issue14_derive_attaches_gpu_for_top_and_report(tmp_path: Path) -> None:
+    from memtype.collect.sample import read_sample
+    from memtype.model.derive import derive
+
+    model = derive(read_sample(str(h200_root(tmp_path)), gpu=True))
+    p = model.by_key[next(k for k in model.by_key if k[0] == 421)]
+    assert p.gpu is not None and p.gpu["vram"] == 2658 * MiB and p.gpu["host"]["pinned_likely"] == 10 * MiB
+    assert all(q.gpu is None for q in model.scan.processes if q.pid != 421)

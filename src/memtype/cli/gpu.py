@@ -12,8 +12,6 @@ from memtype.cli import notes
 
 TYPE_CHECKING = False  # typing costs ~5 ms of start-up; mypy still reads these imports
 if TYPE_CHECKING:
-    from typing import Any
-
     from memtype.cli.source import Source
     from memtype.model.gpu import GpuView
     from memtype.model.gpu_host import HostSide
@@ -57,23 +55,10 @@ def host_sides(src: Source, pids: list[int]) -> dict[int, HostSide]:
 
 
 def attach(result: Scan, gpu: GpuView | None, sides: dict[int, HostSide]) -> Scan:
-    """``result`` with each process's ``gpu`` (``None`` for one that holds no GPU memory)."""
-    from memtype.model.gpu import process_gpu
+    """``result`` with each process's ``gpu`` (``model.gpu.attach_gpu``)."""
+    from memtype.model.gpu import attach_gpu
 
-    if gpu is None:
-        return result
-    procs = []
-    for p in result.processes:
-        uses = gpu.of(p.pid)
-        side = sides.get(p.pid)
-        if not uses and side is None:
-            procs.append(p)
-            continue
-        doc: dict[str, Any] = process_gpu(uses) if uses else {"vram": None, "system": None, "devices": {},
-                                                                 "types": None, "container_pid": None}
-        doc["host"] = side.as_dict() if side is not None else None
-        procs.append(p.replace(gpu=doc))
-    return result.replace(processes=procs)
+    return result if gpu is None else result.replace(processes=attach_gpu(result.processes, gpu, sides))
 
 
 def has_data(gpu: GpuView | None) -> bool:

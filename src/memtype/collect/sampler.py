@@ -72,18 +72,20 @@ class Sampler:
         cgroups: read the memory cgroups every tick (``Sample.cgroups``, ``Model.cgroups``; about 0.2 ms
             of CPU per cgroup, outside ``budget``: ``TickReport.cgroups_cpu``). The hierarchy is found at the first tick;
             where there is none, ``Sample.cgroups`` stays ``None``.
+        gpu: read the GPUs every tick (``Sample.gpu``, ``Model.gpu``: ``collect.gpu.read_gpu``; NVML is asked
+            only where /dev/nvidiactl exists, DRM fds walked only where /dev/dri does; outside ``budget``).
     """
 
     def __init__(self, root: str | Root = "/", interval: float = 2.0, budget: float = 0.15, *,
                  big_rss: int | None = 4 * GIB, big_interval: float = 300.0, refresh: float = 60.0,
                  routine_share: float = 0.25, first_budget: float | None = None, exe: bool = False,
-                 cgroup: bool = False, cgroups: bool = False) -> None:
+                 cgroup: bool = False, cgroups: bool = False, gpu: bool = False) -> None:
         if interval <= 0 or budget < 0 or big_interval < 0 or refresh < 0 or not 0 <= routine_share <= 1:
             raise ValueError("interval must be > 0; budget, big_interval, refresh >= 0; routine_share in [0, 1]")
         self.root = open_root(root)
         self.interval, self.budget, self.first_budget = interval, budget, first_budget
         self.big_rss, self.big_interval, self.refresh, self.routine_share = big_rss, big_interval, refresh, routine_share
-        self.exe, self.cgroup, self.cgroups = exe, cgroup, cgroups
+        self.exe, self.cgroup, self.cgroups, self.gpu = exe, cgroup, cgroups, gpu
         self._cgroup_files: CgroupFiles | None = None
         self._cgroups_looked = False  # for the hierarchy (found once: mounts do not move under a sampler)
         self.model: Model | None = None
@@ -133,6 +135,10 @@ class Sampler:
                                 users={u: self._users.get(u) for u in uids if u is not None},
                                 skipped=tuple(sorted(skipped, key=lambda s: s.pid)),
                                 warnings=system.warnings + tuple(warnings))
+        if self.gpu:
+            from memtype.collect.gpu import read_gpu  # only when asked: NVML's module is not free to import
+
+            sample = sample.replace(gpu=read_gpu(self.root, sorted({k[0] for k in processes})))
         cpu3 = time.thread_time()
         model = derive(sample, self.model)
         self._after_derive(model, first, now)
@@ -362,7 +368,8 @@ class Sampler:
         """A capture does not change: read it once, then every tick derives the same sample."""
         cpu0, wall0 = time.thread_time(), time.monotonic()
         if self._static is None:
-            self._static = read_sample(self.root, exe=self.exe, cgroup=self.cgroup, cgroups=self.cgroups)
+            self._static = read_sample(self.root, exe=self.exe, cgroup=self.cgroup, cgroups=self.cgroups,
+                                       gpu=self.gpu)
         model = derive(self._static, self.model)
         self._read_now = set(model.by_key) if self.model is None else set()
         if self.model is None:

@@ -21,6 +21,9 @@ What is exported (``Options``; README "Prometheus exporter" lists every metric):
 * memory cgroups (``fields_cgroups.CGROUP``) where the Model has them (``Model.cgroups``): charged
   memory by kind, kernel, swap, limits, OOM kills, PSI stall time, reclaim classes; the ``cgroups``
   most charged;
+* GPUs where the Model has them (``Model.gpu``; ``fields_gpu.GPU_DEVICE``): per device and MIG instance
+  total, used, free, BAR1, the processes' VRAM and the rest, labelled by device id and UUID (bounded);
+  per process (``gpu.vram`` and the host side of ``fields_process``) only for processes with series;
 * the sampler's own cost (``fields_sampler.SAMPLER``): ``memtype_sampler_*``.
 """
 
@@ -40,6 +43,7 @@ from memtype.model.reclaimers import machine_reclaim
 from memtype.model.cgroups import CgroupMemory, cgroup_label
 from memtype.model.fields_activity import ACTIVITY, RECLAIM
 from memtype.model.fields_cgroups import CGROUP
+from memtype.model.fields_gpu import GPU_DEVICE
 from memtype.model.fields_machine import SYSTEM
 from memtype.model.fields_process import PROCESS, group_registry
 from memtype.model.fields_sampler import SAMPLER
@@ -125,7 +129,9 @@ class MemtypeCollector:
         self.reclaim_specs = reclaim_specs()
         self.group_specs = specs(registry, self.options.metrics)
         process_ids = [i for i in self.options.metrics if i in PROCESS]  # the same figures, per process
+        process_ids += [f.id for f in PROCESS if f.numeric and f.id.startswith("gpu.")]  # no series without a GPU
         self.process_specs = specs(PROCESS, process_ids) if self.options.per_process else []
+        self.gpu_specs = specs(GPU_DEVICE)
         self.sampler_specs = specs(SAMPLER, [f.id for f in SAMPLER if f.id not in LIVE])
         self.live_specs = specs(SAMPLER, LIVE)  # what changes between two scrapes of one sample
         self.cgroup_specs = cgroup_specs()
@@ -133,8 +139,8 @@ class MemtypeCollector:
         self._lock = threading.Lock()  # one derivation per Model, however many scrapes come at once
 
     def all_specs(self) -> list[Spec]:
-        return (self.system_specs + self.activity_specs + self.reclaim_specs + self.group_specs + self.process_specs + self.cgroup_specs + self.sampler_specs
-                + self.live_specs)
+        return (self.system_specs + self.activity_specs + self.reclaim_specs + self.group_specs + self.process_specs
+                + self.cgroup_specs + self.gpu_specs + self.sampler_specs + self.live_specs)
 
     def describe(self) -> list[Metric]:
         return [info_family(self.options)] + [s.empty() for s in self.all_specs()]
@@ -173,6 +179,8 @@ class MemtypeCollector:
             families += [s.family(rows, absent) for s in self.process_specs]
         cgroup_rows = [((label_value(cg.path),), cg) for cg in derived.cgroups]
         families += [s.family(cgroup_rows) for s in self.cgroup_specs]
+        gpu_rows = [((d.id, d.uuid or ""), d) for d in (model.gpu.devices if model.gpu is not None else ())]
+        families += [s.family(gpu_rows) for s in self.gpu_specs]
         families += [s.family([((), status)]) for s in self.sampler_specs]
         yield from families  # empty ones too: their HELP and TYPE say what this host could serve
 

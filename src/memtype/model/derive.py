@@ -24,7 +24,8 @@ from memtype.kinds import KINDS, Kind
 from memtype.model.cgroup_tree import attach_members, cgroup_tree
 from memtype.model.classify import Classifier
 from memtype.model.frozen import Frozen, fill
-from memtype.model.gpu import GpuView, gpu_view
+from memtype.model.gpu import GpuView, attach_gpu, gpu_view, nvidia_pids
+from memtype.model.gpu_host import HostSide, host_side
 from memtype.model.machine import MachineMemory, cow_file_of, split_machine
 from memtype.model.reclaim import reclaim_from_smaps
 from memtype.model.records import KindUsage, ProcessMemory, Scan, Skipped, Totals
@@ -178,10 +179,23 @@ def derive(sample: Sample, previous: Model | Sample | None = None, *, mappings: 
     if "MemTotal" in sample.meminfo and "MemFree" in sample.meminfo:  # the split `memtype system` makes
         pcp = None if sample.zoneinfo is None else sum(z.get("pcp_count") or 0 for z in sample.zoneinfo)
         machine = split_machine(sample.meminfo, host.page_size, per_cpu_pages=pcp, cow_file=cow_file_of(scan))
-    changes = None if before is None else _changes(before, sample, scan, machine)
     gpu = gpu_view(sample.gpu, sample.meminfo, {ps.pid for ps in sample.processes.values()}) \
         if sample.gpu is not None else None
+    if gpu is not None:  # each process's "gpu" (top, the exporter, report read it through the registry)
+        scan = scan.replace(processes=attach_gpu(scan.processes, gpu, _host_sides(sample, nvidia_pids(gpu))))
+    changes = None if before is None else _changes(before, sample, scan, machine)
     return Model(sample, scan, machine, changes, swap_room, mappings, cgroups_of(sample, scan, swap_room), gpu)
+
+
+def _host_sides(sample: Sample, pids: list[int]) -> dict[int, HostSide]:
+    """The NVIDIA host side (``model.gpu_host``) of ``pids`` from their smaps rows."""
+    wanted, found = set(pids), {}
+    for ps in sample.processes.values():
+        if ps.pid in wanted and ps.smaps is not None:
+            side = host_side(ps.smaps.names, ps.smaps.vmas())
+            if side is not None:
+                found[ps.pid] = side
+    return found
 
 
 def has_swap_room(sample: Sample) -> bool:

@@ -208,7 +208,7 @@ def registries() -> dict[str, Registry]:
     # Imported here, not at module level: ``ps`` needs only this module (start-up is benchmarked).
     from memtype.model import (fields_activity, fields_cgroups, fields_diff, fields_files, fields_machine,
                                fields_pressure, fields_sampler, fields_swap)
-    from memtype.model import fields_shm
+    from memtype.model import fields_gpu, fields_shm
     from memtype.model.fields_process import GROUP_KEYS, MAPPING, PROCESS, group_registry
 
     found = [PROCESS, MAPPING, *(group_registry(by) for by in GROUP_KEYS)]
@@ -216,6 +216,7 @@ def registries() -> dict[str, Registry]:
                    fields_sampler, fields_activity):
         found.extend(module.REGISTRIES)
     found.extend(fields_shm.REGISTRIES)
+    found.extend(fields_gpu.REGISTRIES)
     return {r.name: r for r in found}
 
 
@@ -224,7 +225,7 @@ def covers() -> list[tuple[Registry, type]]:
     field or an exclusion (views such as ``swap_process`` read a record another registry covers)."""
     from memtype.model import (fields_activity, fields_cgroups, fields_diff, fields_files, fields_machine,
                                fields_pressure, fields_sampler, fields_swap)
-    from memtype.model import fields_shm
+    from memtype.model import fields_gpu, fields_shm
     from memtype.model.cgroups import CgroupMemory
     from memtype.model.fields_process import MAPPING, PROCESS, group_registry
     from memtype.model.group import Group
@@ -236,6 +237,7 @@ def covers() -> list[tuple[Registry, type]]:
                    fields_activity):
         found.extend(module.COVERS)
     found.extend(fields_shm.COVERS)
+    found.extend(fields_gpu.COVERS)
     return found
 
 

@@ -27,7 +27,9 @@ figures) is ``used``.
 from __future__ import annotations
 
 from memtype.model.frozen import FrozenValue, fill
+from memtype.model.gpu_host import HostSide
 from memtype.model.gpu_sample import GpuSample
+from memtype.model.records import ProcessMemory
 from memtype.parse.drm_fdinfo import memory_regions
 
 TYPE_CHECKING = False  # typing costs ~5 ms of start-up; mypy still reads these imports
@@ -144,6 +146,31 @@ def process_gpu(uses: list[GpuUse]) -> dict[str, Any]:
     return {"vram": vram, "system": system, "devices": {u.device: u.vram for u in uses},
             "types": "+".join(sorted({t for u in uses for t in u.types.split("+")}, key=_type_order)),
             "container_pid": container}
+
+
+def attach_gpu(processes: list[ProcessMemory], view: GpuView | None,
+               sides: dict[int, HostSide]) -> list[ProcessMemory]:
+    """``processes`` with each one's ``gpu`` (``process_gpu`` plus ``"host"``: its NVIDIA host side), or
+    ``None`` for one that holds no GPU memory and maps no NVIDIA device."""
+    if view is None:
+        return processes
+    out = []
+    for p in processes:
+        uses = view.of(p.pid)
+        side = sides.get(p.pid)
+        if not uses and side is None:
+            out.append(p if p.gpu is None else p.replace(gpu=None))
+            continue
+        doc: dict[str, Any] = process_gpu(uses) if uses else {"vram": None, "system": None, "devices": {},
+                                                                 "types": None, "container_pid": None}
+        doc["host"] = side.as_dict() if side is not None else None
+        out.append(p.replace(gpu=doc))
+    return out
+
+
+def nvidia_pids(view: GpuView | None) -> list[int]:
+    """The PIDs NVML lists (whose host side is worth reading)."""
+    return [] if view is None else sorted({u.pid for u in view.uses if u.regions is None})
 
 
 def gpu_view(gpu: GpuSample | None, meminfo: dict[str, int] | None = None,

@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
 
     sampler = Sampler(args.root, interval=args.interval, budget=args.budget, first_budget=FIRST_BUDGET,
                       big_rss=args.big_rss, big_interval=args.big_interval, refresh=args.refresh, exe=True,
-                      cgroup=args.group == "cgroup", cgroups=args.read_cgroups)
+                      cgroup=args.group == "cgroup", cgroups=args.read_cgroups, gpu=True)
     with sampler:
         registry = CollectorRegistry(auto_describe=False)  # every family: --once, --textfile
         per_sample = CollectorRegistry(auto_describe=False)  # all but the live ones: encoded once per sample

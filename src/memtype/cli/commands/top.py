@@ -93,7 +93,7 @@ def make_feed(root: Root, interval: float, jobs: int | None) -> Feed:
     from memtype.tui.feed import Feed
 
     if not root.live:
-        first = ahead(lambda: derive(read_sample(root, exe=True, cgroup=True, cgroups=True, jobs=jobs)))
+        first = ahead(lambda: derive(read_sample(root, exe=True, cgroup=True, cgroups=True, jobs=jobs, gpu=True)))
         models: list[Model] = []
 
         def same() -> Model:  # one Sample: every tick is the first
@@ -104,7 +104,7 @@ def make_feed(root: Root, interval: float, jobs: int | None) -> Feed:
         return Feed(same, interval=None, live=False, cgroups=_cgroups(root), notes=tui_notes)
     from memtype.collect.sampler import Sampler
 
-    sampler = Sampler(root, interval=interval, first_budget=FIRST_BUDGET, exe=True, cgroup=True)
+    sampler = Sampler(root, interval=interval, first_budget=FIRST_BUDGET, exe=True, cgroup=True, gpu=True)
     return Feed(ahead(sampler.tick), interval=interval, live=True, cgroups=_cgroups(root), notes=tui_notes,
                 freshness=sampler.freshness)
 
