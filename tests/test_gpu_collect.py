@@ -237,3 +237,33 @@ def test_issue14_derive_attaches_gpu_for_top_and_report(tmp_path: Path) -> None:
     p = model.by_key[next(k for k in model.by_key if k[0] == 421)]
     assert p.gpu is not None and p.gpu["vram"] == 2658 * MiB and p.gpu["host"]["pinned_likely"] == 10 * MiB
     assert all(q.gpu is None for q in model.scan.processes if q.pid != 421)
+
+
+def test_issue14_maps_flags_likely_pinned_mappings(gpu_root: str, run_cli: Callable[..., Result]) -> None:
+    r = run_cli("maps", "421", "--root", gpu_root, "--format", "json")
+    assert r.code == 0, r.err
+    doc = json.loads(r.out)
+    pinned = doc["gpu_host"]
+    assert pinned["pinned_likely"] == 10 * MiB and len(pinned["pinned_maps"]) == 5
+    starts = {m["start"] for m in pinned["pinned_maps"]}
+    classes = {m["class"] for m in doc["mappings"] if m["start"] in starts}
+    assert classes == {"shmem"}  # still shared (never silently moved to device): flagged instead
+    table = run_cli("maps", "421", "--root", gpu_root, "--width", "120")
+    assert "likely CUDA pinned host memory" in table.err
+    other = run_cli("maps", "409", "--root", gpu_root, "--format", "json")
+    assert "gpu_host" not in json.loads(other.out)  # bash maps no NVIDIA device
+
+
+def test_issue14_host_side_of_the_h200_process() -> None:
+    from memtype.model.gpu_host import host_side
+    from memtype.parse.smaps import parse_smaps
+
+    from conftest import GPU_ROOT
+
+    parsed = parse_smaps((GPU_ROOT / "proc" / "421" / "smaps").read_bytes())
+    side = host_side(parsed.names, parsed.vmas)
+    assert side is not None
+    assert (side.pinned_likely, len(side.pinned_maps)) == (10 * MiB, 5)
+    assert (side.uvm_size, side.uvm_resident) == (2 * MiB, 2 * MiB)
+    bash = parse_smaps((GPU_ROOT / "proc" / "409" / "smaps").read_bytes())
+    assert host_side(bash.names, bash.vmas) is None

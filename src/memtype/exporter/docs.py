@@ -6,6 +6,7 @@ from __future__ import annotations
 from memtype.exporter.collector import (DEFAULT_METRICS, MemtypeCollector, Options, activity_specs, cgroup_specs,
                                         reclaim_specs, system_specs)
 from memtype.exporter.metrics import Spec, select, specs
+from memtype.model.fields_gpu import GPU_DEVICE
 from memtype.model.fields_process import PROCESS, group_registry
 from memtype.model.fields_sampler import SAMPLER
 
@@ -31,7 +32,10 @@ def metric_list() -> str:
     for s in specs(PROCESS, [f.id for f in PROCESS if f.id in group_registry("program")]):
         default = {f.id for f, _ in s.members} <= default_group
         rows.append(_row(s, "`--top`, `--pid`, `--name`" + ("" if default else " and `--metrics`")))
+    rows += [_row(s, "`--top`, `--pid`, `--name`, GPU data") for s in
+             specs(PROCESS, [f.id for f in PROCESS if f.numeric and f.id.startswith("gpu.")])]
     rows += [_row(s, "cgroups read") for s in cgroup_specs()]
+    rows += [_row(s, "a GPU found (NVML, DRM fdinfo)") for s in specs(GPU_DEVICE)]
     rows += [_row(s, "always") for s in specs(SAMPLER)]
     info = MemtypeCollector(lambda: None, Options()).describe()[0]
     rows.append(f"| `{info.name}` | gauge | `version`, `group` | always | {info.documentation} |")

@@ -14,8 +14,8 @@ What the captured H200 host shows (tests/fixtures/roots/gpu-dataloader, PID 421,
   userspace can read tells a pinned buffer from an unpinned one: such a mapping in a process that
   holds the NVIDIA control device is **likely** pinned (``pinned_likely``), not known to be. memtype
   keeps it in the *shared* kind and says so, rather than move it to *device* on a guess. A forked
-  child (a DataLoader worker) inherits both mappings and the very same pages (no MADV_DONTFORK on
-  them), so it is flagged too: what it maps is the parent's pinned buffer.
+  child (a DataLoader worker) inherits both mappings (no MADV_DONTFORK on them); only the pages it
+  has touched count in its Rss (none in the capture's workers: they flag 0 bytes).
 
 All sizes in bytes.
 """
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Any
 
+    from memtype.model.records import Mapping
     from memtype.parse.smaps import RawVma
 
 CONTROL = "/dev/nvidiactl"
@@ -89,3 +90,21 @@ def host_side(names: Sequence[str], vmas: Sequence[RawVma]) -> HostSide | None:
             pinned += rss
             maps.append((v.start, v.end, rss))
     return HostSide(driver, pinned, tuple(maps), uvm_size, uvm_rss)
+
+
+def likely_pinned(mappings: Sequence[Mapping]) -> list[Mapping] | None:
+    """The mappings of one process that are likely pinned host memory (``HostSide.pinned_likely``'s
+    rule, on classified mappings: ``maps PID``); ``None`` where it maps no NVIDIA control device."""
+    if not any(m.path == CONTROL for m in mappings):
+        return None
+    return [m for m in mappings if m.path == SHARED_ANON and m.perms[3:4] == "s" and m.totals.rss]
+
+
+def pinned_detail(mappings: Sequence[Mapping]) -> dict[str, Any] | None:
+    """``maps`` JSON's ``"gpu_host"``: the likely-pinned mappings, their bytes and why (``None``: not a
+    process that maps /dev/nvidiactl)."""
+    found = likely_pinned(mappings)
+    if found is None:
+        return None
+    return {"pinned_likely": sum(m.totals.rss for m in found), "why": PINNED_WHY,
+            "pinned_maps": [{"start": f"{m.start:x}", "end": f"{m.end:x}", "rss": m.totals.rss} for m in found]}

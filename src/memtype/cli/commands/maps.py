@@ -144,11 +144,19 @@ def _mappings(args: argparse.Namespace, result: Scan, src: Source) -> None:
     ms = ms[: args.top]
     absent = result.host.smaps_absent
     freed = {"freed"} if getattr(args, "freed", False) else set()
+    from memtype.model.gpu_host import pinned_detail  # small; only the mapping view asks
+
+    pinned = pinned_detail(proc.mappings or [])
+    if pinned is not None and pinned["pinned_maps"] and args.format != "json":
+        notes.note(f"{len(pinned['pinned_maps'])} /dev/zero (deleted) mappings ({pinned['pinned_likely'] / 2**20:.1f} "
+                   f"MiB) are likely CUDA pinned host memory: {pinned['why']}")
     if args.format == "json":
         options = ({"exact"} if getattr(args, "exact", False) else set()) | freed
-        write_json(src.stamped(jsonout.scan_document(
-            result, process=jsonout.record(PROCESS, proc, options=options, absent=absent),
-            mappings=jsonout.records(MAPPING, ms, options=freed, absent=absent))))
+        doc = jsonout.scan_document(result, process=jsonout.record(PROCESS, proc, options=options, absent=absent),
+                                    mappings=jsonout.records(MAPPING, ms, options=freed, absent=absent))
+        if pinned is not None:  # a process holding /dev/nvidiactl: its likely-pinned mappings (issue 14)
+            doc["gpu_host"] = pinned
+        write_json(src.stamped(doc))
     elif args.format == "csv":
         write_csv(args, MAPPING, ms, options=freed, absent=absent)
     else:
