@@ -267,3 +267,19 @@ def test_issue14_host_side_of_the_h200_process() -> None:
     assert (side.uvm_size, side.uvm_resident) == (2 * MiB, 2 * MiB)
     bash = parse_smaps((GPU_ROOT / "proc" / "409" / "smaps").read_bytes())
     assert host_side(bash.names, bash.vmas) is None
+
+
+def test_issue14_top_gpu_column_when_data_exists(tmp_path: Path) -> None:
+    from memtype.collect.sample import read_sample
+    from memtype.model.derive import derive
+    from memtype.tui.rows import process_lines
+    from memtype.tui.table import GPU_FIGURE, cells, layout
+
+    model = derive(read_sample(str(h200_root(tmp_path)), gpu=True))
+    lines = {line.pid: line for line in process_lines(model)}
+    assert lines[421].values[GPU_FIGURE] == 2658 * MiB and GPU_FIGURE not in lines[450].values
+    kind, columns = layout(140, "process", gpu=True)
+    assert columns[-2].key == GPU_FIGURE or columns[-1].key == GPU_FIGURE
+    assert any("2.6G" in str(c) for c in cells(lines[421], columns, kind, changes_only=False))
+    assert GPU_FIGURE not in [c.key for c in layout(140, "process")[1]]  # no GPU data: no column
+    assert GPU_FIGURE not in [c.key for c in layout(140, "program", gpu=True)[1]]  # groups: not summed

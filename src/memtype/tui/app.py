@@ -200,7 +200,8 @@ class TopApp(ReplayKeys, App[int]):
             self._set("#status", header.status_line(model, self.previous, live=self.feed.live))
             notes = self.feed.notes(model) if self.feed.notes is not None else []
             self._set("#notes", Text("\n".join(notes)))
-        kind, columns = layout(width, "process" if self.tree_view else self.mode)
+        gpu = model is not None and model.gpu is not None and bool(model.gpu.uses)
+        kind, columns = layout(width, "process" if self.tree_view else self.mode, gpu)
         table = self.table
         at = self._cursor_key()
         changed = kind != self.layout_kind or [(c.key, c.width) for c in columns] != [(c.key, c.width)

@@ -127,6 +127,8 @@ def process_lines(model: Model, needle: str = "", marks: Marks | None = None) ->
     out = []
     for p in filtered(model, needle):
         line = Line(process_key(p.key), p.pid, user_name(p), p.comm, _values(p, fields), proc=p)
+        if p.gpu is not None:  # VRAM beside the figures (not one of them: not in PSS)
+            line.values.update(_values(p, [PROCESS["gpu.vram"]]))
         mark(line, model, p.key, marks)
         if changes is not None:
             d = changes.processes.get(p.key)

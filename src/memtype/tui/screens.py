@@ -101,6 +101,13 @@ class DetailScreen(Screen[None]):
         text.append("\nPSS by kind: " + "  ".join(f"{k.label} {size(p.categories[k].pss)}" for k in KINDS))
         if t.hugetlb:
             text.append(f"  hugetlb {size(t.hugetlb)}")
+        if p.gpu is not None:  # issue 14: VRAM beside host memory, and the host side of a CUDA process
+            gpu, host = p.gpu, p.gpu.get("host") or {}
+            devices = ", ".join(f"{d} {size(v)}" for d, v in (gpu.get("devices") or {}).items())
+            text.append(f"\nGPU {size(gpu.get('vram'))}" + (f" ({devices})" if devices else ""))
+            if host:
+                text.append(f"  driver pages {size(host.get('driver'))}  likely pinned {size(host.get('pinned_likely'))}"
+                            f"  UVM in RAM {size(host.get('uvm_resident'))}")
         text.append(f"\ncgroup {cgroup_label(p.cgroup) if p.cgroup else '-'}")
         if p.cgroup:
             text.append(f" ({p.cgroup})", style="dim")

@@ -33,6 +33,9 @@ SPARK_WIDTH = 9
 MAX_INDENT = 8  # tree levels indented; deeper ones stay at that depth (the name keeps some room)
 
 
+GPU_FIGURE = "gpu.vram"  # the process registry's field (model/fields_process.py)
+
+
 class Column:
     """One column: ``key`` (the sort key: a figure id, pid, user, name, trend), title, width."""
 
@@ -45,11 +48,15 @@ class Column:
         return f"Column({self.key!r}, {self.width})"
 
 
-def layout(width: int, mode: str) -> tuple[str, list[Column]]:
-    """("narrow" | "medium" | "wide", the columns) for a table ``width`` cells wide (scrollbar excluded)."""
+def layout(width: int, mode: str, gpu: bool = False) -> tuple[str, list[Column]]:
+    """("narrow" | "medium" | "wide", the columns) for a table ``width`` cells wide (scrollbar excluded).
+    ``gpu``: a GPU column (VRAM, ``gpu.vram``) after the figures, per process, where the model has GPU data;
+    it is not one of the figures that add up to PSS."""
     kind = "wide" if width >= WIDE_WIDTH else "medium" if width >= MEDIUM_WIDTH else "narrow"
     fig = WIDE_FIGURE if kind == "wide" else NARROW_FIGURE
     figures = [Column(f.id, short_title(f.id, f.title), fig) for f in figure_fields(mode)]
+    if gpu and mode == "process":
+        figures.append(Column(GPU_FIGURE, "GPU", fig))
     grouped = mode != "process"
     head = [Column("pid", "Procs" if grouped else "PID", 7 if kind == "wide" else 6)]
     user = Column("user", "User", 10 if kind == "wide" else 8, right=False)
