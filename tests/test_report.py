@@ -208,3 +208,30 @@ def test_issue13_treemap_tiles_exactly() -> None:
         assert x >= -1e-9 and y >= -1e-9 and x + w <= 6 + 1e-9 and y + h <= 4 + 1e-9
     worst = max(max(w / h, h / w) for _, _, w, h in boxes)
     assert worst < 3  # squarified: no slivers for this classic example (Bruls et al. fig. 3)
+
+
+def test_issue13_thousand_processes_under_budget() -> None:
+    """1000 processes (the capture's 8, each 125 times under new PIDs and 50 programs): the file stays under
+    1 MiB, the table shows the 500 largest and one summed row of the rest, and the numbers still add up."""
+    from conftest import get_sample_model
+    from memtype.model.machine import system_from_meminfo
+    from memtype.report import ReportInput, render
+
+    model = get_sample_model()
+    procs = [p.replace(pid=10000 + i * 10 + j, ppid=1, comm=f"{p.comm}{i % 50}", exe=None)
+             for i in range(125) for j, p in enumerate(model.scan.processes)]
+    scan = model.scan.replace(processes=procs)
+    s = model.sample
+    system = system_from_meminfo(s.host, s.meminfo, None, None, None, scan)
+    html = render(ReportInput(scan, source="test", system=system, families=[])).html
+    assert len(html.encode()) <= 1 << 20, len(html.encode())
+    e = Elements()
+    e.feed(html)
+    rows = e.rows("processes")
+    body = [r for r in rows if "data-pid" in r]
+    rest = [r for r in rows if "data-rest" in r]
+    assert len(body) == 500 and len(rest) == 1 and rest[0]["data-rest"] == "500"
+    for f in ("pss", "rss", "swap", *KIND_IDS):
+        assert sum(int(r[f"data-{f}"]) for r in body + rest) == sum(
+            p.totals.pss if f == "pss" else p.totals.rss if f == "rss" else p.totals.swap if f == "swap"
+            else p.categories[next(k for k in KINDS if k.value == f)].pss for p in procs), f

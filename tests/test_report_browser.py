@@ -167,7 +167,8 @@ def test_issue13_browser_history(page: Page, run_cli: Run, tmp_path: Path) -> No
     page.open(url)
     check_clean(page, url)
     page.screenshot(shots(tmp_path) / "report-history-desktop.png")
-    assert kind_pixels(chart_pixels(page, "history-machine"), ["anonymous", "file"])["anonymous"] > 50
+    drawn = kind_pixels(chart_pixels(page, "history-in-use"), ["anonymous", "file"])
+    assert all(n > 50 for n in drawn.values()), drawn
     last = page.js("Object.fromEntries(Array.from(document.querySelectorAll('svg[data-chart=history-machine] "
                    "[data-series]')).map(function(e){return [e.dataset.series, +e.dataset.last]}))")
     doc = json.loads(run_cli("history", str(db), "--export", "2026-12-01 14:05", "2026-12-01 14:29",

@@ -123,7 +123,7 @@ def areas(name: str, label: str, walls: Sequence[float], series: dict[str, list[
     bytes up to ``top`` (default: the largest stack). An unknown value (None) counts as 0 in the stack
     and is said in the legend."""
     left, bottom = 70.0, 22.0
-    c = Chart(name, W, height + bottom + 4, label)
+    c = Chart(name, W, height + bottom + 10, label)
     n = len(walls)
     t0, t1 = (walls[0], walls[-1]) if n else (0.0, 1.0)
     span = (t1 - t0) or 1.0
@@ -136,7 +136,7 @@ def areas(name: str, label: str, walls: Sequence[float], series: dict[str, list[
         return left + (W - left - 8) * ((walls[i] - t0) / span if n > 1 else 0.5)
 
     def py(v: int) -> float:
-        return 4 + height * (1 - v / peak)
+        return 10 + height * (1 - v / peak)
 
     for sid in order:
         vals = series.get(sid)
@@ -155,10 +155,11 @@ def areas(name: str, label: str, walls: Sequence[float], series: dict[str, list[
                {"series": sid, "last": last})
         stack = upper
     for frac in (0.0, 0.5, 1.0):
-        yv = 4 + height * (1 - frac)
+        yv = 10 + height * (1 - frac)
         c.line(left, yv, W - 8, yv)
         c.text(left - 6, yv + 4, size(int(peak * frac)), "lbl", "end")
-    for t, text in ticks:
+    for i, (t, text) in enumerate(ticks):
         x = left + (W - left - 8) * ((t - t0) / span)
-        c.text(x, height + 20, text, "lbl", "middle")
+        anchor = "start" if i == 0 else "end" if i == len(ticks) - 1 else "middle"
+        c.text(x, height + 28, text, "lbl", anchor)
     return c

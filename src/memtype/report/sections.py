@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 KIND_TITLES = {k.value: k.label for k in KINDS} | {"swap": "Swap"}
 TOP_BARS = 25  # processes (and programs) drawn as bars; the table below has them all
 TREEMAP_PROCESSES = 200
+TABLE_PROCESSES = 500  # rows of the process table; the rest is one summed row (the file stays under 1 MiB)
 FAMILY_MEMBERS = 12  # children drawn per fork family (those that copied the most); the sums count them all  # leaves of the treemap: the rest of a program is one "N more" box
 
 
@@ -118,18 +119,30 @@ def _process_table(data: ReportInput, procs: list[ProcessMemory]) -> str:
              Col("Swap", "swap", num=True)]
     cols += [Col(f"{k.label} PSS", k.value, num=True, kind=k.value) for k in KINDS]
     body = []
-    for p in procs:  # numbers in data-* (bytes: sorting, tests); text columns sort by their cell
+    for p in procs[:TABLE_PROCESSES]:  # numbers in data-* (bytes: sorting, tests); text columns sort by their cell
         kp = kind_pss(p)
         d: dict[str, object] = {"pid": p.pid, "pss": p.totals.pss, "rss": p.totals.rss, "uss": p.totals.uss,
                                 "swap": p.totals.swap, **kp}
         cells = [str(p.pid), p.comm, p.program, p.user or str(p.uid)]
         if with_cgroup:
             cells.append(_cgroup_name(p.cgroup))
-        cells += [size(p.totals.pss), size(p.totals.rss), size(p.totals.uss), size(p.totals.swap)]
-        cells += [size(kp[k]) for k in KIND_IDS]
-        body.append((d, cells))
-    return table("processes", cols, body, caption=f"All {len(procs)} processes, by PSS; sizes in KiB/MiB/GiB "
-                 "(1024-based).")
+        body.append((d, cells + _sizes(p.totals.pss, p.totals.rss, p.totals.uss, p.totals.swap, kp)))
+    foot = []
+    rest = procs[TABLE_PROCESSES:]
+    if rest:  # the remainder is a row of its own: the column sums stay those of every process
+        kr = {k: sum(kind_pss(p)[k] for p in rest) for k in KIND_IDS}
+        sums = [sum(getattr(p.totals, f) for p in rest) for f in ("pss", "rss", "uss", "swap")]
+        foot.append(({"rest": len(rest), "pss": sums[0], "rss": sums[1], "uss": sums[2], "swap": sums[3], **kr},
+                     ["", f"{len(rest)} smaller processes", "", ""] + ([""] if with_cgroup else [])
+                     + _sizes(sums[0], sums[1], sums[2], sums[3], kr)))
+    shown = f"The {TABLE_PROCESSES} largest of {len(procs)} processes, then the rest summed" if rest else \
+        f"All {len(procs)} processes"
+    return table("processes", cols, body, caption=f"{shown}, by PSS; sizes in KiB/MiB/GiB (1024-based). RSS sums "
+                 "count shared pages once per process.", foot=foot)
+
+
+def _sizes(pss: int, rss: int, uss: int, swap: int, kinds: dict[str, int]) -> list[str]:
+    return [size(pss), size(rss), size(uss), size(swap)] + [size(kinds[k]) for k in KIND_IDS]
 
 
 def _cgroup_name(path: str | None) -> str:

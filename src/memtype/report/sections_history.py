@@ -10,7 +10,7 @@ from memtype.output.human import size
 from memtype.report import charts
 from memtype.report.data import KIND_IDS, History
 from memtype.report.sections import KIND_TITLES, Section, note
-from memtype.report.svg import Chart, esc, legend
+from memtype.report.svg import Chart, legend
 from memtype.report.table import Col, table
 
 PROGRAM_CHARTS = 6
@@ -18,7 +18,8 @@ GROWERS = 5
 
 
 def ticks(first: float, last: float, n: int = 6) -> list[tuple[float, str]]:
-    """About ``n`` time labels across the range (UTC: a report is read elsewhere; the legend says so)."""
+    """About ``n`` time labels across the range, in the local time of the machine that made the report (as
+    every memtype command shows times; the note under the chart names its UTC offset)."""
     if last <= first:
         return [(first, _hm(first, 0))]
     step = (last - first) / (n - 1)
@@ -27,7 +28,7 @@ def ticks(first: float, last: float, n: int = 6) -> list[tuple[float, str]]:
 
 def _hm(t: float, span: float) -> str:
     fmt = "%H:%M:%S" if span < 600 else "%H:%M" if span < 86400 else "%m-%d %H:%M"
-    return time.strftime(fmt, time.gmtime(t))
+    return time.strftime(fmt, time.localtime(t))
 
 
 def machine_over_time(h: History) -> Section:
@@ -40,22 +41,29 @@ def machine_over_time(h: History) -> Section:
     walls = [p.wall for p in pts]
     series = {rid: [p.rows.get(rid) for p in pts] for rid in ROW_IDS}
     total = max((sum(v or 0 for v in p.rows.values()) for p in pts), default=0)
-    chart = charts.areas("history-machine", "The machine by kind over time", walls, series, ROW_IDS, TITLES,
-                         ticks(walls[0], walls[-1]), top=total)
+    used = [r for r in ROW_IDS if r != "free"]
+    in_use = charts.areas("history-in-use", "Memory in use (MemTotal less free) by kind over time", walls, series,
+                          used, TITLES, ticks(walls[0], walls[-1]))
+    legend(in_use, [(f"k-{r}", TITLES[r], None) for r in used if any(series[r])], sizes=False)
+    free = [v for v in series["free"] if v is not None]
+    if free:
+        in_use.notes.append(f"Free memory, not drawn here: {size(min(free))} at least, {size(max(free))} at most.")
+    chart = charts.areas("history-machine", "All of MemTotal by kind over time", walls, series, ROW_IDS, TITLES,
+                         ticks(walls[0], walls[-1]), height=160, top=total)
     legend(chart, [(f"k-{r}", TITLES[r], None) for r in ROW_IDS if any(series[r])], sizes=False)
-    html = (note(f"{len(pts)} points drawn of {h.samples} samples, {_span(h)}; times in UTC."))
+    html = (note(f"{len(pts)} points drawn of {h.samples} samples, {_span(h)} (local time where the report was made)."))
     swap = [p.swap_used for p in pts]
     if any(swap):
         html += note(f"Swap used: {size(swap[0])} at the start, {size(swap[-1])} at the end, "
                      f"{size(max(s or 0 for s in swap))} at most.")
-    return Section("history", "The machine over time", explain, [chart], html)
+    return Section("history", "The machine over time", explain, [in_use, chart], html)
 
 
 def _span(h: History) -> str:
     if h.first is None or h.last is None:
         return "no time range"
-    f = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(h.first))
-    t = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(h.last))
+    f = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(h.first))
+    t = time.strftime("%Y-%m-%d %H:%M:%S %z", time.localtime(h.last))
     return f"from {f} to {t}"
 
 
@@ -93,18 +101,21 @@ def programs_over_time(h: History) -> Section:
     if not pts:
         return Section("program-history", "Programs over time", explain, html=note("No sample in this range."))
     last = pts[-1].programs
-    top = sorted(last, key=lambda p: (-sum(last[p]), p))[:PROGRAM_CHARTS]
+    ranked = sorted(last, key=lambda p: (-sum(last[p]), p))[:PROGRAM_CHARTS]
     walls = [p.wall for p in pts]
-    peak = max((sum(p.programs.get(prog, _zero())) for p in pts for prog in top), default=0)
+    peak = max((sum(p.programs.get(prog, _zero())) for p in pts for prog in ranked), default=0)
+    # a program under 2% of the biggest would be a flat line on the shared scale
+    top = [prog for prog in ranked if max(sum(p.programs.get(prog, _zero())) for p in pts) * 50 >= peak]
     out: list[Chart] = []
     for prog in top:
         series: dict[str, list[int | None]] = {k: [p.programs.get(prog, _zero())[i] for p in pts]
                                                for i, k in enumerate(KIND_IDS)}
         c = charts.areas(f"history-{prog}", f"{prog}: PSS by kind over time", walls, series, KIND_IDS, KIND_TITLES,
                          ticks(walls[0], walls[-1], 4), height=120, top=peak)
-        c.raw(f'<text x="76" y="18" class="lbl">{esc(prog)}</text>')
         if not out:
             legend(c, [(f"k-{k}", KIND_TITLES[k], None) for k in KIND_IDS], sizes=False)
         out.append(c)
+    skipped = len(ranked) - len(top)
     return Section("program-history", "Programs over time", explain, out,
-                   "" if top else note("No process was recorded."))
+                   (note(f"{skipped} smaller programs not drawn (under 2% of the biggest).") if skipped else "")
+                   + ("" if top else note("No process was recorded.")))
