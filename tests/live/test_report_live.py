@@ -76,7 +76,7 @@ def test_issue13_live_report_in_browser(run_cli: Run, tmp_path: Path, family: tu
         url = out.as_uri()
         seconds = page.open(url, DESKTOP)
         assert page.errors == [] and external(page.requests, url) == []
-        assert seconds < 5  # "well under a second" on a quiet machine; bench_report.py measures it
+        assert seconds < 30  # a loose bound for a loaded CI host: bench_report.py measures the load time
         box = page.js("(function(){var r=document.querySelector('svg[data-chart=treemap]').getBoundingClientRect();"
                       "return {x:r.left+scrollX,y:r.top+scrollY,width:r.width,height:r.height}})()")
         seen = colours(page.screenshot(clip=box))

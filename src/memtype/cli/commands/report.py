@@ -39,6 +39,8 @@ EXAMPLES = (
 HISTORY_POINTS = 240  # samples drawn over the range, evenly spread: a day at 10 s is 8640 samples
 DEVICE_PROCESSES = 50  # processes whose driver mappings are listed by name (the largest device PSS)
 DEVICE_MIN = 1 << 20  # of device RSS: a process with only [vdso] (8 KiB) is not worth its mappings' cost
+SAME_LAYOUT = 0.5  # share of a child's mapping starts found in its parent's: forked, not exec'd (tui.family)
+FAMILY_CLASSIFIED = 64  # children per family whose mappings are classified for their copies
 FAMILIES = 8  # fork families drawn (the most still shared); the report's sections draw as many
 
 
@@ -155,38 +157,79 @@ class _Mapped:
 
 
 def _families(model: Model, full: _Mapped) -> tuple[list[list[FamilyMember]], int]:
-    """Fork families (``tui.family``: children that kept their parent's layout, i.e. forked without exec)
-    that share copy-on-write memory, the largest sharing first; each member's copied and own anonymous
-    memory (``model.find_process.inherited_copies``: against its parent's mappings)."""
+    """Fork families sharing copy-on-write anon memory, the most still shared first; each member's copied and
+    own anonymous memory (``model.find_process.inherited_copies``, against its parent's mappings).
+
+    A family is as in ``tui.family``: a child whose mappings mostly start where its parent's do was
+    forked without exec (exec and ASLR move them); its root is the highest such ancestor. Only children
+    with anon copy-on-write (cow less its unwritten-file part) are candidates, and only the families
+    drawn have their members' mappings classified (the copies need them; at most FAMILY_CLASSIFIED each,
+    the children with the most anonymous memory, which holds the copies)."""
     from memtype.kinds import Kind
     from memtype.model.find_process import inherited_copies
     from memtype.report.data import FamilyMember
-    from memtype.tui.family import family  # pure model code (no Textual)
 
     procs = {p.pid: p for p in model.scan.processes}
-    seen: set[int] = set()
-    found = []
+    starts: dict[int, frozenset[int]] = {}
+
+    def layout(p: ProcessMemory) -> frozenset[int]:
+        if p.pid not in starts:
+            ps = model.sample.processes.get(p.key)
+            rows = ps.smaps if ps is not None else None
+            starts[p.pid] = frozenset(rows.numbers[0::rows.width]) if rows is not None else frozenset()
+        return starts[p.pid]
+
+    def forked(child: ProcessMemory) -> bool:
+        parent = procs.get(child.ppid or -1)
+        if parent is None or parent.pid == child.pid:
+            return False
+        mine = layout(child)
+        return bool(mine) and len(mine & layout(parent)) >= SAME_LAYOUT * len(mine)
+
+    def cow_anon(p: ProcessMemory) -> int:
+        return p.categories[Kind.COW].rss - p.totals.cow_file
+
+    children: dict[int, list[ProcessMemory]] = {}
+    roots: set[int] = set()
     for p in model.scan.processes:
-        if p.pid in seen or p.ppid not in procs or p.ppid == p.pid or not p.categories[Kind.COW].rss:
-            continue
-        members = family(model, p.key)
-        seen.update(m.proc.pid for m in members)
-        if len(members) >= 2:
-            found.append(members)
-    found.sort(key=lambda f: (-max(m.shared for m in f), f[0].proc.pid))
+        if cow_anon(p) > 0 and p.ppid in procs and forked(p):
+            root = procs[p.ppid or -1]
+            while forked(root):
+                root = procs[root.ppid or -1]
+            roots.add(root.pid)
+    for p in model.scan.processes:
+        if p.ppid is not None and p.ppid != p.pid:
+            children.setdefault(p.ppid, []).append(p)
+
+    def members(p: ProcessMemory, depth: int, out: list[tuple[ProcessMemory, int]]) -> None:
+        out.append((p, depth))
+        for c in sorted(children.get(p.pid, ()), key=lambda c: c.pid):
+            if forked(c):
+                members(c, depth + 1, out)
+
+    found = []
+    for pid in roots:
+        fam: list[tuple[ProcessMemory, int]] = []
+        members(procs[pid], 0, fam)
+        if len(fam) >= 2:
+            found.append(fam)
+    found.sort(key=lambda f: (-max(p.categories[Kind.COW].rss for p, _ in f), f[0][0].pid))
     out = []
-    for members in found[:FAMILIES]:  # the copies need each member's mappings: only for those drawn
-        by_pid = {m.proc.pid: m.proc for m in members}
-        fam = []
-        for m in members:
-            me = full(m.proc)
-            parent = full(by_pid[m.proc.ppid]) if m.proc.ppid in by_pid else None
-            copied, own = (inherited_copies(me, parent) if m.depth and parent is not None and
-                           parent.mappings is not None and me.mappings is not None else (None, None))
-            if not m.depth:
-                own = me.categories[Kind.ANONYMOUS].rss
-            fam.append(FamilyMember(m.proc, m.depth, m.proc.categories[Kind.COW].rss, copied, own))
-        out.append(fam)
+    for fam in found[:FAMILIES]:
+        by_pid = {p.pid: p for p, _ in fam}
+        measured = {p.pid for p, _ in sorted(fam[1:], key=lambda m: -m[0].categories[Kind.ANONYMOUS].rss)
+                    [:FAMILY_CLASSIFIED]}
+        drawn = []
+        for p, depth in fam:
+            copied = own = None
+            if not depth:
+                own = p.categories[Kind.ANONYMOUS].rss
+            elif p.pid in measured and p.ppid in by_pid:
+                me, parent = full(p), full(by_pid[p.ppid or -1])
+                if me.mappings is not None and parent.mappings is not None:
+                    copied, own = inherited_copies(me, parent)
+            drawn.append(FamilyMember(p, depth, p.categories[Kind.COW].rss, copied, own))
+        out.append(drawn)
     return out, len(found)
 
 
