@@ -5,7 +5,8 @@ Sources, one code path for the live machine and a capture (``shm_probe``):
 * SysV: /proc/sysvipc/shm (``parse_sysvipc_shm``): size, resident (``rss``) and swapped (``swap``),
   nattch, cpid/lpid, owner, SHM_DEST. Its mappings are ``/SYSV<key hex> (deleted)`` whose inode is
   the shmid (after IPC_RMID the table shows key 0; the maps name keeps the old key).
-* Files on tmpfs mounts (mountinfo), walked; memfds, MAP_SHARED|MAP_ANONYMOUS regions and unlinked
+* Files on tmpfs mounts (mountinfo; other mount namespaces' too, through /proc/PID/root), walked;
+  statfs of each names what it holds in files not seen. Memfds, MAP_SHARED|MAP_ANONYMOUS regions and unlinked
   files only through their holders: ``collect.holders.scan_holders`` (every process's maps and fds,
   keyed by (st_dev, st_ino)); an object is shmem when its device is a tmpfs mount's or the kernel's
   internal shm mount's (that of a memfd, SysV segment and shared anon region alike).
