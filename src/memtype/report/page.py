@@ -27,6 +27,7 @@ a{color:#0072B2}@media (prefers-color-scheme:dark){a{color:#56B4E9}}
 .explain{max-width:75ch}.note{color:var(--mut);font-size:.9em;max-width:90ch}
 .cw{overflow-x:auto;margin:.4em 0 .8em}
 svg.chart{display:block;width:100%;min-width:700px;height:auto;color:var(--fg)}
+svg.chart[data-chart=treemap]{min-width:0}
 .cw.zoom svg.chart{width:200%}
 svg .seg,svg .tmh{fill:#000;paint-order:stroke;stroke:#fff;stroke-width:2.5px;stroke-linejoin:round}
 svg .tmh{font-size:10px}

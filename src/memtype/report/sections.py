@@ -183,7 +183,7 @@ def treemap(data: ReportInput) -> Section:
         root.children.append(cnode)
     chart = charts.treemap("treemap", "Treemap: cgroup, program, process, kind (area: PSS)", root)
     legend(chart, [(f"k-{k}", KIND_TITLES[k], None) for k in KIND_IDS], sizes=False)
-    chart.notes.append("Hover a box for its name and size; boxes too small to name are still drawn.")
+    chart.notes.append("Hover (or tap) a box for its name and size; boxes too small to name are still drawn.")
     return Section("treemap", "Where the memory is: cgroup › program › process › kind", explain, [chart])
 
 
