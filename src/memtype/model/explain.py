@@ -252,6 +252,11 @@ def _split_lines(cls: MapClass, f: dict[str, int], m: Mapping, parent: int | Non
     if g("Swap", 0):
         lines.append(f"Swap {size(g('Swap', 0) * kb)} (SwapPss {size(g('SwapPss', 0) * kb)}: shmem swap counts 0 "
                      "there)")
+    if g("AnonHugePages", 0):
+        lines.append(f"AnonHugePages {size(g('AnonHugePages', 0) * kb)}: mapped as 2 MiB transparent huge pages"
+                     + (" (VmFlags hg: MADV_HUGEPAGE)" if "hg" in m.vmflags else "")
+                     + "; a write to a shared one copies only the 4 KiB page written: the kernel splits the "
+                       "huge mapping (observed on 6.18)")
     if g("Locked", 0):
         lines.append(f"Locked {size(g('Locked', 0) * kb)}: mlocked, never reclaimed")
     lines.append(f"so: {got}")
