@@ -22,7 +22,7 @@ import pytest
 from memhelpers import MiB, PAGE, Child
 from memtype.kinds import Kind
 from memtype.lab.swapfile import swaps_active
-from test_kinds import spawn  # noqa: F401  (fixture)
+from test_kinds import disk_dir, disk_file, spawn  # noqa: F401  (fixtures)
 
 if not sys.platform.startswith("linux"):
     pytest.skip("live tests read Linux /proc", allow_module_level=True)
@@ -131,3 +131,19 @@ def test_issue15_no_swap_live(run_cli: Callable[..., Any], spawn: Callable[[], C
     anon = next(k for k in story["kinds"] if k["kind"] == "anonymous")
     assert anon["kernel_can"].startswith("never: no swap device")
     assert story["reclaim"]["swap"] == 0 and story["reclaim"]["never"] >= SIZE
+
+
+def test_issue15_file_cache_one_process_live(run_cli: Callable[..., Any], spawn: Callable[[], Child],
+                                             disk_file: Callable[[int], str]) -> None:
+    """A child maps a 256 MiB file (above 1% of this VM's 24 GiB) and reads every page: the finding names
+    it with the file's 256 MiB (no other process maps those pages: their PSS is their RSS)."""
+    npages = 256 * MiB // PAGE
+    path = disk_file(npages)
+    c = spawn()
+    addr = c.call("map_path", path, npages, False, False)
+    c.call("read", addr, npages)  # right before explain: DAMON drops page cache idle for a minute
+    doc = _explain(run_cli)
+    found = [f for f in doc["findings"] if f["id"] == "file-cache-one-process" and f["pids"] == [c.pid]]
+    assert len(found) == 1, [f["title"] for f in doc["findings"]]
+    assert any(e == f"{path}: 256 MiB" for e in found[0]["evidence"]), found[0]["evidence"]
+    assert found[0]["bytes"] >= 256 * MiB

@@ -117,9 +117,13 @@ class Lab:
     def _start(self, kind: str) -> tuple[subprocess.Popen[str], list[dict[str, Any]]]:
         spec = {"kind": kind, "size": self.size, "keep": self.keep, "dir": disk_tmpdir()}
         # own session: a terminal's Ctrl-C reaches the lab only (it cleans up), and killpg reaches the grandchild
-        child = subprocess.Popen([sys.executable, "-m", "memtype.lab.child", json.dumps(spec)],
-                                 stdin=subprocess.DEVNULL if self.keep else subprocess.PIPE, stdout=subprocess.PIPE,
-                                 stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+        try:
+            child = subprocess.Popen([sys.executable, "-m", "memtype.lab.child", json.dumps(spec)],
+                                     stdin=subprocess.DEVNULL if self.keep else subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                                     start_new_session=True)
+        except OSError as exc:
+            raise MemtypeError(f"cannot start a child process ({sys.executable}: {exc.strerror})") from None
         self.children.append(child)
         assert child.stdout is not None
         ready, _, _ = select.select([child.stdout], [], [], READY_SECONDS)

@@ -116,28 +116,33 @@ def _growth(model: Model, kids: list[ProcessMemory], parent: ProcessMemory) -> t
 
 
 def single_mapper_cache(model: Model) -> list[Finding]:
-    """``file-cache-one-process``: a process whose mapped page cache of files no other process maps is large."""
-    holders: dict[tuple[str, int], set[int]] = {}
+    """``file-cache-one-process``: a process whose mapped page cache no other process maps is large. A
+    file's pages only it maps are those whose PSS is their RSS (mapcount 1, spec A.2): a file counts when
+    its mappings' file PSS is at least 99% of their file RSS. Needs the process's mappings only."""
+    out = []
+    floor = file_cache_floor(model)
     for p in model.scan.processes:
+        if p.categories[Kind.FILE].rss < floor:
+            continue
+        per_file: dict[str, list[int]] = {}
         for m in p.mappings or ():
             if m.mapclass in _FILE_CLASSES and m.inode:
-                holders.setdefault((m.dev, m.inode), set()).add(p.pid)
-    out = []
-    for p in model.scan.processes:
-        files: dict[str, int] = {}
-        for m in p.mappings or ():
-            if m.mapclass in _FILE_CLASSES and m.inode and holders.get((m.dev, m.inode)) == {p.pid}:
-                files[m.path] = files.get(m.path, 0) + m.categories[Kind.FILE].rss
+                use = m.categories[Kind.FILE]
+                got = per_file.setdefault(m.path, [0, 0])
+                got[0] += use.rss
+                got[1] += use.pss
+        files = {path: rss for path, (rss, pss) in per_file.items() if rss and pss * 100 >= rss * 99}
         total = sum(files.values())
-        if total < FILE_CACHE_MIN:
+        if total < floor:
             continue
         top = sorted(files.items(), key=lambda kv: -kv[1])[:3]
-        evidence = [f"{size(total)} of page cache in {_count(len(files), 'file', 'files')} only PID {p.pid} maps"]
+        evidence = [f"{size(total)} of page cache in {_count(len(files), 'file', 'files')} whose resident pages only "
+                    f"PID {p.pid} maps (their PSS is their RSS)"]
         evidence += [f"{path}: {size(b)}" for path, b in top]
         evidence.append("page cache is droppable: the kernel reclaims it when memory runs short (dirty pages are "
                         "written back first), but it counts in the process's RSS and its cgroup until then")
-        out.append(Finding("file-cache-one-process", "info", total, f"PID {p.pid} ({p.comm}) maps {size(total)} of "
-                           "files no other process maps", tuple(evidence),
+        out.append(Finding("file-cache-one-process", "info", total, f"PID {p.pid} ({p.comm}) alone maps {size(total)} of "
+                           "page cache", tuple(evidence),
                            "nothing to do if it is reused; to let it go sooner: posix_fadvise(POSIX_FADV_DONTNEED) or "
                            "munmap after use; to keep it resident under pressure: a cgroup memory.low/min or mlock",
                            (p.pid,), {"file": total, "files": len(files)}))
@@ -165,7 +170,7 @@ def device_memory(model: Model) -> list[Finding]:
     top = sorted(by_path.items(), key=lambda kv: -kv[1])[:3]
     evidence = [f"{size(total_pss)} of driver pages (PSS) mapped by {_count(len(pids), 'process', 'processes')}"
                 + (f", {size(MiB)} or more in {pid_list(big)}" if big else "")]
-    evidence += [f"{path or '[anon]'}: {size(b)} (RSS, summed over the processes)" for path, b in top]
+    evidence += [f"{path or '[anon]'}: {size(b)} (RSS, summed over {pid_list(big)})" for path, b in top]
     if mapped:
         evidence.append(f"besides, {size(mapped)} of device address space (VM_PFNMAP/VM_IO maps: GPU BARs, [vvar]) "
                         "with no RAM behind it")
@@ -234,6 +239,25 @@ def swap_active(model: Model, faults: dict[int, int] | None = None, seconds: flo
 
 def _count(n: int, one: str, many: str) -> str:
     return f"{n} {one if n == 1 else many}"
+
+
+def file_cache_floor(model: Model) -> int:
+    """``file-cache-one-process`` from 128 MiB, or 1% of MemTotal on a larger machine."""
+    total = model.machine.total if model.machine is not None else 0
+    return max(FILE_CACHE_MIN, total // 100)
+
+
+def needs_mappings(model: Model) -> set[int]:
+    """The processes whose mappings the finders read: fork families (a parent and its children that share
+    copy-on-write pages), processes with 128 MiB or more of file pages, and those mapping driver pages."""
+    pids = {p.pid for p in model.scan.processes}
+    out: set[int] = set()
+    for p in model.scan.processes:
+        if p.ppid in pids and p.ppid != p.pid and p.categories[Kind.COW].rss:
+            out.update((p.pid, p.ppid))
+        if p.categories[Kind.FILE].rss >= file_cache_floor(model) or p.categories[Kind.DEVICE].rss >= MiB:
+            out.add(p.pid)
+    return out
 
 
 def mapping_at(p: ProcessMemory, addr: int) -> Mapping | None:

@@ -66,18 +66,23 @@ def run(args: argparse.Namespace) -> int:
         except argparse.ArgumentTypeError as exc:
             raise UsageError(f"--mapping: {exc}") from None
     pid = mapping[0] if mapping else args.pid
-    from memtype.model import explain
+    from memtype.model import explain, find_process
     from memtype.model.derive import derive
     from memtype.output import explain_text
 
     with open_source(args) as src:
         sample, swappiness = _read(src, args)
         previous, window = _recorded_neighbours(args) if src.root is None else (None, None)
-        model = derive(sample, previous, mappings=True)
+        model = derive(sample, previous)
+        wanted = find_process.needs_mappings(model)
+        target = next((p for p in model.scan.processes if p.pid == pid), None)
+        if target is not None:  # the process explained, and its fork relatives (who shares its cow)
+            parent, children = explain.relatives(model, target)
+            wanted.update({target.pid, *children} | ({parent} if parent is not None else set()))
+        model = explain.with_mappings(model, wanted)
         faults, seconds = _second_look(src, model) if src.live else (None, None)
         shm = _shm(src, model)
-    findings = explain.findings(model, swappiness, derive(window, mappings=True) if window else None,
-                                faults, seconds, shm)
+    findings = explain.findings(model, swappiness, derive(window) if window else None, faults, seconds, shm)
     swap = explain.swap_facts(model, swappiness)
     host = model.scan.host
     width = output.console(args).width
