@@ -169,20 +169,28 @@ def reclaimers(model: Model) -> list[Finding]:
     anon_file = [vmstat.get("pgsteal_anon"), vmstat.get("pgsteal_file")]
     evidence = ["since boot: " + ", ".join(f"{r} {size(n * page)}" for r, n in known.items())
                 + (", the rest not reported by this kernel" if len(known) < len(RECLAIMERS) else "")]
+    everything = total
     if None not in anon_file:
         a, f = (int(x or 0) for x in anon_file)
+        everything = max(total, a + f)
         attributed = a + f - total
-        evidence.append(f"of all reclaim, {size(a * page)} was anonymous (to swap) and {size(f * page)} page cache"
-                        + (f"; {size(attributed * page)} by no reclaimer named (DAMON, other agents)"
-                           if attributed > 0 else ""))
-    if not total:
+        evidence.append(f"of all LRU reclaim, {size(a * page)} was anonymous (to swap) and {size(f * page)} page cache"
+                        + (f"; {size(attributed * page)} by no reclaimer named: reclaim aimed at a cgroup (its "
+                           "limit, memory.high, memory.reclaim) counts machine-wide only in pgsteal_anon/file "
+                           "(mm/vmscan.c, before Linux 7.1)" if attributed > 0 else ""))
+        out_swap = (vmstat.get("pswpout") or 0) + (vmstat.get("zswpout") or 0) - a
+        if out_swap > 0:  # MADV_PAGEOUT and DAMON pageout reclaim through reclaim_pages(): no steal counter
+            everything += out_swap
+            evidence.append(f"at least {size(out_swap * page)} went to swap outside LRU reclaim (MADV_PAGEOUT, "
+                            "DAMON pageout schemes: swap-outs no pgsteal counts)")
+    if not everything:
         evidence.append("nothing was reclaimed: memory has never run short here")
     if act.allocstall:
         evidence.append(f"{act.allocstall} direct-reclaim stalls: allocating tasks waited for memory")
     some = act.psi("some", "avg60")
     if some is not None:
         evidence.append(f"memory pressure (PSI some avg60): {some:.2f}% of the time a task waited for memory")
-    title = "no reclaim since boot" if not total else "who reclaimed memory since boot"
+    title = "no reclaim since boot" if not everything else f"{size(everything * page)} reclaimed since boot: by whom"
     return [Finding("reclaim", "info", None, title, tuple(evidence), None, (),
                     {f"pgsteal_{r}": known.get(r) for r in RECLAIMERS})]
 
