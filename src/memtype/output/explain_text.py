@@ -132,9 +132,12 @@ def _freed_lines(story: ProcessStory, width: int) -> list[str]:
         if s.bytes != 0:
             grouped.setdefault((s.what, s.why), []).append(s.bytes)
     for (what, why), sizes in grouped.items():
-        known = None if None in sizes else sum(b or 0 for b in sizes)
+        unknown = sizes.count(None)
+        amount = size(sum(b or 0 for b in sizes)) if unknown < len(sizes) else "unknown"
+        if unknown and unknown < len(sizes):
+            amount += f" (and {unknown} of unknown size)"
         count = f" in {len(sizes)} objects" if len(sizes) > 1 else ""
-        lines += _wrap(f"stays: {what.replace('_', ' ')} {size(known)}{count}: {why}", width, "  - ", "    ")
+        lines += _wrap(f"stays: {what.replace('_', ' ')} {amount}{count}: {why}", width, "  - ", "    ")
     return lines
 
 
