@@ -218,13 +218,13 @@ def test_issue12_cli_json_and_table(children: list[Child], cleanup: list[object]
     children.append(c)
     addr = c.call("shm_attach", shmid)
     c.call("write", addr, N)
-    assert main(["shm", "--format", "json"]) == 0
+    assert main(["shm", "--format", "json", "--kind", "sysv", "--top", "100000"]) == 0  # others' objects too
     doc = json.loads(capsys.readouterr().out)
     objs = {o["key"]: o for o in doc["objects"]}
     o = objs[f"sysv:{shmid}"]
     assert o["resident"] == N * PAGE and o["holders"][0]["pid"] == c.pid
     assert sum(r["bytes"] for r in doc["reconciliation"] if r["bytes"] is not None) == doc["shmem"]
-    assert main(["shm", "--holders"]) == 0
+    assert main(["shm", "--holders", "--pid", str(c.pid)]) == 0
     out = capsys.readouterr().out
     assert f"0x{key:08x}" in out and str(c.pid) in out
 
