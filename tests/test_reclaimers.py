@@ -189,3 +189,31 @@ def test_issue12_snapshot_keeps_the_damon_tree(tmp_path: Path) -> None:
     assert n > 0 and (out / "sys/kernel/mm/damon/admin/kdamonds/0/state").is_file()
     mode = (out / "sys/kernel/mm/damon/admin/kdamonds/0/state").stat().st_mode & 0o777
     assert mode == 0o600
+
+
+def test_issue12_sample_keeps_damon_and_the_exporter_serves_it() -> None:
+    """Sample.damon round-trips through to_dict/from_dict (absent in older documents: None); the exporter
+    serves DAMON's pages only from refreshed stats, and the agents with the unattributed rest always."""
+    pytest.importorskip("prometheus_client", reason="the exporter needs prometheus-client (extra 'exporter')")
+    from memtype.collect.sample import read_system
+    from memtype.exporter.serve import render
+    from memtype.model.derive import derive
+    from memtype.model.sample_dict import from_dict, to_dict
+    from test_exporter import registry_over
+
+    with Root(str(DAMON_ROOT)) as root:
+        raw = read_damon(root)
+        system = read_system(root)
+    assert raw is not None
+    doc = to_dict(system)
+    assert "damon" not in doc and from_dict(doc).damon is None  # not read: the old shape
+    for refreshed in (False, True):
+        sample = system.replace(damon={**raw, "refreshed": True} if refreshed else raw)
+        back = from_dict(json.loads(json.dumps(to_dict(sample))))
+        assert back.damon == sample.damon
+        text = render(registry_over(derive(back))).decode()
+        values = [float(line.split()[1]) for line in text.splitlines()
+                  if line.startswith("memtype_reclaim_damon_stolen_pages_total ")]
+        applied = int(raw["admin"]["kdamonds"]["0"]["contexts"]["0"]["schemes"]["0"]["stats"]["sz_applied"])
+        assert values == ([float(applied // 4096)] if refreshed else [])
+        assert 'memtype_reclaim_stolen_pages_total{agent="unattributed"}' in text

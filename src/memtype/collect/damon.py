@@ -84,7 +84,8 @@ def read_damon(root: Root) -> dict[str, Any] | None:
     neither (no CONFIG_DAMON_SYSFS, or a capture made before memtype captured DAMON).
 
     Shape: ``{"admin": {"kdamonds": {"0": {"state": "on", "pid": "79", "contexts": {...}}, ...}} | None,
-    "modules": {"damon_reclaim": {"enabled": "Y", ...}}, "truncated": bool}``.
+    "modules": {"damon_reclaim": {"enabled": "Y", ...}}, "truncated": bool}``; a reader that refreshed the
+    stats first adds ``"refreshed": true`` (``Sampler(damon_refresh=True)``).
     """
     walk = _Walk(root)
     admin = walk.tree(ADMIN, 0) if root.exists(f"{ADMIN}/kdamonds") else None

@@ -39,7 +39,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from memtype._version import __version__
 from memtype.exporter.metrics import Spec, label_value, select, specs
 from memtype.model.activity import MachineActivity
-from memtype.model.reclaimers import machine_reclaim
+from memtype.model.damon import damon_state
+from memtype.model.reclaimers import damon_reclaim, machine_reclaim
 from memtype.model.cgroups import CgroupMemory, cgroup_label
 from memtype.model.fields_activity import ACTIVITY, RECLAIM
 from memtype.model.fields_cgroups import CGROUP
@@ -113,7 +114,8 @@ class _Derived:
     def __init__(self, model: Model, system: Any, groups: list[Group], cgroups: list[CgroupMemory]) -> None:
         self.model, self.system, self.groups, self.cgroups = model, system, groups, cgroups
         self.activity = MachineActivity(model.sample.vmstat, model.sample.pressure)
-        self.reclaim = machine_reclaim(model.sample.vmstat)
+        damon = damon_reclaim(damon_state(model.sample.damon), model.scan.host.page_size)
+        self.reclaim = machine_reclaim(model.sample.vmstat, damon=damon)
 
 
 class MemtypeCollector:
@@ -277,10 +279,11 @@ def activity_specs() -> list[Spec]:
 
 def reclaim_specs() -> list[Spec]:
     """Who is reclaiming (``fields_activity.RECLAIM``): pages taken and scanned by agent, the unattributed
-    rest included (the agents add up to every steal), by LRU type, and anon paged out beyond the steals
-    (MADV_PAGEOUT, DAMON). The swap, refault and PSI figures are the activity metrics'."""
+    rest included (the agents add up to every steal), by LRU type, anon paged out beyond the steals
+    (MADV_PAGEOUT, DAMON), and DAMON pageout schemes' pages (only with fresh stats: ``--damon-refresh``,
+    or a kdamond's ``refresh_ms``). The swap, refault and PSI figures are the activity metrics'."""
     return specs(RECLAIM, [f.id for f in RECLAIM if f.id.startswith(("stolen.", "scanned.", "lru."))
-                           or f.id == "swapout_unscanned"])
+                           or f.id in ("swapout_unscanned", "damon_stolen")])
 
 
 def cgroup_specs() -> list[Spec]:

@@ -208,7 +208,7 @@ def damon_state(raw: dict[str, Any] | None, *, refreshed: bool = False) -> Damon
     flat = {m: {k: v if isinstance(v, str) else None for k, v in params.items() if not isinstance(v, dict)}
             for m, params in modules.items() if isinstance(params, dict)}
     found = tuple(_kdamond(i, t) for i, t in _numbered(kdamonds))
-    return DamonState(found, flat, refreshed, bool(raw.get("truncated")))
+    return DamonState(found, flat, refreshed or raw.get("refreshed") is True, bool(raw.get("truncated")))
 
 
 def _kdamond(index: int, t: dict[str, Any]) -> Kdamond:

@@ -246,10 +246,12 @@ class Sample(FrozenValue):
             has no memory hierarchy).
         gpu: the GPUs as read (``model.gpu_sample.GpuSample``: NVML's answers, DRM fdinfo); ``None``:
             not read (not asked for; older documents).
+        damon: DAMON's sysfs tree as read (``collect.damon.read_damon``: nested dicts of the files' text,
+            ``model.damon.damon_state`` reads it); ``None``: not read (not asked for; no DAMON; older documents).
     """
 
     __slots__ = ("host", "monotonic", "wall", "duration", "meminfo", "vmstat", "zoneinfo", "shmem_devs", "users",
-                 "processes", "skipped", "warnings", "pressure", "cgroups", "gpu")
+                 "processes", "skipped", "warnings", "pressure", "cgroups", "gpu", "damon")
 
     host: HostInfo
     monotonic: float | None
@@ -266,12 +268,13 @@ class Sample(FrozenValue):
     pressure: dict[str, dict[str, float]] | None
     cgroups: CgroupsSample | None
     gpu: GpuSample | None
+    damon: dict[str, Any] | None
 
     def __init__(self, host: HostInfo, monotonic: float | None, wall: float | None, duration: float | None,
                  meminfo: dict[str, int], vmstat: dict[str, int] | None, zoneinfo: tuple[dict[str, Any], ...] | None,
                  shmem_devs: frozenset[str], users: dict[int, str | None], processes: dict[ProcessKey, ProcessSample],
                  skipped: tuple[Skipped, ...] = (), warnings: tuple[str, ...] = (),
                  pressure: dict[str, dict[str, float]] | None = None, cgroups: CgroupsSample | None = None,
-                 gpu: GpuSample | None = None) -> None:
+                 gpu: GpuSample | None = None, damon: dict[str, Any] | None = None) -> None:
         fill(self, host, monotonic, wall, duration, meminfo, vmstat, zoneinfo, shmem_devs, users, processes,
-             skipped, warnings, pressure, cgroups, gpu)
+             skipped, warnings, pressure, cgroups, gpu, damon)

@@ -72,6 +72,8 @@ def to_dict(sample: Sample) -> dict[str, Any]:
             "cgroups": None if sample.cgroups is None else _cgroups_dict(sample.cgroups)}
     if sample.gpu is not None:  # left out when not read: a document without GPUs keeps its old shape
         doc["gpu"] = gpu_to_dict(sample.gpu)
+    if sample.damon is not None:  # the same: left out when not read
+        doc["damon"] = sample.damon
     return doc
 
 
@@ -128,7 +130,13 @@ def _sample(doc: dict[str, Any]) -> Sample:
                   None if zones is None else tuple(dict(z) for z in zones), frozenset(doc["shmem_devs"]),
                   {int(k): v for k, v in doc["users"].items()}, processes,
                   tuple(Skipped(pid, reason, path) for pid, reason, path in doc["skipped"]), tuple(doc["warnings"]),
-                  _pressure(doc.get("pressure")), _cgroups(doc.get("cgroups")), gpu_from_dict(doc.get("gpu")))
+                  _pressure(doc.get("pressure")), _cgroups(doc.get("cgroups")), gpu_from_dict(doc.get("gpu")),
+                  _damon(doc.get("damon")))
+
+
+def _damon(doc: Any) -> dict[str, Any] | None:
+    """The raw DAMON tree: nested dicts of text (model.damon reads it defensively); anything else: None."""
+    return doc if isinstance(doc, dict) else None
 
 
 def _pressure(doc: Any) -> dict[str, dict[str, float]] | None:

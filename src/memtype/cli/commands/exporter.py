@@ -67,6 +67,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="the N memory cgroups with the most charged memory get series (default 50; 0: all)")
     p.add_argument("--no-cgroups", dest="read_cgroups", action="store_false",
                    help="do not read the memory cgroups (about 8 small files each per sample)")
+    p.add_argument("--damon-refresh", action="store_true",
+                   help="ask each kdamond for fresh scheme stats every sample (root; a write of update_schemes_stats "
+                        "to DAMON sysfs), so memtype_reclaim_damon_stolen_pages_total has a value")
     p.add_argument("--top", type=types.positive, default=0, metavar="N",
                    help="also series for the N processes with the most PSS (pid and comm labels)")
     p.add_argument("--pid", type=types.pid, action="append", default=[], metavar="PID",
@@ -100,7 +103,8 @@ def run(args: argparse.Namespace) -> int:
 
     sampler = Sampler(args.root, interval=args.interval, budget=args.budget, first_budget=FIRST_BUDGET,
                       big_rss=args.big_rss, big_interval=args.big_interval, refresh=args.refresh, exe=True,
-                      cgroup=args.group == "cgroup", cgroups=args.read_cgroups, gpu=True)
+                      cgroup=args.group == "cgroup", cgroups=args.read_cgroups, gpu=True, damon=True,
+                      damon_refresh=args.damon_refresh)
     with sampler:
         registry = CollectorRegistry(auto_describe=False)  # every family: --once, --textfile
         per_sample = CollectorRegistry(auto_describe=False)  # all but the live ones: encoded once per sample
