@@ -155,7 +155,9 @@ def _mappings(args: argparse.Namespace, result: Scan, src: Source) -> None:
         doc = jsonout.scan_document(result, process=jsonout.record(PROCESS, proc, options=options, absent=absent),
                                     mappings=jsonout.records(MAPPING, ms, options=freed, absent=absent))
         if pinned is not None:  # a process holding /dev/nvidiactl: its likely-pinned mappings (issue 14)
+            warnings = doc.pop("warnings")
             doc["gpu_host"] = pinned
+            doc["warnings"] = warnings  # the documents end with their warnings (tests/formats_check.py)
         write_json(src.stamped(doc))
     elif args.format == "csv":
         write_csv(args, MAPPING, ms, options=freed, absent=absent)
