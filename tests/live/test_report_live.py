@@ -26,6 +26,7 @@ MAPPED, WRITTEN = 64 * MiB, 16 * MiB
 # The forked child is a Python interpreter serving requests: answering them writes some of its inherited
 # heap (and so copies it) besides the 16 MiB it was asked to write. Measured here: 1.15-1.17 MiB.
 INTERPRETER_COPIES = 8 * MiB
+HUGE_PAGE = 2 * MiB
 
 
 @pytest.fixture
@@ -48,17 +49,18 @@ def test_issue13_live_report_fork_family(run_cli: Run, tmp_path: Path, family: t
     assert r.code == 0, r.err
     e = parse(out)
     members = {int(a["data-pid"]): a for a in e.in_chart(f"family-{child.pid}", "data-still") if "data-pid" in a}
-    assert set(members) == {child.pid, kid}
+    assert set(members) == {child.pid, kid}, members
     copied = int(members[kid]["data-copied"])
-    assert WRITTEN <= copied <= WRITTEN + INTERPRETER_COPIES
-    assert int(members[kid]["data-still"]) >= MAPPED - WRITTEN - MiB  # the rest is still shared
+    assert WRITTEN <= copied <= WRITTEN + INTERPRETER_COPIES, copied / MiB
+    still = int(members[kid]["data-still"])
+    assert still >= MAPPED - WRITTEN - MiB, still / MiB  # the rest is still shared
     # the same run's process rows equal ps --format json for the two idle processes
     doc = json.loads(run_cli("ps", "--pid", str(child.pid), "--pid", str(kid), "--format", "json").out)
     rows = {int(a["data-pid"]): a for a in e.rows("processes")}
-    for p in doc["processes"]:
-        row = rows[p["pid"]]
-        assert int(row["data-anonymous"]) == p["categories"]["anonymous"]["pss"]
-        assert int(row["data-uss"]) == p["uss"]
+    for p in doc["processes"]:  # two reads: khugepaged may collapse (copy) a 2 MiB range of the interpreters'
+        row = rows[p["pid"]]        # inherited heap in between (THP "always"); nothing else moves in idle ones
+        assert abs(int(row["data-anonymous"]) - p["categories"]["anonymous"]["pss"]) <= HUGE_PAGE, (p["pid"], row)
+        assert abs(int(row["data-uss"]) - p["uss"]) <= HUGE_PAGE, (p["pid"], row)
     mem_total = int(Path("/proc/meminfo").read_text().split("\n")[0].split()[1]) * 1024
     assert [a["data-total"] for a in e.in_chart("machine", "data-total")] == [str(mem_total)]
     segs = [int(a["data-bytes"]) for a in e.in_chart("machine", "data-row")]
