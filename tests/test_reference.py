@@ -56,6 +56,16 @@ def test_issue16_drift_every_command_and_option_is_in_the_completion(shell: str)
     assert not missing_from(script), shell
 
 
+def test_issue16_every_option_has_a_help_text() -> None:
+    """The man page and the completion menus show it: an option without one is undocumented."""
+    parser, subparsers = cli.full_parser()
+    bare = [f"memtype {name} {'/'.join(a.option_strings) or a.dest}".replace("memtype  ", "memtype ")
+            for name, p in [("", parser), *subparsers.items()] for a in p._actions
+            if not a.help and not isinstance(a, argparse._SubParsersAction)]
+    assert not bare, (f"options without help= (argparse.SUPPRESS to hide one): {bare}; give each a help text in "
+                      f"its command's add_arguments")
+
+
 def test_issue16_drift_an_option_added_later_reaches_man_and_completion(monkeypatch: pytest.MonkeyPatch) -> None:
     """What another helper's new option does: nothing but add_argument, and it is in both."""
     ps = importlib.import_module("memtype.cli.commands.ps")

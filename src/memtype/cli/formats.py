@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 def add_format_options(p: argparse.ArgumentParser, tables: Sequence[str] = (), fields_help: str | None = None) -> None:
     """``--format``, ``--fields`` (CSV columns by field id) and, for a command with several tables,
     ``--table`` (which one the CSV holds; the first is the default)."""
-    p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    p.add_argument("--format", choices=("table", "json", "csv"), default="table",
+                   help="table (default), json (one document, schema memtype/2) or csv")
     p.add_argument("--fields", metavar="ID,...",
                    help=fields_help or "CSV columns, by field id (docs/fields.md lists them)")
     if tables:

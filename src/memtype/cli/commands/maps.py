@@ -34,7 +34,8 @@ FIELDS = ["size", "rss", "pss", "swap"] + [f"{k.value}.rss" for k in KINDS]
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("pid", type=types.pid, nargs="?", help="the process")
     p.add_argument("--all", action="store_true", help="every process (use with --group path)")
-    p.add_argument("--group", choices=("mapping", "path"), default="mapping")
+    p.add_argument("--group", choices=("mapping", "path"), default="mapping",
+                   help="one row per mapping (default), or per file and region summed (path)")
     types.suggest(p.add_argument("--sort", default=None, metavar="COLUMN",
                                  help="sort by this field: numbers descending, text ascending (pss, cow, start, "
                                  "path...)"), _sort_columns)

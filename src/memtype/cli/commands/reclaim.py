@@ -28,7 +28,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--damon-refresh", action="store_true",
                    help="ask each running kdamond to update its scheme stats first (root; a write of "
                         "update_schemes_stats to its sysfs state file: without it they may be stale)")
-    p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    p.add_argument("--format", choices=("table", "json", "csv"), default="table",
+                   help="table (default), json (one document, schema memtype/2) or csv")
     p.add_argument("--fields", metavar="ID,...", help="CSV columns, by field id (docs/fields.md: reclaim)")
     types.add_width(p)
 
