@@ -198,3 +198,14 @@ def test_issue12_ps_and_maps_freed_on_the_shm_capture() -> None:
     assert check_records(MAPPING, maps, options={"freed"}) == len(maps)
     sysv = [m for m in maps if m["path"].startswith("/SYSV")]
     assert sysv and all(m["freed"] == 0 and ("PID 494" in m["why"] or "IPC_RMID" in m["why"]) for m in sysv)
+
+
+def test_issue12_shm_object_kill_fate() -> None:
+    from memtype.model.freed import kill_fate
+
+    assert kill_fate(Obj("inode:00:1b:7", "posix", [10], named=True, name="/dev/shm/x")) == \
+        (0, "named (/dev/shm/x): the file keeps its pages after every holder is gone; only unlinking frees them")
+    size, why = kill_fate(Obj("inode:00:01:5", "memfd", [10, 20], resident=MiB, swapped=MiB))
+    assert size == 2 * MiB and why == "freed when its holders exit: PID 10, 20"
+    assert kill_fate(Obj("sysv:4", "sysv", [10], unseen=1))[1].endswith("processes not seen")
+    assert kill_fate(Obj("inode:00:01:6", "memfd", [10], swapped=None))[0] is None

@@ -4,6 +4,7 @@ up to meminfo ``Shmem:`` (``model.shm``)."""
 from __future__ import annotations
 
 from memtype.model.fields import Registry, gauge, info, label
+from memtype.model.freed import kill_fate
 from memtype.model.shm import ShmAccount, ShmHolder, ShmObject, ShmRow
 
 SHM_OBJECT = Registry("shm_object", "one shared-memory object: SysV, /dev/shm, tmpfs, memfd, shared anon "
@@ -37,6 +38,10 @@ SHM_OBJECT = Registry("shm_object", "one shared-memory object: SysV, /dev/shm, t
          lambda o: o.mount),
     info("dev", "Dev", "its device as maps prints it", lambda o: o.dev),
     info("inode", "Inode", "its inode (SysV: the shmid)", lambda o: o.inode),
+    gauge("freed_if_holders_killed", "Kill frees", "what killing every holder frees of it: resident + swapped, 0 "
+          "when a name keeps it (memtype.model.freed.kill_fate; null: unknown)", lambda o: kill_fate(o)[0],
+          attr="holders"),
+    info("kill_why", "Why", "why killing its holders frees it or not", lambda o: kill_fate(o)[1], attr="holders"),
 ], labels=("key",), exclude={"holders": "records of their own (shm_holder), nested in JSON"},
     csv=("key", "kind", "name", "named", "size", "resident", "swapped", "orphaned", "marked_removed", "measured",
          "holders_count", "nattch", "mount"))

@@ -441,3 +441,17 @@ def _object_of(m: Mapping, objects: Sequence[ObjectFate]) -> ObjectFate | None:
     if m.path.startswith("/SYSV"):
         return next((o for o in objects if o.kind == "sysv" and o.inode == m.inode), None)
     return next((o for o in objects if o.kind != "sysv" and o.inode == m.inode and o.dev == m.dev), None)
+
+
+def kill_fate(obj: ObjectLike) -> tuple[int | None, str]:
+    """What killing every holder of ``obj`` frees of it (resident plus swapped bytes; ``None``: unknown),
+    and why: a name keeps it whatever is killed; else it goes with its last holder (``memtype shm``)."""
+    pids = sorted({h.pid for h in obj.holders})
+    if obj.named:
+        return 0, _named_why(obj)
+    if not pids and not obj.attached_unseen:
+        return 0, "nobody holds it: it is being freed"
+    who = ", ".join(str(p) for p in pids) or "none seen"
+    unseen = " and the SysV attachments of processes not seen" if obj.attached_unseen else ""
+    size = None if obj.resident is None or obj.swapped is None else obj.resident + obj.swapped
+    return size, f"freed when its holders exit: PID {who}{unseen}"
