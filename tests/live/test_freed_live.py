@@ -4,8 +4,8 @@ Each test starts real processes inside a fresh cgroup v1 memory cgroup (``memtyp
 the child joins it before it execs, so every page it faults is charged there, spec D.3), predicts
 ``freed_if_killed`` with memtype, SIGKILLs it, and compares the prediction with the drop in the
 cgroup's ``memory.stat`` (``rss`` = anon, ``shmem``, ``swap``) and its kmem charge (page tables and
-the kernel objects of the process), and with meminfo (``AnonPages``, ``Shmem``, ``PageTables``,
-``KernelStack``) within a tolerance, since six other sessions run tests on this machine.
+the kernel objects of the process), and with meminfo (``AnonPages``, ``PageTables``, ``KernelStack``,
+``SwapFree``) within the noise measured around the kill, since six other sessions run tests here.
 
 Timing, observed here: the kmem page counter drops at once, but memory.stat and meminfo lag. memcg
 statistics are per-CPU and flushed on read only past 64 pages x CPUs of pending updates, and every
@@ -347,13 +347,15 @@ def disk_dir() -> str:
     return d
 
 
-def swap_used(path: str) -> int:
-    with open("/proc/swaps") as f:
-        for line in f.readlines()[1:]:
-            w = line.split()
-            if w[0] == path:
-                return int(w[3]) * 1024
-    raise AssertionError(f"{path} is not active")
+# Swap is measured machine-wide (SwapTotal - SwapFree), not on our swapfile: another session's swapfile
+# may be on with a higher priority and take our pages (seen). Others' swap traffic (DAMON swaps out idle
+# memory while any swap is on) is the noise; 64 pages on top of the measured noise.
+SWAP_TOL = 64 * PAGE
+
+
+def swap_in_use() -> int:
+    m = meminfo()
+    return m["SwapTotal"] - m["SwapFree"]
 
 
 def test_issue12_private_swap_is_freed_shared_swap_stays(lab: Lab, disk_dir: str) -> None:
@@ -380,18 +382,18 @@ def test_issue12_private_swap_is_freed_shared_swap_stays(lab: Lab, disk_dir: str
         _, kid_freed = pred[kid.pid]
         assert kid_freed.parts["swap_private"] is not None and kid_freed.parts["swap_private"] < 1 * MiB
         assert "swap_private" in kid_freed.estimates  # Swap != SwapPss: the two-holder estimate
-        used0 = swap_used(swap.path)
+        used0 = swap_in_use()
         os.kill(kid.pid, signal.SIGKILL)
         deadline = time.monotonic() + 10
         while not gone(kid.pid) and time.monotonic() < deadline:
             time.sleep(0.01)
-        assert used0 - swap_used(swap.path) == 0, "killing one of two holders freed swap"
+        near(used0 - swap_in_use(), 0, SWAP_TOL, "swap after killing one of its two holders")
         _, freed = predict([c.pid])[c.pid]
         assert freed.parts["swap_private"] is not None and freed.parts["swap_private"] >= 16 * MiB
         assert "swap_private" not in freed.estimates  # Swap == SwapPss: exact
-        used1 = swap_used(swap.path)
         d = kill_and_measure(lab, [c.pid])
-        near(used1 - swap_used(swap.path), freed.parts["swap_private"], CG_TOL, "swap used of the swapfile")
+        # SwapFree rises by what was freed (its drop is negative); the slots' swap-cache copies go with them
+        near(-d.meminfo["SwapFree"], freed.parts["swap_private"], SWAP_TOL + d.noise["SwapFree"], "meminfo SwapFree")
         if d.before["swap"]:  # v1 counts swap per cgroup only with swap accounting on (swapaccount=1)
             near(d.cgroup["swap"], freed.parts["swap_private"], CG_TOL, "cgroup swap")
 
