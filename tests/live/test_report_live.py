@@ -61,6 +61,10 @@ def test_issue13_live_report_fork_family(run_cli: Run, tmp_path: Path, family: t
         row = rows[p["pid"]]        # inherited heap in between (THP "always"); nothing else moves in idle ones
         assert abs(int(row["data-anonymous"]) - p["categories"]["anonymous"]["pss"]) <= HUGE_PAGE, (p["pid"], row)
         assert abs(int(row["data-uss"]) - p["uss"]) <= HUGE_PAGE, (p["pid"], row)
+    freed = json.loads(run_cli("ps", "--pid", str(child.pid), "--pid", str(kid), "--freed", "--format", "json").out)
+    for p in freed["processes"]:  # what a kill would free (issue 12), as ps --freed says
+        assert p["freed_if_killed"] is not None and rows[p["pid"]]["data-freed"] != "null"
+        assert abs(int(rows[p["pid"]]["data-freed"]) - p["freed_if_killed"]) <= HUGE_PAGE, (p["pid"], rows[p["pid"]])
     mem_total = int(Path("/proc/meminfo").read_text().split("\n")[0].split()[1]) * 1024
     assert [a["data-total"] for a in e.in_chart("machine", "data-total")] == [str(mem_total)]
     segs = [int(a["data-bytes"]) for a in e.in_chart("machine", "data-row")]

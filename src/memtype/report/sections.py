@@ -117,6 +117,9 @@ def _process_table(data: ReportInput, procs: list[ProcessMemory]) -> str:
         cols.append(Col("Cgroup", ""))
     cols += [Col("PSS", "pss", num=True), Col("RSS", "rss", num=True), Col("USS", "uss", num=True),
              Col("Swap", "swap", num=True)]
+    freed = any(p.freed is not None for p in procs)
+    if freed:
+        cols.append(Col("Freed if killed", "freed", num=True))
     cols += [Col(f"{k.label} PSS", k.value, num=True, kind=k.value) for k in KINDS]
     body = []
     for p in procs[:TABLE_PROCESSES]:  # numbers in data-* (bytes: sorting, tests); text columns sort by their cell
@@ -126,7 +129,11 @@ def _process_table(data: ReportInput, procs: list[ProcessMemory]) -> str:
         cells = [str(p.pid), p.comm, p.program, p.user or str(p.uid)]
         if with_cgroup:
             cells.append(_cgroup_name(p.cgroup))
-        body.append((d, cells + _sizes(p.totals.pss, p.totals.rss, p.totals.uss, p.totals.swap, kp)))
+        sizes = _sizes(p.totals.pss, p.totals.rss, p.totals.uss, p.totals.swap, kp)
+        if freed:
+            d["freed"] = p.freed.bytes if p.freed is not None else None
+            sizes.insert(4, size(d["freed"]))  # type: ignore[arg-type]
+        body.append((d, cells + sizes))
     foot = []
     rest = procs[TABLE_PROCESSES:]
     if rest:  # the remainder is a row of its own: the column sums stay those of every process
@@ -134,11 +141,16 @@ def _process_table(data: ReportInput, procs: list[ProcessMemory]) -> str:
         sums = [sum(getattr(p.totals, f) for p in rest) for f in ("pss", "rss", "uss", "swap")]
         foot.append(({"rest": len(rest), "pss": sums[0], "rss": sums[1], "uss": sums[2], "swap": sums[3], **kr},
                      ["", f"{len(rest)} smaller processes", "", ""] + ([""] if with_cgroup else [])
-                     + _sizes(sums[0], sums[1], sums[2], sums[3], kr)))
+                     + _with_gap(_sizes(sums[0], sums[1], sums[2], sums[3], kr), freed)))
     shown = f"The {TABLE_PROCESSES} largest of {len(procs)} processes, then the rest summed" if rest else \
         f"All {len(procs)} processes"
     return table("processes", cols, body, caption=f"{shown}, by PSS; sizes in KiB/MiB/GiB (1024-based). RSS sums "
                  "count shared pages once per process.", foot=foot)
+
+
+def _with_gap(sizes: list[str], freed: bool) -> list[str]:
+    """The remainder row has no "freed" figure (a kill frees one process's, not a sum's)."""
+    return sizes[:4] + [""] + sizes[4:] if freed else sizes
 
 
 def _sizes(pss: int, rss: int, uss: int, swap: int, kinds: dict[str, int]) -> list[str]:

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from memtype.model.derive import Model
     from memtype.model.records import ProcessMemory
     from memtype.model.sample import ProcessKey, Sample
+    from memtype.model.shm import ShmAccount
     from memtype.report.data import DeviceMap, FamilyMember, History, ReportInput
     from memtype.source.root import Root
     from memtype.store import Store
@@ -102,6 +103,10 @@ def _from_root(args: argparse.Namespace) -> ReportInput:
         source = ("this machine, " + when.shown(sample.wall) if root.live and sample.wall else
                   f"capture {args.root}" + (f" of {sample.host.captured_at}" if sample.host.captured_at else ""))
         shm, files = _shm(root, model), _files(root, args.files, args.redact)
+        if shm is not None:  # what a kill would free (issue 12: page tables from status, shmem's last holders)
+            from memtype.collect.freed import read_freed
+
+            model = model.replace(scan=read_freed(root, model.scan, shm))
     return _input(model, source, args.redact, shm=shm, files=files)
 
 
@@ -256,7 +261,7 @@ def _devices(model: Model, mapped: _Mapped) -> list[DeviceMap]:
     return sorted(found.values(), key=lambda d: (-d.rss, -d.size, d.path))
 
 
-def _shm(root: Root, model: Model) -> object:
+def _shm(root: Root, model: Model) -> ShmAccount | None:
     try:
         from memtype.collect.shm import read_shm
     except ImportError:  # an older memtype without issue 12's shared-memory reader
