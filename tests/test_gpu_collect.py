@@ -283,3 +283,34 @@ def test_issue14_top_gpu_column_when_data_exists(tmp_path: Path) -> None:
     assert any("2.6G" in str(c) for c in cells(lines[421], columns, kind, changes_only=False))
     assert GPU_FIGURE not in [c.key for c in layout(140, "process")[1]]  # no GPU data: no column
     assert GPU_FIGURE not in [c.key for c in layout(140, "program", gpu=True)[1]]  # groups: not summed
+
+
+def test_issue14_ps_root_with_drm_fdinfo(tmp_path: Path, run_cli: Callable[..., Result]) -> None:
+    root = h200_root(tmp_path, nvml="", fdinfo={(421, 40): "amdgpu.txt", (450, 40): "amdgpu.txt",
+                                                (471, 5): "amdgpu-legacy.txt", (409, 9): "eventfd.txt"})
+    r = run_cli("ps", "--root", str(root), "--format", "json")
+    assert r.code == 0, r.err
+    procs = {p["pid"]: p for p in json.loads(r.out)["processes"]}
+    assert procs[421]["gpu"]["devices"] == {"amdgpu@0000:03:00.0": 512 * MiB}
+    assert procs[421]["gpu"]["system"] == 8 * MiB and procs[421]["gpu"]["types"] == "drm"
+    assert procs[450]["gpu"] is None  # the same client (inherited fd): counted once, for PID 421
+    assert procs[471]["gpu"]["system"] == 24 * 1024 * MiB  # GTT attributed (nvtop PR #492)
+    assert procs[409]["gpu"] is None  # an eventfd's fdinfo is no DRM client
+    assert "GPU" not in r.err
+
+
+def test_issue14_says_why_gpu_columns_are_empty(monkeypatch: pytest.MonkeyPatch,
+                                                run_cli: Callable[..., Result]) -> None:
+    import memtype.collect.gpu as collect_gpu
+    from memtype.model.gpu import NO_NVML_HINT
+
+    def no_module() -> dict[str, object]:
+        raise MemtypeError(NO_NVML_HINT)
+
+    real = os.path.exists
+    monkeypatch.setattr(collect_gpu.os.path, "exists", lambda p: True if p == "/dev/nvidiactl" else real(p))
+    monkeypatch.setattr(collect_gpu, "query_nvml", no_module)
+    r = run_cli("ps", "--pid", str(os.getpid()), "--format", "json")
+    assert r.code == 0, r.err
+    assert "GPU columns: NVML: nvidia-ml-py is not installed (pip install 'memtype[gpu]')" in r.err
+    assert "gpu" not in json.loads(r.out)["processes"][0]

@@ -51,7 +51,7 @@ def read_gpu(root: Root, pids: list[int] | None = None, *, nvml: bool = True, dr
                 problems.append(NOT_RECORDED)
     fds = None
     if drm:
-        fds = read_drm(root, root.pids() if pids is None else pids)
+        fds = read_drm(root, pids)
     nspid = {}
     named = {p["pid"] for d in (doc or {}).get("devices") or () if isinstance(d, dict)
              for p in _entries(d) if isinstance(p, dict) and type(p.get("pid")) is int}

@@ -67,12 +67,13 @@ def read_fdinfo(root: Root, pid: int, fd: int) -> DrmFd | None:
     return None if fields is None else DrmFd(pid, fd, fields)
 
 
-def read_drm(root: Root, pids: list[int]) -> tuple[DrmFd, ...] | None:
-    """Every DRM fd of ``pids``; ``None`` where the machine has no DRM device (nothing to read)."""
+def read_drm(root: Root, pids: list[int] | None = None) -> tuple[DrmFd, ...] | None:
+    """Every DRM fd of ``pids`` (default: every process); ``None`` where the machine has no DRM device
+    (nothing to read: no process is listed)."""
     if not has_drm_devices(root):
         return None
     found = []
-    for pid in pids:
+    for pid in root.pids() if pids is None else pids:
         for fd in drm_fds(root, pid):
             got = read_fdinfo(root, pid, fd)
             if got is not None:
