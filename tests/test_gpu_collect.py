@@ -314,3 +314,18 @@ def test_issue14_says_why_gpu_columns_are_empty(monkeypatch: pytest.MonkeyPatch,
     assert r.code == 0, r.err
     assert "GPU columns: NVML: nvidia-ml-py is not installed (pip install 'memtype[gpu]')" in r.err
     assert "gpu" not in json.loads(r.out)["processes"][0]
+
+
+def test_issue14_a_database_keeps_the_gpu_reading(tmp_path: Path, run_cli: Callable[..., Result]) -> None:
+    from memtype.collect.sample import read_sample
+    from memtype.store import Store
+
+    sample = read_sample(str(h200_root(tmp_path)), gpu=True)
+    db = str(tmp_path / "m.db")
+    with Store.open(db) as store:
+        sid = store.append(sample)
+        assert store.sample(sid).gpu == sample.gpu
+    r = run_cli("ps", "--db", db, "--format", "json")
+    assert r.code == 0, r.err
+    (p,) = [p for p in json.loads(r.out)["processes"] if p["pid"] == 421]
+    assert p["gpu"]["vram"] == 2658 * MiB and p["gpu"]["host"]["pinned_likely"] == 10 * MiB

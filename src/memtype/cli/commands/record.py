@@ -117,7 +117,8 @@ class Recorder:
             raise UsageError(f"--budget must be from 0 to 60 seconds, not {a.budget:g}")
         path = a.db or default_db()
         sampler = Sampler(a.root, interval=a.interval, budget=a.budget, big_rss=a.big_rss,
-                          big_interval=a.big_interval, refresh=a.refresh, exe=True, cgroup=True, cgroups=True)
+                          big_interval=a.big_interval, refresh=a.refresh, exe=True, cgroup=True, cgroups=True,
+                          gpu=True)
         old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
         count = 0
         try:
