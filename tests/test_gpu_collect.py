@@ -95,6 +95,9 @@ def test_issue14_system_root_gpu_section(tmp_path: Path, run_cli: Callable[..., 
     root = h200_root(tmp_path, nvml="nvml-mig.json")
     r = run_cli("system", "--root", str(root), "--format", "json")
     assert r.code == 0, r.err
+    from formats_check import check_envelope
+
+    check_envelope(json.loads(r.out))
     gpu = json.loads(r.out)["gpu"]
     devices = {d["id"]: d for d in gpu["devices"]}
     assert devices["nvidia0"]["bar1_total"] == 131072 * MiB and devices["nvidia0"]["mig_mode"] is True

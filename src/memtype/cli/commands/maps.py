@@ -18,6 +18,8 @@ from memtype.output import json as jsonout
 
 TYPE_CHECKING = False  # typing costs ~5 ms of start-up; mypy still reads these imports
 if TYPE_CHECKING:
+    from typing import Any
+
     from memtype.model.records import Mapping, Scan
 
 DESCRIPTION = ("Mappings of PID with their kind; --group path sums them by file; --all covers every process "
@@ -153,13 +155,10 @@ def _mappings(args: argparse.Namespace, result: Scan, src: Source) -> None:
                    f"MiB) are likely CUDA pinned host memory: {pinned['why']}")
     if args.format == "json":
         options = ({"exact"} if getattr(args, "exact", False) else set()) | freed
-        doc = jsonout.scan_document(result, process=jsonout.record(PROCESS, proc, options=options, absent=absent),
-                                    mappings=jsonout.records(MAPPING, ms, options=freed, absent=absent))
-        if pinned is not None:  # a process holding /dev/nvidiactl: its likely-pinned mappings (issue 14)
-            warnings = doc.pop("warnings")
-            doc["gpu_host"] = pinned
-            doc["warnings"] = warnings  # the documents end with their warnings (tests/formats_check.py)
-        write_json(src.stamped(doc))
+        extra: dict[str, Any] = {"gpu_host": pinned} if pinned is not None else {}  # likely pinned (issue 14)
+        write_json(src.stamped(jsonout.scan_document(
+            result, process=jsonout.record(PROCESS, proc, options=options, absent=absent),
+            mappings=jsonout.records(MAPPING, ms, options=freed, absent=absent), **extra)))
     elif args.format == "csv":
         write_csv(args, MAPPING, ms, options=freed, absent=absent)
     else:

@@ -43,7 +43,9 @@ def run(args: argparse.Namespace) -> int:
 
         doc = system_document(sm)
         if shown is not None:  # a machine without GPU data keeps its document as it was
+            tail = {str(k): doc.pop(k) for k in ("notes", "warnings") if k in doc}  # the envelope ends with these
             doc["gpu"] = gpu_document(shown, sides)
+            doc.update(tail)
         write_json(src.stamped(doc))
     elif args.format == "csv":
         from memtype.model.fields_machine import RECONCILE, ROW
