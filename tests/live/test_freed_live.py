@@ -25,6 +25,7 @@ import subprocess
 import sys
 import time
 import uuid
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -59,6 +60,10 @@ CG_TOL = 64 << 10
 ANON_TOL = 2 * MiB
 PT_TOL = 512 << 10
 STACK_TOL = 128 << 10  # 8 tasks' 16 KiB stacks
+QUIET = 1 * MiB  # meminfo noise around the kill below which a meminfo comparison is asserted
+# DAMON pages out idle memory, shmem included, while any swap is on (another session's swapfile may be):
+# a shmem object can lose resident pages to swap during a test. Shmem comparisons allow this much more.
+DAMON_TOL = 1 * MiB
 # kmem drop = page tables + kernel stacks charged here + slab objects of the process (mm_struct, VMAs,
 # task_structs, files...): observed 0.45 MiB over page tables + stacks with 64 threads.
 KMEM_SLAB = 1 * MiB
@@ -124,8 +129,12 @@ def lab() -> Iterator[Lab]:
 
 
 def meminfo() -> dict[str, int]:
+    """/proc/meminfo in bytes, with ``SwapUsed`` (SwapTotal - SwapFree: another session's swapon or
+    swapoff of an idle swapfile moves SwapFree and SwapTotal, not this)."""
     with open("/proc/meminfo") as f:
-        return {line.split(":")[0]: int(line.split()[1]) * 1024 for line in f if line.rstrip().endswith("kB")}
+        out = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in f if line.rstrip().endswith("kB")}
+    out["SwapUsed"] = out["SwapTotal"] - out["SwapFree"]
+    return out
 
 
 class _NoShm:
@@ -180,7 +189,14 @@ class Drops:
         self.cgroup, self.meminfo, self.noise, self.before = cgroup, meminfo, noise, before
 
     def near_meminfo(self, key: str, want: int, base: int) -> None:
-        near(self.meminfo[key], want, base + self.noise[key], f"meminfo {key} (noise {self.noise[key]})")
+        """Asserted where the windows around the kill were quiet (``QUIET``); on a busy machine a burst
+        inside the kill's window is not seen by the windows around it (seen: 82 MiB freed by another
+        session within 0.3 s), so there it is a warning: the cgroup's figures are the exact check."""
+        what = f"meminfo {key} (noise {self.noise[key]})"
+        if self.noise[key] <= QUIET:
+            near(self.meminfo[key], want, base + self.noise[key], what)
+        elif abs(self.meminfo[key] - want) > base + self.noise[key]:
+            warnings.warn(f"{what}: freed {self.meminfo[key]}, predicted {want}; the machine was busy", stacklevel=2)
 
 
 def kill_and_measure(lab: Lab, pids: list[int]) -> Drops:
@@ -354,8 +370,7 @@ SWAP_TOL = 64 * PAGE
 
 
 def swap_in_use() -> int:
-    m = meminfo()
-    return m["SwapTotal"] - m["SwapFree"]
+    return meminfo()["SwapUsed"]
 
 
 def test_issue12_private_swap_is_freed_shared_swap_stays(lab: Lab, disk_dir: str) -> None:
@@ -392,8 +407,7 @@ def test_issue12_private_swap_is_freed_shared_swap_stays(lab: Lab, disk_dir: str
         assert freed.parts["swap_private"] is not None and freed.parts["swap_private"] >= 16 * MiB
         assert "swap_private" not in freed.estimates  # Swap == SwapPss: exact
         d = kill_and_measure(lab, [c.pid])
-        # SwapFree rises by what was freed (its drop is negative); the slots' swap-cache copies go with them
-        near(-d.meminfo["SwapFree"], freed.parts["swap_private"], SWAP_TOL + d.noise["SwapFree"], "meminfo SwapFree")
+        d.near_meminfo("SwapUsed", freed.parts["swap_private"], SWAP_TOL)
         if d.before["swap"]:  # v1 counts swap per cgroup only with swap accounting on (swapaccount=1)
             near(d.cgroup["swap"], freed.parts["swap_private"], CG_TOL, "cgroup swap")
 
@@ -411,6 +425,17 @@ def cli_process(pid: int) -> dict[str, Any]:
     procs = cli_json("ps", "--freed", "--pid", str(pid))["processes"]
     assert len(procs) == 1
     return dict(procs[0])
+
+
+def sysv_bytes(shmid: int) -> int | None:
+    """rss + swap of a SysV segment from /proc/sysvipc/shm (bytes); None: no such segment."""
+    with open("/proc/sysvipc/shm") as f:
+        header = f.readline().split()
+        for line in f:
+            row = dict(zip(header, line.split()))
+            if int(row["shmid"]) == shmid:
+                return int(row["rss"]) + int(row["swap"])
+    return None
 
 
 def fate(freed: Freed, kind: str) -> Any:
@@ -436,7 +461,7 @@ def test_issue12_memfd_passed_over_a_socket_is_freed_with_its_last_holder(lab: L
     pred = predict([creator.pid, peer.pid])
     _, mine = pred[creator.pid]
     obj = fate(mine, "memfd")
-    assert not obj.freed and obj.others == (peer.pid,) and obj.resident == 16 * MiB
+    assert not obj.freed and obj.others == (peer.pid,) and (obj.resident or 0) + (obj.swapped or 0) == 16 * MiB
     assert uss(creator.pid) >= 16 * MiB  # USS says a kill frees it
     assert mine.parts["shm_last_holder"] == 0
     doc = cli_process(creator.pid)
@@ -445,12 +470,14 @@ def test_issue12_memfd_passed_over_a_socket_is_freed_with_its_last_holder(lab: L
     memfd = next(m for m in maps if m["start"] == f"{addr:x}")
     assert memfd["freed"] == 0 and memfd["stays"] == 16 * MiB and f"PID {peer.pid}" in memfd["why"]
     d = kill_and_measure(lab, [creator.pid])
-    near(d.cgroup["shmem"], 0, CG_TOL, "cgroup shmem after killing the creator")
+    near(d.cgroup["shmem"], 0, CG_TOL + DAMON_TOL, "cgroup shmem after killing the creator")
     _, theirs = predict([peer.pid])[peer.pid]
-    assert fate(theirs, "memfd").freed and theirs.parts["shm_last_holder"] == 16 * MiB
+    assert fate(theirs, "memfd").freed
+    assert (theirs.parts["shm_last_holder"] or 0) + (theirs.parts["shm_swap"] or 0) == 16 * MiB
     assert uss(peer.pid) < 16 * MiB  # USS: the peer maps nothing of it
     d = kill_and_measure(lab, [peer.pid])
-    near(d.cgroup["shmem"], 16 * MiB, CG_TOL, "cgroup shmem after killing the last holder")
+    near(d.cgroup["shmem"], theirs.parts["shm_last_holder"] or 0, CG_TOL + DAMON_TOL,
+         "cgroup shmem after killing the last holder")
 
 
 def test_issue12_map_shared_region_inherited_by_a_child(lab: Lab) -> None:
@@ -463,11 +490,13 @@ def test_issue12_map_shared_region_inherited_by_a_child(lab: Lab) -> None:
     _, kid_freed = predict([c.pid, kid.pid])[kid.pid]
     assert not fate(kid_freed, "shared_anon").freed and c.pid in fate(kid_freed, "shared_anon").others
     d = kill_and_measure(lab, [kid.pid])
-    near(d.cgroup["shmem"], 0, CG_TOL, "cgroup shmem after killing the child")
+    near(d.cgroup["shmem"], 0, CG_TOL + DAMON_TOL, "cgroup shmem after killing the child")
     _, freed = predict([c.pid])[c.pid]
-    assert fate(freed, "shared_anon").freed and freed.parts["shm_last_holder"] == 16 * MiB
+    assert fate(freed, "shared_anon").freed
+    assert (freed.parts["shm_last_holder"] or 0) + (freed.parts["shm_swap"] or 0) == 16 * MiB
     d = kill_and_measure(lab, [c.pid])
-    near(d.cgroup["shmem"], 16 * MiB, CG_TOL, "cgroup shmem after killing the parent")
+    near(d.cgroup["shmem"], freed.parts["shm_last_holder"] or 0, CG_TOL + DAMON_TOL,
+         "cgroup shmem after killing the parent")
 
 
 @pytest.mark.parametrize("removed", [False, True])
@@ -483,12 +512,14 @@ def test_issue12_sysv_named_stays_removed_goes_with_its_last_attacher(lab: Lab, 
         memhelpers.shm_remove(shmid)
     _, freed = predict([c.pid])[c.pid]
     obj = fate(freed, "sysv")
-    assert obj.freed is removed and obj.resident == 16 * MiB
-    assert freed.parts["shm_last_holder"] == (16 * MiB if removed else 0)
+    assert obj.freed is removed and (obj.resident or 0) + (obj.swapped or 0) == 16 * MiB
+    assert (freed.parts["shm_last_holder"] or 0) + (freed.parts["shm_swap"] or 0) == (16 * MiB if removed else 0)
     if not removed:
-        assert "IPC_RMID" in obj.why and uss(c.pid) >= 16 * MiB  # USS says a kill frees it
+        assert "IPC_RMID" in obj.why and uss(c.pid) >= 15 * MiB  # USS says a kill frees it
     d = kill_and_measure(lab, [c.pid])
-    near(d.cgroup["shmem"], freed.parts["shm_last_holder"] or 0, CG_TOL, "cgroup shmem")
+    near(d.cgroup["shmem"], freed.parts["shm_last_holder"] or 0, CG_TOL + DAMON_TOL, "cgroup shmem")
+    left = sysv_bytes(shmid)  # the kernel's own word: the segment and its pages (rss + swap), or gone
+    assert left == (None if removed else 16 * MiB), left
 
 
 def test_issue12_dev_shm_file_is_never_freed_by_a_kill(lab: Lab) -> None:
@@ -507,7 +538,7 @@ def test_issue12_dev_shm_file_is_never_freed_by_a_kill(lab: Lab) -> None:
     _, freed = predict([c.pid])[c.pid]
     obj = fate(freed, "posix")
     assert not obj.freed and "unlinking" in obj.why and freed.parts["shm_last_holder"] == 0
-    assert uss(c.pid) >= 16 * MiB
+    assert uss(c.pid) >= 15 * MiB
     d = kill_and_measure(lab, [c.pid])
-    near(d.cgroup["shmem"], 0, CG_TOL, "cgroup shmem")
+    near(d.cgroup["shmem"], 0, CG_TOL + DAMON_TOL, "cgroup shmem")
     assert os.stat(path).st_blocks * 512 >= 16 * MiB  # still there, in RAM
