@@ -92,9 +92,10 @@ def test_issue15_lab_created_vs_measured() -> None:
     assert _leftovers(pids) == []
 
 
-def test_issue15_lab_sigterm_cleans_up() -> None:
-    """SIGTERM while the children hold their memory: the lab unwinds as on Ctrl-C (exit 130) and takes
-    every process and object with it."""
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_issue15_lab_sigterm_cleans_up(signum: int) -> None:
+    """SIGTERM (or Ctrl-C's SIGINT) while the children hold their memory: the lab unwinds (exit 130) and
+    takes every process and object with it."""
     before = _lab_processes()
     p = subprocess.Popen([sys.executable, "-m", "memtype", "lab", "shared", "cow", "file", "anonymous",
                           "--size", "256M"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -106,7 +107,7 @@ def test_issue15_lab_sigterm_cleans_up() -> None:
             time.sleep(0.01)
         if not seen:
             pytest.skip("the lab finished before a child was seen (too fast to interrupt here)")
-        p.send_signal(signal.SIGTERM)
+        p.send_signal(signum)
         p.wait(timeout=60)
     finally:
         if p.poll() is None:
@@ -122,11 +123,12 @@ def test_issue15_lab_keep_leaves_them_running() -> None:
     doc = json.loads(r.stdout)
     kept = doc["kept"]
     try:
-        assert r.returncode == 0 and len(kept) == 2
+        assert r.returncode == 0 and len(kept) == 2, r.stderr
         assert set(kept) <= _lab_processes()
-        text = subprocess.run([sys.executable, "-m", "memtype", "explain", str(kept[1]), "--width", "100"],
-                              capture_output=True, text=True, timeout=60).stdout
-        assert f"child of PID {kept[0]}" in text and "copy-on-write" in text
+        done = subprocess.run([sys.executable, "-m", "memtype", "explain", str(kept[1]), "--width", "100"],
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert f"child of PID {kept[0]}" in done.stdout and "copy-on-write" in done.stdout, done.stdout
     finally:
         for pid in kept:
             try:
