@@ -14,7 +14,7 @@ from pathlib import Path
 
 from conftest import MODELS, ROOTS, Result
 from memtype.collect.sample import read_sample
-from memtype.model.findings import Finding
+from memtype.model.findings import Finding, size
 from memtype.model.derive import derive
 from memtype.model.explain import findings
 from memtype.model.sample import Counters, Sample
@@ -103,3 +103,18 @@ def test_issue15_cgroup_near_limit() -> None:
     assert got.figures == {"charged": cg.charged, "limit": cg.limit, "reclaimable": 4 * MIB}
     cg.limit = cg.charged * 2
     assert near() == []
+
+
+def test_issue15_reclaim_finding_from_contract_r() -> None:
+    """The reclaim finding is memtype reclaim's accounting (Contract R): named agents, the unattributed
+    rest (LRU steals no agent counts), and the swap-out no steal counts (pswpout - pgsteal_anon)."""
+    s = _base()
+    vm = dict(s.vmstat or {})
+    vm.update(pgsteal_kswapd=1000, pgsteal_direct=200, pgsteal_khugepaged=0, pgsteal_proactive=0,
+              pgsteal_anon=500, pgsteal_file=1500, pswpout=800, zswpout=0)
+    (f,) = [f for f in findings(derive(s.replace(vmstat=vm)), None) if f.id == "reclaim"]
+    page = s.host.page_size
+    assert f.figures["stolen_kswapd"] == 1000 and f.figures["stolen_unattributed"] == 800
+    assert f.figures["swapout_unscanned"] == 300
+    assert f.title == f"{size((2000 + 300) * page)} reclaimed since boot: by whom" and f.bytes is None
+    assert any("cgroup" in e for e in f.evidence)

@@ -3,14 +3,15 @@ shmem no process maps, cgroups near their limit, who reclaimed memory, and trend
 
 Figures come from the Model's meminfo split (``model.machine``: rows that add up to MemTotal), its
 cgroup tree (``model.cgroup_tree``: reclaim classes of each cgroup's LRU lists) and vmstat
-(``model.activity``: pages stolen per reclaimer since boot).
+(``model.reclaimers``: pages stolen per reclaimer since boot, and DAMON's schemes).
 """
 
 from __future__ import annotations
 
 from memtype.kinds import Kind
-from memtype.model.activity import RECLAIMERS, MachineActivity
+from memtype.model.damon import damon_state
 from memtype.model.findings import Finding, size
+from memtype.model.reclaimers import damon_reclaim, machine_reclaim
 from memtype.model.shm import describe, sort_objects
 
 TYPE_CHECKING = False  # typing costs ~5 ms of start-up; mypy still reads these imports
@@ -156,43 +157,45 @@ def cgroups_near_limit(model: Model) -> list[Finding]:
 
 
 def reclaimers(model: Model) -> list[Finding]:
-    """``reclaim``: pages stolen since boot by each reclaimer (vmstat ``pgsteal_*``), and since the sample before."""
+    """``reclaim``: who took memory back since boot (Contract R, ``model.reclaimers.machine_reclaim``: the
+    agents of vmstat ``pgsteal_*`` with the unattributed rest, the swap-out no steal counts, and the DAMON
+    schemes that reclaim, whose pages are in no steal counter)."""
     vmstat = model.sample.vmstat
     if not vmstat:
         return []
-    act = MachineActivity(vmstat, model.sample.pressure)
     page = model.scan.host.page_size
-    known = {r: n for r, n in act.pgsteal.items() if n is not None}
-    if not known:
+    damon = damon_reclaim(damon_state(model.sample.damon), page)
+    r = machine_reclaim(vmstat, pressure=model.sample.pressure, damon=damon)
+    known = {name: a.stolen for name, a in r.agents.items() if a.stolen is not None}
+    if not known and r.stolen_total is None:
         return []
-    total = sum(known.values())
-    anon_file = [vmstat.get("pgsteal_anon"), vmstat.get("pgsteal_file")]
-    evidence = ["since boot: " + ", ".join(f"{r} {size(n * page)}" for r, n in known.items())
-                + (", the rest not reported by this kernel" if len(known) < len(RECLAIMERS) else "")]
-    everything = total
-    if None not in anon_file:
-        a, f = (int(x or 0) for x in anon_file)
-        everything = max(total, a + f)
-        attributed = a + f - total
-        evidence.append(f"of all LRU reclaim, {size(a * page)} was anonymous (to swap) and {size(f * page)} page cache"
-                        + (f"; {size(attributed * page)} by no reclaimer named: reclaim aimed at a cgroup (its "
-                           "limit, memory.high, memory.reclaim) counts machine-wide only in pgsteal_anon/file "
-                           "(mm/vmscan.c, before Linux 7.1)" if attributed > 0 else ""))
-        out_swap = (vmstat.get("pswpout") or 0) + (vmstat.get("zswpout") or 0) - a
-        if out_swap > 0:  # MADV_PAGEOUT and DAMON pageout reclaim through reclaim_pages(): no steal counter
-            everything += out_swap
-            evidence.append(f"at least {size(out_swap * page)} went to swap outside LRU reclaim (MADV_PAGEOUT, "
-                            "DAMON pageout schemes: swap-outs no pgsteal counts)")
+    everything = (r.stolen_total or sum(known.values())) + (r.swapout_unscanned or 0) + (r.damon_stolen or 0)
+    evidence = ["since boot, by reclaimer: " + ", ".join(f"{name} {size(n * page)}" for name, n in known.items())]
+    if known.get("unattributed"):
+        evidence.append("unattributed: reclaim aimed at a cgroup (its limit, memory.high, memory.reclaim) counts "
+                        "machine-wide only in pgsteal_anon/file (mm/vmscan.c, before Linux 7.1)")
+    if r.stolen["anon"] is not None and r.stolen["file"] is not None:
+        evidence.append(f"of it {size(r.stolen['anon'] * page)} anonymous (to swap) and "
+                        f"{size(r.stolen['file'] * page)} page cache")
+    if r.swapout_unscanned:
+        evidence.append(f"at least {size(r.swapout_unscanned * page)} went to swap outside LRU reclaim "
+                        "(MADV_PAGEOUT, DAMON pageout: swap-outs no pgsteal counts)")
+    for d in r.damon:
+        took = f"took {size(d.stolen * page)}" if d.stolen is not None else (
+            "its stats are stale (memtype reclaim --damon-refresh asks DAMON to update them)")
+        evidence.append(f"DAMON scheme {d.label} reclaims idle memory: {took}; in no steal counter")
     if not everything:
         evidence.append("nothing was reclaimed: memory has never run short here")
-    if act.allocstall:
-        evidence.append(f"{act.allocstall} direct-reclaim stalls: allocating tasks waited for memory")
-    some = act.psi("some", "avg60")
+    if r.allocstall:
+        evidence.append(f"{r.allocstall} direct-reclaim stalls: allocating tasks waited for memory")
+    some = None if r.pressure is None else r.pressure.get("some", {}).get("avg60")
     if some is not None:
         evidence.append(f"memory pressure (PSI some avg60): {some:.2f}% of the time a task waited for memory")
     title = "no reclaim since boot" if not everything else f"{size(everything * page)} reclaimed since boot: by whom"
-    return [Finding("reclaim", "info", None, title, tuple(evidence), None, (),
-                    {f"pgsteal_{r}": known.get(r) for r in RECLAIMERS})]
+    return [Finding("reclaim", "info", None, title, tuple(evidence), "memtype reclaim --interval 10 shows who "
+                    "reclaims now" if everything else None, (),
+                    {**{f"stolen_{name}": n for name, n in known.items()}, "swapout_unscanned": r.swapout_unscanned,
+                     "damon_stolen": r.damon_stolen})]
 
 
 def trends(first: Model, last: Model) -> list[Finding]:

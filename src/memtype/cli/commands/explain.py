@@ -128,8 +128,11 @@ def _read(src: Source, args: argparse.Namespace) -> tuple[Sample, int | None]:
 
     # every process, also for one PID: its findings (a fork family, page cache no other process maps)
     # are about the others too
-    return (read_sample(src.root, exe=True, cgroup=True, cgroups=True, jobs=args.jobs, gpu=True),
-            read_swappiness(src.root))
+    from memtype.collect.damon import read_damon
+
+    sample = read_sample(src.root, exe=True, cgroup=True, cgroups=True, jobs=args.jobs, gpu=True)
+    # DAMON's schemes as sysfs shows them (read only: refreshing their stats is memtype reclaim's, as root)
+    return sample.replace(damon=read_damon(src.root)), read_swappiness(src.root)
 
 
 def _shm(src: Source, model: Model) -> ShmAccount | None:
