@@ -217,3 +217,15 @@ def test_issue12_sample_keeps_damon_and_the_exporter_serves_it() -> None:
         applied = int(raw["admin"]["kdamonds"]["0"]["contexts"]["0"]["schemes"]["0"]["stats"]["sz_applied"])
         assert values == ([float(applied // 4096)] if refreshed else [])
         assert 'memtype_reclaim_stolen_pages_total{agent="unattributed"}' in text
+
+
+def test_issue12_damon_unreadable_says_so(tmp_path: Path) -> None:
+    """Not root: DAMON's admin files are 0600, every value unreadable: one line saying so, no '?' scheme."""
+    root = _copy(tmp_path)
+    for path in (root / "sys/kernel/mm/damon/admin").rglob("*"):
+        if path.is_file():
+            path.unlink()
+            os.mkfifo(path, 0o600)  # refused, as an unreadable file is
+    done = memtype("reclaim", "--root", str(root), "--width", "160")
+    assert done.returncode == 0, done.stderr
+    assert "not readable (root only)" in done.stdout and "scheme 0" not in done.stdout

@@ -176,7 +176,10 @@ def damon_text(d: DamonState | None) -> RenderableType:
         return Text("DAMON: none (no /sys/kernel/mm/damon/admin)", style="dim")
     lines = []
     for k in d.kdamonds:
-        lines.append(f"kdamond {k.index}: {k.state or '?'}" + (f", pid {k.pid}" if k.pid else "")
+        if k.state is None:  # the admin files are 0600
+            lines.append(f"kdamond {k.index}: its files are not readable (root only): run as root for its schemes")
+            continue
+        lines.append(f"kdamond {k.index}: {k.state}" + (f", pid {k.pid}" if k.pid else "")
                      + (f", stats refresh every {k.refresh_ms} ms" if k.refresh_ms else ""))
         for c in k.contexts:
             iv = c.intervals
@@ -184,8 +187,8 @@ def damon_text(d: DamonState | None) -> RenderableType:
                                 + (" " + " ".join(f"{size(a)}-{size(b)}" for a, b in t.regions[:4]) if t.regions
                                    else "") for t in c.targets) or "no target"
             lines.append(f"  context {c.index}: {c.operations or '?'}, sample {_us(iv.get('sample_us'))}, aggregation "
-                         f"{_us(iv.get('aggr_us'))}, update {_us(iv.get('update_us'))}, {c.nr_regions[0]}-"
-                         f"{c.nr_regions[1]} regions; {targets}")
+                         f"{_us(iv.get('aggr_us'))}, update {_us(iv.get('update_us'))}, {c.nr_regions[0] or '?'}-"
+                         f"{c.nr_regions[1] or '?'} regions; {targets}")
             for s in c.schemes:
                 lines.append("    " + scheme_line(k, c, s, d.stats_fresh(k)))
     for name, params in d.modules.items():
