@@ -9,7 +9,7 @@ and ``age`` (aggregation intervals the pattern held), within its quota (``bytes`
 
 Observed on 6.18 (memtype issue 12): a ``pageout`` scheme reclaims through ``reclaim_pages()``, the
 path MADV_PAGEOUT takes, which moves **no** vmstat steal counter (``pgsteal_*`` stayed still while
-``sz_applied`` grew by 80 MiB in 110 s); its anon part shows as ``pswpout``/``zswpout`` only. So
+``sz_applied`` grew by 889 MiB in 300 s); its anon part shows as ``pswpout``/``zswpout`` only. So
 DAMON's reclaim is the scheme's ``stats/sz_applied`` (bytes actually reclaimed, mm/damon/paddr.c),
 counted since the scheme was committed (kdamond start or a ``commit``), not since boot, and stale
 unless root refreshed the stats (``collect.damon.refresh_damon``) or ``refresh_ms`` is set.

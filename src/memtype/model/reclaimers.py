@@ -15,10 +15,11 @@ what reclaims                            /proc/vmstat                           
 MADV_PAGEOUT of 64 MiB private anon      pswpout +16384 pages; no pgscan/pgsteal       v1: rss -64 MiB, no pgpgout
 MADV_PAGEOUT of 64 MiB clean file pages  nothing at all (pages dropped, no counter)    v1: cache -64 MiB
 DAMON ``pageout`` scheme (paddr)         nothing in pgsteal_*/pgscan_* (sz_applied     -
-                                         +80 MiB in 110 s); anon part: pswpout only
+                                         +889 MiB in 300 s); anon part: pswpout only
 v1 limit cut 128 -> 32 MiB (anon)        pgsteal_anon +24676, pgscan_anon +82193,      v1: pgpgout +24676, swap
-                                         pswpout +24732; pgsteal_direct 0, allocstall  +96 MiB, failcnt +19
-                                         0
+                                         pswpout +24732; pgsteal_direct 0, allocstall  +96 MiB; failcnt 0 (an
+                                         0                                             idle holder; it grows when
+                                                                                       a charge fails)
 v1 limit hit while allocating (96 MiB    pgsteal_anon +65725; pgsteal_direct 0         v1: pgpgout +69725
 at a 32 MiB limit)
 v1 limit cut 128 -> 16 MiB (page cache)  pgsteal_file +29184 = pgscan_file; no agent   v1: cache -114 MiB,
