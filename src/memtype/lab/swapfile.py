@@ -11,7 +11,9 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
+import time
 
 NON_DISK_FS = frozenset({"tmpfs", "ramfs", "devtmpfs", "proc", "sysfs", "hugetlbfs", "overlay", "squashfs"})
 
@@ -92,11 +94,27 @@ class TempSwapfile:
 
     def close(self) -> None:
         if self.active:
-            subprocess.run(["swapoff", self.path], capture_output=True)
-            self.active = False
+            self.active = not self._swapoff()
+        if self.active:  # still in /proc/swaps: removing it would leave swap on a file nobody can name
+            print(f"memtype: warning: swapoff {self.path} failed; it is left active (run swapoff on it, then "
+                  f"remove {self._dir})", file=sys.stderr)
+            return
         if self.created and self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
         self.created = False
+
+    def _swapoff(self, tries: int = 5) -> bool:
+        """swapoff, retried: it fails while a signal interrupts it (EINTR) or while pages cannot be read
+        back into RAM yet (ENOMEM); one failed try had left a test's swapfile active for 40 minutes here."""
+        for attempt in range(tries):
+            subprocess.run(["swapoff", self.path], capture_output=True)
+            try:
+                if self.path not in swaps_active():
+                    return True
+            except OSError:
+                return False
+            time.sleep(0.2 * (attempt + 1))
+        return False
 
     def __enter__(self) -> TempSwapfile:
         try:
