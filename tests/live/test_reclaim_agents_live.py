@@ -198,7 +198,13 @@ def test_issue12_v1_limit_cut_is_limit_reclaim_in_that_cgroup(root_disk: str, ch
             report = reclaim_report(root, interval=0.1, cgroup=v1cg.rel, sleep=cut)
         raw = memhelpers.smaps_entry(c.pid, addr)
         moved = raw["Swap"] * 1024 // PAGE  # pages of our mapping now in swap
-        assert moved >= N - (16 * MiB // PAGE), raw
+        cut_pages = N - (16 * MiB // PAGE)  # what the cut itself must take: all but the 16 MiB limit
+        assert moved >= cut_pages, raw
+        # ``moved`` can exceed the cut: in two full-suite runs the 16 MiB left resident were paged out too,
+        # after the interval ended (moved 16382 and 15273 pages, pgpgout 12343 and 12361 = the 12288 of the
+        # cut; the agent is not pinned: DAMON's pageout, spec surprise 16, is the likely one). The interval's
+        # counters are held to the cut, not to ``moved``.
+        moved = cut_pages
         cg = report.cgroup_interval
         assert cg is not None and cg.version == 1
         assert cg.failcnt is not None  # reported; a cut reclaims without a failed charge (0 here)
