@@ -42,10 +42,11 @@ def test_issue10_activity_metrics_are_the_vmstat_counters_by_reclaimer() -> None
     model, raw = stored(with_activity)
     v = raw["vmstat"]
     found = samples(render(registry_over(model)).decode())
-    for what in ("pgscan", "pgsteal"):
-        got = series(found, f"memtype_activity_{what}_pages_total")
-        want = {(("reclaimer", r),): float(v[f"{what}_{r}"]) for r in RECLAIMERS if f"{what}_{r}" in v}
-        assert got == want  # proactive: not printed -> no series, never 0
+    for what, name in (("pgscan", "scanned"), ("pgsteal", "stolen")):
+        assert series(found, f"memtype_activity_{what}_pages_total") == {}  # served once, by agent, below
+        got = series(found, f"memtype_reclaim_{name}_pages_total")
+        want = {(("agent", r),): float(v[f"{what}_{r}"]) for r in RECLAIMERS if f"{what}_{r}" in v}
+        assert {k: x for k, x in got.items() if k != (("agent", "unattributed"),)} == want  # proactive: not printed -> no series, never 0
     assert series(found, "memtype_activity_allocstall_total") == {(): 13.0}  # summed over the zones
     assert series(found, "memtype_activity_pswpout_pages_total") == {(): 42.0}
     assert series(found, "memtype_activity_zswpout_pages_total") == {}
@@ -71,7 +72,7 @@ def test_issue10_activity_unknown_is_absent_never_zero() -> None:
         raw["vmstat"] = None
     model, _ = stored(no_vmstat)
     text = render(registry_over(model)).decode()
-    assert "# TYPE memtype_activity_pgscan_pages_total counter" in text
+    assert "# TYPE memtype_activity_allocstall_total counter" in text
     assert not [k for k in samples(text) if k[0].startswith("memtype_activity_")]
     record = MachineActivity(None, None)
     assert record.allocstall is None and record.pgscan["direct"] is None and record.psi("some", "avg10") is None
