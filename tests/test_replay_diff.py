@@ -172,3 +172,17 @@ def test_issue11_diff_captures(run_cli: Callable[..., Result], tmp_path: Path) -
 def test_issue11_diff_usage(run_cli: Callable[..., Result], argv: list[str], message: str) -> None:
     r = run_cli(*argv)
     assert r.code == 2 and message in r.err and r.err.count("\n") == 1, r.err
+
+
+def test_headline_names_the_movers_gross_when_others_moved_it_back() -> None:
+    """A process that grew by 140M while others that went away took 51M back: the headline says both,
+    not '+88.8M in 1 python3 process' (seen on a recorded history)."""
+    from memtype.kinds import Kind
+    from memtype.model.diff import Headline
+    from memtype.output.diff_text import headline
+
+    M = 1 << 20
+    assert headline(Headline(Kind.ANONYMOUS, 89 * M, 1, "python3", 1, 140 * M, 140 * M)) == \
+        "+89.0M anonymous: +140M in 1 python3 process, -51.0M in the other processes"
+    assert headline(Headline(Kind.ANONYMOUS, 100 * M, 1, "python3", 1, 100 * M, 100 * M)) == \
+        "+100M anonymous in 1 python3 process"

@@ -37,12 +37,16 @@ def headline(h: Headline) -> str:
     what = KIND_WORDS.get(h.kind.value, h.kind.value)
     if h.program is None:
         return f"{signed(h.delta)} {what}"
+    sign, gross = (1 if h.delta >= 0 else -1), h.moved
     if h.program_count == h.count or h.mostly:
         who = f"{h.program_count} {h.program} process" + ("" if h.program_count == 1 else "es")
+        gross = h.program_bytes  # named alone: its own figure
     else:
-        share = signed(h.program_bytes if h.delta >= 0 else -h.program_bytes)
-        who = (f"{process_word(h.count)}, {share} of it in {h.program_count} {h.program} process"
-               + ("" if h.program_count == 1 else "es"))
+        who = (f"{process_word(h.count)}, {signed(sign * h.program_bytes)} of it in {h.program_count} {h.program} "
+               "process" + ("" if h.program_count == 1 else "es"))
+    if gross * 10 > abs(h.delta) * 11:  # others moved it back (processes that went away): say both, not the net alone
+        return (f"{signed(h.delta)} {what}: {signed(sign * gross)} in {who}, {signed(h.delta - sign * gross)} "
+                "in the other processes")
     return f"{signed(h.delta)} {what} in {who}"
 
 
