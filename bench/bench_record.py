@@ -21,12 +21,10 @@ processes; a machine whose processes all move every 10 s writes more. Linux; run
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import sqlite3
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -95,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
 
     launch.stop_on_signals()
     launch.become_subreaper()
-    tmp = Path(tempfile.mkdtemp(prefix="bench_record-", dir=os.environ.get("BENCH_TMPDIR", "/var/tmp")))
+    tmp = launch.bench_tmpdir("bench_record")
     results = []
     rc = 0
     try:
@@ -138,8 +136,7 @@ def main(argv: list[str] | None = None) -> int:
                 shutil.move(str(db), os.path.join(args.keep, db.name))
         shutil.rmtree(tmp, ignore_errors=True)
     if args.json:
-        Path(args.json).write_text(json.dumps({"benchmark": "record", "argv": sys.argv, "results": results},
-                                              indent=2) + "\n")
+        launch.write_results(args.json, "record", results)
     return rc
 
 

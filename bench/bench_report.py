@@ -20,7 +20,6 @@ import os
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -93,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
 
     launch.stop_on_signals()
     launch.become_subreaper()
-    tmp = Path(tempfile.mkdtemp(prefix="bench_report-", dir=os.environ.get("BENCH_TMPDIR", "/var/tmp")))
+    tmp = launch.bench_tmpdir("bench_report")
     results = []
     try:
         for n in args.procs:

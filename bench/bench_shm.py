@@ -23,11 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import statistics
-import sys
-import tempfile
 from pathlib import Path
 
 import bench_ps  # noqa: E402  (bench/ is on sys.path when run as a script)
@@ -51,23 +47,6 @@ def tools(venv: str) -> dict[str, list[str]]:
     return out
 
 
-def measure(argv_by_name: dict[str, list[str]], rounds: int, tmp: Path) -> dict[str, dict[str, float]]:
-    errfile = os.open(tmp / "stderr", os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
-    samples: dict[str, list[launch.Sample]] = {name: [] for name in argv_by_name}
-    try:
-        for name, argv in argv_by_name.items():  # warm-up (page cache, dentries)
-            s = launch.run(argv, errfile)
-            if s.code != 0:
-                raise bench_ps.Fatal(f"{name} exited {s.code}: {bench_ps.read_err(errfile)}")
-        for _ in range(rounds):
-            for name, argv in argv_by_name.items():
-                samples[name].append(launch.run(argv, errfile))
-    finally:
-        os.close(errfile)
-    return {name: {"wall_s": statistics.median(x.seconds for x in ss), "cpu_s": statistics.median(x.cpu for x in ss),
-                   "maxrss_mib": max(x.maxrss_kib for x in ss) / 1024} for name, ss in samples.items()}
-
-
 def objects_seen(venv: str) -> int:
     import subprocess
 
@@ -87,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     launch.stop_on_signals()
     launch.become_subreaper()
     bench_ps.raise_limits(max(args.procs))
-    tmp = Path(tempfile.mkdtemp(prefix="bench_shm-", dir=os.environ.get("BENCH_TMPDIR", "/var/tmp")))
+    tmp = launch.bench_tmpdir("bench_shm")
     results = []
     rc = 0
     try:
@@ -96,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 bench_ps.start_helpers(n, args, bench_ps.make_files(tmp), hs)
                 res = {"procs": n, "proc_entries": bench_ps.count_proc(), "objects": objects_seen(args.venv),
-                       "tools": measure(tools(args.venv), args.rounds, tmp)}
+                       "tools": launch.measure_tools(tools(args.venv), args.rounds, tmp)}
             finally:
                 bench_ps.teardown(hs)
             results.append(res)
@@ -112,8 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     if args.json:
-        Path(args.json).write_text(json.dumps({"benchmark": "shm", "argv": sys.argv, "results": results},
-                                              indent=2) + "\n")
+        launch.write_results(args.json, "shm", results)
     return rc
 
 

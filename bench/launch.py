@@ -17,11 +17,16 @@ starts when we open the gate, so the sh's own start-up is no longer in the figur
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import signal
+import statistics
+import sys
+import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 PR_SET_CHILD_SUBREAPER = 36
 # The subshell's stdout is /dev/null from the start: were it our pid pipe, we would wait for its EOF
@@ -102,3 +107,34 @@ def stop_on_signals() -> None:
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGHUP, on_term)
+
+
+def bench_tmpdir(name: str) -> Path:
+    """A fresh temp dir ``<name>-XXXX`` under $BENCH_TMPDIR (default /var/tmp), for a benchmark's files."""
+    return Path(tempfile.mkdtemp(prefix=f"{name}-", dir=os.environ.get("BENCH_TMPDIR", "/var/tmp")))
+
+
+def measure_tools(argv_by_name: dict[str, list[str]], rounds: int, tmp: Path) -> dict[str, dict[str, float]]:
+    """Run each command once (warm-up), then ``rounds`` times alternately: per name the median wall and CPU
+    seconds and the largest peak RSS. A command that fails its warm-up raises ``bench_ps.Fatal``."""
+    import bench_ps  # noqa: E402  (bench_ps imports this module)
+
+    errfile = os.open(tmp / "stderr", os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+    samples: dict[str, list[Sample]] = {name: [] for name in argv_by_name}
+    try:
+        for name, argv in argv_by_name.items():  # warm-up (page cache, dentries)
+            s = run(argv, errfile)
+            if s.code != 0:
+                raise bench_ps.Fatal(f"{name} exited {s.code}: {bench_ps.read_err(errfile)}")
+        for _ in range(rounds):
+            for name, argv in argv_by_name.items():
+                samples[name].append(run(argv, errfile))
+    finally:
+        os.close(errfile)
+    return {name: {"wall_s": statistics.median(x.seconds for x in ss), "cpu_s": statistics.median(x.cpu for x in ss),
+                   "maxrss_mib": max(x.maxrss_kib for x in ss) / 1024} for name, ss in samples.items()}
+
+
+def write_results(path: str, benchmark: str, results: list) -> None:
+    """The ``--json`` file: ``{"benchmark", "argv", "results"}``, indented."""
+    Path(path).write_text(json.dumps({"benchmark": benchmark, "argv": sys.argv, "results": results}, indent=2) + "\n")

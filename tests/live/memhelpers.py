@@ -378,9 +378,6 @@ def op_kid(pid: int, op: str, *args: Any) -> Any:
 
 
 # -- shared-memory objects and their holders (memtype shm; also for "freed if killed") ---------------
-_LISTENERS: dict[str, Any] = {}
-
-
 def op_close(fd: int) -> None:
     os.close(fd)
 
@@ -393,36 +390,6 @@ def op_shm_detach(addr: int) -> None:
 def op_shm_rmid(shmid: int) -> None:
     if _libc.shmctl(shmid, IPC_RMID, None) != 0:
         raise _oserror("shmctl IPC_RMID")
-
-
-def op_fd_listen(name: str) -> None:
-    """Listen on the abstract unix socket ``name`` (``fd_send`` connects to it)."""
-    import socket
-
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.bind("\0" + name)
-    s.listen(1)
-    _LISTENERS[name] = s
-
-
-def op_fd_send(name: str, fd: int) -> None:
-    """Pass ``fd`` over a unix socket (SCM_RIGHTS) to the process listening on ``name``."""
-    import socket
-
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.connect("\0" + name)
-        socket.send_fds(s, [b"x"], [fd])
-
-
-def op_fd_receive(name: str) -> int:
-    """Accept on ``name`` and return the fd received (it stays open here)."""
-    import socket
-
-    listener = _LISTENERS.pop(name)
-    conn, _ = listener.accept()
-    with conn, listener:
-        _, fds, _, _ = socket.recv_fds(conn, 1, 1)
-    return int(fds[0])
 
 
 def op_create_file(path: str, npages: int) -> int:
@@ -609,3 +576,54 @@ def prepared_swapfile(directory: str, skip: Callable[[str], object], mb: int = 2
         yield swap
     finally:
         swap.close()
+
+
+def rmdir_cgroup(path: str, tries: int) -> None:
+    """Remove the cgroup ``path``, retrying every 0.1 s up to ``tries`` times (a killed or moved task leaves
+    its cgroup a moment later); the last attempt's error propagates."""
+    for _ in range(tries):
+        try:
+            os.rmdir(path)
+            return
+        except OSError:
+            time.sleep(0.1)
+    os.rmdir(path)
+
+
+def cut_v1_limit(cg: str, x: int) -> bool:
+    """Set the v1 cgroup ``cg``'s memory.limit_in_bytes to its usage less ``x``: True when the kernel
+    answered EBUSY (it could not reclaim that much), False when the limit was set."""
+    import errno
+
+    with open(os.path.join(cg, "memory.usage_in_bytes")) as f:
+        usage = int(f.read())
+    try:
+        with open(os.path.join(cg, "memory.limit_in_bytes"), "w") as f:
+            f.write(str(usage - x))
+    except OSError as exc:
+        if exc.errno != errno.EBUSY:
+            raise
+        return True
+    return False
+
+
+def v2_memory_mount() -> tuple[str | None, str]:
+    """A cgroup2 mount whose root delegates the memory controller to children, or why there is none."""
+    why = "no cgroup2 mount"
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            left, _, right = line.partition(" - ")
+            if right.split()[:1] != ["cgroup2"]:
+                continue
+            point = left.split()[4]
+            with open(os.path.join(point, "cgroup.controllers")) as c:
+                controllers = c.read().split()
+            if "memory" not in controllers:
+                why = f"cgroup v2 at {point} has no memory controller (cgroup.controllers: {' '.join(controllers)})"
+                continue
+            with open(os.path.join(point, "cgroup.subtree_control")) as c:
+                if "memory" not in c.read().split():
+                    why = f"{point}/cgroup.subtree_control lacks memory (not changing it)"
+                    continue
+            return point, ""
+    return None, why

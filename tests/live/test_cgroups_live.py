@@ -261,32 +261,10 @@ def test_live_members_agree_with_proc_pid_cgroup() -> None:
             assert sum(v for v in rows if v is not None) == cg.charged  # rows add up (style.md rule 11)
 
 
-def _v2_memory_mount() -> tuple[str | None, str]:
-    """A cgroup2 mount whose root delegates the memory controller to children, or why there is none."""
-    why = "no cgroup2 mount"
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            left, _, right = line.partition(" - ")
-            if right.split()[:1] != ["cgroup2"]:
-                continue
-            point = left.split()[4]
-            with open(os.path.join(point, "cgroup.controllers")) as c:
-                controllers = c.read().split()
-            if "memory" not in controllers:
-                why = f"cgroup v2 at {point} has no memory controller (cgroup.controllers: {' '.join(controllers)})"
-                continue
-            with open(os.path.join(point, "cgroup.subtree_control")) as c:
-                if "memory" not in c.read().split():
-                    why = f"{point}/cgroup.subtree_control lacks memory (not changing it)"
-                    continue
-            return point, ""
-    return None, why
-
-
 def test_v2_cgroup_kinds_live() -> None:
     if os.geteuid() != 0:
         pytest.skip("needs root: creates memory cgroups")
-    mount, why = _v2_memory_mount()
+    mount, why = memhelpers.v2_memory_mount()
     if mount is None:
         pytest.skip(f"{why}; v2 is tested on the captured GPU-host tree (tests/test_cgroups.py)")
     workdir = memhelpers.disk_tmpdir()

@@ -106,13 +106,7 @@ class Lab:
                 pass
         for fn in reversed(self.cleanups):
             fn()
-        for _ in range(100):  # a killed task leaves its cgroup a moment after it is reaped
-            try:
-                os.rmdir(self.path)
-                return
-            except OSError:
-                time.sleep(0.1)
-        os.rmdir(self.path)
+        memhelpers.rmdir_cgroup(self.path, 100)  # a killed task leaves its cgroup a moment after it is reaped
 
 
 @pytest.fixture

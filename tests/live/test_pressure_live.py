@@ -18,7 +18,6 @@ and killed, swap is turned off and the swapfile deleted, the data files deleted,
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import sys
@@ -181,14 +180,7 @@ def one_run(base: str, disk: str, mix: Mix) -> tuple[Prediction, dict[str, int],
         pred = predict(x, lru_from_memory_stat(before, 1), _read(cg, "memory.swappiness"), free_swap, page_size=PAGE,
                        cgroup=True,
                        file_folio=folio or 1.0)
-        usage = _read(cg, "memory.usage_in_bytes")
-        busy = False
-        try:
-            _write(cg, "memory.limit_in_bytes", usage - x)
-        except OSError as exc:
-            if exc.errno != errno.EBUSY:
-                raise
-            busy = True
+        busy = memhelpers.cut_v1_limit(cg, x)
         after = _stat(cg)
     taken = _measure(before, after)
     errors = {k: abs(pred.taken[k] - taken[k]) / x for k in taken}

@@ -78,13 +78,7 @@ class V1Cgroup:
                     f.write(str(pid))
             except OSError:
                 pass  # exited meanwhile
-        for _ in range(50):
-            try:
-                os.rmdir(self.path)
-                return
-            except OSError:
-                time.sleep(0.1)
-        os.rmdir(self.path)
+        memhelpers.rmdir_cgroup(self.path, 50)
 
 
 @pytest.fixture
@@ -230,31 +224,12 @@ def test_issue12_v1_limit_cut_is_limit_reclaim_in_that_cgroup(root_disk: str, ch
         assert iv.agents["unattributed"].stolen is not None and iv.agents["unattributed"].stolen >= cg.pgpgout * 9 // 10
 
 
-def _v2_memory_mount() -> tuple[str | None, str]:
-    why = "no cgroup2 mount"
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            left, _, right = line.partition(" - ")
-            if right.split()[:1] != ["cgroup2"]:
-                continue
-            point = left.split()[4]
-            controllers = _sysfs(os.path.join(point, "cgroup.controllers")).split()
-            if "memory" not in controllers:
-                why = f"cgroup v2 at {point} has no memory controller (cgroup.controllers: {' '.join(controllers)})"
-                continue
-            if "memory" not in _sysfs(os.path.join(point, "cgroup.subtree_control")).split():
-                why = f"{point}/cgroup.subtree_control lacks memory (not changing it)"
-                continue
-            return point, ""
-    return None, why
-
-
 def test_issue12_memory_reclaim_is_proactive_in_v2(children: list[Child]) -> None:
     """memory.reclaim of 32 MiB in a v2 cgroup holding 64 MiB of page cache: the cgroup's
     pgsteal_proactive grows (6.15+; pgsteal_direct before)."""
     if os.geteuid() != 0:
         pytest.skip("needs root: creates memory cgroups")
-    mount, why = _v2_memory_mount()
+    mount, why = memhelpers.v2_memory_mount()
     if mount is None:
         pytest.skip(f"{why}: memory.reclaim needs the v2 memory controller")
     workdir = memhelpers.disk_tmpdir()

@@ -140,9 +140,9 @@ def test_issue12_memfd_passed_over_a_socket(children: list[Child]) -> None:
     name = f"memtype-live-{secrets.token_hex(4)}"
     fd = creator.call("memfd", name, 2 * N)
     creator.call("write_fd", fd, N)
-    receiver.call("fd_listen", name)
-    creator.call("fd_send", name, fd)
-    got = receiver.call("fd_receive", name)
+    receiver.call("listen", name)
+    creator.call("send_fd", name, fd)
+    got = receiver.call("accept_fd", name)
     ino = os.stat(f"/proc/{receiver.pid}/fd/{got}").st_ino
     creator.call("close", fd)
     account = _account()

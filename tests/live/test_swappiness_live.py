@@ -21,7 +21,6 @@ first against the folklore. Cleanup (child, cgroup, swapfile, data files) is in 
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import sys
@@ -37,7 +36,7 @@ from memtype import Root
 from memtype.collect.pressure import read_inputs, swappiness_sweep
 from memtype.model.pressure import Prediction
 from test_kinds import disk_dir  # noqa: F401  (a fixture)
-from test_pressure_live import _measure, _read, _stat, _write, memory_cgroup, v1_memory  # noqa: F401
+from test_pressure_live import _measure, _stat, _write, memory_cgroup, v1_memory  # noqa: F401
 
 if not sys.platform.startswith("linux"):
     pytest.skip("live tests read Linux /proc", allow_module_level=True)
@@ -166,14 +165,7 @@ def one_run(base: str, disk: str, sc: Scenario, swappiness: int) -> tuple[Predic
         assert inputs.swappiness == swappiness  # the cgroup's own memory.swappiness is the value in force
         row = next(p for p in swappiness_sweep(inputs, sc.values).points if p.swappiness == swappiness)
         assert row.current
-        usage = _read(cg, "memory.usage_in_bytes")
-        busy = False
-        try:
-            _write(cg, "memory.limit_in_bytes", usage - x)
-        except OSError as exc:
-            if exc.errno != errno.EBUSY:
-                raise
-            busy = True
+        busy = memhelpers.cut_v1_limit(cg, x)
         after = _stat(cg)
     return row.prediction, _measure(before, after), busy
 
