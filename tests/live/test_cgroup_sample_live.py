@@ -27,7 +27,8 @@ from memtype.collect.sampler import Sampler
 from memtype.model.cgroups import CgroupMemory
 from memtype.model.derive import Model, derive
 from memtype.model.sample import CgroupSample
-from test_cgroups_live import (ANON, CHARGED_EXTRA, FILE, SHMEM, TOL, V1, Lab, _allocate, _v2_memory_mount,
+from memhelpers import v2_memory_mount as _v2_memory_mount
+from test_cgroups_live import (ANON, CHARGED_EXTRA, FILE, SHMEM, TOL, V1, Lab, _allocate,
                                v1lab)  # noqa: F401  (v1lab: a fixture)
 
 if not sys.platform.startswith("linux"):
